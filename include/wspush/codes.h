@@ -1,0 +1,61 @@
+// Every code a client or a backend can see, one table each (docs/protocol.md, docs/http-api.md).
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+namespace wspush {
+
+// Codes of `{"type":"error","code":…}` replies to client commands.
+enum class ErrorCode : int {
+    Internal = 100,
+    Unauthorized = 101,
+    UnknownNamespace = 102,
+    PermissionDenied = 103,
+    UnknownCommand = 104,
+    AlreadySubscribed = 105,
+    LimitExceeded = 106,
+    BadRequest = 107,
+    NotConnected = 108,
+    AlreadyConnected = 109,
+    InvalidChannel = 110,
+    NotSubscribed = 111,
+    MalformedMessage = 112,
+};
+
+// Why the server closes a connection: the close frame's code, the `disconnect` message's reason,
+// and whether the client should reconnect. 4000-4499 reconnect, 4500-4999 do not.
+struct Disconnect {
+    std::uint16_t code;
+    std::string_view reason;
+    bool reconnect;
+};
+
+namespace disconnects {
+inline constexpr Disconnect kShutdown{1001, "shutdown", true};
+inline constexpr Disconnect kSlowConsumer{4001, "slow consumer", true};
+inline constexpr Disconnect kNoPong{4002, "no pong", true};
+inline constexpr Disconnect kConnectTimeout{4003, "connect timeout", true};
+inline constexpr Disconnect kInternalError{4004, "internal error", true};
+inline constexpr Disconnect kBadRequest{4500, "bad request", false};
+inline constexpr Disconnect kUnauthorized{4501, "unauthorized", false};
+}  // namespace disconnects
+
+// Codes of `{"error":{"code":…}}` bodies of the HTTP API; the HTTP status is the first three digits.
+enum class ApiErrorCode : int {
+    MalformedJson = 40001,
+    MissingField = 40002,
+    WrongType = 40003,
+    InvalidChannel = 40004,
+    UnknownNamespace = 40005,
+    Unauthorized = 40101,
+    Forbidden = 40301,
+    NotFound = 40401,
+    MethodNotAllowed = 40501,
+    PayloadTooLarge = 41301,
+    UnsupportedMediaType = 41501,
+    Internal = 50001,
+    Unavailable = 50301,
+};
+
+}  // namespace wspush

@@ -1,0 +1,109 @@
+// The daemon's configuration: one aggregate with commented defaults, validated once at load.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace wspush {
+
+using Seconds = std::chrono::duration<double>;
+
+// "host:port". Port 0 asks the kernel for an ephemeral port (tests).
+struct Endpoint {
+    std::string host = "0.0.0.0";
+    unsigned short port = 8080;
+};
+
+// Per-namespace channel options. The slots after client_publish are read and validated now and
+// filled with behaviour by later releases (history, presence, QoS).
+struct NamespaceConfig {
+    bool client_publish = false;      // may connected clients publish into these channels?
+    std::size_t history_size = 0;     // publications kept per channel (0 = no history)
+    Seconds history_ttl{0};           // how long history is kept
+    bool presence = false;            // track who is subscribed
+    int default_qos = 0;              // QoS of a publication that names none (0, 1 or 2)
+};
+
+struct CompressionConfig {
+    bool enabled = false;             // negotiate permessage-deflate when a client offers it
+    int level = 1;                    // zlib level 0..9: fast, push payloads are small
+    int window_bits = 10;             // 9..15; 1 KiB windows keep per-connection memory low
+    int mem_level = 4;                // 1..9; zlib's deflate state is ~2^(mem_level+9) bytes
+    std::size_t threshold = 256;      // messages smaller than this are sent uncompressed
+};
+
+struct WebSocketConfig {
+    std::string path = "/ws";
+    std::size_t max_message_size = 64 * 1024;   // larger incoming frames: close 1009
+    Seconds ping_interval{25};                 // server ping frame period
+    Seconds pong_timeout{10};                  // silence allowed past ping_interval before 4002
+    Seconds connect_timeout{10};               // time to send `connect` before 4003
+    Seconds handshake_timeout{10};             // HTTP upgrade + WebSocket handshake
+    std::size_t write_queue_max_bytes = 1024 * 1024;  // past either bound: slow consumer, 4001
+    std::size_t write_queue_max_frames = 4096;
+    std::size_t max_subscriptions = 128;       // channels per connection
+    CompressionConfig compression;
+};
+
+struct ApiConfig {
+    // Empty: the HTTP API shares the public listener. Otherwise the API and /metrics listen here
+    // only, and the public listener serves just the WebSocket path and /healthz.
+    std::optional<Endpoint> listen;
+    std::vector<std::string> keys;             // accepted `Authorization: Bearer` keys; none: loopback only
+    std::size_t max_body_size = 1024 * 1024;   // larger request bodies: 413
+};
+
+struct ClientConfig {
+    bool allow_anonymous = false;      // accept `connect` without a token
+    bool trust_client_user = false;    // accept the `user` a client names in `connect`
+};
+
+struct LogConfig {
+    std::string level = "info";        // trace, debug, info, warn, error, critical, off
+    std::string format = "text";       // text or json (one object per line)
+};
+
+struct Config {
+    std::string node_name;             // empty: the host name
+    unsigned threads = 0;              // event loops; 0: one per core. At most 64.
+    Endpoint listen;
+    ApiConfig api;
+    WebSocketConfig websocket;
+    ClientConfig client;
+    NamespaceConfig channel_defaults;  // channels without a "ns:" prefix
+    std::map<std::string, NamespaceConfig> namespaces;
+    Seconds shutdown_timeout{10};
+    LogConfig log;
+
+    // The options of `channel`'s namespace, or nullptr when its namespace is not configured.
+    const NamespaceConfig* namespaceFor(std::string_view channel) const;
+};
+
+struct ConfigError {
+    std::string path;     // JSON path of the offending key, e.g. "websocket.ping_interval"
+    std::string message;
+    std::string describe() const { return path.empty() ? message : path + ": " + message; }
+};
+
+// Parses `text` (a JSON document; may be empty for all defaults), applies overrides from the
+// environment (`WSPUSH_<PATH>`, path upper-cased with '.' as '_', e.g. WSPUSH_WEBSOCKET_PING_INTERVAL)
+// and validates. Unknown keys and wrong types are errors naming the key's path.
+// `getenv` is injected so tests control the environment.
+using EnvLookup = const char* (*)(const char*);
+struct ConfigResult {
+    std::optional<Config> config;
+    std::optional<ConfigError> error;
+};
+ConfigResult parseConfig(const std::string& text, EnvLookup getenv);
+
+// Every environment variable parseConfig consults, for documentation and --help.
+std::vector<std::string> configEnvironmentVariables();
+
+// "host:port" or "[v6]:port"; nullopt when malformed.
+std::optional<Endpoint> parseEndpoint(std::string_view text);
+
+}  // namespace wspush

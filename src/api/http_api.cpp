@@ -1,0 +1,218 @@
+#include "api/http_api.h"
+
+#include <atomic>
+#include <mutex>
+
+#include <nlohmann/json.hpp>
+
+namespace wspush {
+namespace {
+
+using json = nlohmann::json;
+
+constexpr std::size_t kMaxBroadcastChannels = 1000;
+
+// Compares without leaking, through timing, how long a matching prefix was.
+bool constantTimeEquals(std::string_view a, std::string_view b) {
+    if (a.size() != b.size()) return false;
+    unsigned char diff = 0;
+    for (std::size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
+    return diff == 0;
+}
+
+bool isJsonContentType(std::string_view contentType) {
+    auto semicolon = contentType.find(';');
+    std::string_view mediaType = contentType.substr(0, semicolon);
+    while (!mediaType.empty() && mediaType.back() == ' ') mediaType.remove_suffix(1);
+    if (mediaType.size() != 16) return false;
+    for (std::size_t i = 0; i < 16; ++i)
+        if (std::tolower(static_cast<unsigned char>(mediaType[i])) != "application/json"[i]) return false;
+    return true;
+}
+
+ApiResponse ok(const json& body) {
+    ApiResponse response;
+    response.body = body.dump();
+    return response;
+}
+
+json publicationJson(const Publication& p) {
+    return json{{"channel", p.channel}, {"offset", p.offset}, {"epoch", p.epoch}, {"mid", p.mid}};
+}
+
+// Parses a JSON object body; on failure returns the 4xx to answer.
+std::variant<json, ApiResponse> parseBody(const ApiRequest& request) {
+    if (!isJsonContentType(request.contentType))
+        return HttpApi::error(ApiErrorCode::UnsupportedMediaType, "Content-Type must be application/json");
+    json body = json::parse(request.body, nullptr, /*allow_exceptions=*/false);
+    if (body.is_discarded()) return HttpApi::error(ApiErrorCode::MalformedJson, "the body is not valid JSON");
+    if (!body.is_object()) return HttpApi::error(ApiErrorCode::WrongType, "the body must be a JSON object");
+    return body;
+}
+
+std::optional<ApiResponse> checkChannel(const Node& node, std::string_view channel) {
+    switch (node.checkChannel(channel)) {
+        case ChannelCheck::InvalidName: return HttpApi::error(ApiErrorCode::InvalidChannel, "invalid channel name");
+        case ChannelCheck::UnknownNamespace: return HttpApi::error(ApiErrorCode::UnknownNamespace, "unknown namespace");
+        case ChannelCheck::Ok: return std::nullopt;
+    }
+    return std::nullopt;
+}
+
+}  // namespace
+
+ApiResponse HttpApi::error(ApiErrorCode code, std::string_view message) {
+    ApiResponse response;
+    response.status = static_cast<unsigned>(code) / 100;
+    response.body = json{{"error", {{"code", static_cast<int>(code)}, {"message", message}}}}.dump();
+    return response;
+}
+
+void HttpApi::handle(const ApiRequest& request, const ListenerRoutes& routes, ApiRespond respond) {
+    struct Route {
+        std::string_view path;
+        std::string_view method;
+        bool api;
+    };
+    static constexpr Route kRoutes[] = {
+        {"/healthz", "GET", false},       {"/metrics", "GET", true},       {"/api/publish", "POST", true},
+        {"/api/broadcast", "POST", true}, {"/api/channels", "GET", true}, {"/api/info", "GET", true},
+    };
+    const Route* route = nullptr;
+    for (const auto& candidate : kRoutes)
+        if (candidate.path == request.path && (routes.api || !candidate.api)) route = &candidate;
+    if (route == nullptr) return respond(error(ApiErrorCode::NotFound, "no such endpoint"));
+    bool head = request.method == "HEAD" && route->method == "GET";
+    if (request.method != route->method && !head) {
+        ApiResponse response = error(ApiErrorCode::MethodNotAllowed, "method not allowed");
+        response.allow = route->method;
+        return respond(std::move(response));
+    }
+    if (route->path == "/healthz") return respond(ok(json{{"status", "ok"}}));
+    if (auto refusal = authorize(request)) return respond(std::move(*refusal));
+
+    if (route->path == "/api/publish") return publish(request, std::move(respond));
+    if (route->path == "/api/broadcast") return broadcast(request, std::move(respond));
+    if (route->path == "/api/channels") return respond(channels());
+    if (route->path == "/api/info") return respond(info());
+    respond(metrics());
+}
+
+std::optional<ApiResponse> HttpApi::authorize(const ApiRequest& request) const {
+    const auto& keys = node_.config().api.keys;
+    if (keys.empty()) {
+        if (request.fromLoopback) return std::nullopt;
+        return error(ApiErrorCode::Forbidden, "no API key is configured: the API answers loopback clients only");
+    }
+    constexpr std::string_view kBearer = "Bearer ";
+    if (!request.authorization.starts_with(kBearer))
+        return error(ApiErrorCode::Unauthorized, "missing \"Authorization: Bearer <api key>\"");
+    std::string_view presented = std::string_view(request.authorization).substr(kBearer.size());
+    bool accepted = false;
+    for (const auto& key : keys) accepted |= constantTimeEquals(presented, key);
+    if (!accepted) return error(ApiErrorCode::Unauthorized, "invalid API key");
+    return std::nullopt;
+}
+
+void HttpApi::publish(const ApiRequest& request, ApiRespond respond) {
+    auto parsed = parseBody(request);
+    if (auto* refusal = std::get_if<ApiResponse>(&parsed)) return respond(std::move(*refusal));
+    const json& body = std::get<json>(parsed);
+    auto channel = body.find("channel");
+    if (channel == body.end()) return respond(error(ApiErrorCode::MissingField, "\"channel\" is required"));
+    if (!channel->is_string()) return respond(error(ApiErrorCode::WrongType, "\"channel\" must be a string"));
+    auto data = body.find("data");
+    if (data == body.end()) return respond(error(ApiErrorCode::MissingField, "\"data\" is required"));
+    if (auto refusal = checkChannel(node_, channel->get_ref<const std::string&>())) return respond(std::move(*refusal));
+
+    node_.broker().publish(PublishRequest{channel->get<std::string>(), data->dump()},
+                           [respond = std::move(respond)](PublishResult result) {
+                               if (auto* failure = std::get_if<BrokerError>(&result))
+                                   return respond(error(failure->code, failure->message));
+                               ApiResponse response = ok(publicationJson(*std::get<PublicationPtr>(result)));
+                               response.wasPublish = true;
+                               respond(std::move(response));
+                           });
+}
+
+void HttpApi::broadcast(const ApiRequest& request, ApiRespond respond) {
+    auto parsed = parseBody(request);
+    if (auto* refusal = std::get_if<ApiResponse>(&parsed)) return respond(std::move(*refusal));
+    const json& body = std::get<json>(parsed);
+    auto channels = body.find("channels");
+    if (channels == body.end()) return respond(error(ApiErrorCode::MissingField, "\"channels\" is required"));
+    if (!channels->is_array() || channels->empty())
+        return respond(error(ApiErrorCode::WrongType, "\"channels\" must be a non-empty array of strings"));
+    if (channels->size() > kMaxBroadcastChannels)
+        return respond(error(ApiErrorCode::WrongType, "\"channels\" may name at most 1000 channels"));
+    for (const auto& channel : *channels)
+        if (!channel.is_string()) return respond(error(ApiErrorCode::WrongType, "\"channels\" must be an array of strings"));
+    auto data = body.find("data");
+    if (data == body.end()) return respond(error(ApiErrorCode::MissingField, "\"data\" is required"));
+
+    // Each channel is published on its own; the reply lists every channel's outcome in request
+    // order once the last completion arrived, whichever thread that is on.
+    struct Gather {
+        std::mutex mutex;
+        json results;
+        std::size_t remaining;
+        ApiRespond respond;
+    };
+    auto gather = std::make_shared<Gather>();
+    gather->results = json::array();
+    gather->remaining = channels->size();
+    gather->respond = std::move(respond);
+    for (std::size_t i = 0; i < channels->size(); ++i) gather->results.push_back(json{{"channel", (*channels)[i]}});
+
+    auto complete = [gather](std::size_t index, json outcome) {
+        std::unique_lock lock(gather->mutex);
+        gather->results[index].update(outcome);
+        if (--gather->remaining > 0) return;
+        lock.unlock();
+        ApiResponse response = ok(json{{"results", std::move(gather->results)}});
+        response.wasPublish = true;
+        gather->respond(std::move(response));
+    };
+    std::string payload = data->dump();
+    for (std::size_t i = 0; i < channels->size(); ++i) {
+        const auto& channel = (*channels)[i].get_ref<const std::string&>();
+        if (auto refusal = checkChannel(node_, channel)) {
+            complete(i, json::parse(refusal->body));
+            continue;
+        }
+        node_.broker().publish(PublishRequest{channel, payload}, [complete, i](PublishResult result) {
+            if (auto* failure = std::get_if<BrokerError>(&result))
+                return complete(i, json{{"error", {{"code", static_cast<int>(failure->code)}, {"message", failure->message}}}});
+            complete(i, publicationJson(*std::get<PublicationPtr>(result)));
+        });
+    }
+}
+
+ApiResponse HttpApi::channels() const {
+    json list = json::array();
+    for (const auto& [name, subscribers] : node_.router().channels())
+        list.push_back(json{{"channel", name}, {"subscribers", subscribers}});
+    return ok(json{{"channels", std::move(list)}});
+}
+
+ApiResponse HttpApi::info() const {
+    NodeTotals totals = node_.totals();
+    double uptime = std::chrono::duration<double>(node_.uptime()).count();
+    return ok(json{{"node", node_.name()},
+                   {"version", Node::version()},
+                   {"uptime_seconds", uptime},
+                   {"connections", totals.websocketConnections},
+                   {"channels", totals.channels},
+                   {"publications", totals.publications},
+                   {"threads", node_.loopMetrics().size()},
+                   {"engine", "memory"}});
+}
+
+ApiResponse HttpApi::metrics() const {
+    ApiResponse response;
+    response.contentType = "text/plain; version=0.0.4";
+    response.body = renderPrometheus(node_.loopMetrics(), node_.totals());
+    return response;
+}
+
+}  // namespace wspush

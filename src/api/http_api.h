@@ -1,0 +1,59 @@
+// The HTTP API (docs/http-api.md): publish, broadcast, channels, info, health and metrics.
+// Socket-free: HttpSession turns Beast requests into ApiRequest and writes the ApiResponse back.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <string>
+
+#include "node/node.h"
+
+namespace wspush {
+
+// Which routes a listener serves (see ApiConfig::listen).
+struct ListenerRoutes {
+    bool websocket = true;  // the WebSocket path
+    bool api = true;        // /api/* and /metrics
+};
+
+struct ApiRequest {
+    std::string method;          // "GET", "POST", …
+    std::string path;            // without the query string
+    std::string authorization;   // the Authorization header, or ""
+    std::string contentType;     // the Content-Type header, or ""
+    std::string body;
+    bool fromLoopback = false;
+};
+
+struct ApiResponse {
+    unsigned status = 200;
+    std::string body;
+    std::string contentType = "application/json";
+    std::string allow;           // for 405: the methods the path accepts
+    bool wasPublish = false;     // the caller records publish latency for these
+};
+
+// Called exactly once, on any thread (engines may complete elsewhere); the caller dispatches.
+using ApiRespond = std::function<void(ApiResponse)>;
+
+class HttpApi {
+public:
+    explicit HttpApi(Node& node) : node_(node) {}
+
+    void handle(const ApiRequest& request, const ListenerRoutes& routes, ApiRespond respond);
+
+    // A JSON error body {"error":{"code":…,"message":…}}; the status is the code's first three digits.
+    static ApiResponse error(ApiErrorCode code, std::string_view message);
+
+private:
+    std::optional<ApiResponse> authorize(const ApiRequest& request) const;
+    void publish(const ApiRequest& request, ApiRespond respond);
+    void broadcast(const ApiRequest& request, ApiRespond respond);
+    ApiResponse channels() const;
+    ApiResponse info() const;
+    ApiResponse metrics() const;
+
+    Node& node_;
+};
+
+}  // namespace wspush

@@ -1,0 +1,331 @@
+#include "wspush/config.h"
+
+#include <algorithm>
+#include <cctype>
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include "wspush/channel_name.h"
+
+namespace wspush {
+namespace {
+
+using json = nlohmann::json;
+
+// Config loading happens once, before any I/O; an exception unwinds to parseConfig and becomes a
+// ConfigError. Nothing on the data path throws.
+struct Invalid {
+    ConfigError error;
+};
+
+[[noreturn]] void fail(std::string path, std::string message) {
+    throw Invalid{ConfigError{std::move(path), std::move(message)}};
+}
+
+std::string join(const std::string& parent, const std::string& key) {
+    return parent.empty() ? key : parent + "." + key;
+}
+
+// Reads the members of one JSON object into a struct and rejects every key nobody read.
+class ObjectReader {
+public:
+    ObjectReader(const json& object, std::string path) : object_(object), path_(std::move(path)) {
+        if (!object_.is_object()) fail(path_, "expected an object");
+    }
+
+    template <class T>
+    void read(const std::string& key, T& out) {
+        seen_.insert(key);
+        auto it = object_.find(key);
+        if (it == object_.end() || it->is_null()) return;  // absent or null: keep the default
+        readValue(*it, join(path_, key), out);
+    }
+
+    void rejectUnknownKeys() const {
+        for (const auto& [key, value] : object_.items()) {
+            if (key.starts_with("_")) continue;  // "_comment" and friends document a file
+            if (!seen_.contains(key)) fail(join(path_, key), "unknown key");
+        }
+    }
+
+private:
+    static void readValue(const json& v, const std::string& path, bool& out) {
+        if (!v.is_boolean()) fail(path, "expected true or false");
+        out = v.get<bool>();
+    }
+    static void readValue(const json& v, const std::string& path, int& out) {
+        if (!v.is_number_integer()) fail(path, "expected an integer");
+        out = v.get<int>();
+    }
+    static void readValue(const json& v, const std::string& path, unsigned& out) {
+        if (!v.is_number_unsigned()) fail(path, "expected a non-negative integer");
+        out = v.get<unsigned>();
+    }
+    static void readValue(const json& v, const std::string& path, std::size_t& out) {
+        if (!v.is_number_unsigned()) fail(path, "expected a non-negative integer");
+        out = v.get<std::size_t>();
+    }
+    static void readValue(const json& v, const std::string& path, Seconds& out) {
+        if (!v.is_number() || v.get<double>() < 0) fail(path, "expected a non-negative number of seconds");
+        out = Seconds{v.get<double>()};
+    }
+    static void readValue(const json& v, const std::string& path, std::string& out) {
+        if (!v.is_string()) fail(path, "expected a string");
+        out = v.get<std::string>();
+    }
+    static void readValue(const json& v, const std::string& path, std::vector<std::string>& out) {
+        if (!v.is_array()) fail(path, "expected an array of strings");
+        out.clear();
+        for (std::size_t i = 0; i < v.size(); ++i) {
+            if (!v[i].is_string()) fail(path + "[" + std::to_string(i) + "]", "expected a string");
+            out.push_back(v[i].get<std::string>());
+        }
+    }
+    static void readValue(const json& v, const std::string& path, Endpoint& out) {
+        if (!v.is_string()) fail(path, "expected \"host:port\"");
+        auto endpoint = parseEndpoint(v.get<std::string>());
+        if (!endpoint) fail(path, "expected \"host:port\", got \"" + v.get<std::string>() + "\"");
+        out = *endpoint;
+    }
+    static void readValue(const json& v, const std::string& path, std::optional<Endpoint>& out) {
+        if (v.is_string() && v.get<std::string>().empty()) {
+            out.reset();
+            return;
+        }
+        Endpoint endpoint;
+        readValue(v, path, endpoint);
+        out = endpoint;
+    }
+    static void readValue(const json& v, const std::string& path, NamespaceConfig& out);
+    static void readValue(const json& v, const std::string& path, CompressionConfig& out);
+    static void readValue(const json& v, const std::string& path, WebSocketConfig& out);
+    static void readValue(const json& v, const std::string& path, ApiConfig& out);
+    static void readValue(const json& v, const std::string& path, ClientConfig& out);
+    static void readValue(const json& v, const std::string& path, LogConfig& out);
+    static void readValue(const json& v, const std::string& path, std::map<std::string, NamespaceConfig>& out);
+
+    const json& object_;
+    std::string path_;
+    std::set<std::string> seen_;
+};
+
+void ObjectReader::readValue(const json& v, const std::string& path, NamespaceConfig& out) {
+    ObjectReader r(v, path);
+    r.read("client_publish", out.client_publish);
+    r.read("history_size", out.history_size);
+    r.read("history_ttl", out.history_ttl);
+    r.read("presence", out.presence);
+    r.read("default_qos", out.default_qos);
+    r.rejectUnknownKeys();
+    if (out.default_qos < 0 || out.default_qos > 2) fail(join(path, "default_qos"), "must be 0, 1 or 2");
+}
+
+void ObjectReader::readValue(const json& v, const std::string& path, CompressionConfig& out) {
+    ObjectReader r(v, path);
+    r.read("enabled", out.enabled);
+    r.read("level", out.level);
+    r.read("window_bits", out.window_bits);
+    r.read("mem_level", out.mem_level);
+    r.read("threshold", out.threshold);
+    r.rejectUnknownKeys();
+    if (out.level < 0 || out.level > 9) fail(join(path, "level"), "must be 0..9");
+    // zlib cannot produce raw deflate streams with 8-bit windows, so 9 is the floor.
+    if (out.window_bits < 9 || out.window_bits > 15) fail(join(path, "window_bits"), "must be 9..15");
+    if (out.mem_level < 1 || out.mem_level > 9) fail(join(path, "mem_level"), "must be 1..9");
+}
+
+void ObjectReader::readValue(const json& v, const std::string& path, WebSocketConfig& out) {
+    ObjectReader r(v, path);
+    r.read("path", out.path);
+    r.read("max_message_size", out.max_message_size);
+    r.read("ping_interval", out.ping_interval);
+    r.read("pong_timeout", out.pong_timeout);
+    r.read("connect_timeout", out.connect_timeout);
+    r.read("handshake_timeout", out.handshake_timeout);
+    r.read("write_queue_max_bytes", out.write_queue_max_bytes);
+    r.read("write_queue_max_frames", out.write_queue_max_frames);
+    r.read("max_subscriptions", out.max_subscriptions);
+    r.read("compression", out.compression);
+    r.rejectUnknownKeys();
+    if (!out.path.starts_with("/")) fail(join(path, "path"), "must start with '/'");
+    if (out.max_message_size < 128) fail(join(path, "max_message_size"), "must be at least 128");
+    if (out.ping_interval.count() <= 0) fail(join(path, "ping_interval"), "must be positive");
+    if (out.pong_timeout.count() <= 0) fail(join(path, "pong_timeout"), "must be positive");
+    if (out.connect_timeout.count() <= 0) fail(join(path, "connect_timeout"), "must be positive");
+    if (out.handshake_timeout.count() <= 0) fail(join(path, "handshake_timeout"), "must be positive");
+    if (out.write_queue_max_frames == 0) fail(join(path, "write_queue_max_frames"), "must be positive");
+    if (out.write_queue_max_bytes < 1024) fail(join(path, "write_queue_max_bytes"), "must be at least 1024");
+    if (out.max_subscriptions == 0) fail(join(path, "max_subscriptions"), "must be positive");
+}
+
+void ObjectReader::readValue(const json& v, const std::string& path, ApiConfig& out) {
+    ObjectReader r(v, path);
+    r.read("listen", out.listen);
+    r.read("keys", out.keys);
+    r.read("max_body_size", out.max_body_size);
+    r.rejectUnknownKeys();
+    for (std::size_t i = 0; i < out.keys.size(); ++i)
+        if (out.keys[i].size() < 16) fail(join(path, "keys") + "[" + std::to_string(i) + "]", "must be at least 16 characters");
+}
+
+void ObjectReader::readValue(const json& v, const std::string& path, ClientConfig& out) {
+    ObjectReader r(v, path);
+    r.read("allow_anonymous", out.allow_anonymous);
+    r.read("trust_client_user", out.trust_client_user);
+    r.rejectUnknownKeys();
+}
+
+void ObjectReader::readValue(const json& v, const std::string& path, LogConfig& out) {
+    ObjectReader r(v, path);
+    r.read("level", out.level);
+    r.read("format", out.format);
+    r.rejectUnknownKeys();
+    static const std::set<std::string> levels{"trace", "debug", "info", "warn", "error", "critical", "off"};
+    if (!levels.contains(out.level)) fail(join(path, "level"), "must be one of trace, debug, info, warn, error, critical, off");
+    if (out.format != "text" && out.format != "json") fail(join(path, "format"), "must be \"text\" or \"json\"");
+}
+
+void ObjectReader::readValue(const json& v, const std::string& path, std::map<std::string, NamespaceConfig>& out) {
+    if (!v.is_object()) fail(path, "expected an object of namespace name → options");
+    out.clear();
+    for (const auto& [name, options] : v.items()) {
+        if (!isValidNamespaceName(name)) fail(join(path, name), "invalid namespace name");
+        readValue(options, join(path, name), out[name]);
+    }
+}
+
+Config readConfig(const json& document) {
+    Config c;
+    ObjectReader r(document, "");
+    r.read("node_name", c.node_name);
+    r.read("threads", c.threads);
+    r.read("listen", c.listen);
+    r.read("api", c.api);
+    r.read("websocket", c.websocket);
+    r.read("client", c.client);
+    r.read("channel_defaults", c.channel_defaults);
+    r.read("namespaces", c.namespaces);
+    r.read("shutdown_timeout", c.shutdown_timeout);
+    r.read("log", c.log);
+    r.rejectUnknownKeys();
+    // Subscription interest is a 64-bit mask of event loops (see ChannelRouter).
+    if (c.threads > 64) fail("threads", "must be at most 64");
+    return c;
+}
+
+// The leaves an environment variable may override. Objects that are maps (namespaces) and lists
+// (api.keys) are leaves too: their variable holds JSON.
+struct Overridable {
+    const char* path;
+    bool isString;
+};
+constexpr Overridable kOverridable[] = {
+    {"node_name", true},
+    {"threads", false},
+    {"listen", true},
+    {"api.listen", true},
+    {"api.keys", false},
+    {"api.max_body_size", false},
+    {"websocket.path", true},
+    {"websocket.max_message_size", false},
+    {"websocket.ping_interval", false},
+    {"websocket.pong_timeout", false},
+    {"websocket.connect_timeout", false},
+    {"websocket.handshake_timeout", false},
+    {"websocket.write_queue_max_bytes", false},
+    {"websocket.write_queue_max_frames", false},
+    {"websocket.max_subscriptions", false},
+    {"websocket.compression.enabled", false},
+    {"websocket.compression.level", false},
+    {"websocket.compression.window_bits", false},
+    {"websocket.compression.mem_level", false},
+    {"websocket.compression.threshold", false},
+    {"client.allow_anonymous", false},
+    {"client.trust_client_user", false},
+    {"channel_defaults", false},
+    {"namespaces", false},
+    {"shutdown_timeout", false},
+    {"log.level", true},
+    {"log.format", true},
+};
+
+std::string environmentName(std::string_view path) {
+    std::string name = "WSPUSH_";
+    for (char ch : path) name += ch == '.' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+    return name;
+}
+
+void applyEnvironment(json& document, EnvLookup getenv) {
+    for (const auto& leaf : kOverridable) {
+        std::string variable = environmentName(leaf.path);
+        const char* raw = getenv(variable.c_str());
+        if (raw == nullptr) continue;
+        json value;
+        if (leaf.isString) {
+            value = std::string(raw);
+        } else {
+            value = json::parse(raw, nullptr, /*allow_exceptions=*/false);
+            if (value.is_discarded()) fail(leaf.path, "environment variable " + variable + " is not valid JSON");
+        }
+        json* node = &document;
+        std::string_view rest = leaf.path;
+        for (auto dot = rest.find('.'); dot != std::string_view::npos; dot = rest.find('.')) {
+            json& child = (*node)[std::string(rest.substr(0, dot))];
+            if (child.is_null()) child = json::object();
+            node = &child;
+            rest.remove_prefix(dot + 1);
+        }
+        (*node)[std::string(rest)] = std::move(value);
+    }
+}
+
+}  // namespace
+
+std::optional<Endpoint> parseEndpoint(std::string_view text) {
+    auto colon = text.rfind(':');
+    if (colon == std::string_view::npos || colon == 0 || colon + 1 == text.size()) return std::nullopt;
+    std::string_view host = text.substr(0, colon);
+    std::string_view port = text.substr(colon + 1);
+    if (host.front() == '[') {
+        if (host.back() != ']' || host.size() < 3) return std::nullopt;
+        host = host.substr(1, host.size() - 2);
+    }
+    if (port.size() > 5 || !std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; }))
+        return std::nullopt;
+    unsigned value = std::stoul(std::string(port));
+    if (value > 65535) return std::nullopt;
+    return Endpoint{std::string(host), static_cast<unsigned short>(value)};
+}
+
+const NamespaceConfig* Config::namespaceFor(std::string_view channel) const {
+    auto ns = channelNamespace(channel);
+    if (ns.empty()) return &channel_defaults;
+    auto it = namespaces.find(std::string(ns));
+    return it == namespaces.end() ? nullptr : &it->second;
+}
+
+ConfigResult parseConfig(const std::string& text, EnvLookup getenv) {
+    try {
+        json document = json::object();
+        if (!text.empty()) {
+            document = json::parse(text, nullptr, /*allow_exceptions=*/false, /*ignore_comments=*/true);
+            if (document.is_discarded()) return {std::nullopt, ConfigError{"", "the file is not valid JSON"}};
+        }
+        if (!document.is_object()) return {std::nullopt, ConfigError{"", "the top level must be an object"}};
+        applyEnvironment(document, getenv);
+        return {readConfig(document), std::nullopt};
+    } catch (const Invalid& invalid) {
+        return {std::nullopt, invalid.error};
+    } catch (const json::exception& e) {  // e.g. an integer too large for its field
+        return {std::nullopt, ConfigError{"", e.what()}};
+    }
+}
+
+std::vector<std::string> configEnvironmentVariables() {
+    std::vector<std::string> names;
+    for (const auto& leaf : kOverridable) names.push_back(environmentName(leaf.path));
+    return names;
+}
+
+}  // namespace wspush

@@ -1,0 +1,62 @@
+// Routes each publication to the event loops that have subscribers of its channel.
+//
+// The router keeps, per channel, a 64-bit mask of the loops with subscribers and the node's
+// subscriber count. Both change only when a connection subscribes or unsubscribes; a publication
+// reads its mask once, encodes its frame once, and posts one handler to each loop in the mask,
+// which then writes the shared frame to its local subscribers without any lock (LocalHub).
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "node/event_loop.h"
+#include "wspush/broker.h"
+
+namespace wspush {
+
+class ChannelRouter final : public BrokerEventHandler {
+public:
+    void attach(std::vector<EventLoop*> loops) { loops_ = std::move(loops); }
+
+    // A subscriber of `channel` appeared on `loop`; `firstOnLoop` when the loop had none before.
+    // Returns true when it is the node's first subscriber of the channel.
+    bool addSubscriber(std::string_view channel, unsigned loop, bool firstOnLoop);
+    // Returns true when the node has no subscriber of the channel left.
+    bool removeSubscriber(std::string_view channel, unsigned loop, bool lastOnLoop);
+
+    // From the broker, on any thread, in offset order per channel.
+    void onPublication(const PublicationPtr& publication) override;
+
+    // Channels with subscribers on this node and their subscriber counts, sorted by name.
+    std::vector<std::pair<std::string, std::uint64_t>> channels() const;
+    std::uint64_t channelCount() const;
+    std::uint64_t publications() const { return publications_.load(std::memory_order_relaxed); }
+
+private:
+    struct Interest {
+        std::uint64_t loopMask = 0;
+        std::uint64_t subscribers = 0;
+    };
+    struct NameHash {
+        using is_transparent = void;
+        std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+    };
+    struct Shard {
+        mutable std::mutex mutex;
+        std::unordered_map<std::string, Interest, NameHash, std::equal_to<>> channels;
+    };
+    static constexpr std::size_t kShards = 64;
+    Shard& shardOf(std::string_view channel) { return shards_[NameHash{}(channel) % kShards]; }
+
+    std::vector<EventLoop*> loops_;
+    std::array<Shard, kShards> shards_;
+    std::atomic<std::uint64_t> publications_{0};
+};
+
+}  // namespace wspush

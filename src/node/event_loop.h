@@ -1,0 +1,81 @@
+// One event loop: an io_context run by exactly one thread, and everything that lives on it.
+// A connection is bound to one loop for its whole life; all its handlers run on that thread,
+// so nothing reachable only from one loop needs a lock (docs/architecture.md).
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <thread>
+#include <unordered_set>
+#include <vector>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+
+#include "node/local_hub.h"
+#include "node/metrics.h"
+
+namespace wspush {
+
+// A connection as the loop sees it at shutdown.
+class Connection {
+public:
+    virtual ~Connection() = default;
+    // Ends the connection gracefully (WebSocket: `disconnect` + close 1001; HTTP: after the
+    // request in flight). Called on the connection's loop; idempotent.
+    virtual void drain() = 0;
+};
+
+class EventLoop {
+public:
+    explicit EventLoop(unsigned index);
+    ~EventLoop();
+    EventLoop(const EventLoop&) = delete;
+    EventLoop& operator=(const EventLoop&) = delete;
+
+    unsigned index() const { return index_; }
+    boost::asio::io_context& context() { return *context_; }
+    LocalHub& hub() { return hub_; }
+    LoopMetrics& metrics() { return metrics_; }
+    const LoopMetrics& metrics() const { return metrics_; }
+
+    void attach(Connection* connection) { connections_.insert(connection); }
+    void detach(Connection* connection) { connections_.erase(connection); }
+    // Asks every connection of this loop to drain. Call on this loop.
+    void drainConnections();
+
+    void start();  // spawns the loop's thread
+    void stop();   // makes run() return; pending handlers are destroyed with the io_context
+    void join();
+
+private:
+    unsigned index_;
+    // Declared before the io_context: handlers destroyed with it still reach the hub and metrics.
+    LocalHub hub_;
+    LoopMetrics metrics_;
+    std::unordered_set<Connection*> connections_;
+    std::optional<boost::asio::io_context> context_;
+    std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;
+    std::thread thread_;
+};
+
+class EventLoopPool {
+public:
+    explicit EventLoopPool(unsigned count);
+
+    std::size_t size() const { return loops_.size(); }
+    EventLoop& at(std::size_t i) { return *loops_[i]; }
+    // Round-robin choice of the loop for a new connection.
+    EventLoop& next();
+    std::vector<EventLoop*> all();
+
+    void start();
+    void stop();
+    void join();
+
+private:
+    std::vector<std::unique_ptr<EventLoop>> loops_;
+    std::size_t next_ = 0;
+};
+
+}  // namespace wspush

@@ -1,0 +1,58 @@
+#include "node/metrics.h"
+
+#include <functional>
+#include <sstream>
+
+namespace wspush {
+
+void LoopMetrics::observePublishLatency(std::chrono::nanoseconds elapsed) noexcept {
+    double seconds = std::chrono::duration<double>(elapsed).count();
+    std::size_t bucket = 0;
+    while (bucket < kLatencyBuckets.size() && seconds > kLatencyBuckets[bucket]) ++bucket;
+    publishLatencyBuckets[bucket].add();
+    publishLatencyCount.add();
+    publishLatencyMicros.add(static_cast<std::uint64_t>(elapsed.count() / 1000));
+}
+
+std::string renderPrometheus(const std::vector<const LoopMetrics*>& loops, const NodeTotals& totals) {
+    std::ostringstream out;
+    auto sum = [&](Counter LoopMetrics::*member) {
+        std::uint64_t total = 0;
+        for (const auto* loop : loops) total += (loop->*member).get();
+        return total;
+    };
+    auto metric = [&](const char* name, const char* type, const char* help, std::uint64_t value) {
+        out << "# HELP " << name << ' ' << help << "\n# TYPE " << name << ' ' << type << '\n'
+            << name << ' ' << value << '\n';
+    };
+    metric("wspush_connections", "gauge", "Open WebSocket connections.", totals.websocketConnections);
+    metric("wspush_http_connections", "gauge", "Open HTTP (non-WebSocket) connections.", totals.httpConnections);
+    metric("wspush_channels", "gauge", "Channels with at least one subscriber on this node.", totals.channels);
+    metric("wspush_connections_total", "counter", "WebSocket connections accepted.", sum(&LoopMetrics::websocketConnectionsTotal));
+    metric("wspush_http_requests_total", "counter", "HTTP requests served.", sum(&LoopMetrics::httpRequests));
+    metric("wspush_publications_total", "counter", "Publications routed by this node.", totals.publications);
+    metric("wspush_messages_in_total", "counter", "Protocol messages received from clients.", sum(&LoopMetrics::messagesIn));
+    metric("wspush_messages_out_total", "counter", "Messages written to clients.", sum(&LoopMetrics::messagesOut));
+    metric("wspush_bytes_in_total", "counter", "WebSocket payload bytes received.", sum(&LoopMetrics::bytesIn));
+    metric("wspush_bytes_out_total", "counter", "WebSocket payload bytes written.", sum(&LoopMetrics::bytesOut));
+    metric("wspush_writes_total", "counter", "WebSocket writes (coalesced batches).", sum(&LoopMetrics::writes));
+    metric("wspush_slow_consumer_closes_total", "counter", "Connections closed because their write queue overflowed.", sum(&LoopMetrics::slowConsumerCloses));
+    metric("wspush_no_pong_closes_total", "counter", "Connections closed for silence past ping_interval + pong_timeout.", sum(&LoopMetrics::noPongCloses));
+    metric("wspush_connect_timeout_closes_total", "counter", "Connections closed for not sending connect in time.", sum(&LoopMetrics::connectTimeoutCloses));
+    metric("wspush_protocol_errors_total", "counter", "Client commands answered with an error.", sum(&LoopMetrics::protocolErrors));
+
+    out << "# HELP wspush_publish_latency_seconds Time from an API publish request to its acceptance by the engine.\n"
+           "# TYPE wspush_publish_latency_seconds histogram\n";
+    std::uint64_t cumulative = 0;
+    for (std::size_t i = 0; i <= kLatencyBuckets.size(); ++i) {
+        for (const auto* loop : loops) cumulative += loop->publishLatencyBuckets[i].get();
+        out << "wspush_publish_latency_seconds_bucket{le=\"";
+        if (i < kLatencyBuckets.size()) out << kLatencyBuckets[i]; else out << "+Inf";
+        out << "\"} " << cumulative << '\n';
+    }
+    out << "wspush_publish_latency_seconds_sum " << static_cast<double>(sum(&LoopMetrics::publishLatencyMicros)) / 1e6 << '\n'
+        << "wspush_publish_latency_seconds_count " << sum(&LoopMetrics::publishLatencyCount) << '\n';
+    return out.str();
+}
+
+}  // namespace wspush

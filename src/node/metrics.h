@@ -1,0 +1,62 @@
+// Counters for /metrics and /api/info.
+//
+// Each event loop owns one LoopMetrics and is its only writer, so a counter update is a plain
+// relaxed load+store (no locked instruction); readers on other threads sum the loops.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace wspush {
+
+class Counter {
+public:
+    void add(std::uint64_t n = 1) noexcept { value_.store(value_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
+    void sub(std::uint64_t n = 1) noexcept { value_.store(value_.load(std::memory_order_relaxed) - n, std::memory_order_relaxed); }
+    std::uint64_t get() const noexcept { return value_.load(std::memory_order_relaxed); }
+
+private:
+    std::atomic<std::uint64_t> value_{0};
+};
+
+// Upper bounds, in seconds, of the publish latency histogram's buckets (+Inf is implied).
+inline constexpr std::array<double, 12> kLatencyBuckets{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
+                                                        0.01,   0.025,   0.05,   0.1,   0.25,   1.0};
+
+struct LoopMetrics {
+    Counter websocketConnections;       // gauge
+    Counter httpConnections;            // gauge
+    Counter websocketConnectionsTotal;
+    Counter httpRequests;
+    Counter messagesIn;                 // protocol messages received from clients
+    Counter messagesOut;                // messages written to clients (each coalesced piece counts)
+    Counter bytesIn;
+    Counter bytesOut;
+    Counter writes;                     // WebSocket writes (one per coalesced batch)
+    Counter slowConsumerCloses;
+    Counter noPongCloses;
+    Counter connectTimeoutCloses;
+    Counter protocolErrors;
+    // Publish latency: from the API request being parsed to its publication being accepted.
+    std::array<Counter, kLatencyBuckets.size() + 1> publishLatencyBuckets;
+    Counter publishLatencyCount;
+    Counter publishLatencyMicros;
+
+    void observePublishLatency(std::chrono::nanoseconds elapsed) noexcept;
+};
+
+struct NodeTotals {
+    std::uint64_t websocketConnections = 0;
+    std::uint64_t httpConnections = 0;
+    std::uint64_t channels = 0;
+    std::uint64_t publications = 0;
+};
+
+// Prometheus text exposition (version 0.0.4) of all loops' counters.
+std::string renderPrometheus(const std::vector<const LoopMetrics*>& loops, const NodeTotals& totals);
+
+}  // namespace wspush

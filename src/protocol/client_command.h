@@ -1,0 +1,51 @@
+// Client → server commands of protocol v1 (docs/protocol.md): parsing and validation only.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+
+#include "wspush/codes.h"
+
+namespace wspush {
+
+enum class CommandType { Connect, Subscribe, Unsubscribe, Publish, Ping };
+
+struct ClientCommand {
+    std::optional<std::uint64_t> id;
+    CommandType type = CommandType::Ping;
+    std::string channel;                 // subscribe, unsubscribe, publish
+    std::string data;                    // publish: compact JSON of `data`
+    std::optional<std::string> token;    // connect
+    std::optional<std::string> user;     // connect
+    std::string client;                  // connect: "name/version", informational
+};
+
+struct CommandError {
+    std::optional<std::uint64_t> id;
+    ErrorCode code;
+    std::string message;
+    // The piece was not a JSON object at all: the stream cannot be trusted, close with 4500.
+    bool fatal = false;
+};
+
+using ParsedCommand = std::variant<ClientCommand, CommandError>;
+
+// Parses one newline-free piece of a frame. Never throws.
+ParsedCommand parseClientCommand(std::string_view piece);
+
+// Calls `onPiece` for each non-empty '\n'-separated piece of `frame`, in order, until it returns false.
+template <class OnPiece>
+void forEachPiece(std::string_view frame, OnPiece&& onPiece) {
+    while (!frame.empty()) {
+        auto newline = frame.find('\n');
+        std::string_view piece = frame.substr(0, newline);
+        if (!piece.empty() && piece != "\r" && !onPiece(piece)) return;
+        if (newline == std::string_view::npos) return;
+        frame.remove_prefix(newline + 1);
+    }
+}
+
+}  // namespace wspush

@@ -1,0 +1,95 @@
+#include "protocol/server_message.h"
+
+#include <nlohmann/json.hpp>
+
+namespace wspush {
+namespace {
+
+using json = nlohmann::json;
+
+json reply(RequestId id, std::string_view type) {
+    json object = json::object();
+    if (id) object["id"] = *id;
+    object["type"] = type;
+    return object;
+}
+
+// Non-UTF-8 text from a client (a `user` name, say) is replaced rather than thrown on.
+std::string dump(const json& object) {
+    return object.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+}  // namespace
+
+std::string encodeMessage(const Publication& p) {
+    // Hand-built because it is the one message on the hot path. Channel names, epochs and mids
+    // are restricted to characters that need no JSON escaping, and `data` is already compact JSON.
+    std::string frame;
+    frame.reserve(96 + p.channel.size() + p.epoch.size() + p.mid.size() + p.data.size());
+    frame += R"({"type":"message","channel":")";
+    frame += p.channel;
+    frame += R"(","offset":)";
+    frame += std::to_string(p.offset);
+    frame += R"(,"epoch":")";
+    frame += p.epoch;
+    frame += R"(","mid":")";
+    frame += p.mid;
+    frame += R"(","ts":)";
+    frame += std::to_string(p.timestampMs);
+    frame += R"(,"data":)";
+    frame += p.data;
+    frame += '}';
+    return frame;
+}
+
+std::string encodeConnected(RequestId id, const ConnectedReply& r) {
+    json object = reply(id, "connected");
+    object["client"] = r.client;
+    object["user"] = r.user;
+    object["ping_interval"] = r.pingInterval;
+    object["pong_timeout"] = r.pongTimeout;
+    object["node"] = r.node;
+    object["version"] = r.version;
+    return dump(object);
+}
+
+std::string encodeSubscribed(RequestId id, std::string_view channel, const StreamPosition& position) {
+    json object = reply(id, "subscribed");
+    object["channel"] = channel;
+    object["offset"] = position.offset;
+    object["epoch"] = position.epoch;
+    return dump(object);
+}
+
+std::string encodeUnsubscribed(RequestId id, std::string_view channel) {
+    json object = reply(id, "unsubscribed");
+    object["channel"] = channel;
+    return dump(object);
+}
+
+std::string encodePublished(RequestId id, const Publication& publication) {
+    json object = reply(id, "published");
+    object["channel"] = publication.channel;
+    object["offset"] = publication.offset;
+    object["mid"] = publication.mid;
+    return dump(object);
+}
+
+std::string encodePong(RequestId id) { return dump(reply(id, "pong")); }
+
+std::string encodeError(RequestId id, ErrorCode code, std::string_view message) {
+    json object = reply(id, "error");
+    object["code"] = static_cast<int>(code);
+    object["message"] = message;
+    return dump(object);
+}
+
+std::string encodeDisconnect(const Disconnect& d) {
+    json object = reply(std::nullopt, "disconnect");
+    object["code"] = d.code;
+    object["reason"] = d.reason;
+    object["reconnect"] = d.reconnect;
+    return dump(object);
+}
+
+}  // namespace wspush

@@ -1,0 +1,145 @@
+#include "server.h"
+
+#include <unistd.h>
+
+#include <csignal>
+#include <fstream>
+#include <random>
+
+#include <boost/asio/post.hpp>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "engine/memory/memory_broker.h"
+
+namespace wspush {
+
+namespace net = boost::asio;
+
+namespace {
+
+std::string hostName() {
+    char name[256] = {};
+    if (gethostname(name, sizeof name - 1) != 0) return "wspush";
+    return name;
+}
+
+std::string randomHex(std::size_t digits) {
+    std::random_device random;
+    std::string text;
+    while (text.size() < digits) text += "0123456789abcdef"[random() % 16];
+    return text;
+}
+
+std::int64_t unixMillis() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+unsigned loopCount(const Config& config) {
+    if (config.threads != 0) return config.threads;
+    return std::max(1u, std::min(64u, std::thread::hardware_concurrency()));
+}
+
+}  // namespace
+
+Server::Server(Config config, ServerOptions options)
+    : options_(std::move(options)),
+      node_(config, config.node_name.empty() ? hostName() : config.node_name,
+            std::make_unique<MemoryBroker>(randomHex(8), unixMillis)),
+      api_(node_),
+      loops_(loopCount(config)),
+      signals_(loops_.at(0).context(), SIGTERM, SIGINT),
+      drainTimer_(loops_.at(0).context()) {
+    node_.attach(loops_);
+}
+
+Server::~Server() {
+    loops_.stop();
+    loops_.join();
+}
+
+bool Server::open() {
+    const Config& config = node_.config();
+    SessionMode mode = options_.echo ? SessionMode::Echo : SessionMode::Protocol;
+    bool separateApi = config.api.listen.has_value();
+    publicListener_ = std::make_shared<Listener>(node_, api_, loops_, loops_.at(0), ListenerRoutes{true, !separateApi}, mode);
+    boost::system::error_code ec;
+    if (!publicListener_->open(config.listen, ec)) {
+        spdlog::critical("cannot listen on {}:{}: {}", config.listen.host, config.listen.port, ec.message());
+        return false;
+    }
+    if (separateApi) {
+        apiListener_ = std::make_shared<Listener>(node_, api_, loops_, loops_.at(0), ListenerRoutes{false, true}, mode);
+        if (!apiListener_->open(*config.api.listen, ec)) {
+            spdlog::critical("cannot listen on {}:{} (api.listen): {}", config.api.listen->host, config.api.listen->port,
+                             ec.message());
+            return false;
+        }
+    }
+    spdlog::info("wspush {} node \"{}\": {} event loops, engine memory", Node::version(), node_.name(), loops_.size());
+    spdlog::info("listening on {}:{} (WebSocket at {}{})", config.listen.host, publicListener_->port(),
+                 config.websocket.path, separateApi ? ", /healthz" : ", HTTP API");
+    if (apiListener_) spdlog::info("HTTP API listening on {}:{}", config.api.listen->host, apiListener_->port());
+    if (config.api.keys.empty())
+        spdlog::warn("no API key configured (api.keys): the HTTP API answers loopback clients only");
+    if (options_.echo)
+        spdlog::warn("ECHO MODE: {} echoes every message back and speaks no protocol; for conformance tests only",
+                     config.websocket.path);
+    return true;
+}
+
+int Server::run() {
+    signals_.async_wait([this](boost::system::error_code ec, int signal) {
+        if (ec) return;
+        spdlog::info("received {}, shutting down", signal == SIGTERM ? "SIGTERM" : "SIGINT");
+        beginShutdown();
+    });
+    publicListener_->start();
+    if (apiListener_) apiListener_->start();
+    loops_.start();
+    writeReadyFile();
+    stopped_.get_future().wait();
+    loops_.stop();
+    loops_.join();
+    spdlog::info("stopped");
+    return 0;
+}
+
+void Server::beginShutdown() {
+    if (shuttingDown_) return;
+    shuttingDown_ = true;
+    publicListener_->stop();
+    if (apiListener_) apiListener_->stop();
+    for (std::size_t i = 0; i < loops_.size(); ++i) {
+        EventLoop& loop = loops_.at(i);
+        net::post(loop.context(), [&loop] { loop.drainConnections(); });
+    }
+    auto timeout = std::chrono::duration_cast<std::chrono::steady_clock::duration>(node_.config().shutdown_timeout);
+    checkDrained(std::chrono::steady_clock::now() + timeout);
+}
+
+void Server::checkDrained(std::chrono::steady_clock::time_point deadline) {
+    NodeTotals totals = node_.totals();
+    std::uint64_t open = totals.websocketConnections + totals.httpConnections;
+    if (open == 0 || std::chrono::steady_clock::now() >= deadline) {
+        if (open > 0) spdlog::warn("shutdown_timeout reached with {} connections still open; closing them", open);
+        stopped_.set_value();
+        return;
+    }
+    drainTimer_.expires_after(std::chrono::milliseconds(20));
+    drainTimer_.async_wait([this, deadline](boost::system::error_code ec) {
+        if (!ec) checkDrained(deadline);
+    });
+}
+
+void Server::writeReadyFile() const {
+    if (options_.readyFile.empty()) return;
+    nlohmann::json ready{{"pid", getpid()}, {"port", publicListener_->port()}};
+    ready["api_port"] = apiListener_ ? apiListener_->port() : publicListener_->port();
+    // Written under another name and renamed, so a reader never sees half a file.
+    std::string temporary = options_.readyFile + ".tmp";
+    std::ofstream(temporary) << ready.dump() << '\n';
+    std::rename(temporary.c_str(), options_.readyFile.c_str());
+}
+
+}  // namespace wspush

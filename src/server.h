@@ -1,0 +1,55 @@
+// The daemon assembled: event loops, the node and its engine, the listeners, signal handling
+// and graceful shutdown. main.cpp builds one and runs it.
+#pragma once
+
+#include <future>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "api/http_api.h"
+#include "node/event_loop.h"
+#include "node/node.h"
+#include "transport/listener.h"
+#include "wspush/config.h"
+
+namespace wspush {
+
+struct ServerOptions {
+    bool echo = false;          // conformance mode (docs/protocol.md)
+    std::string readyFile;      // written with the bound ports once listening (tests, scripts)
+};
+
+class Server {
+public:
+    Server(Config config, ServerOptions options);
+    ~Server();
+
+    // Binds the listeners; false (after logging why) when one cannot be bound.
+    bool open();
+    // Serves until SIGTERM or SIGINT, drains, and returns the process's exit code.
+    int run();
+
+private:
+    void beginShutdown();
+    void checkDrained(std::chrono::steady_clock::time_point deadline);
+    void writeReadyFile() const;
+
+    ServerOptions options_;
+    // Declaration order is destruction order reversed: the loops (and the connections their
+    // handlers own) go before the node those connections use.
+    Node node_;
+    HttpApi api_;
+    EventLoopPool loops_;
+    std::shared_ptr<Listener> publicListener_;
+    std::shared_ptr<Listener> apiListener_;
+    boost::asio::signal_set signals_;
+    boost::asio::steady_timer drainTimer_;
+    std::promise<void> stopped_;
+    bool shuttingDown_ = false;
+};
+
+}  // namespace wspush

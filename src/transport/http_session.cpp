@@ -1,0 +1,132 @@
+#include "transport/http_session.h"
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/write.hpp>
+#include <boost/beast/websocket/rfc6455.hpp>
+#include <spdlog/spdlog.h>
+
+namespace wspush {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace net = boost::asio;
+
+namespace {
+// Between keep-alive requests. The first request must arrive within the handshake timeout.
+constexpr std::chrono::seconds kKeepAliveTimeout{60};
+}  // namespace
+
+HttpSession::HttpSession(Node& node, HttpApi& api, EventLoop& loop, net::ip::tcp::socket socket, ListenerRoutes routes,
+                         SessionMode websocketMode)
+    : node_(node), api_(api), loop_(loop), routes_(routes), websocketMode_(websocketMode), stream_(std::move(socket)) {
+    beast::error_code ec;
+    auto remote = stream_.socket().remote_endpoint(ec);
+    fromLoopback_ = !ec && remote.address().is_loopback();
+    loop_.attach(this);
+    loop_.metrics().httpConnections.add();
+}
+
+HttpSession::~HttpSession() {
+    loop_.detach(this);
+    loop_.metrics().httpConnections.sub();
+}
+
+void HttpSession::start() { doRead(); }
+
+void HttpSession::doRead() {
+    parser_.emplace();
+    parser_->body_limit(node_.config().api.max_body_size);
+    parser_->header_limit(16 * 1024);
+    auto timeout = firstRequest_ ? std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                       node_.config().websocket.handshake_timeout)
+                                 : std::chrono::steady_clock::duration(kKeepAliveTimeout);
+    stream_.expires_after(timeout);
+    http::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&HttpSession::onRead, shared_from_this()));
+}
+
+void HttpSession::onRead(beast::error_code ec, std::size_t) {
+    if (ec == http::error::body_limit) {
+        keepAlive_ = false;  // the rest of the body is still on the wire: answer, then close
+        busy_ = true;
+        return respond(HttpApi::error(ApiErrorCode::PayloadTooLarge, "request body too large"));
+    }
+    if (ec) {
+        if (ec != http::error::end_of_stream && ec != beast::error::timeout && ec != net::error::operation_aborted)
+            spdlog::debug("http read failed: {}", ec.message());
+        return close();
+    }
+    busy_ = true;
+    firstRequest_ = false;
+    received_ = std::chrono::steady_clock::now();
+    loop_.metrics().httpRequests.add();
+    auto request = parser_->release();
+    version_ = request.version();
+    keepAlive_ = request.keep_alive() && !draining_;
+
+    std::string_view target = request.target();
+    std::string_view path = target.substr(0, target.find('?'));
+    if (beast::websocket::is_upgrade(request)) {
+        if (routes_.websocket && path == node_.config().websocket.path && !draining_) return upgrade(std::move(request));
+        keepAlive_ = false;
+        return respond(HttpApi::error(ApiErrorCode::NotFound, "no WebSocket endpoint at this path"));
+    }
+
+    ApiRequest apiRequest;
+    apiRequest.method = std::string(request.method_string());
+    apiRequest.path = std::string(path);
+    apiRequest.authorization = std::string(request[http::field::authorization]);
+    apiRequest.contentType = std::string(request[http::field::content_type]);
+    apiRequest.body = std::move(request.body());
+    apiRequest.fromLoopback = fromLoopback_;
+    api_.handle(apiRequest, routes_, [self = shared_from_this()](ApiResponse response) {
+        net::dispatch(self->stream_.get_executor(),
+                      [self, response = std::move(response)]() mutable { self->respond(std::move(response)); });
+    });
+}
+
+void HttpSession::upgrade(WebSocketSession::Request request) {
+    auto session = std::make_shared<WebSocketSession>(node_, loop_, stream_.release_socket(), websocketMode_);
+    session->start(std::move(request));
+}
+
+void HttpSession::respond(ApiResponse response) {
+    if (response.wasPublish) loop_.metrics().observePublishLatency(std::chrono::steady_clock::now() - received_);
+    response_ = {};
+    response_.version(version_);
+    response_.result(response.status);
+    response_.set(http::field::server, "wspush");
+    response_.set(http::field::content_type, response.contentType);
+    if (!response.allow.empty()) response_.set(http::field::allow, response.allow);
+    if (response.status == 401) response_.set(http::field::www_authenticate, "Bearer");
+    response_.body() = std::move(response.body);
+    bool keepAlive = keepAlive_ && !draining_;
+    response_.keep_alive(keepAlive);
+    response_.prepare_payload();
+    stream_.expires_after(std::chrono::seconds(30));
+    http::async_write(stream_, response_,
+                      beast::bind_front_handler(&HttpSession::onWrite, shared_from_this(), keepAlive));
+}
+
+void HttpSession::onWrite(bool keepAlive, beast::error_code ec, std::size_t) {
+    busy_ = false;
+    if (ec) {
+        spdlog::debug("http write failed: {}", ec.message());
+        return close();
+    }
+    if (!keepAlive || draining_) return close();
+    doRead();
+}
+
+void HttpSession::drain() {
+    draining_ = true;
+    if (!busy_) close();  // idle between requests: nothing to finish
+}
+
+void HttpSession::close() {
+    beast::error_code ignored;
+    stream_.socket().shutdown(net::ip::tcp::socket::shutdown_both, ignored);
+    stream_.close();
+}
+
+}  // namespace wspush

@@ -1,0 +1,56 @@
+// One HTTP/1.1 connection: serves API requests (keep-alive, pipelined in order) until it
+// upgrades to a WebSocketSession or ends.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <optional>
+
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/string_body.hpp>
+
+#include "api/http_api.h"
+#include "node/event_loop.h"
+#include "node/node.h"
+#include "transport/websocket_session.h"
+
+namespace wspush {
+
+class HttpSession final : public std::enable_shared_from_this<HttpSession>, public Connection {
+public:
+    HttpSession(Node& node, HttpApi& api, EventLoop& loop, boost::asio::ip::tcp::socket socket, ListenerRoutes routes,
+                SessionMode websocketMode);
+    ~HttpSession() override;
+
+    void start();
+    void drain() override;
+
+private:
+    void doRead();
+    void onRead(boost::beast::error_code ec, std::size_t bytes);
+    void upgrade(WebSocketSession::Request request);
+    void respond(ApiResponse response);
+    void onWrite(bool keepAlive, boost::beast::error_code ec, std::size_t bytes);
+    void close();
+
+    Node& node_;
+    HttpApi& api_;
+    EventLoop& loop_;
+    ListenerRoutes routes_;
+    SessionMode websocketMode_;
+    boost::beast::tcp_stream stream_;
+    boost::beast::flat_buffer buffer_;
+    std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_;
+    boost::beast::http::response<boost::beast::http::string_body> response_;
+    unsigned version_ = 11;
+    bool keepAlive_ = true;
+    bool busy_ = false;       // between a request read and its response written
+    bool draining_ = false;
+    bool firstRequest_ = true;
+    std::chrono::steady_clock::time_point received_;
+    bool fromLoopback_ = false;
+};
+
+}  // namespace wspush

@@ -1,0 +1,42 @@
+// Accepts TCP connections and hands each to an event loop, round robin, as an HttpSession.
+#pragma once
+
+#include <memory>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "api/http_api.h"
+#include "node/event_loop.h"
+#include "node/node.h"
+#include "transport/websocket_session.h"
+#include "wspush/config.h"
+
+namespace wspush {
+
+class Listener final : public std::enable_shared_from_this<Listener> {
+public:
+    Listener(Node& node, HttpApi& api, EventLoopPool& loops, EventLoop& acceptLoop, ListenerRoutes routes,
+             SessionMode websocketMode);
+
+    // Binds and listens; false with `error` set when the address cannot be used.
+    bool open(const Endpoint& endpoint, boost::system::error_code& error);
+    unsigned short port() const;
+    void start();
+    void stop();  // stops accepting; existing connections are untouched
+
+private:
+    void doAccept();
+    void onAccept(EventLoop& loop, boost::system::error_code ec, boost::asio::ip::tcp::socket socket);
+
+    Node& node_;
+    HttpApi& api_;
+    EventLoopPool& loops_;
+    EventLoop& acceptLoop_;
+    ListenerRoutes routes_;
+    SessionMode websocketMode_;
+    boost::asio::ip::tcp::acceptor acceptor_;
+    boost::asio::steady_timer backoff_;
+};
+
+}  // namespace wspush

@@ -1,0 +1,69 @@
+// A connection's outgoing frames: bounded in bytes and frames, coalesced into few writes.
+// Pure bookkeeping: no socket, no clock, so it is unit-tested on its own.
+#pragma once
+
+#include <cstddef>
+#include <vector>
+
+#include <boost/asio/buffer.hpp>
+
+#include "node/local_hub.h"
+
+namespace wspush {
+
+struct OutboundFrame {
+    SharedFrame payload;
+    bool binary = false;      // echo mode only: protocol v1 is text
+    bool standalone = false;  // a whole WebSocket message of its own, never joined (echo mode)
+};
+
+struct Batch {
+    std::size_t frames = 0;
+    std::size_t bytes = 0;    // payload bytes, separators included
+    bool binary = false;
+};
+
+class WriteQueue {
+public:
+    // Asio gathers at most 64 buffers per writev; a batch of n frames needs 2n-1 plus the
+    // WebSocket header, so 32 frames leave in one system call.
+    static constexpr std::size_t kMaxBatchFrames = 32;
+    static constexpr std::size_t kMaxBatchBytes = 64 * 1024;
+
+    WriteQueue(std::size_t maxBytes, std::size_t maxFrames) : maxBytes_(maxBytes), maxFrames_(maxFrames) {}
+
+    // Queues `frame`; false (and nothing queued) when it would pass either bound.
+    bool push(OutboundFrame frame);
+    // Queues past the bounds: for the last message before a close.
+    void pushUnbounded(OutboundFrame frame);
+
+    bool writing() const { return inFlight_ > 0; }
+    bool hasPending() const { return size_ > inFlight_; }
+    bool empty() const { return size_ == 0; }
+    std::size_t frames() const { return size_; }
+    std::size_t bytes() const { return bytes_; }
+
+    // Puts the next batch in flight and fills `buffers` with it: consecutive text frames joined
+    // by '\n' (up to kMaxBatchFrames and kMaxBatchBytes; a larger frame goes alone), or one
+    // standalone frame. Requires !writing() && hasPending(). The frames stay alive until finishBatch().
+    Batch startBatch(std::vector<boost::asio::const_buffer>& buffers);
+    // The batch in flight was written (or failed): release it.
+    void finishBatch();
+    // Drops every frame not in flight.
+    void dropPending();
+
+private:
+    OutboundFrame& at(std::size_t i) { return ring_[(head_ + i) & (ring_.size() - 1)]; }
+    void append(OutboundFrame frame);
+    void popFront();
+
+    std::size_t maxBytes_;
+    std::size_t maxFrames_;
+    std::vector<OutboundFrame> ring_;  // capacity 0 or a power of two; empty while idle
+    std::size_t head_ = 0;
+    std::size_t size_ = 0;
+    std::size_t inFlight_ = 0;         // frames at the front that belong to the current write
+    std::size_t bytes_ = 0;
+};
+
+}  // namespace wspush
