@@ -1,4 +1,6 @@
 // wspushd: the composition root. Parses flags, loads the config, sets up logging, runs the server.
+#include <sys/resource.h>
+
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
@@ -63,6 +65,15 @@ void setUpLogging(const wspush::LogConfig& log) {
     logger->set_level(spdlog::level::from_str(log.level));
     logger->flush_on(spdlog::level::info);
     spdlog::set_default_logger(std::move(logger));
+}
+
+// Each connection is a descriptor; take everything the hard limit allows.
+void raiseDescriptorLimit() {
+    rlimit limit{};
+    if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+        limit.rlim_cur = limit.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &limit);
+    }
 }
 
 bool readFile(const std::string& path, std::string& text) {
@@ -152,6 +163,7 @@ int main(int argc, char** argv) {
     }
 
     setUpLogging(config.log);
+    raiseDescriptorLimit();
     wspush::Server server(std::move(config), std::move(options));
     if (!server.open()) return 1;
     return server.run();
