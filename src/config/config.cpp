@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdint>
+#include <limits>
 #include <set>
 
 #include <nlohmann/json.hpp>
@@ -54,12 +56,17 @@ private:
         if (!v.is_boolean()) fail(path, "expected true or false");
         out = v.get<bool>();
     }
+    // get<int>() and get<unsigned>() narrow silently (2^32 + 1 would read as 1), so check first.
     static void readValue(const json& v, const std::string& path, int& out) {
         if (!v.is_number_integer()) fail(path, "expected an integer");
+        bool inRange = v.is_number_unsigned() ? v.get<std::uint64_t>() <= static_cast<std::uint64_t>(std::numeric_limits<int>::max())
+                                              : v.get<std::int64_t>() >= std::numeric_limits<int>::min();
+        if (!inRange) fail(path, "integer out of range");
         out = v.get<int>();
     }
     static void readValue(const json& v, const std::string& path, unsigned& out) {
         if (!v.is_number_unsigned()) fail(path, "expected a non-negative integer");
+        if (v.get<std::uint64_t>() > std::numeric_limits<unsigned>::max()) fail(path, "integer out of range");
         out = v.get<unsigned>();
     }
     static void readValue(const json& v, const std::string& path, std::size_t& out) {
@@ -273,6 +280,8 @@ void applyEnvironment(json& document, EnvLookup getenv) {
         for (auto dot = rest.find('.'); dot != std::string_view::npos; dot = rest.find('.')) {
             json& child = (*node)[std::string(rest.substr(0, dot))];
             if (child.is_null()) child = json::object();
+            // Without this, operator[] below throws a type_error that names no path.
+            if (!child.is_object()) fail(std::string(leaf.path, rest.data() + dot), "expected an object");
             node = &child;
             rest.remove_prefix(dot + 1);
         }

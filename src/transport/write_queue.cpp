@@ -47,7 +47,7 @@ Batch WriteQueue::startBatch(std::vector<boost::asio::const_buffer>& buffers) {
     buffers.emplace_back(first.payload->data(), first.payload->size());
     batch.bytes = first.payload->size();
     batch.frames = 1;
-    if (!first.standalone) {
+    if (!first.standalone && !first.binary) {  // only text joins: '\n' has no meaning in binary
         static const char separator = kSeparator;
         while (batch.frames < size_ && batch.frames < kMaxBatchFrames) {
             const OutboundFrame& next = at(batch.frames);

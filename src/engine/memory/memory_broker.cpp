@@ -16,7 +16,7 @@ MemoryBroker::Stream& MemoryBroker::streamLocked(Shard& shard, std::string_view 
     auto it = shard.streams.find(channel);
     if (it == shard.streams.end()) {
         Stream stream;
-        stream.epoch = instanceId_ + std::to_string(nextEpoch_.fetch_add(1, std::memory_order_relaxed));
+        stream.epoch = instanceId_ + "." + std::to_string(nextEpoch_.fetch_add(1, std::memory_order_relaxed));
         it = shard.streams.emplace(std::string(channel), std::move(stream)).first;
     }
     return it->second;

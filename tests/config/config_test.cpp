@@ -1,0 +1,506 @@
+#include "wspush/config.h"
+
+#include <algorithm>
+#include <map>
+#include <set>
+#include <string>
+
+#include <gtest/gtest.h>
+
+namespace wspush {
+namespace {
+
+// parseConfig takes a plain function pointer, so the fake environment lives in statics.
+std::map<std::string, std::string>& fakeEnvironment() {
+    static std::map<std::string, std::string> environment;
+    return environment;
+}
+
+std::set<std::string>& queriedVariables() {
+    static std::set<std::string> queried;
+    return queried;
+}
+
+const char* fakeGetenv(const char* name) {
+    queriedVariables().insert(name);
+    auto it = fakeEnvironment().find(name);
+    return it == fakeEnvironment().end() ? nullptr : it->second.c_str();
+}
+
+class ConfigTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        fakeEnvironment().clear();
+        queriedVariables().clear();
+    }
+    void TearDown() override { fakeEnvironment().clear(); }
+
+    static void setEnv(const std::string& name, const std::string& value) { fakeEnvironment()[name] = value; }
+
+    static Config parseOk(const std::string& text) {
+        ConfigResult result = parseConfig(text, fakeGetenv);
+        EXPECT_FALSE(result.error.has_value()) << (result.error ? result.error->describe() : "");
+        EXPECT_TRUE(result.config.has_value());
+        return result.config.value_or(Config{});
+    }
+
+    static ConfigError parseError(const std::string& text) {
+        ConfigResult result = parseConfig(text, fakeGetenv);
+        EXPECT_FALSE(result.config.has_value());
+        EXPECT_TRUE(result.error.has_value());
+        return result.error.value_or(ConfigError{"<no error>", "<no error>"});
+    }
+
+    static std::string errorPath(const std::string& text) { return parseError(text).path; }
+};
+
+// --- defaults and parsing -------------------------------------------------------------------
+
+TEST_F(ConfigTest, EmptyTextGivesAllDefaults) {
+    Config c = parseOk("");
+    EXPECT_EQ(c.node_name, "");
+    EXPECT_EQ(c.threads, 0u);
+    EXPECT_EQ(c.listen.host, "0.0.0.0");
+    EXPECT_EQ(c.listen.port, 8080);
+    EXPECT_FALSE(c.api.listen.has_value());
+    EXPECT_TRUE(c.api.keys.empty());
+    EXPECT_EQ(c.api.max_body_size, 1024u * 1024u);
+    EXPECT_EQ(c.websocket.path, "/ws");
+    EXPECT_EQ(c.websocket.max_message_size, 64u * 1024u);
+    EXPECT_DOUBLE_EQ(c.websocket.ping_interval.count(), 25);
+    EXPECT_DOUBLE_EQ(c.websocket.pong_timeout.count(), 10);
+    EXPECT_DOUBLE_EQ(c.websocket.connect_timeout.count(), 10);
+    EXPECT_DOUBLE_EQ(c.websocket.handshake_timeout.count(), 10);
+    EXPECT_EQ(c.websocket.write_queue_max_bytes, 1024u * 1024u);
+    EXPECT_EQ(c.websocket.write_queue_max_frames, 4096u);
+    EXPECT_EQ(c.websocket.max_subscriptions, 128u);
+    EXPECT_FALSE(c.websocket.compression.enabled);
+    EXPECT_EQ(c.websocket.compression.level, 1);
+    EXPECT_EQ(c.websocket.compression.window_bits, 10);
+    EXPECT_EQ(c.websocket.compression.mem_level, 4);
+    EXPECT_EQ(c.websocket.compression.threshold, 256u);
+    EXPECT_FALSE(c.client.allow_anonymous);
+    EXPECT_FALSE(c.client.trust_client_user);
+    EXPECT_FALSE(c.channel_defaults.client_publish);
+    EXPECT_EQ(c.channel_defaults.history_size, 0u);
+    EXPECT_DOUBLE_EQ(c.channel_defaults.history_ttl.count(), 0);
+    EXPECT_FALSE(c.channel_defaults.presence);
+    EXPECT_EQ(c.channel_defaults.default_qos, 0);
+    EXPECT_TRUE(c.namespaces.empty());
+    EXPECT_DOUBLE_EQ(c.shutdown_timeout.count(), 10);
+    EXPECT_EQ(c.log.level, "info");
+    EXPECT_EQ(c.log.format, "text");
+}
+
+TEST_F(ConfigTest, EmptyObjectAndNullValuesKeepDefaults) {
+    Config c = parseOk(R"({"threads": null, "websocket": {"ping_interval": null}})");
+    EXPECT_EQ(c.threads, 0u);
+    EXPECT_DOUBLE_EQ(c.websocket.ping_interval.count(), 25);
+    EXPECT_EQ(parseOk("{}").listen.port, 8080);
+}
+
+TEST_F(ConfigTest, EverySectionIsParsed) {
+    Config c = parseOk(R"({
+        "node_name": "node-7",
+        "threads": 3,
+        "listen": "127.0.0.1:9001",
+        "api": {"listen": "10.0.0.1:9100", "keys": ["0123456789abcdef", "fedcba9876543210-x"], "max_body_size": 2048},
+        "websocket": {
+            "path": "/push",
+            "max_message_size": 4096,
+            "ping_interval": 1.5,
+            "pong_timeout": 2,
+            "connect_timeout": 3,
+            "handshake_timeout": 4,
+            "write_queue_max_bytes": 5000,
+            "write_queue_max_frames": 6,
+            "max_subscriptions": 7,
+            "compression": {"enabled": true, "level": 9, "window_bits": 15, "mem_level": 9, "threshold": 0}
+        },
+        "client": {"allow_anonymous": true, "trust_client_user": true},
+        "channel_defaults": {"client_publish": true, "history_size": 10, "history_ttl": 60, "presence": true, "default_qos": 1},
+        "namespaces": {
+            "chat": {"client_publish": true},
+            "feed": {"history_size": 100, "history_ttl": 0.5, "presence": true, "default_qos": 2}
+        },
+        "shutdown_timeout": 2.5,
+        "log": {"level": "debug", "format": "json"}
+    })");
+    EXPECT_EQ(c.node_name, "node-7");
+    EXPECT_EQ(c.threads, 3u);
+    EXPECT_EQ(c.listen.host, "127.0.0.1");
+    EXPECT_EQ(c.listen.port, 9001);
+    ASSERT_TRUE(c.api.listen.has_value());
+    EXPECT_EQ(c.api.listen->host, "10.0.0.1");
+    EXPECT_EQ(c.api.listen->port, 9100);
+    EXPECT_EQ(c.api.keys, (std::vector<std::string>{"0123456789abcdef", "fedcba9876543210-x"}));
+    EXPECT_EQ(c.api.max_body_size, 2048u);
+    EXPECT_EQ(c.websocket.path, "/push");
+    EXPECT_EQ(c.websocket.max_message_size, 4096u);
+    EXPECT_DOUBLE_EQ(c.websocket.ping_interval.count(), 1.5);
+    EXPECT_DOUBLE_EQ(c.websocket.pong_timeout.count(), 2);
+    EXPECT_DOUBLE_EQ(c.websocket.connect_timeout.count(), 3);
+    EXPECT_DOUBLE_EQ(c.websocket.handshake_timeout.count(), 4);
+    EXPECT_EQ(c.websocket.write_queue_max_bytes, 5000u);
+    EXPECT_EQ(c.websocket.write_queue_max_frames, 6u);
+    EXPECT_EQ(c.websocket.max_subscriptions, 7u);
+    EXPECT_TRUE(c.websocket.compression.enabled);
+    EXPECT_EQ(c.websocket.compression.level, 9);
+    EXPECT_EQ(c.websocket.compression.window_bits, 15);
+    EXPECT_EQ(c.websocket.compression.mem_level, 9);
+    EXPECT_EQ(c.websocket.compression.threshold, 0u);
+    EXPECT_TRUE(c.client.allow_anonymous);
+    EXPECT_TRUE(c.client.trust_client_user);
+    EXPECT_TRUE(c.channel_defaults.client_publish);
+    EXPECT_EQ(c.channel_defaults.history_size, 10u);
+    EXPECT_DOUBLE_EQ(c.channel_defaults.history_ttl.count(), 60);
+    EXPECT_TRUE(c.channel_defaults.presence);
+    EXPECT_EQ(c.channel_defaults.default_qos, 1);
+    ASSERT_EQ(c.namespaces.size(), 2u);
+    EXPECT_TRUE(c.namespaces.at("chat").client_publish);
+    EXPECT_EQ(c.namespaces.at("chat").history_size, 0u);
+    const NamespaceConfig& feed = c.namespaces.at("feed");
+    EXPECT_FALSE(feed.client_publish);
+    EXPECT_EQ(feed.history_size, 100u);
+    EXPECT_DOUBLE_EQ(feed.history_ttl.count(), 0.5);
+    EXPECT_TRUE(feed.presence);
+    EXPECT_EQ(feed.default_qos, 2);
+    EXPECT_DOUBLE_EQ(c.shutdown_timeout.count(), 2.5);
+    EXPECT_EQ(c.log.level, "debug");
+    EXPECT_EQ(c.log.format, "json");
+}
+
+TEST_F(ConfigTest, EmptyApiListenMeansSharedListener) {
+    EXPECT_FALSE(parseOk(R"({"api": {"listen": ""}})").api.listen.has_value());
+}
+
+TEST_F(ConfigTest, CommentsInTheFileAreAllowed) {
+    Config c = parseOk("{\n  // the loop count\n  \"threads\": 2 /* two */\n}");
+    EXPECT_EQ(c.threads, 2u);
+}
+
+TEST_F(ConfigTest, UnderscoreKeysAreIgnoredAtEveryLevel) {
+    Config c = parseOk(R"({
+        "_comment": "top",
+        "websocket": {"_why": 1, "compression": {"_note": [1, 2]}},
+        "namespaces": {"chat": {"_comment": "x", "client_publish": true}}
+    })");
+    EXPECT_TRUE(c.namespaces.at("chat").client_publish);
+}
+
+// --- unknown keys -----------------------------------------------------------------------------
+
+TEST_F(ConfigTest, UnderscoreIsNotSpecialForNamespaceNames) {
+    Config c = parseOk(R"({"namespaces": {"_private": {"client_publish": true}}})");
+    ASSERT_EQ(c.namespaces.count("_private"), 1u);
+    EXPECT_TRUE(c.namespaces.at("_private").client_publish);
+}
+
+TEST_F(ConfigTest, ZeroShutdownTimeoutIsAllowed) {
+    EXPECT_DOUBLE_EQ(parseOk(R"({"shutdown_timeout": 0})").shutdown_timeout.count(), 0);
+}
+
+TEST_F(ConfigTest, UnknownTopLevelKeyIsRejectedWithItsPath) {
+    ConfigError error = parseError(R"({"thread": 2})");
+    EXPECT_EQ(error.path, "thread");
+    EXPECT_EQ(error.message, "unknown key");
+    EXPECT_EQ(error.describe(), "thread: unknown key");
+}
+
+TEST_F(ConfigTest, UnknownNestedKeyIsRejectedWithItsFullPath) {
+    EXPECT_EQ(errorPath(R"({"websocket": {"compression": {"foo": 1}}})"), "websocket.compression.foo");
+    EXPECT_EQ(errorPath(R"({"api": {"key": []}})"), "api.key");
+    EXPECT_EQ(errorPath(R"({"log": {"file": "x"}})"), "log.file");
+    EXPECT_EQ(errorPath(R"({"client": {"anonymous": true}})"), "client.anonymous");
+    EXPECT_EQ(errorPath(R"({"channel_defaults": {"qos": 1}})"), "channel_defaults.qos");
+}
+
+TEST_F(ConfigTest, UnknownKeyInsideANamespaceIsRejectedWithItsPath) {
+    EXPECT_EQ(errorPath(R"({"namespaces": {"chat": {"foo": true}}})"), "namespaces.chat.foo");
+}
+
+// --- wrong types ------------------------------------------------------------------------------
+
+TEST_F(ConfigTest, StringWhereANumberIsExpected) {
+    EXPECT_EQ(errorPath(R"({"threads": "4"})"), "threads");
+    EXPECT_EQ(errorPath(R"({"websocket": {"ping_interval": "25"}})"), "websocket.ping_interval");
+    EXPECT_EQ(errorPath(R"({"websocket": {"compression": {"level": "1"}}})"), "websocket.compression.level");
+}
+
+TEST_F(ConfigTest, NegativeWhereAnUnsignedIsExpected) {
+    EXPECT_EQ(errorPath(R"({"threads": -1})"), "threads");
+    EXPECT_EQ(errorPath(R"({"websocket": {"max_message_size": -1}})"), "websocket.max_message_size");
+    EXPECT_EQ(errorPath(R"({"shutdown_timeout": -1})"), "shutdown_timeout");
+}
+
+TEST_F(ConfigTest, FloatWhereAnIntegerIsExpected) {
+    EXPECT_EQ(errorPath(R"({"threads": 2.5})"), "threads");
+    EXPECT_EQ(errorPath(R"({"websocket": {"compression": {"level": 1.5}}})"), "websocket.compression.level");
+    EXPECT_EQ(errorPath(R"({"api": {"max_body_size": 1.0}})"), "api.max_body_size");
+}
+
+TEST_F(ConfigTest, IntegerTooLargeForItsFieldIsRejected) {
+    // 2^32 + 1 must not wrap around to a valid small value.
+    EXPECT_EQ(errorPath(R"({"threads": 4294967297})"), "threads");
+    EXPECT_EQ(errorPath(R"({"websocket": {"compression": {"level": 4294967297}}})"), "websocket.compression.level");
+    EXPECT_EQ(errorPath(R"({"channel_defaults": {"default_qos": -4294967295}})"), "channel_defaults.default_qos");
+}
+
+TEST_F(ConfigTest, OtherWrongTypesNameTheirPath) {
+    EXPECT_EQ(errorPath(R"({"client": {"allow_anonymous": "yes"}})"), "client.allow_anonymous");
+    EXPECT_EQ(errorPath(R"({"node_name": 5})"), "node_name");
+    EXPECT_EQ(errorPath(R"({"listen": 8080})"), "listen");
+    EXPECT_EQ(errorPath(R"({"api": {"keys": "0123456789abcdef"}})"), "api.keys");
+    EXPECT_EQ(errorPath(R"({"api": {"keys": ["0123456789abcdef", 5]}})"), "api.keys[1]");
+    EXPECT_EQ(errorPath(R"({"websocket": []})"), "websocket");
+    EXPECT_EQ(errorPath(R"({"namespaces": []})"), "namespaces");
+    EXPECT_EQ(errorPath(R"({"namespaces": {"chat": true}})"), "namespaces.chat");
+}
+
+// --- range checks -----------------------------------------------------------------------------
+
+TEST_F(ConfigTest, ThreadsAtMost64) {
+    EXPECT_EQ(parseOk(R"({"threads": 64})").threads, 64u);
+    EXPECT_EQ(errorPath(R"({"threads": 65})"), "threads");
+}
+
+TEST_F(ConfigTest, CompressionRanges) {
+    EXPECT_EQ(errorPath(R"({"websocket": {"compression": {"window_bits": 8}}})"), "websocket.compression.window_bits");
+    EXPECT_EQ(errorPath(R"({"websocket": {"compression": {"window_bits": 16}}})"), "websocket.compression.window_bits");
+    EXPECT_EQ(parseOk(R"({"websocket": {"compression": {"window_bits": 9}}})").websocket.compression.window_bits, 9);
+    EXPECT_EQ(errorPath(R"({"websocket": {"compression": {"level": 10}}})"), "websocket.compression.level");
+    EXPECT_EQ(errorPath(R"({"websocket": {"compression": {"level": -1}}})"), "websocket.compression.level");
+    EXPECT_EQ(parseOk(R"({"websocket": {"compression": {"level": 0}}})").websocket.compression.level, 0);
+    EXPECT_EQ(errorPath(R"({"websocket": {"compression": {"mem_level": 0}}})"), "websocket.compression.mem_level");
+    EXPECT_EQ(errorPath(R"({"websocket": {"compression": {"mem_level": 10}}})"), "websocket.compression.mem_level");
+}
+
+TEST_F(ConfigTest, DefaultQosIsZeroOneOrTwo) {
+    EXPECT_EQ(errorPath(R"({"channel_defaults": {"default_qos": 3}})"), "channel_defaults.default_qos");
+    EXPECT_EQ(errorPath(R"({"namespaces": {"chat": {"default_qos": 3}}})"), "namespaces.chat.default_qos");
+    EXPECT_EQ(errorPath(R"({"namespaces": {"chat": {"default_qos": -1}}})"), "namespaces.chat.default_qos");
+}
+
+TEST_F(ConfigTest, WebSocketRanges) {
+    EXPECT_EQ(errorPath(R"({"websocket": {"ping_interval": 0}})"), "websocket.ping_interval");
+    EXPECT_EQ(errorPath(R"({"websocket": {"pong_timeout": 0}})"), "websocket.pong_timeout");
+    EXPECT_EQ(errorPath(R"({"websocket": {"connect_timeout": 0}})"), "websocket.connect_timeout");
+    EXPECT_EQ(errorPath(R"({"websocket": {"handshake_timeout": 0}})"), "websocket.handshake_timeout");
+    EXPECT_EQ(errorPath(R"({"websocket": {"path": "ws"}})"), "websocket.path");
+    EXPECT_EQ(errorPath(R"({"websocket": {"path": ""}})"), "websocket.path");
+    EXPECT_EQ(errorPath(R"({"websocket": {"max_message_size": 127}})"), "websocket.max_message_size");
+    EXPECT_EQ(errorPath(R"({"websocket": {"write_queue_max_frames": 0}})"), "websocket.write_queue_max_frames");
+    EXPECT_EQ(errorPath(R"({"websocket": {"write_queue_max_bytes": 1023}})"), "websocket.write_queue_max_bytes");
+    EXPECT_EQ(errorPath(R"({"websocket": {"max_subscriptions": 0}})"), "websocket.max_subscriptions");
+    EXPECT_DOUBLE_EQ(parseOk(R"({"websocket": {"ping_interval": 0.25}})").websocket.ping_interval.count(), 0.25);
+}
+
+TEST_F(ConfigTest, ApiKeysMustBeAtLeast16Characters) {
+    EXPECT_EQ(errorPath(R"({"api": {"keys": ["0123456789abcdef", "short-key-15chr"]}})"), "api.keys[1]");
+    EXPECT_EQ(parseOk(R"({"api": {"keys": ["0123456789abcdef"]}})").api.keys.size(), 1u);
+}
+
+TEST_F(ConfigTest, LogLevelAndFormatAreChecked) {
+    EXPECT_EQ(errorPath(R"({"log": {"level": "verbose"}})"), "log.level");
+    EXPECT_EQ(errorPath(R"({"log": {"format": "xml"}})"), "log.format");
+    for (const char* level : {"trace", "debug", "info", "warn", "error", "critical", "off"})
+        EXPECT_EQ(parseOk(std::string(R"({"log": {"level": ")") + level + "\"}}").log.level, level);
+}
+
+TEST_F(ConfigTest, EndpointsAreValidated) {
+    EXPECT_EQ(errorPath(R"({"listen": "nohost"})"), "listen");
+    EXPECT_EQ(errorPath(R"({"listen": "127.0.0.1:70000"})"), "listen");
+    EXPECT_EQ(errorPath(R"({"listen": ":80"})"), "listen");
+    EXPECT_EQ(errorPath(R"({"listen": "host:"})"), "listen");
+    EXPECT_EQ(errorPath(R"({"listen": "host:8o"})"), "listen");
+    EXPECT_EQ(errorPath(R"({"api": {"listen": "nohost"}})"), "api.listen");
+    Config c = parseOk(R"({"listen": "[::1]:80"})");
+    EXPECT_EQ(c.listen.host, "::1");
+    EXPECT_EQ(c.listen.port, 80);
+    EXPECT_EQ(parseOk(R"({"listen": "localhost:0"})").listen.port, 0);
+    EXPECT_EQ(parseOk(R"({"listen": "localhost:65535"})").listen.port, 65535);
+}
+
+TEST(ParseEndpointTest, AcceptsHostPortAndBracketedV6) {
+    auto v4 = parseEndpoint("10.1.2.3:443");
+    ASSERT_TRUE(v4.has_value());
+    EXPECT_EQ(v4->host, "10.1.2.3");
+    EXPECT_EQ(v4->port, 443);
+    auto v6 = parseEndpoint("[fe80::1]:8080");
+    ASSERT_TRUE(v6.has_value());
+    EXPECT_EQ(v6->host, "fe80::1");
+    EXPECT_EQ(v6->port, 8080);
+}
+
+TEST(ParseEndpointTest, RejectsMalformedText) {
+    for (const char* text : {"", "nohost", ":80", "host:", "host:65536", "host:123456", "host:-1", "[::1:80", "[]:80", "host:8 "})
+        EXPECT_FALSE(parseEndpoint(text).has_value()) << text;
+}
+
+// --- namespaces and documents -----------------------------------------------------------------
+
+TEST_F(ConfigTest, NamespaceNameWithAColonIsRejected) {
+    ConfigError error = parseError(R"({"namespaces": {"chat:room": {}}})");
+    EXPECT_EQ(error.path, "namespaces.chat:room");
+    EXPECT_EQ(errorPath(R"({"namespaces": {"has space": {}}})"), "namespaces.has space");
+    EXPECT_EQ(errorPath(R"({"namespaces": {"": {}}})"), "namespaces.");
+}
+
+TEST_F(ConfigTest, InvalidJsonDocumentIsAnError) {
+    ConfigError error = parseError(R"({"threads": 2,)");
+    EXPECT_EQ(error.path, "");
+    EXPECT_FALSE(error.message.empty());
+    EXPECT_EQ(error.describe(), error.message);
+}
+
+TEST_F(ConfigTest, TopLevelMustBeAnObject) {
+    EXPECT_EQ(parseError("[1, 2]").path, "");
+    EXPECT_EQ(parseError("42").path, "");
+}
+
+TEST_F(ConfigTest, NamespaceForFindsTheChannelsOptions) {
+    Config c = parseOk(R"({"namespaces": {"chat": {"client_publish": true}}})");
+    EXPECT_EQ(c.namespaceFor("news"), &c.channel_defaults);
+    EXPECT_EQ(c.namespaceFor("chat:room1"), &c.namespaces.at("chat"));
+    EXPECT_EQ(c.namespaceFor("chat:room:with:colons"), &c.namespaces.at("chat"));
+    EXPECT_EQ(c.namespaceFor("other:room1"), nullptr);
+    EXPECT_EQ(c.namespaceFor("chatroom"), &c.channel_defaults);
+}
+
+// --- environment overrides --------------------------------------------------------------------
+
+TEST_F(ConfigTest, EnvironmentOverridesANumberLeaf) {
+    setEnv("WSPUSH_WEBSOCKET_PING_INTERVAL", "5");
+    EXPECT_DOUBLE_EQ(parseOk("").websocket.ping_interval.count(), 5);
+}
+
+TEST_F(ConfigTest, EnvironmentOverridesAStringLeafVerbatim) {
+    setEnv("WSPUSH_LISTEN", "127.0.0.1:9000");
+    setEnv("WSPUSH_NODE_NAME", "not \"json\"");
+    Config c = parseOk("");
+    EXPECT_EQ(c.listen.host, "127.0.0.1");
+    EXPECT_EQ(c.listen.port, 9000);
+    EXPECT_EQ(c.node_name, "not \"json\"");
+}
+
+TEST_F(ConfigTest, EnvironmentOverridesTheNamespacesMap) {
+    setEnv("WSPUSH_NAMESPACES", R"({"chat":{"client_publish":true}})");
+    Config c = parseOk(R"({"namespaces": {"feed": {}}})");
+    ASSERT_EQ(c.namespaces.size(), 1u);
+    EXPECT_TRUE(c.namespaces.at("chat").client_publish);
+}
+
+TEST_F(ConfigTest, EnvironmentOverridesTheApiKeysList) {
+    setEnv("WSPUSH_API_KEYS", R"(["0123456789abcdef","abcdefghijklmnopq"])");
+    Config c = parseOk("");
+    EXPECT_EQ(c.api.keys, (std::vector<std::string>{"0123456789abcdef", "abcdefghijklmnopq"}));
+}
+
+TEST_F(ConfigTest, EnvironmentCreatesMissingSections) {
+    setEnv("WSPUSH_WEBSOCKET_COMPRESSION_LEVEL", "3");
+    setEnv("WSPUSH_CLIENT_ALLOW_ANONYMOUS", "true");
+    Config c = parseOk("");
+    EXPECT_EQ(c.websocket.compression.level, 3);
+    EXPECT_TRUE(c.client.allow_anonymous);
+}
+
+TEST_F(ConfigTest, InvalidJsonInTheEnvironmentNamesThePath) {
+    setEnv("WSPUSH_WEBSOCKET_PING_INTERVAL", "five");
+    ConfigError error = parseError("");
+    EXPECT_EQ(error.path, "websocket.ping_interval");
+    EXPECT_NE(error.message.find("WSPUSH_WEBSOCKET_PING_INTERVAL"), std::string::npos) << error.message;
+}
+
+TEST_F(ConfigTest, InvalidJsonInTheNamespacesVariableNamesThePath) {
+    setEnv("WSPUSH_NAMESPACES", R"({"chat":)");
+    EXPECT_EQ(parseError("").path, "namespaces");
+}
+
+TEST_F(ConfigTest, EnvironmentValuesAreValidatedLikeFileValues) {
+    setEnv("WSPUSH_THREADS", "65");
+    EXPECT_EQ(errorPath(""), "threads");
+    fakeEnvironment().clear();
+    setEnv("WSPUSH_LISTEN", "nohost");
+    EXPECT_EQ(errorPath(""), "listen");
+    fakeEnvironment().clear();
+    setEnv("WSPUSH_WEBSOCKET_PING_INTERVAL", "\"5\"");
+    EXPECT_EQ(errorPath(""), "websocket.ping_interval");
+}
+
+TEST_F(ConfigTest, EnvironmentOverridesTheFile) {
+    setEnv("WSPUSH_WEBSOCKET_PING_INTERVAL", "5");
+    setEnv("WSPUSH_API_LISTEN", "");
+    Config c = parseOk(R"({"websocket": {"ping_interval": 30, "pong_timeout": 7}, "api": {"listen": "127.0.0.1:9100"}})");
+    EXPECT_DOUBLE_EQ(c.websocket.ping_interval.count(), 5);
+    EXPECT_DOUBLE_EQ(c.websocket.pong_timeout.count(), 7);  // siblings in the file survive
+    EXPECT_FALSE(c.api.listen.has_value());
+}
+
+TEST_F(ConfigTest, EnvironmentIntoANonObjectSectionNamesTheSection) {
+    setEnv("WSPUSH_WEBSOCKET_PATH", "/x");
+    EXPECT_EQ(errorPath(R"({"websocket": 5})"), "websocket");
+}
+
+TEST_F(ConfigTest, EnvironmentVariablesAreTheDocumentedList) {
+    // docs/configuration.md, "All environment variables", in that order.
+    const std::vector<std::string> documented{
+        "WSPUSH_NODE_NAME",
+        "WSPUSH_THREADS",
+        "WSPUSH_LISTEN",
+        "WSPUSH_API_LISTEN",
+        "WSPUSH_API_KEYS",
+        "WSPUSH_API_MAX_BODY_SIZE",
+        "WSPUSH_WEBSOCKET_PATH",
+        "WSPUSH_WEBSOCKET_MAX_MESSAGE_SIZE",
+        "WSPUSH_WEBSOCKET_PING_INTERVAL",
+        "WSPUSH_WEBSOCKET_PONG_TIMEOUT",
+        "WSPUSH_WEBSOCKET_CONNECT_TIMEOUT",
+        "WSPUSH_WEBSOCKET_HANDSHAKE_TIMEOUT",
+        "WSPUSH_WEBSOCKET_WRITE_QUEUE_MAX_BYTES",
+        "WSPUSH_WEBSOCKET_WRITE_QUEUE_MAX_FRAMES",
+        "WSPUSH_WEBSOCKET_MAX_SUBSCRIPTIONS",
+        "WSPUSH_WEBSOCKET_COMPRESSION_ENABLED",
+        "WSPUSH_WEBSOCKET_COMPRESSION_LEVEL",
+        "WSPUSH_WEBSOCKET_COMPRESSION_WINDOW_BITS",
+        "WSPUSH_WEBSOCKET_COMPRESSION_MEM_LEVEL",
+        "WSPUSH_WEBSOCKET_COMPRESSION_THRESHOLD",
+        "WSPUSH_CLIENT_ALLOW_ANONYMOUS",
+        "WSPUSH_CLIENT_TRUST_CLIENT_USER",
+        "WSPUSH_CHANNEL_DEFAULTS",
+        "WSPUSH_NAMESPACES",
+        "WSPUSH_SHUTDOWN_TIMEOUT",
+        "WSPUSH_LOG_LEVEL",
+        "WSPUSH_LOG_FORMAT",
+    };
+    EXPECT_EQ(configEnvironmentVariables(), documented);
+}
+
+TEST_F(ConfigTest, NoVariableForOneOptionInsideANamespaceSection) {
+    setEnv("WSPUSH_CHANNEL_DEFAULTS_CLIENT_PUBLISH", "true");
+    EXPECT_FALSE(parseOk("").channel_defaults.client_publish);
+    EXPECT_FALSE(queriedVariables().contains("WSPUSH_CHANNEL_DEFAULTS_CLIENT_PUBLISH"));
+}
+
+TEST_F(ConfigTest, EnvironmentChannelDefaultsReplaceTheWholeSection) {
+    setEnv("WSPUSH_CHANNEL_DEFAULTS", R"({"presence":true})");
+    Config c = parseOk(R"({"channel_defaults": {"client_publish": true, "presence": false}})");
+    EXPECT_TRUE(c.channel_defaults.presence);
+    EXPECT_FALSE(c.channel_defaults.client_publish);  // back at the built-in default, not the file's
+}
+
+TEST_F(ConfigTest, EnvironmentBooleansMustBeJson) {
+    setEnv("WSPUSH_CLIENT_ALLOW_ANONYMOUS", "1");
+    EXPECT_EQ(errorPath(""), "client.allow_anonymous");
+    setEnv("WSPUSH_CLIENT_ALLOW_ANONYMOUS", "yes");
+    EXPECT_EQ(errorPath(""), "client.allow_anonymous");
+}
+
+TEST_F(ConfigTest, EveryConsultedVariableIsDocumentedAndViceVersa) {
+    parseOk("");
+    std::vector<std::string> names = configEnvironmentVariables();
+    EXPECT_EQ(queriedVariables(), std::set<std::string>(names.begin(), names.end()));
+    EXPECT_EQ(queriedVariables().size(), names.size());  // no duplicates
+}
+
+}  // namespace
+}  // namespace wspush

@@ -1,0 +1,203 @@
+#include "protocol/server_message.h"
+
+#include <set>
+#include <string>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+namespace wspush {
+namespace {
+
+using json = nlohmann::json;
+
+std::set<std::string> keysOf(const json& object) {
+    std::set<std::string> keys;
+    for (const auto& [key, value] : object.items()) keys.insert(key);
+    return keys;
+}
+
+// Every server message is a compact JSON object on one line.
+json parseMessage(const std::string& text) {
+    EXPECT_EQ(text.find('\n'), std::string::npos) << text;
+    EXPECT_FALSE(text.empty());
+    json object = json::parse(text, nullptr, /*allow_exceptions=*/false);
+    EXPECT_TRUE(object.is_object()) << text;
+    if (object.is_object()) {
+        EXPECT_EQ(object.dump(), text) << "not compact";
+    }
+    return object;
+}
+
+Publication samplePublication() {
+    Publication p;
+    p.channel = "chat:room1";
+    p.offset = 42;
+    p.epoch = "abc123";
+    p.mid = "abc123-7";
+    p.timestampMs = 1700000000123;
+    p.data = R"({"text":"hello\nworld","n":[1,2,{"x":null}]})";
+    return p;
+}
+
+TEST(EncodeMessageTest, HasExactlyTheDocumentedFields) {
+    Publication p = samplePublication();
+    std::string text = encodeMessage(p);
+    EXPECT_EQ(text.find('\n'), std::string::npos) << text;
+    json m = json::parse(text);
+    EXPECT_EQ(keysOf(m), (std::set<std::string>{"type", "channel", "offset", "epoch", "mid", "ts", "data"}));
+    EXPECT_EQ(m["type"], "message");
+    EXPECT_EQ(m["channel"], "chat:room1");
+    EXPECT_EQ(m["offset"], 42u);
+    EXPECT_EQ(m["epoch"], "abc123");
+    EXPECT_EQ(m["mid"], "abc123-7");
+    EXPECT_EQ(m["ts"], 1700000000123);
+    EXPECT_EQ(m["data"], json::parse(p.data));
+    EXPECT_EQ(m["data"]["text"], "hello\nworld");
+}
+
+TEST(EncodeMessageTest, DataOfEveryJsonKindRoundTrips) {
+    for (const char* data : {"null", "true", "0", "18446744073709551615", "-3.25", R"("s")", "[]", "{}", R"([{"a":"\u00e9"}])"}) {
+        Publication p = samplePublication();
+        p.data = data;
+        json m = json::parse(encodeMessage(p));
+        EXPECT_EQ(m["data"], json::parse(data)) << data;
+    }
+}
+
+TEST(EncodeMessageTest, LargeOffsetsAreExact) {
+    Publication p = samplePublication();
+    p.offset = 18446744073709551615ull;
+    p.timestampMs = 0;
+    json m = json::parse(encodeMessage(p));
+    EXPECT_EQ(m["offset"].get<std::uint64_t>(), 18446744073709551615ull);
+    EXPECT_EQ(m["ts"], 0);
+}
+
+TEST(EncodeConnectedTest, Fields) {
+    ConnectedReply r{"conn-1", "alice", 25, 10, "node-a", "0.1.0"};
+    json m = parseMessage(encodeConnected(1, r));
+    EXPECT_EQ(keysOf(m), (std::set<std::string>{"id", "type", "client", "user", "ping_interval", "pong_timeout", "node", "version"}));
+    EXPECT_EQ(m["id"], 1);
+    EXPECT_EQ(m["type"], "connected");
+    EXPECT_EQ(m["client"], "conn-1");
+    EXPECT_EQ(m["user"], "alice");
+    EXPECT_EQ(m["ping_interval"], 25);
+    EXPECT_EQ(m["pong_timeout"], 10);
+    EXPECT_EQ(m["node"], "node-a");
+    EXPECT_EQ(m["version"], "0.1.0");
+}
+
+TEST(EncodeConnectedTest, WithoutIdAndAnonymousUser) {
+    ConnectedReply r{"conn-2", "", 1.5, 0.5, "n", "v"};
+    json m = parseMessage(encodeConnected(std::nullopt, r));
+    EXPECT_FALSE(m.contains("id"));
+    EXPECT_EQ(m["user"], "");
+    EXPECT_DOUBLE_EQ(m["ping_interval"].get<double>(), 1.5);
+    EXPECT_DOUBLE_EQ(m["pong_timeout"].get<double>(), 0.5);
+}
+
+TEST(EncodeConnectedTest, UserWithNewlineAndInvalidUtf8StaysOneLine) {
+    ConnectedReply r{"c", "bad\nname\xff", 25, 10, "n", "v"};
+    std::string text = encodeConnected(5, r);
+    json m = parseMessage(text);
+    EXPECT_EQ(m["id"], 5);
+    EXPECT_TRUE(m["user"].is_string());
+}
+
+TEST(EncodeSubscribedTest, Fields) {
+    json m = parseMessage(encodeSubscribed(2, "news", StreamPosition{41, "ep"}));
+    EXPECT_EQ(keysOf(m), (std::set<std::string>{"id", "type", "channel", "offset", "epoch"}));
+    EXPECT_EQ(m["id"], 2);
+    EXPECT_EQ(m["type"], "subscribed");
+    EXPECT_EQ(m["channel"], "news");
+    EXPECT_EQ(m["offset"], 41);
+    EXPECT_EQ(m["epoch"], "ep");
+    EXPECT_FALSE(parseMessage(encodeSubscribed(std::nullopt, "news", StreamPosition{})).contains("id"));
+    EXPECT_EQ(parseMessage(encodeSubscribed(std::nullopt, "news", StreamPosition{}))["offset"], 0);
+}
+
+TEST(EncodeUnsubscribedTest, Fields) {
+    json m = parseMessage(encodeUnsubscribed(3, "news"));
+    EXPECT_EQ(keysOf(m), (std::set<std::string>{"id", "type", "channel"}));
+    EXPECT_EQ(m["id"], 3);
+    EXPECT_EQ(m["type"], "unsubscribed");
+    EXPECT_EQ(m["channel"], "news");
+    EXPECT_EQ(keysOf(parseMessage(encodeUnsubscribed(std::nullopt, "news"))), (std::set<std::string>{"type", "channel"}));
+}
+
+TEST(EncodePublishedTest, Fields) {
+    json m = parseMessage(encodePublished(4, samplePublication()));
+    EXPECT_EQ(keysOf(m), (std::set<std::string>{"id", "type", "channel", "offset", "mid"}));
+    EXPECT_EQ(m["id"], 4);
+    EXPECT_EQ(m["type"], "published");
+    EXPECT_EQ(m["channel"], "chat:room1");
+    EXPECT_EQ(m["offset"], 42);
+    EXPECT_EQ(m["mid"], "abc123-7");
+    EXPECT_FALSE(parseMessage(encodePublished(std::nullopt, samplePublication())).contains("id"));
+}
+
+TEST(EncodePongTest, IdOnlyWhenGiven) {
+    EXPECT_EQ(encodePong(std::nullopt), R"({"type":"pong"})");
+    json m = parseMessage(encodePong(9007199254740992ull));
+    EXPECT_EQ(keysOf(m), (std::set<std::string>{"id", "type"}));
+    EXPECT_EQ(m["id"].get<std::uint64_t>(), 9007199254740992ull);
+    EXPECT_EQ(m["type"], "pong");
+}
+
+TEST(EncodeErrorTest, Fields) {
+    json m = parseMessage(encodeError(6, ErrorCode::AlreadySubscribed, "already subscribed to \"news\""));
+    EXPECT_EQ(keysOf(m), (std::set<std::string>{"id", "type", "code", "message"}));
+    EXPECT_EQ(m["id"], 6);
+    EXPECT_EQ(m["type"], "error");
+    EXPECT_EQ(m["code"], 105);
+    EXPECT_EQ(m["message"], "already subscribed to \"news\"");
+}
+
+TEST(EncodeErrorTest, WithoutIdAndWithNewlineInMessage) {
+    json m = parseMessage(encodeError(std::nullopt, ErrorCode::MalformedMessage, "line1\nline2"));
+    EXPECT_EQ(keysOf(m), (std::set<std::string>{"type", "code", "message"}));
+    EXPECT_EQ(m["code"], 112);
+    EXPECT_EQ(m["message"], "line1\nline2");
+}
+
+TEST(EncodeDisconnectTest, Fields) {
+    json m = parseMessage(encodeDisconnect(disconnects::kSlowConsumer));
+    EXPECT_EQ(keysOf(m), (std::set<std::string>{"type", "code", "reason", "reconnect"}));
+    EXPECT_EQ(m["type"], "disconnect");
+    EXPECT_EQ(m["code"], 4001);
+    EXPECT_EQ(m["reason"], "slow consumer");
+    EXPECT_EQ(m["reconnect"], true);
+
+    json bad = parseMessage(encodeDisconnect(disconnects::kBadRequest));
+    EXPECT_EQ(bad["code"], 4500);
+    EXPECT_EQ(bad["reason"], "bad request");
+    EXPECT_EQ(bad["reconnect"], false);
+}
+
+TEST(DisconnectsTest, MatchTheCloseCodeTable) {
+    struct Row {
+        Disconnect d;
+        std::uint16_t code;
+        const char* reason;
+        bool reconnect;
+    };
+    for (const Row& row : {Row{disconnects::kShutdown, 1001, "shutdown", true},
+                           Row{disconnects::kSlowConsumer, 4001, "slow consumer", true},
+                           Row{disconnects::kNoPong, 4002, "no pong", true},
+                           Row{disconnects::kConnectTimeout, 4003, "connect timeout", true},
+                           Row{disconnects::kInternalError, 4004, "internal error", true},
+                           Row{disconnects::kBadRequest, 4500, "bad request", false},
+                           Row{disconnects::kUnauthorized, 4501, "unauthorized", false}}) {
+        EXPECT_EQ(row.d.code, row.code);
+        EXPECT_EQ(row.d.reason, row.reason);
+        EXPECT_EQ(row.d.reconnect, row.reconnect) << row.code;
+        json m = parseMessage(encodeDisconnect(row.d));
+        EXPECT_EQ(m["code"], row.code);
+        EXPECT_EQ(m["reason"], row.reason);
+        EXPECT_EQ(m["reconnect"], row.reconnect);
+    }
+}
+
+}  // namespace
+}  // namespace wspush
