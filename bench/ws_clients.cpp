@@ -1,0 +1,719 @@
+#include "ws_clients.h"
+
+#include <atomic>
+#include <cstring>
+#include <optional>
+#include <thread>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/websocket.hpp>
+
+namespace bench {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace websocket = beast::websocket;
+using tcp = net::ip::tcp;
+using error_code = boost::system::error_code;
+// A socket bound to the concrete io_context executor: no type-erased any_io_executor copies
+// on every read.
+using Socket = net::basic_stream_socket<tcp, net::io_context::executor_type>;
+
+namespace {
+
+constexpr std::size_t kErrorSampleBytes = 200;
+
+tcp::endpoint resolveEndpoint(const std::string& host, unsigned port) {
+    error_code ec;
+    auto address = net::ip::make_address(host, ec);
+    if (!ec) return tcp::endpoint(address, static_cast<unsigned short>(port));
+    net::io_context ctx;
+    tcp::resolver resolver(ctx);
+    auto results = resolver.resolve(host, std::to_string(port), ec);
+    if (ec || results.empty()) return tcp::endpoint(net::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port));
+    return *results.begin();
+}
+
+bool contains(const char* p, std::size_t n, std::string_view needle) {
+    return memmem(p, n, needle.data(), needle.size()) != nullptr;
+}
+
+std::string sample(const char* p, std::size_t n) { return std::string(p, std::min(n, kErrorSampleBytes)); }
+
+// The client side of every bench WebSocket: small write buffer (we send only tiny commands),
+// whole messages, permessage-deflate offered when asked.
+template <class Stream>
+void configure(Stream& ws, const Options& options) {
+    if (options.deflate) {
+        websocket::permessage_deflate pmd;
+        pmd.client_enable = true;
+        ws.set_option(pmd);
+    }
+    ws.write_buffer_bytes(512);
+    ws.auto_fragment(false);
+    ws.set_option(websocket::stream_base::decorator(
+        [](websocket::request_type& request) { request.set(beast::http::field::user_agent, "wspush-bench"); }));
+}
+
+json mapToJson(const std::map<int, std::uint64_t>& m) {
+    json j = json::object();
+    for (const auto& [k, v] : m) j[std::to_string(k)] = v;
+    return j;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Counters
+
+json SubscriberCounters::toJson() const {
+    return json{{"connections", connections}, {"connected", connected}, {"failed", failed}, {"dropped", dropped},
+                {"messages", messages},       {"unique", unique},       {"duplicates", duplicates},
+                {"gaps", gaps},               {"expected", expected},   {"drop_codes", mapToJson(dropCodes)},
+                {"first_error", firstError},  {"latency", latency.toJson()}, {"connect_time", connectTime.toJson()}};
+}
+
+SubscriberCounters SubscriberCounters::fromJson(const json& j) {
+    SubscriberCounters c;
+    c.connections = j.value("connections", std::uint64_t{0});
+    c.connected = j.value("connected", std::uint64_t{0});
+    c.failed = j.value("failed", std::uint64_t{0});
+    c.dropped = j.value("dropped", std::uint64_t{0});
+    c.messages = j.value("messages", std::uint64_t{0});
+    c.unique = j.value("unique", std::uint64_t{0});
+    c.duplicates = j.value("duplicates", std::uint64_t{0});
+    c.gaps = j.value("gaps", std::uint64_t{0});
+    c.expected = j.value("expected", std::uint64_t{0});
+    const json codes = j.value("drop_codes", json::object());
+    for (const auto& [k, v] : codes.items()) c.dropCodes[std::stoi(k)] += v.get<std::uint64_t>();
+    c.firstError = j.value("first_error", std::string());
+    c.latency = Histogram::fromJson(j.value("latency", json::object()));
+    c.connectTime = Histogram::fromJson(j.value("connect_time", json::object()));
+    return c;
+}
+
+void SubscriberCounters::merge(const SubscriberCounters& o) {
+    connections += o.connections;
+    connected += o.connected;
+    failed += o.failed;
+    dropped += o.dropped;
+    messages += o.messages;
+    unique += o.unique;
+    duplicates += o.duplicates;
+    gaps += o.gaps;
+    expected += o.expected;
+    for (const auto& [k, v] : o.dropCodes) dropCodes[k] += v;
+    if (firstError.empty()) firstError = o.firstError;
+    latency.merge(o.latency);
+    connectTime.merge(o.connectTime);
+}
+
+json ChurnCounters::toJson() const {
+    json kinds = json::object();
+    for (const auto& [k, v] : failureKinds) kinds[k] = v;
+    return json{{"cycles", cycles}, {"failures", failures}, {"failure_kinds", kinds}, {"first_error", firstError},
+                {"cycle_time", cycleTime.toJson()}};
+}
+
+ChurnCounters ChurnCounters::fromJson(const json& j) {
+    ChurnCounters c;
+    c.cycles = j.value("cycles", std::uint64_t{0});
+    c.failures = j.value("failures", std::uint64_t{0});
+    const json kinds = j.value("failure_kinds", json::object());
+    for (const auto& [k, v] : kinds.items()) c.failureKinds[k] += v.get<std::uint64_t>();
+    c.firstError = j.value("first_error", std::string());
+    c.cycleTime = Histogram::fromJson(j.value("cycle_time", json::object()));
+    return c;
+}
+
+void ChurnCounters::merge(const ChurnCounters& o) {
+    cycles += o.cycles;
+    failures += o.failures;
+    for (const auto& [k, v] : o.failureKinds) failureKinds[k] += v;
+    if (firstError.empty()) firstError = o.firstError;
+    cycleTime.merge(o.cycleTime);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Subscriber pool
+
+namespace {
+
+struct PoolShared {
+    const Options& options;
+    const Target& target;
+    tcp::endpoint endpoint;
+    std::string hostHeader;
+    std::int64_t connectTimeoutNs;
+    std::atomic<std::uint64_t> settled{0};
+    std::atomic<std::uint64_t> connected{0};
+    std::atomic<std::uint64_t> failed{0};
+    // Connections still waiting for expected messages, plus one token per loop that has not
+    // applied expect() yet (so the count cannot reach zero early).
+    std::atomic<std::int64_t> remaining{0};
+    std::atomic<std::int64_t> completeNs{0};
+    std::atomic<bool> complete{false};
+};
+
+struct PoolLoop;
+
+class Subscriber {
+public:
+    Subscriber(PoolLoop& loop, std::uint32_t channel);
+    void start();
+    void fail(const char* step, const error_code& ec, int closeCode = -1, const std::string& detail = {});
+    void setExpected(std::uint64_t expected, std::int64_t now, std::int64_t& pending);
+
+    enum class State : std::uint8_t { Idle, Connecting, Handshaking, Subscribing, Subscribed, Closed };
+    State state() const { return state_; }
+    std::int64_t startedNs() const { return startedNs_; }
+    bool wasSubscribed() const { return wasSubscribed_; }
+    std::uint32_t channel() const { return channel_; }
+
+private:
+    void onConnect(const error_code& ec);
+    void onHandshake(const error_code& ec);
+    void doRead();
+    void onRead(const error_code& ec, std::size_t bytes);
+    void becomeSubscribed();
+    void leaveConnecting();
+    void markDone(std::int64_t now);
+
+    PoolLoop& loop_;
+    websocket::stream<Socket> ws_;
+    beast::flat_buffer buffer_;
+    std::string pendingFrame_;  // the subscribe command while it is being written
+    std::int64_t startedNs_ = 0;
+    std::uint64_t lastSeq_ = 0;
+    std::uint64_t unique_ = 0;
+    std::uint64_t expected_ = ~std::uint64_t{0};
+    std::uint32_t channel_;
+    State state_ = State::Idle;
+    bool wasSubscribed_ = false;
+    bool done_ = false;
+};
+
+// One event loop and the connections that live on it. Everything here is touched only by the
+// loop's thread (until the loop is stopped and joined).
+struct PoolLoop {
+    PoolShared& shared;
+    net::io_context ctx{1};
+    std::optional<net::executor_work_guard<net::io_context::executor_type>> work;
+    std::vector<std::unique_ptr<Subscriber>> subs;
+    std::size_t nextStart = 0;
+    std::size_t connecting = 0;
+    std::size_t connectLimit = 1;
+    net::steady_timer sweep{ctx};
+    bool sweeping = false;
+    bool expectKnown = false;
+    SubscriberCounters counters;  // messages/unique/duplicates/gaps/dropped/..., histograms
+    std::thread thread;
+
+    explicit PoolLoop(PoolShared& s) : shared(s) { work.emplace(ctx.get_executor()); }
+
+    void startMore() {
+        while (connecting < connectLimit && nextStart < subs.size()) subs[nextStart++]->start();
+        armSweep();
+    }
+
+    // Fails connections that take longer than --connect-timeout. Runs only while some connect.
+    void armSweep() {
+        if (sweeping || connecting == 0) return;
+        sweeping = true;
+        sweep.expires_after(std::chrono::milliseconds(100));
+        sweep.async_wait([this](const error_code& ec) {
+            sweeping = false;
+            if (ec) return;
+            std::int64_t limit = nowNs() - shared.connectTimeoutNs;
+            for (std::size_t i = 0; i < nextStart; ++i) {
+                Subscriber& s = *subs[i];
+                if (s.state() != Subscriber::State::Subscribed && s.state() != Subscriber::State::Closed &&
+                    s.startedNs() < limit)
+                    s.fail("timeout", net::error::timed_out);
+            }
+            armSweep();
+        });
+    }
+};
+
+Subscriber::Subscriber(PoolLoop& loop, std::uint32_t channel) : loop_(loop), ws_(loop.ctx.get_executor()), channel_(channel) {}
+
+void Subscriber::start() {
+    state_ = State::Connecting;
+    startedNs_ = nowNs();
+    ++loop_.connecting;
+    ws_.next_layer().async_connect(loop_.shared.endpoint, [this](const error_code& ec) { onConnect(ec); });
+}
+
+void Subscriber::onConnect(const error_code& ec) {
+    if (state_ != State::Connecting) return;
+    if (ec) return fail("connect", ec);
+    error_code ignored;
+    ws_.next_layer().set_option(tcp::no_delay(true), ignored);
+    configure(ws_, loop_.shared.options);
+    state_ = State::Handshaking;
+    std::string target = loop_.shared.target.subscribeTarget(channelName(loop_.shared.options, channel_));
+    ws_.async_handshake(loop_.shared.hostHeader, target, [this](const error_code& e) { onHandshake(e); });
+}
+
+void Subscriber::onHandshake(const error_code& ec) {
+    if (state_ != State::Handshaking) return;
+    if (ec) return fail("handshake", ec);
+    const Target& target = loop_.shared.target;
+    pendingFrame_ = target.subscribeFrame(channelName(loop_.shared.options, channel_));
+    if (!pendingFrame_.empty()) {
+        ws_.text(true);
+        ws_.async_write(net::buffer(pendingFrame_), [this](const error_code& e, std::size_t) {
+            std::string().swap(pendingFrame_);
+            if (e && state_ != State::Closed) fail("subscribe", e);
+        });
+    }
+    if (target.waitsForSubscribed) state_ = State::Subscribing;
+    else becomeSubscribed();
+    doRead();
+}
+
+void Subscriber::doRead() {
+    ws_.async_read(buffer_, [this](const error_code& ec, std::size_t bytes) { onRead(ec, bytes); });
+}
+
+void Subscriber::onRead(const error_code& ec, std::size_t) {
+    if (state_ == State::Closed) return;
+    if (ec) {
+        int code = ec == websocket::error::closed ? static_cast<int>(ws_.reason().code) : 0;
+        return fail("read", ec, code);
+    }
+    auto data = buffer_.cdata();
+    const char* begin = static_cast<const char*>(data.data());
+    const char* end = begin + data.size();
+    if (state_ == State::Subscribing) {
+        if (contains(begin, data.size(), R"("type":"subscribed")")) {
+            becomeSubscribed();
+        } else if (contains(begin, data.size(), R"("type":"error")") || contains(begin, data.size(), R"("type":"disconnect")")) {
+            return fail("subscribe", {}, -1, sample(begin, data.size()));
+        }
+    }
+    // The hot path: find each stamp in the frame (several messages may share a frame).
+    std::int64_t now = 0;
+    std::int64_t sentNs = 0;
+    std::uint64_t seq = 0;
+    const char* p = begin;
+    while ((p = findStamp(p, end, sentNs, seq)) != nullptr) {
+        if (now == 0) now = nowNs();
+        SubscriberCounters& c = loop_.counters;
+        ++c.messages;
+        if (seq > lastSeq_) {
+            c.gaps += seq - lastSeq_ - 1;
+            lastSeq_ = seq;
+            ++unique_;
+            ++c.unique;
+            c.latency.record(now > sentNs ? static_cast<std::uint64_t>(now - sentNs) : 0);
+            if (unique_ >= expected_ && !done_) markDone(now);
+        } else {
+            ++c.duplicates;
+        }
+    }
+    buffer_.consume(buffer_.size());
+    doRead();
+}
+
+void Subscriber::becomeSubscribed() {
+    state_ = State::Subscribed;
+    wasSubscribed_ = true;
+    ++loop_.counters.connected;
+    loop_.counters.connectTime.record(static_cast<std::uint64_t>(nowNs() - startedNs_));
+    loop_.shared.connected.fetch_add(1, std::memory_order_relaxed);
+    leaveConnecting();
+}
+
+void Subscriber::leaveConnecting() {
+    --loop_.connecting;
+    loop_.shared.settled.fetch_add(1, std::memory_order_release);
+    loop_.startMore();
+}
+
+void Subscriber::fail(const char* step, const error_code& ec, int closeCode, const std::string& detail) {
+    if (state_ == State::Closed) return;
+    State was = state_;
+    state_ = State::Closed;
+    error_code ignored;
+    ws_.next_layer().close(ignored);
+    SubscriberCounters& c = loop_.counters;
+    if (c.firstError.empty()) {
+        c.firstError = std::string(step) + ": " + (detail.empty() ? ec.message() : detail);
+        if (closeCode > 0) c.firstError += " (close code " + std::to_string(closeCode) + ")";
+    }
+    if (was == State::Subscribed) {
+        ++c.dropped;
+        ++c.dropCodes[closeCode < 0 ? 0 : closeCode];
+        if (!done_) markDone(nowNs());
+        return;
+    }
+    ++c.failed;
+    loop_.shared.failed.fetch_add(1, std::memory_order_relaxed);
+    if (was == State::Idle) {
+        // Never started (aborted): it still settles.
+        loop_.shared.settled.fetch_add(1, std::memory_order_release);
+        return;
+    }
+    leaveConnecting();
+}
+
+void Subscriber::markDone(std::int64_t now) {
+    done_ = true;
+    if (!loop_.expectKnown) return;
+    if (loop_.shared.remaining.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+        loop_.shared.completeNs.store(now, std::memory_order_relaxed);
+        loop_.shared.complete.store(true, std::memory_order_release);
+    }
+}
+
+void Subscriber::setExpected(std::uint64_t expected, std::int64_t, std::int64_t& pending) {
+    if (!wasSubscribed_) return;
+    loop_.counters.expected += expected;
+    expected_ = expected;
+    if (state_ != State::Subscribed) return;  // dropped earlier: already done, its messages are lost
+    if (unique_ >= expected_) done_ = true;
+    if (!done_) ++pending;
+}
+
+}  // namespace
+
+struct SubscriberPool::Impl {
+    PoolShared shared;
+    std::uint64_t count;
+    std::vector<std::unique_ptr<PoolLoop>> loops;
+    bool stopped = false;
+
+    Impl(const Options& o, const Target& t, std::uint64_t first, std::uint64_t n)
+        : shared{o, t, resolveEndpoint(o.host, o.port), o.host + ":" + std::to_string(o.port), secondsToNs(o.connectTimeout)},
+          count(n) {
+        auto threads = static_cast<std::size_t>(std::max<std::uint64_t>(1, std::min<std::uint64_t>(o.threads, n)));
+        for (std::size_t i = 0; i < threads; ++i) loops.push_back(std::make_unique<PoolLoop>(shared));
+        for (auto& loop : loops) {
+            loop->connectLimit = std::max<std::size_t>(1, o.connectConcurrency / threads);
+            loop->subs.reserve(n / threads + 1);
+            loop->counters.connections = 0;
+        }
+        for (std::uint64_t i = 0; i < n; ++i) {
+            std::uint64_t global = first + i;
+            PoolLoop& loop = *loops[global % threads];
+            loop.subs.push_back(std::make_unique<Subscriber>(loop, static_cast<std::uint32_t>(global % o.channels)));
+            ++loop.counters.connections;
+        }
+    }
+
+    void stopLoops() {
+        if (stopped) return;
+        stopped = true;
+        for (auto& loop : loops) {
+            loop->work.reset();
+            loop->ctx.stop();
+        }
+        for (auto& loop : loops)
+            if (loop->thread.joinable()) loop->thread.join();
+    }
+};
+
+SubscriberPool::SubscriberPool(const Options& options, const Target& target, std::uint64_t first, std::uint64_t count)
+    : impl_(std::make_unique<Impl>(options, target, first, count)) {}
+
+SubscriberPool::~SubscriberPool() {
+    impl_->stopLoops();
+    // Connections (and their sockets) go before the io_contexts that own their pending handlers.
+    for (auto& loop : impl_->loops) loop->subs.clear();
+}
+
+void SubscriberPool::start() {
+    for (auto& loop : impl_->loops) {
+        PoolLoop* l = loop.get();
+        net::post(l->ctx, [l] { l->startMore(); });
+        l->thread = std::thread([l] { l->ctx.run(); });
+    }
+}
+
+bool SubscriberPool::settled() const { return impl_->shared.settled.load(std::memory_order_acquire) >= impl_->count; }
+std::uint64_t SubscriberPool::connectedNow() const { return impl_->shared.connected.load(std::memory_order_relaxed); }
+std::uint64_t SubscriberPool::failedNow() const { return impl_->shared.failed.load(std::memory_order_relaxed); }
+
+void SubscriberPool::abortConnecting() {
+    for (auto& loop : impl_->loops) {
+        PoolLoop* l = loop.get();
+        net::post(l->ctx, [l] {
+            l->nextStart = l->subs.size();  // nothing new starts
+            for (auto& s : l->subs)
+                if (s->state() != Subscriber::State::Subscribed && s->state() != Subscriber::State::Closed)
+                    s->fail("timeout", net::error::timed_out, -1, "connect phase time limit reached");
+        });
+    }
+}
+
+void SubscriberPool::expect(const std::vector<std::uint64_t>& perChannel) {
+    auto shared = std::make_shared<const std::vector<std::uint64_t>>(perChannel);
+    impl_->shared.remaining.store(static_cast<std::int64_t>(impl_->loops.size()), std::memory_order_release);
+    for (auto& loop : impl_->loops) {
+        PoolLoop* l = loop.get();
+        net::post(l->ctx, [l, shared] {
+            std::int64_t now = nowNs();
+            std::int64_t pending = 0;
+            l->expectKnown = true;
+            for (auto& s : l->subs) {
+                std::uint64_t expected = s->channel() < shared->size() ? (*shared)[s->channel()] : 0;
+                s->setExpected(expected, now, pending);
+            }
+            // Add this loop's connections and give back its token.
+            if (l->shared.remaining.fetch_add(pending - 1, std::memory_order_acq_rel) + pending - 1 == 0) {
+                l->shared.completeNs.store(now, std::memory_order_relaxed);
+                l->shared.complete.store(true, std::memory_order_release);
+            }
+        });
+    }
+}
+
+bool SubscriberPool::complete() const { return impl_->shared.complete.load(std::memory_order_acquire); }
+std::int64_t SubscriberPool::completeNs() const { return impl_->shared.completeNs.load(std::memory_order_relaxed); }
+
+SubscriberCounters SubscriberPool::stop() {
+    impl_->stopLoops();
+    SubscriberCounters total;
+    for (auto& loop : impl_->loops) total.merge(loop->counters);
+    return total;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Churn
+
+namespace {
+
+struct ChurnLoop;
+
+class ChurnSlot {
+public:
+    ChurnSlot(ChurnLoop& loop, std::uint64_t id) : loop_(loop), id_(id), timer_(loopContext()) {}
+    void cycle();
+
+private:
+    net::io_context& loopContext();
+    void onConnect(const error_code& ec);
+    void onHandshake(const error_code& ec);
+    void doRead();
+    void onRead(const error_code& ec);
+    void maybeClose();
+    void onClose(const error_code& ec);
+    void fail(const char* step, const error_code& ec, const std::string& detail = {});
+    // Every asynchronous operation on the stream goes through guard(): it counts the operations
+    // in flight, drops completions of an earlier cycle, and once a failed cycle has no operation
+    // left, schedules the next one (the stream may only be replaced when nothing uses it).
+    template <class F>
+    auto guard(F f) {
+        ++ops_;
+        return [this, gen = gen_, f](auto&&... args) {
+            --ops_;
+            if (gen != gen_) return;
+            if (!failed_) f(std::forward<decltype(args)>(args)...);
+            if (failed_ && ops_ == 0) afterFailure();
+        };
+    }
+    void afterFailure();
+    std::string channel() const;
+
+    ChurnLoop& loop_;
+    std::uint64_t id_;
+    std::uint64_t cycleNo_ = 0;
+    std::uint64_t gen_ = 0;
+    int ops_ = 0;
+    bool failed_ = false;
+    bool subscribed_ = false;
+    bool written_ = false;
+    bool closing_ = false;
+    bool retryScheduled_ = false;
+    std::int64_t cycleStart_ = 0;
+    std::optional<websocket::stream<Socket>> ws_;
+    beast::flat_buffer buffer_;
+    std::string frame_;
+    net::steady_timer timer_;
+};
+
+struct ChurnLoop {
+    ChurnLoop(const Options& o, const Target& t) : options(o), target(t) {}
+    const Options& options;
+    const Target& target;
+    tcp::endpoint endpoint;
+    std::string hostHeader;
+    unsigned workerIndex = 0;
+    std::int64_t endNs = 0;
+    net::io_context ctx{1};
+    net::steady_timer deadline{ctx};
+    std::vector<std::unique_ptr<ChurnSlot>> slots;
+    std::size_t finished = 0;
+    ChurnCounters counters;
+    std::thread thread;
+};
+
+net::io_context& ChurnSlot::loopContext() { return loop_.ctx; }
+
+std::string ChurnSlot::channel() const {
+    const Options& o = loop_.options;
+    if (o.uniqueChannels)
+        return o.channelPrefix + "-u" + o.runTag + "-" + std::to_string(loop_.workerIndex) + "-" + std::to_string(id_) + "-" + std::to_string(cycleNo_);
+    return channelName(o, (id_ + cycleNo_) % o.channels);
+}
+
+void ChurnSlot::cycle() {
+    if (nowNs() >= loop_.endNs) {
+        // This slot is finished. When all are, the deadline timer is the loop's last work.
+        if (++loop_.finished == loop_.slots.size()) loop_.deadline.cancel();
+        return;
+    }
+    ++gen_;
+    ++cycleNo_;
+    failed_ = subscribed_ = written_ = closing_ = retryScheduled_ = false;
+    ops_ = 0;
+    buffer_.clear();
+    ws_.emplace(loop_.ctx.get_executor());
+    configure(*ws_, loop_.options);
+    cycleStart_ = nowNs();
+    timer_.expires_after(std::chrono::nanoseconds(secondsToNs(loop_.options.connectTimeout)));
+    timer_.async_wait([this, gen = gen_](const error_code& ec) {
+        if (!ec && gen == gen_ && !failed_) fail("timeout", net::error::timed_out);
+    });
+    ws_->next_layer().async_connect(loop_.endpoint, guard([this](const error_code& ec) { onConnect(ec); }));
+}
+
+void ChurnSlot::onConnect(const error_code& ec) {
+    if (ec) return fail("connect", ec);
+    error_code ignored;
+    ws_->next_layer().set_option(tcp::no_delay(true), ignored);
+    ws_->async_handshake(loop_.hostHeader, loop_.target.subscribeTarget(channel()),
+                         guard([this](const error_code& e) { onHandshake(e); }));
+}
+
+void ChurnSlot::onHandshake(const error_code& ec) {
+    if (ec) return fail("handshake", ec);
+    frame_ = loop_.target.subscribeFrame(channel());
+    if (frame_.empty() || !loop_.target.waitsForSubscribed) {
+        // Subscribed by the URL: close right away.
+        subscribed_ = written_ = frame_.empty();
+        if (!frame_.empty()) {
+            ws_->async_write(net::buffer(frame_), guard([this](const error_code& e, std::size_t) {
+                if (e) return fail("subscribe", e);
+                written_ = subscribed_ = true;
+                maybeClose();
+            }));
+            return;
+        }
+        return maybeClose();
+    }
+    ws_->async_write(net::buffer(frame_), guard([this](const error_code& e, std::size_t) {
+        if (e) return fail("subscribe", e);
+        written_ = true;
+        maybeClose();
+    }));
+    doRead();
+}
+
+void ChurnSlot::doRead() {
+    ws_->async_read(buffer_, guard([this](const error_code& ec, std::size_t) { onRead(ec); }));
+}
+
+void ChurnSlot::onRead(const error_code& ec) {
+    if (ec) return fail("subscribe", ec);
+    auto data = buffer_.cdata();
+    const char* p = static_cast<const char*>(data.data());
+    if (contains(p, data.size(), R"("type":"subscribed")")) {
+        subscribed_ = true;
+        buffer_.consume(buffer_.size());
+        return maybeClose();  // no read pending from here: async_close reads the close reply itself
+    }
+    if (contains(p, data.size(), R"("type":"error")") || contains(p, data.size(), R"("type":"disconnect")"))
+        return fail("subscribe", {}, sample(p, data.size()));
+    buffer_.consume(buffer_.size());
+    doRead();
+}
+
+void ChurnSlot::maybeClose() {
+    if (!subscribed_ || !written_ || closing_) return;
+    closing_ = true;
+    ws_->async_close(websocket::close_code::normal, guard([this](const error_code& ec) { onClose(ec); }));
+}
+
+void ChurnSlot::onClose(const error_code& ec) {
+    // The server answers the close and shuts the TCP connection; an EOF here is still a clean end.
+    if (ec && ec != net::error::eof && ec != websocket::error::closed) return fail("close", ec);
+    timer_.cancel();
+    loop_.counters.cycleTime.record(static_cast<std::uint64_t>(nowNs() - cycleStart_));
+    ++loop_.counters.cycles;
+    net::post(loop_.ctx, [this] { cycle(); });
+}
+
+void ChurnSlot::fail(const char* step, const error_code& ec, const std::string& detail) {
+    if (failed_) return;
+    failed_ = true;
+    ++loop_.counters.failures;
+    ++loop_.counters.failureKinds[step];
+    if (loop_.counters.firstError.empty())
+        loop_.counters.firstError = std::string(step) + ": " + (detail.empty() ? ec.message() : detail);
+    timer_.cancel();
+    error_code ignored;
+    ws_->next_layer().close(ignored);  // completes whatever is pending; the last one calls afterFailure
+    if (ops_ == 0) afterFailure();
+}
+
+void ChurnSlot::afterFailure() {
+    if (retryScheduled_) return;
+    retryScheduled_ = true;
+    std::uint64_t gen = ++gen_;  // late completions of this cycle are ignored from here
+    // A short pause so that a refusing server is not hammered in a tight loop.
+    timer_.expires_after(std::chrono::milliseconds(50));
+    timer_.async_wait([this, gen](const error_code& ec) {
+        if (ec || gen != gen_) return;
+        cycle();
+    });
+}
+
+}  // namespace
+
+ChurnCounters runChurn(const Options& options, const Target& target, unsigned concurrency, unsigned workerIndex,
+                       std::int64_t endNs, std::int64_t deadlineNs) {
+    tcp::endpoint endpoint = resolveEndpoint(options.host, options.port);
+    std::string hostHeader = options.host + ":" + std::to_string(options.port);
+    unsigned threads = std::max(1u, std::min(options.threads, concurrency));
+    std::vector<std::unique_ptr<ChurnLoop>> loops;
+    for (unsigned i = 0; i < threads; ++i) {
+        auto loop = std::make_unique<ChurnLoop>(options, target);
+        loop->endpoint = endpoint;
+        loop->hostHeader = hostHeader;
+        loop->workerIndex = workerIndex;
+        loop->endNs = endNs;
+        loops.push_back(std::move(loop));
+    }
+    for (unsigned i = 0; i < concurrency; ++i) {
+        ChurnLoop& loop = *loops[i % threads];
+        loop.slots.push_back(std::make_unique<ChurnSlot>(loop, i));
+    }
+    for (auto& loop : loops) {
+        ChurnLoop* l = loop.get();
+        for (auto& slot : l->slots) net::post(l->ctx, [s = slot.get()] { s->cycle(); });
+        // The hard stop: whatever is still in progress at the deadline is abandoned. Cancelled
+        // when the last slot finishes, so that the loop then runs out of work and returns.
+        l->deadline.expires_after(std::chrono::nanoseconds(std::max<std::int64_t>(0, deadlineNs - nowNs())));
+        l->deadline.async_wait([l](const error_code& ec) {
+            if (!ec) l->ctx.stop();
+        });
+        l->thread = std::thread([l] { l->ctx.run(); });
+    }
+    for (auto& loop : loops) loop->thread.join();
+    ChurnCounters total;
+    for (auto& loop : loops) total.merge(loop->counters);
+    // Slots abandoned at the deadline still hold sockets with handlers in their io_context:
+    // destroy the slots first.
+    for (auto& loop : loops) loop->slots.clear();
+    return total;
+}
+
+}  // namespace bench

@@ -1,0 +1,301 @@
+#include "support/ws_test_client.h"
+
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/buffers_to_string.hpp>
+#include <boost/beast/http/field.hpp>
+#include <boost/beast/websocket/rfc6455.hpp>
+#include <gtest/gtest.h>
+
+namespace wspush::testing {
+
+namespace beast = boost::beast;
+namespace websocket = beast::websocket;
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+using json = nlohmann::json;
+
+namespace {
+// Ids the client assigns itself start high, away from the small ids tests choose by hand.
+constexpr std::uint64_t kFirstAutomaticId = 1'000'000;
+}  // namespace
+
+WsTestClient::WsTestClient() : nextId_(kFirstAutomaticId) {}
+
+WsTestClient::~WsTestClient() { discardConnection(); }
+
+void WsTestClient::discardConnection() {
+    abort();
+    // Let the aborted operations complete, so no handler outlives the stream it refers to.
+    ioc_.restart();
+    for (int round = 0; round < 100 && ioc_.poll() > 0; ++round) {
+    }
+}
+
+bool WsTestClient::runUntil(const std::function<bool()>& done, Clock::time_point deadline) {
+    while (!done()) {
+        if (Clock::now() >= deadline) return false;
+        ioc_.restart();
+        // 0 before the deadline means the io_context ran out of work: nothing more can happen.
+        if (ioc_.run_one_until(deadline) == 0 && Clock::now() < deadline) return done();
+    }
+    return true;
+}
+
+void WsTestClient::abort() {
+    if (!ws_) return;
+    beast::error_code ignored;
+    beast::get_lowest_layer(*ws_).socket().close(ignored);
+}
+
+bool WsTestClient::connect(unsigned short port, const WsConnectOptions& options) {
+    discardConnection();
+    ws_.emplace(ioc_);
+    ended_ = false;
+    reading_ = false;
+    closeCode_ = 0;
+    closeReason_.clear();
+    frames_.clear();
+    messages_.clear();
+    readBuffer_.clear();
+    extensions_.clear();
+    auto deadline = Clock::now() + options.timeout;
+    auto& socket = beast::get_lowest_layer(*ws_).socket();
+    beast::error_code ec;
+    if (options.receiveBufferSize > 0) {
+        // Must precede connect: the window scale is fixed by the SYN.
+        socket.open(tcp::v4(), ec);
+        if (!ec) socket.set_option(net::socket_base::receive_buffer_size(options.receiveBufferSize), ec);
+        if (ec) {
+            lastError_ = "socket setup: " + ec.message();
+            return false;
+        }
+    }
+
+    bool connected = false;
+    beast::error_code connectError;
+    tcp::endpoint endpoint(net::ip::make_address("127.0.0.1"), port);
+    beast::get_lowest_layer(*ws_).async_connect(endpoint, [&](beast::error_code e) {
+        connectError = e;
+        connected = true;
+    });
+    if (!runUntil([&] { return connected; }, deadline)) {
+        abort();
+        runUntil([&] { return connected; }, Clock::now() + 1s);
+        lastError_ = "TCP connect timed out";
+        return false;
+    }
+    if (connectError) {
+        lastError_ = "TCP connect: " + connectError.message();
+        return false;
+    }
+
+    if (options.offerDeflate) {
+        websocket::permessage_deflate deflate;
+        deflate.client_enable = true;
+        ws_->set_option(deflate);
+    }
+    bool handshaken = false;
+    beast::error_code handshakeError;
+    websocket::response_type response;
+    ws_->async_handshake(response, "127.0.0.1:" + std::to_string(port), options.path, [&](beast::error_code e) {
+        handshakeError = e;
+        handshaken = true;
+    });
+    if (!runUntil([&] { return handshaken; }, deadline)) {
+        abort();
+        runUntil([&] { return handshaken; }, Clock::now() + 1s);
+        lastError_ = "WebSocket handshake timed out";
+        return false;
+    }
+    if (handshakeError) {
+        lastError_ = "WebSocket handshake: " + handshakeError.message() + " (HTTP " +
+                     std::to_string(response.result_int()) + ")";
+        return false;
+    }
+    extensions_ = std::string(response[beast::http::field::sec_websocket_extensions]);
+    startRead();
+    return true;
+}
+
+std::optional<json> WsTestClient::connectProtocol(unsigned short port, const std::string& user,
+                                                  const WsConnectOptions& options) {
+    if (!connect(port, options)) return std::nullopt;
+    json command{{"type", "connect"}, {"client", "integration-tests/1"}};
+    if (!user.empty()) command["user"] = user;
+    auto reply = request(command, options.timeout);
+    if (!reply || reply->value("type", "") != "connected") {
+        lastError_ = "connect command failed: " + (reply ? reply->dump() : std::string("no reply"));
+        return std::nullopt;
+    }
+    return reply;
+}
+
+bool WsTestClient::isOpen() const { return ws_ && ws_->is_open() && !ended_; }
+
+bool WsTestClient::deflateNegotiated() const { return extensions_.find("permessage-deflate") != std::string::npos; }
+
+void WsTestClient::startRead() {
+    if (!ws_ || reading_ || ended_) return;
+    reading_ = true;
+    ws_->async_read(readBuffer_, [this](beast::error_code ec, std::size_t bytes) { onRead(ec, bytes); });
+}
+
+void WsTestClient::onRead(beast::error_code ec, std::size_t) {
+    reading_ = false;
+    if (ec) {
+        ended_ = true;
+        // reason() holds the close frame's code when one arrived, even if the TCP teardown after
+        // it failed; without a close frame the connection closed abnormally.
+        closeCode_ = ws_->reason().code != websocket::close_code::none ? static_cast<int>(ws_->reason().code)
+                                                                       : kAbnormalClosure;
+        closeReason_ = std::string(ws_->reason().reason.data(), ws_->reason().reason.size());
+        lastError_ = "read ended: " + ec.message();
+        return;
+    }
+    frames_.push_back(WsFrame{beast::buffers_to_string(readBuffer_.data()), ws_->got_binary()});
+    readBuffer_.consume(readBuffer_.size());
+    startRead();
+}
+
+bool WsTestClient::write(const std::string& payload, bool binary, Millis timeout) {
+    if (!isOpen()) {
+        lastError_ = "write on a closed connection";
+        return false;
+    }
+    bool done = false;
+    beast::error_code writeError;
+    ws_->binary(binary);
+    ws_->async_write(net::buffer(payload), [&](beast::error_code e, std::size_t) {
+        writeError = e;
+        done = true;
+    });
+    if (!runUntil([&] { return done; }, Clock::now() + timeout)) {
+        abort();
+        runUntil([&] { return done; }, Clock::now() + 1s);  // `payload` must outlive the operation
+        lastError_ = "write timed out";
+        return false;
+    }
+    if (writeError) lastError_ = "write: " + writeError.message();
+    return !writeError;
+}
+
+bool WsTestClient::sendText(const std::string& text, Millis timeout) { return write(text, false, timeout); }
+
+bool WsTestClient::sendBinary(const std::string& bytes, Millis timeout) { return write(bytes, true, timeout); }
+
+bool WsTestClient::sendRaw(const std::string& bytes, Millis timeout) {
+    if (!ws_) return false;
+    bool done = false;
+    beast::error_code writeError;
+    net::async_write(beast::get_lowest_layer(*ws_).socket(), net::buffer(bytes), [&](beast::error_code e, std::size_t) {
+        writeError = e;
+        done = true;
+    });
+    if (!runUntil([&] { return done; }, Clock::now() + timeout)) {
+        abort();
+        runUntil([&] { return done; }, Clock::now() + 1s);
+        lastError_ = "raw write timed out";
+        return false;
+    }
+    if (writeError) lastError_ = "raw write: " + writeError.message();
+    return !writeError;
+}
+
+void WsTestClient::splitFrames() {
+    while (!frames_.empty()) {
+        std::string payload = std::move(frames_.front().payload);
+        frames_.pop_front();
+        std::size_t start = 0;
+        while (start <= payload.size()) {
+            std::size_t end = payload.find('\n', start);
+            if (end == std::string::npos) end = payload.size();
+            if (end > start) {
+                std::string_view piece(payload.data() + start, end - start);
+                json message = json::parse(piece, nullptr, /*allow_exceptions=*/false);
+                if (message.is_discarded())
+                    ADD_FAILURE() << "the server sent a piece that is not JSON: " << piece;
+                else
+                    messages_.push_back(std::move(message));
+            }
+            start = end + 1;
+        }
+    }
+}
+
+std::optional<json> WsTestClient::nextMessage(Millis timeout) {
+    return waitFor([](const json&) { return true; }, timeout);
+}
+
+std::optional<json> WsTestClient::waitFor(const std::function<bool(const json&)>& match, Millis timeout) {
+    auto deadline = Clock::now() + timeout;
+    std::size_t scanned = 0;  // messages already known not to match
+    while (true) {
+        splitFrames();
+        for (; scanned < messages_.size(); ++scanned) {
+            if (match(messages_[scanned])) {
+                json found = std::move(messages_[scanned]);
+                messages_.erase(messages_.begin() + static_cast<std::ptrdiff_t>(scanned));
+                return found;
+            }
+        }
+        if (ended_) return std::nullopt;
+        startRead();
+        if (!runUntil([&] { return !frames_.empty() || ended_; }, deadline) && frames_.empty()) return std::nullopt;
+    }
+}
+
+std::optional<json> WsTestClient::request(json command, Millis timeout) {
+    if (!command.contains("id")) command["id"] = nextId_++;
+    json id = command["id"];
+    if (!sendJson(command, timeout)) return std::nullopt;
+    return waitFor([&](const json& message) { return message.contains("id") && message["id"] == id; }, timeout);
+}
+
+std::optional<WsFrame> WsTestClient::nextFrame(Millis timeout) {
+    auto deadline = Clock::now() + timeout;
+    if (frames_.empty() && !ended_) {
+        startRead();
+        runUntil([&] { return !frames_.empty() || ended_; }, deadline);
+    }
+    if (frames_.empty()) return std::nullopt;
+    WsFrame frame = std::move(frames_.front());
+    frames_.pop_front();
+    return frame;
+}
+
+std::optional<json> WsTestClient::subscribe(const std::string& channel, Millis timeout) {
+    return request(json{{"type", "subscribe"}, {"channel", channel}}, timeout);
+}
+
+std::optional<WsEnding> WsTestClient::waitClose(Millis timeout) {
+    if (!ws_) return std::nullopt;
+    startRead();
+    if (!runUntil([&] { return ended_; }, Clock::now() + timeout)) return std::nullopt;
+    splitFrames();
+    WsEnding ending;
+    ending.closeCode = closeCode_;
+    ending.closeReason = closeReason_;
+    ending.messages.assign(std::make_move_iterator(messages_.begin()), std::make_move_iterator(messages_.end()));
+    messages_.clear();
+    return ending;
+}
+
+bool WsTestClient::pumpFor(Millis duration) {
+    startRead();
+    runUntil([&] { return ended_; }, Clock::now() + duration);
+    return !ended_;
+}
+
+void WsTestClient::close(Millis timeout) {
+    if (!isOpen()) return;
+    bool done = false;
+    ws_->async_close(websocket::close_code::normal, [&](beast::error_code) { done = true; });
+    auto deadline = Clock::now() + timeout;
+    if (!runUntil([&] { return done && !reading_; }, deadline)) {
+        abort();
+        runUntil([&] { return done && !reading_; }, Clock::now() + 1s);
+    }
+}
+
+}  // namespace wspush::testing
