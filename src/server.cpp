@@ -56,6 +56,8 @@ Server::Server(Config config, ServerOptions options)
 Server::~Server() {
     loops_.stop();
     loops_.join();
+    // Sessions own timers of the loops' io_contexts: they go while those still exist.
+    node_.sessions().clear();
 }
 
 bool Server::open() {
@@ -101,6 +103,7 @@ int Server::run() {
     stopped_.get_future().wait();
     loops_.stop();
     loops_.join();
+    node_.sessions().clear();
     spdlog::info("stopped");
     return 0;
 }

@@ -21,6 +21,7 @@ enum class ErrorCode : int {
     InvalidChannel = 110,
     NotSubscribed = 111,
     MalformedMessage = 112,
+    QosViolation = 113,
 };
 
 // Why the server closes a connection: the close frame's code, the `disconnect` message's reason,
@@ -37,8 +38,10 @@ inline constexpr Disconnect kSlowConsumer{4001, "slow consumer", true};
 inline constexpr Disconnect kNoPong{4002, "no pong", true};
 inline constexpr Disconnect kConnectTimeout{4003, "connect timeout", true};
 inline constexpr Disconnect kInternalError{4004, "internal error", true};
+inline constexpr Disconnect kUnhealthy{4005, "unhealthy", true};
 inline constexpr Disconnect kBadRequest{4500, "bad request", false};
 inline constexpr Disconnect kUnauthorized{4501, "unauthorized", false};
+inline constexpr Disconnect kTakenOver{4502, "session taken over", false};
 }  // namespace disconnects
 
 // Codes of `{"error":{"code":…}}` bodies of the HTTP API; the HTTP status is the first three digits.
@@ -48,10 +51,12 @@ enum class ApiErrorCode : int {
     WrongType = 40003,
     InvalidChannel = 40004,
     UnknownNamespace = 40005,
+    InvalidIdempotencyKey = 40006,
     Unauthorized = 40101,
     Forbidden = 40301,
     NotFound = 40401,
     MethodNotAllowed = 40501,
+    Conflict = 40901,
     PayloadTooLarge = 41301,
     UnsupportedMediaType = 41501,
     Internal = 50001,

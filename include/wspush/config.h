@@ -55,6 +55,24 @@ struct ApiConfig {
     std::optional<Endpoint> listen;
     std::vector<std::string> keys;             // accepted `Authorization: Bearer` keys; none: loopback only
     std::size_t max_body_size = 1024 * 1024;   // larger request bodies: 413
+    // Idempotent publishing (docs/http-api.md): a keyed publish/broadcast response is remembered
+    // this long after it was sent; a retry with the same key and body within it is answered with
+    // the remembered response and publishes nothing.
+    Seconds idempotency_window{600};
+    // At most this many keys are remembered; past it the oldest completed one is forgotten first.
+    // Requests still in flight are never forgotten (they may take the count past the cap).
+    std::size_t idempotency_max_entries = 100000;
+};
+
+struct SessionConfig {
+    Seconds ttl{120};                   // how long a session outlives its connection, for resuming
+    std::size_t max_queued = 10000;     // QoS ≥ 1 publications held beyond the inflight window
+};
+
+struct QosConfig {
+    Seconds ack_timeout{10};            // first resend of an unacknowledged QoS ≥ 1 delivery
+    unsigned max_redeliveries = 5;      // resends before the connection is closed as unhealthy (4005)
+    std::size_t max_inflight = 64;      // unfinished QoS ≥ 1 deliveries per session
 };
 
 struct ClientConfig {
@@ -74,6 +92,8 @@ struct Config {
     ApiConfig api;
     WebSocketConfig websocket;
     ClientConfig client;
+    SessionConfig sessions;
+    QosConfig qos;
     NamespaceConfig channel_defaults;  // channels without a "ns:" prefix
     std::map<std::string, NamespaceConfig> namespaces;
     Seconds shutdown_timeout{10};

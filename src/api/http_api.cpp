@@ -1,5 +1,6 @@
 #include "api/http_api.h"
 
+#include <algorithm>
 #include <atomic>
 #include <mutex>
 
@@ -11,6 +12,7 @@ namespace {
 using json = nlohmann::json;
 
 constexpr std::size_t kMaxBroadcastChannels = 1000;
+constexpr std::size_t kMaxIdempotencyKey = 128;
 
 // Compares without leaking, through timing, how long a matching prefix was.
 bool constantTimeEquals(std::string_view a, std::string_view b) {
@@ -36,6 +38,10 @@ ApiResponse ok(const json& body) {
     return response;
 }
 
+PublishRequest publishRequest(std::string channel, std::string data) {
+    return PublishRequest{std::move(channel), std::move(data)};
+}
+
 json publicationJson(const Publication& p) {
     return json{{"channel", p.channel}, {"offset", p.offset}, {"epoch", p.epoch}, {"mid", p.mid}};
 }
@@ -50,6 +56,45 @@ std::variant<json, ApiResponse> parseBody(const ApiRequest& request) {
     return body;
 }
 
+// 1 to 128 printable ASCII characters (0x20-0x7E).
+bool isValidIdempotencyKey(std::string_view key) {
+    if (key.empty() || key.size() > kMaxIdempotencyKey) return false;
+    return std::all_of(key.begin(), key.end(), [](char c) { return c >= 0x20 && c <= 0x7e; });
+}
+
+// The request's idempotency key: the Idempotency-Key header, else the body's "mid" (ignored when
+// the header is present), else none. An invalid key is a 400.
+using KeyOrRefusal = std::variant<std::optional<std::string>, ApiResponse>;
+KeyOrRefusal idempotencyKeyOf(const ApiRequest& request, const json& body) {
+    if (request.idempotencyKey) {
+        if (!isValidIdempotencyKey(*request.idempotencyKey))
+            return HttpApi::error(ApiErrorCode::InvalidIdempotencyKey,
+                                  "the Idempotency-Key header must be 1 to 128 printable ASCII characters");
+        return request.idempotencyKey;
+    }
+    auto mid = body.find("mid");
+    if (mid == body.end()) return std::optional<std::string>();
+    if (!mid->is_string() || !isValidIdempotencyKey(mid->get_ref<const std::string&>()))
+        return HttpApi::error(ApiErrorCode::InvalidIdempotencyKey,
+                              "\"mid\" must be a string of 1 to 128 printable ASCII characters");
+    return std::optional<std::string>(mid->get<std::string>());
+}
+
+ApiResponse replayOf(const IdempotencyCache::Response& stored) {
+    ApiResponse response;
+    response.status = stored.status;
+    response.contentType = stored.contentType;
+    response.body = stored.body;
+    response.replayed = true;  // and not wasPublish: nothing was published for this request
+    return response;
+}
+
+IdempotencyCache::Duration windowOf(const ApiConfig& config) {
+    // Clamped so that the conversion to steady_clock ticks cannot overflow (10^9 s is ~31 years).
+    double seconds = std::min(config.idempotency_window.count(), 1e9);
+    return std::chrono::duration_cast<IdempotencyCache::Duration>(std::chrono::duration<double>(seconds));
+}
+
 std::optional<ApiResponse> checkChannel(const Node& node, std::string_view channel) {
     switch (node.checkChannel(channel)) {
         case ChannelCheck::InvalidName: return HttpApi::error(ApiErrorCode::InvalidChannel, "invalid channel name");
@@ -60,6 +105,11 @@ std::optional<ApiResponse> checkChannel(const Node& node, std::string_view chann
 }
 
 }  // namespace
+
+HttpApi::HttpApi(Node& node, IdempotencyCache::Clock clock)
+    : node_(node),
+      idempotency_(std::make_shared<IdempotencyCache>(windowOf(node.config().api), node.config().api.idempotency_max_entries,
+                                                      std::move(clock))) {}
 
 ApiResponse HttpApi::error(ApiErrorCode code, std::string_view message) {
     ApiResponse response;
@@ -118,6 +168,8 @@ void HttpApi::publish(const ApiRequest& request, ApiRespond respond) {
     auto parsed = parseBody(request);
     if (auto* refusal = std::get_if<ApiResponse>(&parsed)) return respond(std::move(*refusal));
     const json& body = std::get<json>(parsed);
+    auto key = idempotencyKeyOf(request, body);
+    if (auto* refusal = std::get_if<ApiResponse>(&key)) return respond(std::move(*refusal));
     auto channel = body.find("channel");
     if (channel == body.end()) return respond(error(ApiErrorCode::MissingField, "\"channel\" is required"));
     if (!channel->is_string()) return respond(error(ApiErrorCode::WrongType, "\"channel\" must be a string"));
@@ -125,67 +177,99 @@ void HttpApi::publish(const ApiRequest& request, ApiRespond respond) {
     if (data == body.end()) return respond(error(ApiErrorCode::MissingField, "\"data\" is required"));
     if (auto refusal = checkChannel(node_, channel->get_ref<const std::string&>())) return respond(std::move(*refusal));
 
-    node_.broker().publish(PublishRequest{channel->get<std::string>(), data->dump()},
-                           [respond = std::move(respond)](PublishResult result) {
-                               if (auto* failure = std::get_if<BrokerError>(&result))
-                                   return respond(error(failure->code, failure->message));
-                               ApiResponse response = ok(publicationJson(*std::get<PublicationPtr>(result)));
-                               response.wasPublish = true;
-                               respond(std::move(response));
-                           });
+    PublishRequest publication = publishRequest(channel->get<std::string>(), data->dump());
+    runIdempotent(request, std::get<std::optional<std::string>>(key), std::move(respond), [&](ApiRespond respond) {
+        node_.broker().publish(std::move(publication), [respond = std::move(respond)](PublishResult result) {
+            if (auto* failure = std::get_if<BrokerError>(&result)) return respond(error(failure->code, failure->message));
+            ApiResponse response = ok(publicationJson(*std::get<PublicationPtr>(result)));
+            response.wasPublish = true;
+            respond(std::move(response));
+        });
+    });
 }
 
 void HttpApi::broadcast(const ApiRequest& request, ApiRespond respond) {
     auto parsed = parseBody(request);
     if (auto* refusal = std::get_if<ApiResponse>(&parsed)) return respond(std::move(*refusal));
     const json& body = std::get<json>(parsed);
-    auto channels = body.find("channels");
-    if (channels == body.end()) return respond(error(ApiErrorCode::MissingField, "\"channels\" is required"));
-    if (!channels->is_array() || channels->empty())
+    auto key = idempotencyKeyOf(request, body);
+    if (auto* refusal = std::get_if<ApiResponse>(&key)) return respond(std::move(*refusal));
+    auto channelsIt = body.find("channels");
+    if (channelsIt == body.end()) return respond(error(ApiErrorCode::MissingField, "\"channels\" is required"));
+    const json& channels = *channelsIt;
+    if (!channels.is_array() || channels.empty())
         return respond(error(ApiErrorCode::WrongType, "\"channels\" must be a non-empty array of strings"));
-    if (channels->size() > kMaxBroadcastChannels)
+    if (channels.size() > kMaxBroadcastChannels)
         return respond(error(ApiErrorCode::WrongType, "\"channels\" may name at most 1000 channels"));
-    for (const auto& channel : *channels)
+    for (const auto& channel : channels)
         if (!channel.is_string()) return respond(error(ApiErrorCode::WrongType, "\"channels\" must be an array of strings"));
     auto data = body.find("data");
     if (data == body.end()) return respond(error(ApiErrorCode::MissingField, "\"data\" is required"));
 
-    // Each channel is published on its own; the reply lists every channel's outcome in request
-    // order once the last completion arrived, whichever thread that is on.
-    struct Gather {
-        std::mutex mutex;
-        json results;
-        std::size_t remaining;
-        ApiRespond respond;
-    };
-    auto gather = std::make_shared<Gather>();
-    gather->results = json::array();
-    gather->remaining = channels->size();
-    gather->respond = std::move(respond);
-    for (std::size_t i = 0; i < channels->size(); ++i) gather->results.push_back(json{{"channel", (*channels)[i]}});
+    runIdempotent(request, std::get<std::optional<std::string>>(key), std::move(respond), [&](ApiRespond respond) {
+        // Each channel is published on its own; the reply lists every channel's outcome in request
+        // order once the last completion arrived, whichever thread that is on.
+        struct Gather {
+            std::mutex mutex;
+            json results;
+            std::size_t remaining;
+            ApiRespond respond;
+        };
+        auto gather = std::make_shared<Gather>();
+        gather->results = json::array();
+        gather->remaining = channels.size();
+        gather->respond = std::move(respond);
+        for (std::size_t i = 0; i < channels.size(); ++i) gather->results.push_back(json{{"channel", channels[i]}});
 
-    auto complete = [gather](std::size_t index, json outcome) {
-        std::unique_lock lock(gather->mutex);
-        gather->results[index].update(outcome);
-        if (--gather->remaining > 0) return;
-        lock.unlock();
-        ApiResponse response = ok(json{{"results", std::move(gather->results)}});
-        response.wasPublish = true;
-        gather->respond(std::move(response));
-    };
-    std::string payload = data->dump();
-    for (std::size_t i = 0; i < channels->size(); ++i) {
-        const auto& channel = (*channels)[i].get_ref<const std::string&>();
-        if (auto refusal = checkChannel(node_, channel)) {
-            complete(i, json::parse(refusal->body));
-            continue;
+        auto complete = [gather](std::size_t index, json outcome) {
+            std::unique_lock lock(gather->mutex);
+            gather->results[index].update(outcome);
+            if (--gather->remaining > 0) return;
+            lock.unlock();
+            ApiResponse response = ok(json{{"results", std::move(gather->results)}});
+            response.wasPublish = true;
+            gather->respond(std::move(response));
+        };
+        std::string payload = data->dump();
+        for (std::size_t i = 0; i < channels.size(); ++i) {
+            const auto& channel = channels[i].get_ref<const std::string&>();
+            if (auto refusal = checkChannel(node_, channel)) {
+                complete(i, json::parse(refusal->body));
+                continue;
+            }
+            node_.broker().publish(publishRequest(channel, payload), [complete, i](PublishResult result) {
+                if (auto* failure = std::get_if<BrokerError>(&result))
+                    return complete(i, json{{"error", {{"code", static_cast<int>(failure->code)}, {"message", failure->message}}}});
+                complete(i, publicationJson(*std::get<PublicationPtr>(result)));
+            });
         }
-        node_.broker().publish(PublishRequest{channel, payload}, [complete, i](PublishResult result) {
-            if (auto* failure = std::get_if<BrokerError>(&result))
-                return complete(i, json{{"error", {{"code", static_cast<int>(failure->code)}, {"message", failure->message}}}});
-            complete(i, publicationJson(*std::get<PublicationPtr>(result)));
-        });
+    });
+}
+
+void HttpApi::runIdempotent(const ApiRequest& request, const std::optional<std::string>& key, ApiRespond respond,
+                            const std::function<void(ApiRespond)>& perform) {
+    if (!key) return perform(std::move(respond));
+    using Outcome = IdempotencyCache::Outcome;
+    // Whichever of the waiter and the completion below is used calls it, once.
+    auto shared = std::make_shared<ApiRespond>(std::move(respond));
+    auto begun = idempotency_->begin(request.path, *key, IdempotencyCache::fingerprint(request.body),
+                                     [shared](const IdempotencyCache::Response& first) { (*shared)(replayOf(first)); });
+    switch (begun.outcome) {
+        case Outcome::Replay: return (*shared)(replayOf(begun.response));
+        case Outcome::Conflict:
+            return (*shared)(error(ApiErrorCode::Conflict, "this idempotency key was used with a different request body"));
+        case Outcome::Wait: return;  // the waiter answers when the first request with this key does
+        case Outcome::Proceed: break;
     }
+    perform([cache = idempotency_, shared, scope = request.path, key = *key](ApiResponse response) {
+        IdempotencyCache::Response stored{response.status, response.contentType, response.body};
+        // Only successes are remembered: after a failure the client may retry with the same key.
+        if (response.status >= 200 && response.status < 300)
+            cache->complete(scope, key, std::move(stored));
+        else
+            cache->abandon(scope, key, stored);
+        (*shared)(std::move(response));
+    });
 }
 
 ApiResponse HttpApi::channels() const {

@@ -4,8 +4,11 @@
 
 #include <chrono>
 #include <functional>
+#include <memory>
+#include <optional>
 #include <string>
 
+#include "api/idempotency_cache.h"
 #include "node/node.h"
 
 namespace wspush {
@@ -23,6 +26,8 @@ struct ApiRequest {
     std::string contentType;     // the Content-Type header, or ""
     std::string body;
     bool fromLoopback = false;
+    // The Idempotency-Key header; nullopt when absent (then the body's "mid" is the key, if any).
+    std::optional<std::string> idempotencyKey;
 };
 
 struct ApiResponse {
@@ -31,6 +36,7 @@ struct ApiResponse {
     std::string contentType = "application/json";
     std::string allow;           // for 405: the methods the path accepts
     bool wasPublish = false;     // the caller records publish latency for these
+    bool replayed = false;       // another request's response, repeated: send Idempotency-Replayed: true
 };
 
 // Called exactly once, on any thread (engines may complete elsewhere); the caller dispatches.
@@ -38,7 +44,8 @@ using ApiRespond = std::function<void(ApiResponse)>;
 
 class HttpApi {
 public:
-    explicit HttpApi(Node& node) : node_(node) {}
+    // `clock` drives the idempotency window (tests); default std::chrono::steady_clock::now.
+    explicit HttpApi(Node& node, IdempotencyCache::Clock clock = {});
 
     void handle(const ApiRequest& request, const ListenerRoutes& routes, ApiRespond respond);
 
@@ -49,11 +56,17 @@ private:
     std::optional<ApiResponse> authorize(const ApiRequest& request) const;
     void publish(const ApiRequest& request, ApiRespond respond);
     void broadcast(const ApiRequest& request, ApiRespond respond);
+    // Runs `perform` (which publishes and responds exactly once) unless the request's key makes it
+    // a replay, a conflict or a wait for the same request in flight (docs/http-api.md).
+    void runIdempotent(const ApiRequest& request, const std::optional<std::string>& key, ApiRespond respond,
+                       const std::function<void(ApiRespond)>& perform);
     ApiResponse channels() const;
     ApiResponse info() const;
     ApiResponse metrics() const;
 
     Node& node_;
+    // Shared with the completions of requests in flight, which may outlive a call to handle().
+    std::shared_ptr<IdempotencyCache> idempotency_;
 };
 
 }  // namespace wspush

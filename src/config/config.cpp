@@ -109,6 +109,8 @@ private:
     static void readValue(const json& v, const std::string& path, WebSocketConfig& out);
     static void readValue(const json& v, const std::string& path, ApiConfig& out);
     static void readValue(const json& v, const std::string& path, ClientConfig& out);
+    static void readValue(const json& v, const std::string& path, SessionConfig& out);
+    static void readValue(const json& v, const std::string& path, QosConfig& out);
     static void readValue(const json& v, const std::string& path, LogConfig& out);
     static void readValue(const json& v, const std::string& path, std::map<std::string, NamespaceConfig>& out);
 
@@ -171,7 +173,11 @@ void ObjectReader::readValue(const json& v, const std::string& path, ApiConfig& 
     r.read("listen", out.listen);
     r.read("keys", out.keys);
     r.read("max_body_size", out.max_body_size);
+    r.read("idempotency_window", out.idempotency_window);
+    r.read("idempotency_max_entries", out.idempotency_max_entries);
     r.rejectUnknownKeys();
+    if (out.idempotency_window.count() <= 0) fail(join(path, "idempotency_window"), "must be positive");
+    if (out.idempotency_max_entries == 0) fail(join(path, "idempotency_max_entries"), "must be positive");
     for (std::size_t i = 0; i < out.keys.size(); ++i)
         if (out.keys[i].size() < 16) fail(join(path, "keys") + "[" + std::to_string(i) + "]", "must be at least 16 characters");
 }
@@ -181,6 +187,25 @@ void ObjectReader::readValue(const json& v, const std::string& path, ClientConfi
     r.read("allow_anonymous", out.allow_anonymous);
     r.read("trust_client_user", out.trust_client_user);
     r.rejectUnknownKeys();
+}
+
+void ObjectReader::readValue(const json& v, const std::string& path, SessionConfig& out) {
+    ObjectReader r(v, path);
+    r.read("ttl", out.ttl);
+    r.read("max_queued", out.max_queued);
+    r.rejectUnknownKeys();
+    if (out.ttl.count() <= 0) fail(join(path, "ttl"), "must be positive");
+    if (out.max_queued == 0) fail(join(path, "max_queued"), "must be positive");
+}
+
+void ObjectReader::readValue(const json& v, const std::string& path, QosConfig& out) {
+    ObjectReader r(v, path);
+    r.read("ack_timeout", out.ack_timeout);
+    r.read("max_redeliveries", out.max_redeliveries);
+    r.read("max_inflight", out.max_inflight);
+    r.rejectUnknownKeys();
+    if (out.ack_timeout.count() < 0.01) fail(join(path, "ack_timeout"), "must be at least 0.01");
+    if (out.max_inflight == 0 || out.max_inflight > 65536) fail(join(path, "max_inflight"), "must be 1..65536");
 }
 
 void ObjectReader::readValue(const json& v, const std::string& path, LogConfig& out) {
@@ -211,6 +236,8 @@ Config readConfig(const json& document) {
     r.read("api", c.api);
     r.read("websocket", c.websocket);
     r.read("client", c.client);
+    r.read("sessions", c.sessions);
+    r.read("qos", c.qos);
     r.read("channel_defaults", c.channel_defaults);
     r.read("namespaces", c.namespaces);
     r.read("shutdown_timeout", c.shutdown_timeout);
@@ -234,6 +261,8 @@ constexpr Overridable kOverridable[] = {
     {"api.listen", true},
     {"api.keys", false},
     {"api.max_body_size", false},
+    {"api.idempotency_window", false},
+    {"api.idempotency_max_entries", false},
     {"websocket.path", true},
     {"websocket.max_message_size", false},
     {"websocket.ping_interval", false},
@@ -250,6 +279,11 @@ constexpr Overridable kOverridable[] = {
     {"websocket.compression.threshold", false},
     {"client.allow_anonymous", false},
     {"client.trust_client_user", false},
+    {"sessions.ttl", false},
+    {"sessions.max_queued", false},
+    {"qos.ack_timeout", false},
+    {"qos.max_redeliveries", false},
+    {"qos.max_inflight", false},
     {"channel_defaults", false},
     {"namespaces", false},
     {"shutdown_timeout", false},

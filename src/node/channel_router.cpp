@@ -3,8 +3,6 @@
 #include <algorithm>
 #include <bit>
 
-#include <boost/asio/post.hpp>
-
 #include "protocol/server_message.h"
 
 namespace wspush {
@@ -40,13 +38,13 @@ void ChannelRouter::onPublication(const PublicationPtr& publication) {
         auto it = shard.channels.find(publication->channel);
         if (it != shard.channels.end()) mask = it->second.loopMask;
     }
+    if (publication->report) publication->report->expectLoops(static_cast<std::uint64_t>(std::popcount(mask)));
     if (mask == 0) return;  // nobody here listens: nothing to encode
     auto frame = std::make_shared<const std::string>(encodeMessage(*publication));
     while (mask != 0) {
         unsigned index = static_cast<unsigned>(std::countr_zero(mask));
         mask &= mask - 1;
-        EventLoop* loop = loops_[index];
-        boost::asio::post(loop->context(), [loop, publication, frame] { loop->hub().deliver(*publication, frame); });
+        loops_[index]->deliverSoon(publication, frame);
     }
 }
 

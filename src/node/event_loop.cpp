@@ -1,12 +1,14 @@
 #include "node/event_loop.h"
 
+#include <boost/asio/post.hpp>
 #include <spdlog/spdlog.h>
 
 namespace wspush {
 
 EventLoop::EventLoop(unsigned index) : index_(index) {
-    // The hint tells Asio that one thread runs this context, so it can skip internal locking.
-    context_.emplace(1);
+    // The default concurrency hint: with hint 1 Asio queues a loop's posts to itself privately,
+    // behind other threads' posts. Deliveries do not depend on post order either way (deliverSoon).
+    context_.emplace();
     work_.emplace(context_->get_executor());
 }
 
@@ -14,6 +16,29 @@ EventLoop::~EventLoop() {
     stop();
     join();
     context_.reset();  // destroys pending handlers, and with them the connections they own
+}
+
+void EventLoop::deliverSoon(PublicationPtr publication, SharedFrame frame) {
+    bool post = false;
+    {
+        std::lock_guard lock(inboxMutex_);
+        inbox_.push_back(Delivery{std::move(publication), std::move(frame)});
+        post = !std::exchange(drainPosted_, true);
+    }
+    if (post) boost::asio::post(*context_, [this] { drainInbox(); });
+}
+
+void EventLoop::drainInbox() {
+    {
+        std::lock_guard lock(inboxMutex_);
+        draining_.swap(inbox_);
+        drainPosted_ = false;
+    }
+    for (const Delivery& delivery : draining_) {
+        hub_.deliver(delivery.publication, delivery.frame);
+        if (delivery.publication->report) delivery.publication->report->loopDelivered();
+    }
+    draining_.clear();
 }
 
 void EventLoop::drainConnections() {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <thread>
 #include <unordered_set>
@@ -39,6 +40,10 @@ public:
     LoopMetrics& metrics() { return metrics_; }
     const LoopMetrics& metrics() const { return metrics_; }
 
+    // Hands a publication to this loop's hub, from any thread. Deliveries run on this loop in
+    // exactly the order they were handed over.
+    void deliverSoon(PublicationPtr publication, SharedFrame frame);
+
     void attach(Connection* connection) { connections_.insert(connection); }
     void detach(Connection* connection) { connections_.erase(connection); }
     // Asks every connection of this loop to drain. Call on this loop.
@@ -49,7 +54,20 @@ public:
     void join();
 
 private:
+    struct Delivery {
+        PublicationPtr publication;
+        SharedFrame frame;
+    };
+    void drainInbox();
+
     unsigned index_;
+    // Deliveries from other threads wait here; one posted handler drains them all. The order is
+    // fixed by this mutex, not by the io_context, which does not promise FIFO between a loop's
+    // own posts and other threads' (observed: a loop's post to itself overtaken by a later one).
+    std::mutex inboxMutex_;
+    std::vector<Delivery> inbox_;
+    bool drainPosted_ = false;
+    std::vector<Delivery> draining_;  // only touched by drainInbox, on this loop
     // Declared before the io_context: handlers destroyed with it still reach the hub and metrics.
     LocalHub hub_;
     LoopMetrics metrics_;

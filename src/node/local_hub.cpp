@@ -41,12 +41,36 @@ bool LocalHub::remove(std::string_view channel, Subscriber* subscriber) {
     return true;
 }
 
-void LocalHub::deliver(const Publication& publication, const SharedFrame& frame) {
-    auto it = channels_.find(publication.channel);
+std::uint64_t LocalHub::sinceOf(std::string_view channel, const Subscriber* subscriber) const {
+    auto it = channels_.find(channel);
+    if (it == channels_.end()) return 0;
+    for (const Entry& entry : it->second)
+        if (entry.subscriber == subscriber) return entry.sinceOffset;
+    return 0;
+}
+
+void LocalHub::replace(std::string_view channel, const Subscriber* from, Subscriber* to, std::uint64_t sinceOffset) {
+    assert(!delivering_);
+    auto it = channels_.find(channel);
+    if (it == channels_.end()) return;
+    for (Entry& entry : it->second) {
+        if (entry.subscriber == from) {
+            entry.subscriber = to;
+            entry.sinceOffset = sinceOffset;
+            return;
+        }
+    }
+}
+
+void LocalHub::deliver(const PublicationPtr& publication, const SharedFrame& frame) {
+    auto it = channels_.find(publication->channel);
     if (it == channels_.end()) return;  // the last subscriber left while this was in flight
     delivering_ = true;
-    for (const Entry& entry : it->second)
-        if (publication.offset > entry.sinceOffset) entry.subscriber->deliver(frame);
+    for (Entry& entry : it->second) {
+        if (publication->offset <= entry.sinceOffset) continue;
+        entry.sinceOffset = publication->offset;
+        entry.subscriber->deliver(publication, frame);
+    }
     delivering_ = false;
 }
 

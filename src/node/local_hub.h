@@ -8,38 +8,45 @@
 #include <unordered_map>
 #include <vector>
 
+#include "node/frame.h"
 #include "wspush/publication.h"
 
 namespace wspush {
 
-// An encoded frame payload, immutable and shared by every connection it is written to.
-using SharedFrame = std::shared_ptr<const std::string>;
-
-// What the hub delivers to: a connection's subscription side.
+// What the hub delivers to: a client session (or a buffer standing in for one while it moves).
 class Subscriber {
 public:
     virtual ~Subscriber() = default;
-    // Queues `frame` for writing. Must not touch the hub (a subscriber that has to close defers it).
-    virtual void deliver(const SharedFrame& frame) = 0;
+    // `frame` is `publication` encoded. Must not add or remove hub entries: a subscriber that
+    // has to leave defers it to a fresh handler.
+    virtual void deliver(const PublicationPtr& publication, const SharedFrame& frame) = 0;
 };
 
 class LocalHub {
 public:
     bool contains(std::string_view channel) const;
 
-    // Publications of `channel` with an offset above `sinceOffset` will reach `subscriber`.
-    // `sinceOffset` guards the moment of subscribing: a publication may be routed to this loop
-    // before the subscriber learned the channel's position, and must not arrive twice.
+    // Publications of `channel` with an offset above `sinceOffset` will reach `subscriber`; each
+    // delivery then raises the entry's offset to the publication's, so nothing arrives twice.
+    // The threshold guards the moment of subscribing: a publication may be routed to this loop
+    // before the subscriber learned the channel's position.
     void add(std::string_view channel, Subscriber* subscriber, std::uint64_t sinceOffset);
 
-    // Moves the subscriber's threshold; kHoldAll holds back every publication until the position is known.
+    // kHoldAll as a threshold drops every publication until setSince() names the position. That
+    // is gap-free only because the engine reports positions in order with its publications
+    // (MemoryBroker answers position() at once); an engine that cannot must buffer instead.
     static constexpr std::uint64_t kHoldAll = ~std::uint64_t{0};
     void setSince(std::string_view channel, Subscriber* subscriber, std::uint64_t sinceOffset);
+
+    // The offset of the last publication delivered to (or skipped for) `subscriber`; 0 if unknown.
+    std::uint64_t sinceOf(std::string_view channel, const Subscriber* subscriber) const;
+    // Hands `from`'s entry to `to` (a session arriving from another loop), with a new threshold.
+    void replace(std::string_view channel, const Subscriber* from, Subscriber* to, std::uint64_t sinceOffset);
 
     // Returns true when `subscriber` was the loop's last subscriber of `channel`.
     bool remove(std::string_view channel, Subscriber* subscriber);
 
-    void deliver(const Publication& publication, const SharedFrame& frame);
+    void deliver(const PublicationPtr& publication, const SharedFrame& frame);
 
     std::size_t channelCount() const { return channels_.size(); }
 

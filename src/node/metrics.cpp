@@ -40,6 +40,14 @@ std::string renderPrometheus(const std::vector<const LoopMetrics*>& loops, const
     metric("wspush_no_pong_closes_total", "counter", "Connections closed for silence past ping_interval + pong_timeout.", sum(&LoopMetrics::noPongCloses));
     metric("wspush_connect_timeout_closes_total", "counter", "Connections closed for not sending connect in time.", sum(&LoopMetrics::connectTimeoutCloses));
     metric("wspush_protocol_errors_total", "counter", "Client commands answered with an error.", sum(&LoopMetrics::protocolErrors));
+    metric("wspush_sessions", "gauge", "Client sessions, with or without a connection.", totals.sessions);
+    metric("wspush_sessions_resumed_total", "counter", "Sessions resumed by a reconnecting client.", sum(&LoopMetrics::sessionsResumed));
+    metric("wspush_sessions_ended_total", "counter", "Sessions ended (client goodbye, ttl, overflow).", sum(&LoopMetrics::sessionsEnded));
+    metric("wspush_unhealthy_closes_total", "counter", "Connections closed because QoS deliveries stayed unacknowledged.", sum(&LoopMetrics::unhealthyCloses));
+    metric("wspush_qos_redeliveries_total", "counter", "QoS messages or rels sent again.", sum(&LoopMetrics::qosRedeliveries));
+    metric("wspush_qos0_dropped_away_total", "counter", "QoS 0 publications not delivered because the session had no connection.", sum(&LoopMetrics::qos0DroppedAway));
+    metric("wspush_session_overflows_total", "counter", "Times a session's QoS queue passed sessions.max_queued.", sum(&LoopMetrics::sessionOverflows));
+    metric("wspush_qos_abandoned_total", "counter", "QoS deliveries unfinished when their session ended.", sum(&LoopMetrics::qosAbandoned));
 
     out << "# HELP wspush_publish_latency_seconds Time from an API publish request to its acceptance by the engine.\n"
            "# TYPE wspush_publish_latency_seconds histogram\n";

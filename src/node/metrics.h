@@ -41,6 +41,13 @@ struct LoopMetrics {
     Counter noPongCloses;
     Counter connectTimeoutCloses;
     Counter protocolErrors;
+    Counter unhealthyCloses;            // QoS deliveries unacknowledged after max_redeliveries
+    Counter qosRedeliveries;            // QoS messages (or rels) sent again
+    Counter qos0DroppedAway;            // QoS 0 publications for a session without a connection
+    Counter sessionOverflows;           // a session's QoS queue passed sessions.max_queued
+    Counter qosAbandoned;               // QoS deliveries unfinished when their session ended
+    Counter sessionsResumed;
+    Counter sessionsEnded;
     // Publish latency: from the API request being parsed to its publication being accepted.
     std::array<Counter, kLatencyBuckets.size() + 1> publishLatencyBuckets;
     Counter publishLatencyCount;
@@ -54,6 +61,7 @@ struct NodeTotals {
     std::uint64_t httpConnections = 0;
     std::uint64_t channels = 0;
     std::uint64_t publications = 0;
+    std::uint64_t sessions = 0;
 };
 
 // Prometheus text exposition (version 0.0.4) of all loops' counters.

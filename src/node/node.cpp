@@ -30,6 +30,7 @@ NodeTotals Node::totals() const {
     }
     totals.channels = router_.channelCount();
     totals.publications = router_.publications();
+    totals.sessions = sessions_.size();
     return totals;
 }
 

@@ -9,6 +9,7 @@
 
 #include "node/channel_router.h"
 #include "node/event_loop.h"
+#include "session/session_registry.h"
 #include "wspush/broker.h"
 #include "wspush/config.h"
 
@@ -30,6 +31,8 @@ public:
 
     Broker& broker() { return *broker_; }
     ChannelRouter& router() { return router_; }
+    SessionRegistry& sessions() { return sessions_; }
+    EventLoop& loopAt(unsigned index) { return *loops_.at(index); }
 
     ChannelCheck checkChannel(std::string_view channel) const;
 
@@ -41,6 +44,7 @@ private:
     std::string name_;
     std::unique_ptr<Broker> broker_;
     ChannelRouter router_;
+    SessionRegistry sessions_;
     std::vector<EventLoop*> loops_;
     std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
 };

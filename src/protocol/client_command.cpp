@@ -1,5 +1,8 @@
 #include "protocol/client_command.h"
 
+#include <algorithm>
+#include <cctype>
+
 #include <nlohmann/json.hpp>
 
 namespace wspush {
@@ -46,9 +49,37 @@ ParsedCommand parseClientCommand(std::string_view piece) {
         return std::nullopt;
     };
 
+    // A client mid becomes the publication's mid, which travels unescaped in message frames:
+    // letters, digits and - _ . : @ / = + ! # ~ only (a UUID fits).
+    auto readMid = [&](bool required) -> std::optional<CommandError> {
+        auto field = optionalString(object, "mid");
+        if (auto* error = std::get_if<std::string>(&field)) return badRequest(command.id, *error);
+        command.mid = std::get<std::optional<std::string>>(field);
+        if (!command.mid) {
+            if (required) return badRequest(command.id, "\"mid\" is required");
+            return std::nullopt;
+        }
+        const std::string& mid = *command.mid;
+        static constexpr std::string_view kPunctuation = "-_.:@/=+!#~";
+        bool allowed = std::all_of(mid.begin(), mid.end(), [](char c) {
+            return std::isalnum(static_cast<unsigned char>(c)) || kPunctuation.find(c) != std::string_view::npos;
+        });
+        if (mid.empty() || mid.size() > 128 || !allowed)
+            return badRequest(command.id, "\"mid\" must be 1 to 128 letters, digits or -_.:@/=+!#~");
+        return std::nullopt;
+    };
+    auto readDid = [&]() -> std::optional<CommandError> {
+        auto it = object.find("did");
+        if (it == object.end() || !it->is_number_unsigned() || it->get<std::uint64_t>() == 0)
+            return badRequest(command.id, "\"did\" must be a positive integer");
+        command.did = it->get<std::uint64_t>();
+        return std::nullopt;
+    };
+
     if (type == "connect") {
         command.type = CommandType::Connect;
-        for (auto [key, target] : {std::pair{"token", &command.token}, std::pair{"user", &command.user}}) {
+        for (auto [key, target] : {std::pair{"token", &command.token}, std::pair{"user", &command.user},
+                                   std::pair{"session", &command.session}, std::pair{"resume", &command.resume}}) {
             auto field = optionalString(object, key);
             if (auto* error = std::get_if<std::string>(&field)) return badRequest(command.id, *error);
             *target = std::get<std::optional<std::string>>(field);
@@ -69,8 +100,20 @@ ParsedCommand parseClientCommand(std::string_view piece) {
         auto data = object.find("data");
         if (data == object.end()) return badRequest(command.id, "\"data\" is required");
         command.data = data->dump();
+        if (auto qos = object.find("qos"); qos != object.end() && !qos->is_null()) {
+            if (!qos->is_number_unsigned() || qos->get<std::uint64_t>() > 2)
+                return badRequest(command.id, "\"qos\" must be 0, 1 or 2");
+            command.qos = qos->get<int>();
+        }
+        if (auto error = readMid(command.qos == 2)) return *error;
     } else if (type == "ping") {
         command.type = CommandType::Ping;
+    } else if (type == "ack" || type == "rec" || type == "comp") {
+        command.type = type == "ack" ? CommandType::Ack : type == "rec" ? CommandType::Rec : CommandType::Comp;
+        if (auto error = readDid()) return *error;
+    } else if (type == "pubrel") {
+        command.type = CommandType::Pubrel;
+        if (auto error = readMid(true)) return *error;
     } else {
         return CommandError{command.id, ErrorCode::UnknownCommand, "unknown command type \"" + type + "\"", false};
     }

@@ -11,16 +11,21 @@
 
 namespace wspush {
 
-enum class CommandType { Connect, Subscribe, Unsubscribe, Publish, Ping };
+enum class CommandType { Connect, Subscribe, Unsubscribe, Publish, Ping, Ack, Rec, Comp, Pubrel };
 
 struct ClientCommand {
     std::optional<std::uint64_t> id;
     CommandType type = CommandType::Ping;
     std::string channel;                 // subscribe, unsubscribe, publish
     std::string data;                    // publish: compact JSON of `data`
+    std::optional<int> qos;              // publish: 0, 1 or 2; absent: the namespace's default
+    std::optional<std::string> mid;      // publish (required for qos 2), pubrel
+    std::uint64_t did = 0;               // ack, rec, comp
     std::optional<std::string> token;    // connect
     std::optional<std::string> user;     // connect
     std::string client;                  // connect: "name/version", informational
+    std::optional<std::string> session;  // connect: resume this session…
+    std::optional<std::string> resume;   // …proving it with this token
 };
 
 struct CommandError {

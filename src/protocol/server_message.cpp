@@ -1,5 +1,8 @@
 #include "protocol/server_message.h"
 
+#include <charconv>
+#include <cstring>
+
 #include <nlohmann/json.hpp>
 
 namespace wspush {
@@ -38,14 +41,39 @@ std::string encodeMessage(const Publication& p) {
     frame += std::to_string(p.timestampMs);
     frame += R"(,"data":)";
     frame += p.data;
-    frame += '}';
+    if (p.qos == 0) {
+        frame += '}';
+    } else {
+        frame += R"(,"qos":)";
+        frame += static_cast<char>('0' + p.qos);
+    }
     return frame;
+}
+
+FrameSuffix encodeDeliverySuffix(std::uint64_t did, bool dup) {
+    FrameSuffix suffix;
+    char* out = suffix.text;
+    constexpr std::string_view kDid = R"(,"did":)";
+    constexpr std::string_view kDup = R"(,"dup":true)";
+    std::memcpy(out, kDid.data(), kDid.size());
+    out += kDid.size();
+    out = std::to_chars(out, suffix.text + sizeof suffix.text, did).ptr;
+    if (dup) {
+        std::memcpy(out, kDup.data(), kDup.size());
+        out += kDup.size();
+    }
+    *out++ = '}';
+    suffix.length = static_cast<std::uint8_t>(out - suffix.text);
+    return suffix;
 }
 
 std::string encodeConnected(RequestId id, const ConnectedReply& r) {
     json object = reply(id, "connected");
     object["client"] = r.client;
     object["user"] = r.user;
+    object["session"] = r.session;
+    object["resume"] = r.resume;
+    object["resumed"] = r.resumed;
     object["ping_interval"] = r.pingInterval;
     object["pong_timeout"] = r.pongTimeout;
     object["node"] = r.node;
@@ -67,15 +95,38 @@ std::string encodeUnsubscribed(RequestId id, std::string_view channel) {
     return dump(object);
 }
 
-std::string encodePublished(RequestId id, const Publication& publication) {
-    json object = reply(id, "published");
+namespace {
+// `published` and, for QoS 2, `pubrec` say the same: the publication has its place in the stream.
+std::string encodeAccepted(RequestId id, std::string_view type, const Publication& publication) {
+    json object = reply(id, type);
     object["channel"] = publication.channel;
     object["offset"] = publication.offset;
     object["mid"] = publication.mid;
     return dump(object);
 }
+}  // namespace
+
+std::string encodePublished(RequestId id, const Publication& publication) {
+    return encodeAccepted(id, "published", publication);
+}
 
 std::string encodePong(RequestId id) { return dump(reply(id, "pong")); }
+
+std::string encodeRel(std::uint64_t did) {
+    json object = reply(std::nullopt, "rel");
+    object["did"] = did;
+    return dump(object);
+}
+
+std::string encodePubrec(RequestId id, const Publication& publication) {
+    return encodeAccepted(id, "pubrec", publication);
+}
+
+std::string encodePubcomp(RequestId id, std::string_view mid) {
+    json object = reply(id, "pubcomp");
+    object["mid"] = mid;
+    return dump(object);
+}
 
 std::string encodeError(RequestId id, ErrorCode code, std::string_view message) {
     json object = reply(id, "error");

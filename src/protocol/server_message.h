@@ -7,6 +7,7 @@
 #include <string>
 #include <string_view>
 
+#include "node/frame.h"
 #include "wspush/codes.h"
 #include "wspush/publication.h"
 
@@ -14,12 +15,19 @@ namespace wspush {
 
 using RequestId = std::optional<std::uint64_t>;
 
-// The delivery frame: built once per publication and shared by every recipient.
+// The delivery frame: built once per publication and shared by every recipient. For QoS ≥ 1
+// it stops before the closing brace: each session appends its own delivery suffix.
 std::string encodeMessage(const Publication& publication);
+
+// The per-session end of a QoS ≥ 1 message frame: `,"did":17}` or `,"did":17,"dup":true}`.
+FrameSuffix encodeDeliverySuffix(std::uint64_t did, bool dup);
 
 struct ConnectedReply {
     std::string client;
     std::string user;
+    std::string session;
+    std::string resume;
+    bool resumed = false;
     double pingInterval = 0;
     double pongTimeout = 0;
     std::string node;
@@ -30,6 +38,10 @@ std::string encodeSubscribed(RequestId id, std::string_view channel, const Strea
 std::string encodeUnsubscribed(RequestId id, std::string_view channel);
 std::string encodePublished(RequestId id, const Publication& publication);
 std::string encodePong(RequestId id);
+std::string encodeRel(std::uint64_t did);
+// QoS 2 client publish: the server has it (pubrec, with the publication's fields) / forgot it (pubcomp).
+std::string encodePubrec(RequestId id, const Publication& publication);
+std::string encodePubcomp(RequestId id, std::string_view mid);
 std::string encodeError(RequestId id, ErrorCode code, std::string_view message);
 std::string encodeDisconnect(const Disconnect& disconnect);
 

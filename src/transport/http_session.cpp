@@ -79,6 +79,7 @@ void HttpSession::onRead(beast::error_code ec, std::size_t) {
     apiRequest.contentType = std::string(request[http::field::content_type]);
     apiRequest.body = std::move(request.body());
     apiRequest.fromLoopback = fromLoopback_;
+    if (auto key = request.find("Idempotency-Key"); key != request.end()) apiRequest.idempotencyKey = std::string(key->value());
     api_.handle(apiRequest, routes_, [self = shared_from_this()](ApiResponse response) {
         net::dispatch(self->stream_.get_executor(),
                       [self, response = std::move(response)]() mutable { self->respond(std::move(response)); });
@@ -99,6 +100,7 @@ void HttpSession::respond(ApiResponse response) {
     response_.set(http::field::content_type, response.contentType);
     if (!response.allow.empty()) response_.set(http::field::allow, response.allow);
     if (response.status == 401) response_.set(http::field::www_authenticate, "Bearer");
+    if (response.replayed) response_.set("Idempotency-Replayed", "true");
     response_.body() = std::move(response.body);
     bool keepAlive = keepAlive_ && !draining_;
     response_.keep_alive(keepAlive);

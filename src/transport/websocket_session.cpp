@@ -22,10 +22,15 @@ namespace {
 // How long an orderly close may take before the socket is shut without ceremony.
 constexpr std::chrono::seconds kCloseTimeout{5};
 
-std::string newConnectionId() {
+// `words` random 64-bit words as hex. Session ids and resume tokens use 128 bits: unguessable.
+std::string randomHex(int words) {
     thread_local std::mt19937_64 random{std::random_device{}()};
-    char text[17];
-    std::snprintf(text, sizeof text, "%016llx", static_cast<unsigned long long>(random()));
+    std::string text;
+    char word[17];
+    for (int i = 0; i < words; ++i) {
+        std::snprintf(word, sizeof word, "%016llx", static_cast<unsigned long long>(random()));
+        text += word;
+    }
     return text;
 }
 
@@ -46,7 +51,7 @@ WebSocketSession::WebSocketSession(Node& node, EventLoop& loop, net::ip::tcp::so
     : node_(node),
       loop_(loop),
       mode_(mode),
-      id_(newConnectionId()),
+      id_(randomHex(1)),
       ws_(std::move(socket)),
       queue_(node.config().websocket.write_queue_max_bytes, node.config().websocket.write_queue_max_frames),
       timer_(loop.context()) {
@@ -54,7 +59,7 @@ WebSocketSession::WebSocketSession(Node& node, EventLoop& loop, net::ip::tcp::so
 }
 
 WebSocketSession::~WebSocketSession() {
-    leaveAllChannels();
+    if (session_) session_->forget(this);  // only at shutdown: every other ending detached already
     loop_.detach(this);
     if (counted_) loop_.metrics().websocketConnections.sub();
 }
@@ -109,6 +114,8 @@ void WebSocketSession::doRead() {
 
 void WebSocketSession::onRead(beast::error_code ec, std::size_t bytes) {
     if (ec) {
+        // A client that closes with 1000 says goodbye: its session need not wait for it.
+        if (ec == websocket::error::closed && ws_.reason().code == websocket::close_code::normal) detachSession(true);
         if (ec == websocket::error::message_too_big || ec == websocket::error::bad_frame_payload)
             spdlog::debug("[{}] closed by protocol rule: {}", id_, ec.message());  // Beast sent 1009 / 1007
         else if (!isOrdinaryEnd(ec))
@@ -118,12 +125,12 @@ void WebSocketSession::onRead(beast::error_code ec, std::size_t bytes) {
     lastHeard_ = Clock::now();
     loop_.metrics().bytesIn.add(bytes);
 
-    if (state_ == State::Open || state_ == State::Connected) {
+    if (state_ == State::Open || state_ == State::Resuming || state_ == State::Connected) {
         auto data = readBuffer_.cdata();
         std::string_view payload(static_cast<const char*>(data.data()), data.size());
         if (mode_ == SessionMode::Echo) {
             loop_.metrics().messagesIn.add();
-            send(OutboundFrame{std::make_shared<const std::string>(payload), !ws_.got_text(), true});
+            send(OutboundFrame::echo(std::make_shared<const std::string>(payload), !ws_.got_text()));
         } else if (!ws_.got_text()) {
             closeWith(Disconnect{1003, "binary frames are not supported", false}, false);
         } else {
@@ -138,7 +145,7 @@ void WebSocketSession::onRead(beast::error_code ec, std::size_t bytes) {
 
 void WebSocketSession::handleFrame(std::string_view frame) {
     forEachPiece(frame, [this](std::string_view piece) {
-        if (state_ != State::Open && state_ != State::Connected) return false;
+        if (state_ != State::Open && state_ != State::Resuming && state_ != State::Connected) return false;
         loop_.metrics().messagesIn.add();
         auto parsed = parseClientCommand(piece);
         if (auto* error = std::get_if<CommandError>(&parsed)) {
@@ -164,12 +171,16 @@ bool WebSocketSession::handleCommand(ClientCommand& command) {
         case CommandType::Unsubscribe: handleUnsubscribe(command); break;
         case CommandType::Publish: handlePublish(command); break;
         case CommandType::Ping: reply(encodePong(command.id)); break;
+        case CommandType::Ack:
+        case CommandType::Rec:
+        case CommandType::Comp: handleQosAnswer(command); break;
+        case CommandType::Pubrel: reply(encodePubcomp(command.id, *command.mid)); break;
     }
     return true;
 }
 
 bool WebSocketSession::handleConnect(const ClientCommand& command) {
-    if (state_ == State::Connected) {
+    if (state_ == State::Connected || state_ == State::Resuming) {
         replyError(command.id, ErrorCode::AlreadyConnected, "already connected");
         return true;
     }
@@ -186,15 +197,79 @@ bool WebSocketSession::handleConnect(const ClientCommand& command) {
         closeWith(disconnects::kUnauthorized, true);
         return false;
     }
-    state_ = State::Connected;
-    user_ = command.user.value_or("");
-    connectDeadline_ = Clock::time_point::max();
-    spdlog::debug("[{}] connected user=\"{}\" client=\"{}\"", id_, user_, command.client);
+    connectId_ = command.id;
+    std::string user = command.user.value_or("");
+    spdlog::debug("[{}] connect user=\"{}\" client=\"{}\"", id_, user, command.client);
 
-    const auto& ws = node_.config().websocket;
-    reply(encodeConnected(command.id, ConnectedReply{id_, user_, ws.ping_interval.count(), ws.pong_timeout.count(),
-                                                     node_.name(), Node::version()}));
+    if (command.session && command.resume) {
+        if (auto claim = node_.sessions().claim(*command.session, *command.resume)) {
+            if (claim->session->user() == user) {
+                if (claim->loop == loop_.index()) resumeHere(std::move(claim->session));
+                else resumeFrom(std::move(claim->session), claim->loop);
+                return true;
+            }
+            node_.sessions().release(*command.session, claim->loop);  // someone else's session: start afresh
+        }
+    }
+    session_ = std::make_shared<ClientSession>(node_, loop_, randomHex(2), randomHex(2), std::move(user));
+    node_.sessions().add(session_->id(), session_->resumeToken(), session_, loop_.index());
+    sessionReady(session_, false);
     return true;
+}
+
+void WebSocketSession::resumeHere(std::shared_ptr<ClientSession> session) {
+    if (session->ended()) {  // its end was already under way
+        session_ = std::make_shared<ClientSession>(node_, loop_, randomHex(2), randomHex(2), session->user());
+        node_.sessions().add(session_->id(), session_->resumeToken(), session_, loop_.index());
+        return sessionReady(session_, false);
+    }
+    if (SessionConnection* previous = session->connection()) previous->closeFor(disconnects::kTakenOver);
+    node_.sessions().release(session->id(), loop_.index());
+    sessionReady(std::move(session), true);
+}
+
+void WebSocketSession::resumeFrom(std::shared_ptr<ClientSession> session, unsigned from) {
+    // The session moves here in four hops, each on the loop that owns what it touches:
+    //   there: drop its old connection          here: a buffer joins its channels
+    //   there: leave the channels, hand over    here: replay the buffer past each channel's offset
+    // The buffer joins before the old loop lets go, so no publication falls between the two.
+    state_ = State::Resuming;
+    EventLoop& there = node_.loopAt(from);
+    EventLoop& here = loop_;
+    Node& node = node_;
+    auto self = shared_from_this();
+    net::post(there.context(), [self, session, &there, &here, &node] {
+        std::vector<std::string> channels = session->prepareMove();
+        net::post(here.context(), [self, session, channels = std::move(channels), &there, &here, &node] {
+            auto buffer = std::make_shared<MigrationBuffer>();
+            for (const auto& channel : channels) {
+                bool firstOnLoop = !here.hub().contains(channel);
+                if (node.router().addSubscriber(channel, here.index(), firstOnLoop)) node.broker().subscribe(channel);
+                here.hub().add(channel, buffer.get(), 0);
+            }
+            net::post(there.context(), [self, session, buffer, &here, &node] {
+                ChannelOffsets offsets = session->leaveLoop();
+                net::post(here.context(), [self, session, buffer, offsets = std::move(offsets), &here, &node] {
+                    session->enterLoop(here, offsets, *buffer);
+                    node.sessions().release(session->id(), here.index());
+                    if (self->state_ == State::Resuming) self->resumeHere(session);
+                });
+            });
+        });
+    });
+}
+
+void WebSocketSession::sessionReady(std::shared_ptr<ClientSession> session, bool resumed) {
+    state_ = State::Connected;
+    session_ = std::move(session);
+    connectDeadline_ = Clock::time_point::max();
+    if (resumed) loop_.metrics().sessionsResumed.add();
+    const auto& ws = node_.config().websocket;
+    reply(encodeConnected(connectId_, ConnectedReply{id_, session_->user(), session_->id(), session_->resumeToken(),
+                                                     resumed, ws.ping_interval.count(), ws.pong_timeout.count(),
+                                                     node_.name(), Node::version()}));
+    // After `connected`: resent and waiting deliveries follow it.
+    session_->attach(this);
 }
 
 void WebSocketSession::handleSubscribe(const ClientCommand& command) {
@@ -204,39 +279,22 @@ void WebSocketSession::handleSubscribe(const ClientCommand& command) {
         case ChannelCheck::UnknownNamespace: return replyError(command.id, ErrorCode::UnknownNamespace, "unknown namespace");
         case ChannelCheck::Ok: break;
     }
-    if (std::find(channels_.begin(), channels_.end(), channel) != channels_.end())
-        return replyError(command.id, ErrorCode::AlreadySubscribed, "already subscribed");
-    if (channels_.size() >= node_.config().websocket.max_subscriptions)
+    if (session_->isSubscribed(channel)) return replyError(command.id, ErrorCode::AlreadySubscribed, "already subscribed");
+    if (session_->subscriptionCount() >= node_.config().websocket.max_subscriptions)
         return replyError(command.id, ErrorCode::LimitExceeded, "too many subscriptions");
 
-    // Interest is registered before the position is read, so every publication after the
-    // position is routed here; the hub holds them back until the position is known.
-    channels_.push_back(channel);
-    bool firstOnLoop = !loop_.hub().contains(channel);
-    if (node_.router().addSubscriber(channel, loop_.index(), firstOnLoop)) node_.broker().subscribe(channel);
-    loop_.hub().add(channel, this, LocalHub::kHoldAll);
-
-    node_.broker().position(channel, [self = shared_from_this(), channel, id = command.id](auto result) {
-        net::dispatch(self->ws_.get_executor(), [self, channel, id, result = std::move(result)] {
-            bool stillWanted = std::find(self->channels_.begin(), self->channels_.end(), channel) != self->channels_.end();
-            if (self->state_ != State::Connected || !stillWanted) return;
-            if (auto* error = std::get_if<BrokerError>(&result)) {
-                self->leaveChannel(channel);
-                std::erase(self->channels_, channel);
-                return self->replyError(id, ErrorCode::Internal, error->message);
-            }
-            const auto& position = std::get<StreamPosition>(result);
-            self->loop_.hub().setSince(channel, self.get(), position.offset);
-            self->reply(encodeSubscribed(id, channel, position));
-        });
+    session_->subscribe(channel, [self = shared_from_this(), channel, id = command.id](auto result) {
+        if (self->state_ != State::Connected) return;
+        if (auto* error = std::get_if<BrokerError>(&result))
+            return self->replyError(id, ErrorCode::Internal, error->message);
+        self->reply(encodeSubscribed(id, channel, std::get<StreamPosition>(result)));
     });
 }
 
 void WebSocketSession::handleUnsubscribe(const ClientCommand& command) {
-    auto it = std::find(channels_.begin(), channels_.end(), command.channel);
-    if (it == channels_.end()) return replyError(command.id, ErrorCode::NotSubscribed, "not subscribed");
-    leaveChannel(*it);
-    channels_.erase(it);
+    if (!session_->isSubscribed(command.channel))
+        return replyError(command.id, ErrorCode::NotSubscribed, "not subscribed");
+    session_->unsubscribe(command.channel);
     reply(encodeUnsubscribed(command.id, command.channel));
 }
 
@@ -246,17 +304,35 @@ void WebSocketSession::handlePublish(const ClientCommand& command) {
         case ChannelCheck::UnknownNamespace: return replyError(command.id, ErrorCode::UnknownNamespace, "unknown namespace");
         case ChannelCheck::Ok: break;
     }
-    if (!node_.config().namespaceFor(command.channel)->client_publish)
+    const NamespaceConfig* options = node_.config().namespaceFor(command.channel);
+    if (!options->client_publish)
         return replyError(command.id, ErrorCode::PermissionDenied, "clients may not publish to this channel");
 
-    node_.broker().publish(PublishRequest{command.channel, command.data},
-                           [self = shared_from_this(), id = command.id](PublishResult result) {
-                               net::dispatch(self->ws_.get_executor(), [self, id, result = std::move(result)] {
-                                   if (auto* error = std::get_if<BrokerError>(&result))
-                                       return self->replyError(id, ErrorCode::Internal, error->message);
-                                   self->reply(encodePublished(id, *std::get<PublicationPtr>(result)));
-                               });
-                           });
+    int qos = command.qos.value_or(options->default_qos);
+    if (qos == 2 && !command.mid) return replyError(command.id, ErrorCode::BadRequest, "qos 2 needs a \"mid\"");
+    PublishRequest request{command.channel, command.data, qos, command.mid.value_or(""), nullptr};
+    node_.broker().publish(std::move(request), [self = shared_from_this(), id = command.id, qos](PublishResult result) {
+        net::dispatch(self->ws_.get_executor(), [self, id, qos, result = std::move(result)] {
+            if (auto* error = std::get_if<BrokerError>(&result))
+                return self->replyError(id, ErrorCode::Internal, error->message);
+            const Publication& publication = *std::get<PublicationPtr>(result);
+            self->reply(qos == 2 ? encodePubrec(id, publication) : encodePublished(id, publication));
+        });
+    });
+}
+
+void WebSocketSession::handleQosAnswer(const ClientCommand& command) {
+    QosOutcome outcome = command.type == CommandType::Ack   ? session_->onAck(command.did)
+                         : command.type == CommandType::Rec ? session_->onRec(command.did)
+                                                            : session_->onComp(command.did);
+    switch (outcome) {
+        case QosOutcome::Completed:
+        case QosOutcome::Ignored: break;  // a late duplicate is expected after a resend: no reply
+        case QosOutcome::SendRel: reply(encodeRel(command.did)); break;
+        case QosOutcome::ProtocolError:
+            replyError(command.id, ErrorCode::QosViolation, "this answer does not fit the delivery's QoS or state");
+            break;
+    }
 }
 
 void WebSocketSession::replyError(std::optional<std::uint64_t> id, ErrorCode code, std::string_view message) {
@@ -264,23 +340,27 @@ void WebSocketSession::replyError(std::optional<std::uint64_t> id, ErrorCode cod
     reply(encodeError(id, code, message));
 }
 
-void WebSocketSession::deliver(const SharedFrame& frame) {
-    if (state_ != State::Connected) return;  // closing: the hub entry goes away shortly
-    send(OutboundFrame{frame});
+bool WebSocketSession::sendFrame(OutboundFrame frame) {
+    if (state_ != State::Connected) return false;
+    return send(std::move(frame));
 }
+
+void WebSocketSession::closeFor(const Disconnect& reason) { closeWith(reason, true); }
 
 void WebSocketSession::reply(std::string message) {
-    send(OutboundFrame{std::make_shared<const std::string>(std::move(message))});
+    send(OutboundFrame::text(std::make_shared<const std::string>(std::move(message))));
 }
 
-void WebSocketSession::send(OutboundFrame frame) {
-    if (state_ != State::Open && state_ != State::Connected) return;
+bool WebSocketSession::send(OutboundFrame frame) {
+    if (state_ != State::Open && state_ != State::Resuming && state_ != State::Connected) return false;
     if (!queue_.push(std::move(frame))) {
         loop_.metrics().slowConsumerCloses.add();
         spdlog::info("[{}] slow consumer: {} frames, {} bytes queued", id_, queue_.frames(), queue_.bytes());
-        return closeWith(disconnects::kSlowConsumer, true);
+        closeWith(disconnects::kSlowConsumer, true);
+        return false;
     }
     if (!queue_.writing()) doWrite();
+    return true;
 }
 
 void WebSocketSession::doWrite() {
@@ -309,12 +389,12 @@ void WebSocketSession::closeWith(const Disconnect& reason, bool announce) {
     state_ = State::Closing;
     closeReason_ = reason;
     spdlog::debug("[{}] closing: {} {}", id_, reason.code, reason.reason);
-    // This may run inside LocalHub::deliver, which must not see its subscriber lists change:
-    // leave the channels from a fresh handler.
-    net::post(loop_.context(), [self = shared_from_this()] { self->leaveAllChannels(); });
+    // The session keeps what this connection can no longer deliver, for the client's resume.
+    detachSession(false);
 
     if (reason.code == disconnects::kSlowConsumer.code) queue_.dropPending();  // it is not reading anyway
-    if (announce) queue_.pushUnbounded(OutboundFrame{std::make_shared<const std::string>(encodeDisconnect(reason))});
+    if (announce)
+        queue_.pushUnbounded(OutboundFrame::text(std::make_shared<const std::string>(encodeDisconnect(reason))));
     hardCloseDeadline_ = Clock::now() + kCloseTimeout;
     armTimer();
     if (queue_.writing()) return;  // onWrite continues
@@ -338,7 +418,7 @@ void WebSocketSession::onClose(beast::error_code ec) {
 void WebSocketSession::finish() {
     if (state_ == State::Closed) return;
     state_ = State::Closed;
-    leaveAllChannels();
+    detachSession(false);
     timer_.cancel();
     beast::error_code ignored;
     beast::get_lowest_layer(ws_).socket().close(ignored);  // fails whatever is still pending
@@ -353,14 +433,10 @@ void WebSocketSession::drain() {
     closeWith(disconnects::kShutdown, true);
 }
 
-void WebSocketSession::leaveChannel(const std::string& channel) {
-    bool lastOnLoop = loop_.hub().remove(channel, this);
-    if (node_.router().removeSubscriber(channel, loop_.index(), lastOnLoop)) node_.broker().unsubscribe(channel);
-}
-
-void WebSocketSession::leaveAllChannels() {
-    for (const auto& channel : channels_) leaveChannel(channel);
-    channels_.clear();
+void WebSocketSession::detachSession(bool endSession) {
+    if (!session_) return;
+    auto session = std::move(session_);
+    session->detach(this, endSession);
 }
 
 void WebSocketSession::armTimer() {

@@ -1,5 +1,7 @@
 // One WebSocket connection: handshake, reads, the bounded write queue, heartbeats, and the
 // protocol v1 commands. Lives on one event loop; every handler runs on that loop's thread.
+// Once the client has sent `connect`, the connection is attached to a ClientSession, which
+// outlives it (subscriptions, QoS state).
 #pragma once
 
 #include <chrono>
@@ -15,9 +17,9 @@
 #include <boost/beast/websocket/stream.hpp>
 
 #include "node/event_loop.h"
-#include "node/local_hub.h"
 #include "node/node.h"
 #include "protocol/client_command.h"
+#include "session/client_session.h"
 #include "transport/write_queue.h"
 #include "wspush/codes.h"
 
@@ -29,7 +31,7 @@ enum class SessionMode {
 };
 
 class WebSocketSession final : public std::enable_shared_from_this<WebSocketSession>,
-                               public Subscriber,
+                               public SessionConnection,
                                public Connection {
 public:
     using Request = boost::beast::http::request<boost::beast::http::string_body>;
@@ -40,12 +42,14 @@ public:
     // Completes the upgrade that `request` asked for, then serves the connection.
     void start(Request request);
 
-    void deliver(const SharedFrame& frame) override;
+    bool sendFrame(OutboundFrame frame) override;
+    void closeFor(const Disconnect& reason) override;
     void drain() override;
 
 private:
     using Clock = std::chrono::steady_clock;
-    enum class State { Handshaking, Open, Connected, Closing, Closed };
+    // Resuming: `connect` named a session living on another loop, which is moving here.
+    enum class State { Handshaking, Open, Resuming, Connected, Closing, Closed };
 
     void onAccept(boost::beast::error_code ec);
     void doRead();
@@ -53,12 +57,17 @@ private:
     void handleFrame(std::string_view frame);
     bool handleCommand(ClientCommand& command);  // false: stop reading this frame's other pieces
     bool handleConnect(const ClientCommand& command);
+    void startNewSession();
+    void resumeHere(std::shared_ptr<ClientSession> session);
+    void resumeFrom(std::shared_ptr<ClientSession> session, unsigned loop);
+    void sessionReady(std::shared_ptr<ClientSession> session, bool resumed);
     void handleSubscribe(const ClientCommand& command);
     void handleUnsubscribe(const ClientCommand& command);
     void handlePublish(const ClientCommand& command);
+    void handleQosAnswer(const ClientCommand& command);
     void replyError(std::optional<std::uint64_t> id, ErrorCode code, std::string_view message);
 
-    void send(OutboundFrame frame);
+    bool send(OutboundFrame frame);
     void reply(std::string message);
     void doWrite();
     void onWrite(boost::beast::error_code ec, std::size_t bytes);
@@ -68,11 +77,9 @@ private:
     void closeWith(const Disconnect& reason, bool announce);
     void doClose();
     void onClose(boost::beast::error_code ec);
-    // The connection is over: leave every channel and let the socket go. Idempotent.
+    // The connection is over: detach from the session and let the socket go. Idempotent.
     void finish();
-
-    void leaveChannel(const std::string& channel);
-    void leaveAllChannels();
+    void detachSession(bool endSession);
 
     void armTimer();
     void onTimer(boost::beast::error_code ec);
@@ -82,14 +89,14 @@ private:
     EventLoop& loop_;
     SessionMode mode_;
     std::string id_;
-    std::string user_;
     State state_ = State::Handshaking;
+    std::shared_ptr<ClientSession> session_;
+    std::optional<std::uint64_t> connectId_;  // the id of the `connect` being answered
     boost::beast::websocket::stream<boost::beast::tcp_stream> ws_;
     boost::beast::flat_buffer readBuffer_;
     WriteQueue queue_;
     std::vector<boost::asio::const_buffer> writeBuffers_;
     Batch batch_;
-    std::vector<std::string> channels_;
     Disconnect closeReason_{1000, "", false};
     bool closeStarted_ = false;   // async_close issued
     bool pingInFlight_ = false;

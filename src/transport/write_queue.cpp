@@ -11,7 +11,7 @@ constexpr std::size_t kKeepCapacity = 16;
 }  // namespace
 
 bool WriteQueue::push(OutboundFrame frame) {
-    if (size_ + 1 > maxFrames_ || bytes_ + frame.payload->size() > maxBytes_) return false;
+    if (size_ > 0 && (size_ + 1 > maxFrames_ || bytes_ + frame.size() > maxBytes_)) return false;
     append(std::move(frame));
     return true;
 }
@@ -25,14 +25,14 @@ void WriteQueue::append(OutboundFrame frame) {
         ring_ = std::move(grown);
         head_ = 0;
     }
-    bytes_ += frame.payload->size();
+    bytes_ += frame.size();
     ring_[(head_ + size_) & (ring_.size() - 1)] = std::move(frame);
     ++size_;
 }
 
 void WriteQueue::popFront() {
     OutboundFrame& front = at(0);
-    bytes_ -= front.payload->size();
+    bytes_ -= front.size();
     front = OutboundFrame{};
     head_ = (head_ + 1) & (ring_.size() - 1);
     --size_;
@@ -42,20 +42,25 @@ Batch WriteQueue::startBatch(std::vector<boost::asio::const_buffer>& buffers) {
     assert(!writing() && hasPending());
     buffers.clear();
     Batch batch;
+    auto appendFrame = [&buffers](const OutboundFrame& frame) {
+        buffers.emplace_back(frame.payload->data(), frame.payload->size());
+        if (frame.suffix.length > 0) buffers.emplace_back(frame.suffix.text, frame.suffix.length);
+    };
     const OutboundFrame& first = at(0);
     batch.binary = first.binary;
-    buffers.emplace_back(first.payload->data(), first.payload->size());
-    batch.bytes = first.payload->size();
+    appendFrame(first);
+    batch.bytes = first.size();
     batch.frames = 1;
     if (!first.standalone && !first.binary) {  // only text joins: '\n' has no meaning in binary
         static const char separator = kSeparator;
         while (batch.frames < size_ && batch.frames < kMaxBatchFrames) {
             const OutboundFrame& next = at(batch.frames);
             if (next.standalone || next.binary) break;
-            if (batch.bytes + 1 + next.payload->size() > kMaxBatchBytes) break;
+            if (batch.bytes + 1 + next.size() > kMaxBatchBytes) break;
+            if (buffers.size() + 2 + (next.suffix.length > 0 ? 1 : 0) > kMaxBatchBuffers) break;
             buffers.emplace_back(&separator, 1);
-            buffers.emplace_back(next.payload->data(), next.payload->size());
-            batch.bytes += 1 + next.payload->size();
+            appendFrame(next);
+            batch.bytes += 1 + next.size();
             ++batch.frames;
         }
     }
@@ -74,7 +79,7 @@ void WriteQueue::finishBatch() {
 void WriteQueue::dropPending() {
     while (size_ > inFlight_) {
         OutboundFrame& back = at(size_ - 1);
-        bytes_ -= back.payload->size();
+        bytes_ -= back.size();
         back = OutboundFrame{};
         --size_;
     }

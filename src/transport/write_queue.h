@@ -7,15 +7,9 @@
 
 #include <boost/asio/buffer.hpp>
 
-#include "node/local_hub.h"
+#include "node/frame.h"
 
 namespace wspush {
-
-struct OutboundFrame {
-    SharedFrame payload;
-    bool binary = false;      // echo mode only: protocol v1 is text
-    bool standalone = false;  // a whole WebSocket message of its own, never joined (echo mode)
-};
 
 struct Batch {
     std::size_t frames = 0;
@@ -25,14 +19,17 @@ struct Batch {
 
 class WriteQueue {
 public:
-    // Asio gathers at most 64 buffers per writev; a batch of n frames needs 2n-1 plus the
-    // WebSocket header, so 32 frames leave in one system call.
-    static constexpr std::size_t kMaxBatchFrames = 32;
+    // Asio's async_write hands at most 16 buffers to one sendmsg, and Beast puts the WebSocket
+    // header first: a batch of at most 15 buffers (a frame is 1 or 2, plus a separator between
+    // frames) leaves in one system call.
+    static constexpr std::size_t kMaxBatchBuffers = 15;
+    static constexpr std::size_t kMaxBatchFrames = 8;
     static constexpr std::size_t kMaxBatchBytes = 64 * 1024;
 
     WriteQueue(std::size_t maxBytes, std::size_t maxFrames) : maxBytes_(maxBytes), maxFrames_(maxFrames) {}
 
-    // Queues `frame`; false (and nothing queued) when it would pass either bound.
+    // Queues `frame`; false (and nothing queued) when it would pass either bound. An empty queue
+    // takes any one frame, so a message larger than the byte bound is not mistaken for a slow reader.
     bool push(OutboundFrame frame);
     // Queues past the bounds: for the last message before a close.
     void pushUnbounded(OutboundFrame frame);
@@ -44,7 +41,7 @@ public:
     std::size_t bytes() const { return bytes_; }
 
     // Puts the next batch in flight and fills `buffers` with it: consecutive text frames joined
-    // by '\n' (up to kMaxBatchFrames and kMaxBatchBytes; a larger frame goes alone), or one
+    // by '\n' (within kMaxBatchBuffers, kMaxBatchFrames and kMaxBatchBytes; a larger frame goes alone), or one
     // standalone frame. Requires !writing() && hasPending(). The frames stay alive until finishBatch().
     Batch startBatch(std::vector<boost::asio::const_buffer>& buffers);
     // The batch in flight was written (or failed): release it.

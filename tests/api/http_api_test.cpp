@@ -1,7 +1,10 @@
 #include "api/http_api.h"
 
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -276,7 +279,7 @@ TEST_F(HttpApiTest, PublishRespondsWithThePublication) {
 
 TEST_F(HttpApiTest, PublishedDataReachesSubscribersCompact) {
     struct Recorder : Subscriber {
-        void deliver(const SharedFrame& frame) override { frames.push_back(*frame); }
+        void deliver(const PublicationPtr&, const SharedFrame& frame) override { frames.push_back(*frame); }
         std::vector<std::string> frames;
     } subscriber;
     pool.at(0).hub().add("news", &subscriber, 0);
@@ -427,6 +430,299 @@ TEST(HttpApiErrorTest, StatusIsTheFirstThreeDigitsOfTheCode) {
     EXPECT_EQ(json::parse(response.body), (json{{"error", {{"code", 41301}, {"message", "too \"big\""}}}}));
     EXPECT_EQ(HttpApi::error(ApiErrorCode::Unavailable, "x").status, 503u);
     EXPECT_EQ(HttpApi::error(ApiErrorCode::Internal, "x").status, 500u);
+}
+
+// --- idempotent publishing --------------------------------------------------------------------
+
+ApiRequest keyed(ApiRequest request, std::string key) {
+    request.idempotencyKey = std::move(key);
+    return request;
+}
+
+TEST_F(HttpApiTest, KeyedPublishIsReplayedIdenticallyAndPublishesNothing) {
+    const std::string body = R"({"channel":"news","data":{"n":1}})";
+    ApiResponse first = call(keyed(post("/api/publish", body), "order-17"));
+    ASSERT_EQ(first.status, 200u) << first.body;
+    EXPECT_FALSE(first.replayed);
+    EXPECT_TRUE(first.wasPublish);
+    EXPECT_EQ(bodyOf(first)["offset"], 1);
+
+    for (int i = 0; i < 3; ++i) {
+        ApiResponse again = call(keyed(post("/api/publish", body), "order-17"));
+        EXPECT_EQ(again.status, 200u);
+        EXPECT_EQ(again.body, first.body) << "same offset, epoch and mid";
+        EXPECT_EQ(again.contentType, first.contentType);
+        EXPECT_TRUE(again.replayed);
+        EXPECT_FALSE(again.wasPublish) << "a replay is not a publish (no latency observation)";
+    }
+    EXPECT_EQ(node.router().publications(), 1u);
+    // The channel's offset did not advance: the next real publication is 2.
+    ApiResponse next = call(post("/api/publish", body));
+    EXPECT_FALSE(next.replayed);
+    EXPECT_EQ(bodyOf(next)["offset"], 2);
+    EXPECT_NE(bodyOf(next)["mid"], bodyOf(first)["mid"]);
+}
+
+TEST_F(HttpApiTest, KeyedPublishWithADifferentBodyIs409) {
+    ASSERT_EQ(call(keyed(post("/api/publish", R"({"channel":"news","data":1})"), "k")).status, 200u);
+    ApiResponse conflict = call(keyed(post("/api/publish", R"({"channel":"news","data":2})"), "k"));
+    expectError(conflict, 409, 40901);
+    EXPECT_FALSE(conflict.replayed);
+    // Byte-identical, not JSON-equal: whitespace makes a different body.
+    expectError(call(keyed(post("/api/publish", R"({"channel":"news", "data":1})"), "k")), 409, 40901);
+    EXPECT_EQ(node.router().publications(), 1u);
+    // The conflict changed nothing: the original body still replays.
+    EXPECT_TRUE(call(keyed(post("/api/publish", R"({"channel":"news","data":1})"), "k")).replayed);
+}
+
+TEST_F(HttpApiTest, MidInTheBodyIsTheKeyWithoutAHeader) {
+    const std::string body = R"({"channel":"news","data":1,"mid":"backend-42"})";
+    ApiResponse first = call(post("/api/publish", body));
+    ASSERT_EQ(first.status, 200u) << first.body;
+    EXPECT_FALSE(first.replayed);
+    ApiResponse again = call(post("/api/publish", body));
+    EXPECT_TRUE(again.replayed);
+    EXPECT_EQ(again.body, first.body);
+    expectError(call(post("/api/publish", R"({"channel":"news","data":2,"mid":"backend-42"})")), 409, 40901);
+    EXPECT_EQ(node.router().publications(), 1u);
+    // The body's mid and a header with the same value are the same key.
+    EXPECT_TRUE(call(keyed(post("/api/publish", body), "backend-42")).replayed);
+}
+
+TEST_F(HttpApiTest, TheHeaderWinsOverTheBodyMid) {
+    const std::string body = R"({"channel":"news","data":1,"mid":"body-key"})";
+    ASSERT_FALSE(call(keyed(post("/api/publish", body), "header-key")).replayed);
+    // Without the header the body's mid is a key that has not been used yet.
+    ApiResponse byMid = call(post("/api/publish", body));
+    EXPECT_FALSE(byMid.replayed);
+    EXPECT_EQ(bodyOf(byMid)["offset"], 2);
+    EXPECT_TRUE(call(keyed(post("/api/publish", body), "header-key")).replayed);
+    // With a header, the body's mid is not even validated.
+    ApiResponse invalidMid = call(keyed(post("/api/publish", R"({"channel":"news","data":1,"mid":5})"), "h2"));
+    EXPECT_EQ(invalidMid.status, 200u) << invalidMid.body;
+    EXPECT_EQ(node.router().publications(), 3u);
+}
+
+TEST_F(HttpApiTest, InvalidIdempotencyKeysAre400) {
+    const std::string body = R"({"channel":"news","data":1})";
+    for (const std::string& key : {std::string(), std::string(129, 'k'), std::string("tab\there"),
+                                   std::string("new\nline"), std::string("caf\xc3\xa9"), std::string("del\x7f"),
+                                   std::string(1, '\0')}) {
+        expectError(call(keyed(post("/api/publish", body), key)), 400, 40006);
+        expectError(call(keyed(post("/api/broadcast", R"({"channels":["news"],"data":1})"), key)), 400, 40006);
+    }
+    for (const char* invalid : {R"({"channel":"news","data":1,"mid":""})", R"({"channel":"news","data":1,"mid":5})",
+                                R"({"channel":"news","data":1,"mid":null})", R"({"channel":"news","data":1,"mid":["a"]})",
+                                "{\"channel\":\"news\",\"data\":1,\"mid\":\"caf\xc3\xa9\"}"})
+        expectError(call(post("/api/publish", invalid)), 400, 40006);
+    EXPECT_EQ(node.router().publications(), 0u);
+
+    // The limits: 1 and 128 printable characters, space and punctuation included.
+    for (const std::string& key : {std::string("x"), std::string(128, 'k'), std::string(" a b ~!\"#{}")})
+        EXPECT_EQ(call(keyed(post("/api/publish", body), key)).status, 200u) << key;
+}
+
+TEST_F(HttpApiTest, IdempotencyKeyIsCheckedAfterTheJsonAndBeforeTheFields) {
+    expectError(call(keyed(post("/api/publish", "{nope"), "")), 400, 40001);
+    expectError(call(keyed(post("/api/publish", R"({"channel":"news","data":1})", "text/plain"), "")), 415, 41501);
+    expectError(call(keyed(post("/api/publish", R"({})"), "")), 400, 40006);
+    expectError(call(post("/api/publish", R"({"mid":""})")), 400, 40006);
+}
+
+TEST_F(HttpApiTest, RefusedRequestsDoNotUseTheKey) {
+    // A 400 is not remembered: the client fixes the body and retries with the same key.
+    expectError(call(keyed(post("/api/publish", R"({"channel":"bad channel","data":1})"), "k")), 400, 40004);
+    ApiResponse fixed = call(keyed(post("/api/publish", R"({"channel":"news","data":1})"), "k"));
+    EXPECT_EQ(fixed.status, 200u);
+    EXPECT_FALSE(fixed.replayed);
+    // And an invalid body with a used key is still a 400, not a 409.
+    expectError(call(keyed(post("/api/publish", R"({"channel":"news"})"), "k")), 400, 40002);
+}
+
+TEST_F(HttpApiTest, PublishAndBroadcastKeysAreSeparate) {
+    ApiResponse publish = call(keyed(post("/api/publish", R"({"channel":"news","data":1})"), "same"));
+    ApiResponse broadcast = call(keyed(post("/api/broadcast", R"({"channels":["news"],"data":1})"), "same"));
+    EXPECT_FALSE(publish.replayed);
+    EXPECT_FALSE(broadcast.replayed);
+    EXPECT_EQ(broadcast.status, 200u) << broadcast.body;
+    EXPECT_EQ(node.router().publications(), 2u);
+}
+
+TEST_F(HttpApiTest, KeyedBroadcastIsReplayed) {
+    const std::string body = R"({"channels":["news","chat:1","bad channel"],"data":{"a":1},"mid":"b-1"})";
+    ApiResponse first = call(post("/api/broadcast", body));
+    ASSERT_EQ(first.status, 200u) << first.body;
+    EXPECT_FALSE(first.replayed);
+    EXPECT_TRUE(first.wasPublish);
+    ApiResponse again = call(post("/api/broadcast", body));
+    EXPECT_TRUE(again.replayed);
+    EXPECT_FALSE(again.wasPublish);
+    EXPECT_EQ(again.body, first.body);
+    expectError(call(post("/api/broadcast", R"({"channels":["news"],"data":{"a":1},"mid":"b-1"})")), 409, 40901);
+    EXPECT_EQ(node.router().publications(), 2u);
+}
+
+TEST_F(HttpApiTest, RequestsWithoutAKeyAreNeverReplayed) {
+    const std::string body = R"({"channel":"news","data":1})";
+    EXPECT_EQ(bodyOf(call(post("/api/publish", body)))["offset"], 1);
+    ApiResponse second = call(post("/api/publish", body));
+    EXPECT_FALSE(second.replayed);
+    EXPECT_EQ(bodyOf(second)["offset"], 2);
+}
+
+// A broker that holds publish completions until the test releases them, or fails them.
+class ControlledBroker final : public Broker {
+public:
+    ControlledBroker() : inner_("ctl", [] { return std::int64_t{1700000000000}; }) {}
+    void setEventHandler(BrokerEventHandler* handler) override { inner_.setEventHandler(handler); }
+    void publish(PublishRequest request, PublishCompletion done) override {
+        ++publishes;
+        if (failNext) {
+            failNext = false;
+            held.push_back([done = std::move(done)] { done(BrokerError{ApiErrorCode::Unavailable, "engine down"}); });
+            return;
+        }
+        held.push_back([this, request = std::move(request), done = std::move(done)]() mutable {
+            inner_.publish(std::move(request), std::move(done));
+        });
+    }
+    void subscribe(std::string_view channel) override { inner_.subscribe(channel); }
+    void unsubscribe(std::string_view channel) override { inner_.unsubscribe(channel); }
+    void position(std::string_view channel, PositionCompletion done) override { inner_.position(channel, std::move(done)); }
+
+    void releaseAll() {
+        auto completions = std::move(held);
+        held.clear();
+        for (auto& completion : completions) completion();
+    }
+
+    int publishes = 0;
+    bool failNext = false;
+    std::vector<std::function<void()>> held;
+
+private:
+    MemoryBroker inner_;
+};
+
+class HttpApiInFlightTest : public ::testing::Test {
+protected:
+    HttpApiInFlightTest() {
+        auto owned = std::make_unique<ControlledBroker>();
+        broker = owned.get();
+        node.emplace(testConfig(), "node-test", std::move(owned));
+        node->attach(pool);
+        api.emplace(*node);
+    }
+
+    // Starts a request; its responses are appended to `into`.
+    void start(const ApiRequest& request, std::vector<ApiResponse>& into) {
+        api->handle(request, {}, [&into](ApiResponse response) { into.push_back(std::move(response)); });
+    }
+
+    static ApiRequest keyedPublish(std::string body, std::string key) {
+        ApiRequest request;
+        request.method = "POST";
+        request.path = "/api/publish";
+        request.body = std::move(body);
+        request.contentType = "application/json";
+        request.fromLoopback = true;
+        request.idempotencyKey = std::move(key);
+        return request;
+    }
+
+    EventLoopPool pool{1};
+    ControlledBroker* broker = nullptr;
+    std::optional<Node> node;
+    std::optional<HttpApi> api;
+};
+
+TEST_F(HttpApiInFlightTest, DuplicatesWaitForTheFirstAndGetItsResponse) {
+    const std::string body = R"({"channel":"news","data":1})";
+    std::vector<ApiResponse> first, second, third, conflict;
+    start(keyedPublish(body, "k"), first);
+    start(keyedPublish(body, "k"), second);
+    start(keyedPublish(body, "k"), third);
+    start(keyedPublish(R"({"channel":"news","data":2})", "k"), conflict);
+    EXPECT_EQ(broker->publishes, 1) << "only the first request publishes";
+    EXPECT_TRUE(first.empty());
+    EXPECT_TRUE(second.empty()) << "a duplicate waits for the request in flight";
+    ASSERT_EQ(conflict.size(), 1u) << "a different body is refused at once, even while in flight";
+    EXPECT_EQ(conflict[0].status, 409u);
+
+    broker->releaseAll();
+    ASSERT_EQ(first.size(), 1u);
+    ASSERT_EQ(second.size(), 1u);
+    ASSERT_EQ(third.size(), 1u);
+    EXPECT_EQ(first[0].status, 200u);
+    EXPECT_FALSE(first[0].replayed);
+    EXPECT_TRUE(first[0].wasPublish);
+    for (const auto* waiter : {&second, &third}) {
+        EXPECT_EQ((*waiter)[0].body, first[0].body);
+        EXPECT_TRUE((*waiter)[0].replayed);
+        EXPECT_FALSE((*waiter)[0].wasPublish);
+    }
+    EXPECT_EQ(node->router().publications(), 1u);
+}
+
+TEST_F(HttpApiInFlightTest, AFailureIsNotRememberedAndWaitersShareIt) {
+    const std::string body = R"({"channel":"news","data":1})";
+    std::vector<ApiResponse> first, waiter, retry;
+    broker->failNext = true;
+    start(keyedPublish(body, "k"), first);
+    start(keyedPublish(body, "k"), waiter);
+    broker->releaseAll();
+    ASSERT_EQ(first.size(), 1u);
+    ASSERT_EQ(waiter.size(), 1u);
+    EXPECT_EQ(first[0].status, 503u);
+    EXPECT_FALSE(first[0].replayed);
+    EXPECT_EQ(waiter[0].status, 503u) << "the waiter waited for that attempt";
+    EXPECT_EQ(waiter[0].body, first[0].body);
+    EXPECT_TRUE(waiter[0].replayed);
+
+    // The key was released: a retry publishes (with any body).
+    start(keyedPublish(R"({"channel":"news","data":"other"})", "k"), retry);
+    EXPECT_EQ(broker->publishes, 2);
+    broker->releaseAll();
+    ASSERT_EQ(retry.size(), 1u);
+    EXPECT_EQ(retry[0].status, 200u) << retry[0].body;
+    EXPECT_FALSE(retry[0].replayed);
+    EXPECT_EQ(json::parse(retry[0].body)["offset"], 1);
+}
+
+TEST(HttpApiIdempotencyWindowTest, TheWindowAndTheCapComeFromTheConfig) {
+    Config config = testConfig();
+    config.api.idempotency_window = Seconds{60};
+    config.api.idempotency_max_entries = 2;
+    Node node(config, "node-test", std::make_unique<MemoryBroker>("inst", [] { return std::int64_t{1700000000000}; }));
+    EventLoopPool pool(1);
+    node.attach(pool);
+    auto now = std::chrono::steady_clock::time_point{} + std::chrono::hours(1);
+    HttpApi api(node, [&now] { return now; });
+    auto publish = [&](std::string key, int data) {
+        ApiRequest request;
+        request.method = "POST";
+        request.path = "/api/publish";
+        request.body = json{{"channel", "news"}, {"data", data}}.dump();
+        request.contentType = "application/json";
+        request.fromLoopback = true;
+        request.idempotencyKey = std::move(key);
+        ApiResponse out;
+        api.handle(request, {}, [&out](ApiResponse response) { out = std::move(response); });
+        return out;
+    };
+    ASSERT_FALSE(publish("a", 1).replayed);
+    now += std::chrono::seconds(59);
+    EXPECT_TRUE(publish("a", 1).replayed);
+    now += std::chrono::seconds(1);
+    EXPECT_FALSE(publish("a", 2).replayed) << "expired: the key is free again";
+
+    // Cap 2: a third key evicts the oldest ("a").
+    ASSERT_FALSE(publish("b", 1).replayed);
+    ASSERT_FALSE(publish("c", 1).replayed);
+    EXPECT_TRUE(publish("b", 1).replayed);
+    EXPECT_TRUE(publish("c", 1).replayed);
+    EXPECT_FALSE(publish("a", 2).replayed) << "evicted";
+    EXPECT_EQ(node.router().publications(), 5u);
 }
 
 }  // namespace

@@ -65,6 +65,8 @@ TEST_F(ConfigTest, EmptyTextGivesAllDefaults) {
     EXPECT_FALSE(c.api.listen.has_value());
     EXPECT_TRUE(c.api.keys.empty());
     EXPECT_EQ(c.api.max_body_size, 1024u * 1024u);
+    EXPECT_DOUBLE_EQ(c.api.idempotency_window.count(), 600);
+    EXPECT_EQ(c.api.idempotency_max_entries, 100000u);
     EXPECT_EQ(c.websocket.path, "/ws");
     EXPECT_EQ(c.websocket.max_message_size, 64u * 1024u);
     EXPECT_DOUBLE_EQ(c.websocket.ping_interval.count(), 25);
@@ -300,6 +302,29 @@ TEST_F(ConfigTest, ApiKeysMustBeAtLeast16Characters) {
     EXPECT_EQ(parseOk(R"({"api": {"keys": ["0123456789abcdef"]}})").api.keys.size(), 1u);
 }
 
+TEST_F(ConfigTest, IdempotencySettingsAreReadAndChecked) {
+    Config c = parseOk(R"({"api": {"idempotency_window": 30.5, "idempotency_max_entries": 10}})");
+    EXPECT_DOUBLE_EQ(c.api.idempotency_window.count(), 30.5);
+    EXPECT_EQ(c.api.idempotency_max_entries, 10u);
+    EXPECT_EQ(parseOk(R"({"api": {"idempotency_max_entries": 1}})").api.idempotency_max_entries, 1u);
+    EXPECT_EQ(errorPath(R"({"api": {"idempotency_window": 0}})"), "api.idempotency_window");
+    EXPECT_EQ(errorPath(R"({"api": {"idempotency_window": -1}})"), "api.idempotency_window");
+    EXPECT_EQ(errorPath(R"({"api": {"idempotency_window": "600"}})"), "api.idempotency_window");
+    EXPECT_EQ(errorPath(R"({"api": {"idempotency_max_entries": 0}})"), "api.idempotency_max_entries");
+    EXPECT_EQ(errorPath(R"({"api": {"idempotency_max_entries": 1.5}})"), "api.idempotency_max_entries");
+    EXPECT_EQ(errorPath(R"({"api": {"idempotency_max_entries": -1}})"), "api.idempotency_max_entries");
+}
+
+TEST_F(ConfigTest, EnvironmentOverridesTheIdempotencySettings) {
+    setEnv("WSPUSH_API_IDEMPOTENCY_WINDOW", "60");
+    setEnv("WSPUSH_API_IDEMPOTENCY_MAX_ENTRIES", "500");
+    Config c = parseOk(R"({"api": {"idempotency_window": 5, "idempotency_max_entries": 7}})");
+    EXPECT_DOUBLE_EQ(c.api.idempotency_window.count(), 60);
+    EXPECT_EQ(c.api.idempotency_max_entries, 500u);
+    setEnv("WSPUSH_API_IDEMPOTENCY_MAX_ENTRIES", "0");
+    EXPECT_EQ(errorPath(""), "api.idempotency_max_entries");
+}
+
 TEST_F(ConfigTest, LogLevelAndFormatAreChecked) {
     EXPECT_EQ(errorPath(R"({"log": {"level": "verbose"}})"), "log.level");
     EXPECT_EQ(errorPath(R"({"log": {"format": "xml"}})"), "log.format");
@@ -450,6 +475,8 @@ TEST_F(ConfigTest, EnvironmentVariablesAreTheDocumentedList) {
         "WSPUSH_API_LISTEN",
         "WSPUSH_API_KEYS",
         "WSPUSH_API_MAX_BODY_SIZE",
+        "WSPUSH_API_IDEMPOTENCY_WINDOW",
+        "WSPUSH_API_IDEMPOTENCY_MAX_ENTRIES",
         "WSPUSH_WEBSOCKET_PATH",
         "WSPUSH_WEBSOCKET_MAX_MESSAGE_SIZE",
         "WSPUSH_WEBSOCKET_PING_INTERVAL",
@@ -466,6 +493,11 @@ TEST_F(ConfigTest, EnvironmentVariablesAreTheDocumentedList) {
         "WSPUSH_WEBSOCKET_COMPRESSION_THRESHOLD",
         "WSPUSH_CLIENT_ALLOW_ANONYMOUS",
         "WSPUSH_CLIENT_TRUST_CLIENT_USER",
+        "WSPUSH_SESSIONS_TTL",
+        "WSPUSH_SESSIONS_MAX_QUEUED",
+        "WSPUSH_QOS_ACK_TIMEOUT",
+        "WSPUSH_QOS_MAX_REDELIVERIES",
+        "WSPUSH_QOS_MAX_INFLIGHT",
         "WSPUSH_CHANNEL_DEFAULTS",
         "WSPUSH_NAMESPACES",
         "WSPUSH_SHUTDOWN_TIMEOUT",

@@ -15,7 +15,7 @@ namespace {
 
 class RecordingSubscriber : public Subscriber {
 public:
-    void deliver(const SharedFrame& frame) override { frames.push_back(frame); }
+    void deliver(const PublicationPtr&, const SharedFrame& frame) override { frames.push_back(frame); }
     std::vector<SharedFrame> frames;
 };
 
@@ -180,7 +180,7 @@ TEST_F(ChannelRouterLoopsTest, PublicationsOfAChannelArriveInOrder) {
     RecordingSubscriber on0;
     subscribe(0, &on0, "news");
     for (std::uint64_t offset = 1; offset <= 5; ++offset) router.onPublication(publication("news", offset));
-    EXPECT_EQ(poll(0), 5u);
+    EXPECT_EQ(poll(0), 1u) << "one handler drains every delivery waiting for the loop";
     ASSERT_EQ(on0.frames.size(), 5u);
     for (std::uint64_t offset = 1; offset <= 5; ++offset)
         EXPECT_EQ(nlohmann::json::parse(*on0.frames[offset - 1])["offset"], offset);

@@ -10,7 +10,7 @@ namespace {
 
 class RecordingSubscriber : public Subscriber {
 public:
-    void deliver(const SharedFrame& frame) override { frames.push_back(frame); }
+    void deliver(const PublicationPtr&, const SharedFrame& frame) override { frames.push_back(frame); }
     std::vector<std::string> texts() const {
         std::vector<std::string> out;
         for (const auto& f : frames) out.push_back(*f);
@@ -19,10 +19,10 @@ public:
     std::vector<SharedFrame> frames;
 };
 
-Publication publication(std::string channel, std::uint64_t offset) {
-    Publication p;
-    p.channel = std::move(channel);
-    p.offset = offset;
+PublicationPtr publication(std::string channel, std::uint64_t offset) {
+    auto p = std::make_shared<Publication>();
+    p->channel = std::move(channel);
+    p->offset = offset;
     return p;
 }
 
@@ -138,7 +138,25 @@ TEST(LocalHubTest, HoldAllHoldsEverythingUntilSetSince) {
     hub.deliver(publication("news", 2), frame("2 again"));
     hub.deliver(publication("news", 3), frame("3"));
     EXPECT_EQ(a.texts(), (Texts{"3"}));
-    EXPECT_EQ(other.texts(), (Texts{"1", "2", "2 again", "3"}));  // setSince touched only `a`
+    // `other` had offset 2 already: each entry remembers its last offset, so no repeat reaches it.
+    EXPECT_EQ(other.texts(), (Texts{"1", "2", "3"}));
+}
+
+TEST(LocalHubTest, EachEntryRemembersItsLastOffsetForMovesAndRepeats) {
+    LocalHub hub;
+    RecordingSubscriber a, stand_in;
+    hub.add("news", &a, 0);
+    hub.deliver(publication("news", 4), frame("4"));
+    EXPECT_EQ(hub.sinceOf("news", &a), 4u);
+    hub.deliver(publication("news", 3), frame("late 3"));
+    EXPECT_EQ(a.texts(), (Texts{"4"}));
+    hub.replace("news", &a, &stand_in, 6);
+    hub.deliver(publication("news", 6), frame("6"));
+    hub.deliver(publication("news", 7), frame("7"));
+    EXPECT_EQ(stand_in.texts(), (Texts{"7"}));
+    EXPECT_EQ(a.texts(), (Texts{"4"}));
+    EXPECT_EQ(hub.sinceOf("news", &stand_in), 7u);
+    EXPECT_EQ(hub.sinceOf("news", &a), 0u);
 }
 
 TEST(LocalHubTest, SetSinceOnUnknownChannelOrSubscriberIsANoOp) {

@@ -75,9 +75,13 @@ TEST(EncodeMessageTest, LargeOffsetsAreExact) {
 }
 
 TEST(EncodeConnectedTest, Fields) {
-    ConnectedReply r{"conn-1", "alice", 25, 10, "node-a", "0.1.0"};
+    ConnectedReply r{"conn-1", "alice", "s1", "r1", false, 25, 10, "node-a", "0.1.0"};
     json m = parseMessage(encodeConnected(1, r));
-    EXPECT_EQ(keysOf(m), (std::set<std::string>{"id", "type", "client", "user", "ping_interval", "pong_timeout", "node", "version"}));
+    EXPECT_EQ(keysOf(m), (std::set<std::string>{"id", "type", "client", "user", "session", "resume", "resumed",
+                                                 "ping_interval", "pong_timeout", "node", "version"}));
+    EXPECT_EQ(m["session"], "s1");
+    EXPECT_EQ(m["resume"], "r1");
+    EXPECT_EQ(m["resumed"], false);
     EXPECT_EQ(m["id"], 1);
     EXPECT_EQ(m["type"], "connected");
     EXPECT_EQ(m["client"], "conn-1");
@@ -89,7 +93,7 @@ TEST(EncodeConnectedTest, Fields) {
 }
 
 TEST(EncodeConnectedTest, WithoutIdAndAnonymousUser) {
-    ConnectedReply r{"conn-2", "", 1.5, 0.5, "n", "v"};
+    ConnectedReply r{"conn-2", "", "s2", "r2", true, 1.5, 0.5, "n", "v"};
     json m = parseMessage(encodeConnected(std::nullopt, r));
     EXPECT_FALSE(m.contains("id"));
     EXPECT_EQ(m["user"], "");
@@ -98,7 +102,7 @@ TEST(EncodeConnectedTest, WithoutIdAndAnonymousUser) {
 }
 
 TEST(EncodeConnectedTest, UserWithNewlineAndInvalidUtf8StaysOneLine) {
-    ConnectedReply r{"c", "bad\nname\xff", 25, 10, "n", "v"};
+    ConnectedReply r{"c", "bad\nname\xff", "s", "r", false, 25, 10, "n", "v"};
     std::string text = encodeConnected(5, r);
     json m = parseMessage(text);
     EXPECT_EQ(m["id"], 5);

@@ -1,3 +1,4 @@
+#include <cstring>
 #include "transport/write_queue.h"
 
 #include <deque>
@@ -10,14 +11,23 @@
 namespace wspush {
 namespace {
 
-OutboundFrame text(std::string payload) { return OutboundFrame{std::make_shared<const std::string>(std::move(payload))}; }
+OutboundFrame text(std::string payload) { return OutboundFrame::text(std::make_shared<const std::string>(std::move(payload))); }
 
 OutboundFrame binary(std::string payload, bool standalone = true) {
-    return OutboundFrame{std::make_shared<const std::string>(std::move(payload)), true, standalone};
+    OutboundFrame frame = OutboundFrame::echo(std::make_shared<const std::string>(std::move(payload)), true);
+    frame.standalone = standalone;
+    return frame;
 }
 
 OutboundFrame standalone(std::string payload) {
-    return OutboundFrame{std::make_shared<const std::string>(std::move(payload)), false, true};
+    return OutboundFrame::echo(std::make_shared<const std::string>(std::move(payload)), false);
+}
+
+OutboundFrame withSuffix(std::string payload, std::string_view suffix) {
+    FrameSuffix s;
+    std::memcpy(s.text, suffix.data(), suffix.size());
+    s.length = static_cast<std::uint8_t>(suffix.size());
+    return OutboundFrame::text(std::make_shared<const std::string>(std::move(payload)), s);
 }
 
 std::string concat(const std::vector<boost::asio::const_buffer>& buffers) {
@@ -67,11 +77,12 @@ TEST(WriteQueueTest, ByteBoundRefusesAndQueuesNothing) {
     EXPECT_EQ(nextBatch(queue), "12345\n12345");
 }
 
-TEST(WriteQueueTest, OneFrameLargerThanTheByteBoundIsRefused) {
+TEST(WriteQueueTest, OneFrameLargerThanTheByteBoundIsRefusedBehindOthers) {
     WriteQueue queue(10, 100);
+    ASSERT_TRUE(queue.push(text("a")));
     EXPECT_FALSE(queue.push(text(std::string(11, 'x'))));
-    EXPECT_TRUE(queue.empty());
-    EXPECT_EQ(queue.bytes(), 0u);
+    EXPECT_EQ(queue.frames(), 1u);
+    EXPECT_EQ(queue.bytes(), 1u);
 }
 
 TEST(WriteQueueTest, FrameBoundRefusesAndQueuesNothing) {
@@ -153,7 +164,7 @@ TEST(WriteQueueTest, BatchIsLimitedToMaxBatchFrames) {
 
 TEST(WriteQueueTest, BatchIsLimitedToMaxBatchBytes) {
     WriteQueue queue(kLarge, 1000);
-    const std::size_t size = 4000;
+    const std::size_t size = 9000;
     // n frames take n * size + (n - 1) separator bytes.
     const std::size_t fit = (WriteQueue::kMaxBatchBytes + 1) / (size + 1);
     ASSERT_LT(fit, WriteQueue::kMaxBatchFrames);
@@ -417,6 +428,32 @@ TEST(WriteQueueTest, GrowthWithAWrappedHeadKeepsOrder) {
         }
         ASSERT_EQ(queue.frames(), model.size());
     }
+}
+
+}  // namespace
+}  // namespace wspush
+
+namespace wspush {
+namespace {
+
+TEST(WriteQueueTest, SuffixesFollowTheirPayloadAndCountAgainstTheBufferLimit) {
+    WriteQueue queue(1 << 20, 100);
+    for (int i = 0; i < 8; ++i) ASSERT_TRUE(queue.push(withSuffix("{\"m\":" + std::to_string(i), ",\"did\":" + std::to_string(i) + "}")));
+    std::vector<boost::asio::const_buffer> buffers;
+    Batch batch = queue.startBatch(buffers);
+    // The first frame takes 2 buffers, every further one 3 (separator, payload, suffix): 2 + 3·4 ≤ 15.
+    EXPECT_EQ(batch.frames, 5u);
+    EXPECT_LE(buffers.size(), WriteQueue::kMaxBatchBuffers);
+    EXPECT_EQ(concat(buffers), "{\"m\":0,\"did\":0}\n{\"m\":1,\"did\":1}\n{\"m\":2,\"did\":2}\n{\"m\":3,\"did\":3}\n{\"m\":4,\"did\":4}");
+    EXPECT_EQ(batch.bytes, concat(buffers).size());
+    queue.finishBatch();
+    EXPECT_EQ(queue.frames(), 3u);
+}
+
+TEST(WriteQueueTest, AnEmptyQueueTakesOneFrameLargerThanTheByteBound) {
+    WriteQueue queue(1024, 10);
+    EXPECT_TRUE(queue.push(text(std::string(4096, 'x'))));
+    EXPECT_FALSE(queue.push(text("y")));
 }
 
 }  // namespace

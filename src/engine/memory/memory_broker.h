@@ -3,6 +3,7 @@
 
 #include <array>
 #include <atomic>
+#include <list>
 #include <cstdint>
 #include <functional>
 #include <mutex>
@@ -23,14 +24,20 @@ public:
 
     void setEventHandler(BrokerEventHandler* handler) override { handler_ = handler; }
     void publish(PublishRequest request, PublishCompletion done) override;
-    void subscribe(std::string_view) override {}
-    void unsubscribe(std::string_view) override {}
+    void subscribe(std::string_view channel) override;
+    void unsubscribe(std::string_view channel) override;
     void position(std::string_view channel, PositionCompletion done) override;
 
 private:
+    // A channel's stream is kept while the node has subscribers of it. Streams nobody subscribes
+    // to (published into, or just unsubscribed) sit in their shard's idle list, oldest first, and
+    // the oldest is forgotten past kMaxIdlePerShard: memory is bounded by live channels, not by
+    // every name ever used. A forgotten stream starts a new epoch if it comes back.
     struct Stream {
         std::uint64_t offset = 0;
         std::string epoch;
+        bool subscribed = false;
+        std::list<std::string>::iterator idle;  // valid while !subscribed
     };
     struct NameHash {
         using is_transparent = void;
@@ -42,11 +49,14 @@ private:
     struct Shard {
         std::mutex mutex;
         std::unordered_map<std::string, Stream, NameHash, std::equal_to<>> streams;
+        std::list<std::string> idle;  // unsubscribed streams, least recently used first
     };
     static constexpr std::size_t kShards = 64;
+    static constexpr std::size_t kMaxIdlePerShard = 1024;
 
     Shard& shardOf(std::string_view channel);
     Stream& streamLocked(Shard& shard, std::string_view channel);
+    void touchIdleLocked(Shard& shard, Stream& stream);
 
     std::string instanceId_;
     Clock clock_;

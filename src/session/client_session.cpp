@@ -1,0 +1,268 @@
+#include "session/client_session.h"
+
+#include <algorithm>
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
+#include <spdlog/spdlog.h>
+
+#include "protocol/server_message.h"
+#include "session/session_registry.h"
+
+namespace wspush {
+
+namespace net = boost::asio;
+
+namespace {
+
+QosTimings timingsFrom(const QosConfig& qos) {
+    QosTimings timings;
+    timings.ackTimeout = std::chrono::duration_cast<std::chrono::milliseconds>(qos.ack_timeout);
+    timings.maxBackoff = std::max(timings.ackTimeout, std::chrono::milliseconds(60000));
+    timings.maxRedeliveries = qos.max_redeliveries;
+    return timings;
+}
+
+template <class Duration>
+std::chrono::steady_clock::duration toClock(Duration d) {
+    return std::chrono::duration_cast<std::chrono::steady_clock::duration>(d);
+}
+
+}  // namespace
+
+ClientSession::ClientSession(Node& node, EventLoop& loop, std::string id, std::string resumeToken, std::string user)
+    : node_(node),
+      loop_(&loop),
+      id_(std::move(id)),
+      resumeToken_(std::move(resumeToken)),
+      user_(std::move(user)),
+      tracker_(node.config().qos.max_inflight, timingsFrom(node.config().qos)) {
+    timer_.emplace(loop.context());
+}
+
+bool ClientSession::isSubscribed(std::string_view channel) const {
+    return std::find(channels_.begin(), channels_.end(), channel) != channels_.end();
+}
+
+void ClientSession::subscribe(const std::string& channel, PositionDone done) {
+    // Interest is registered before the position is read, so every publication after the
+    // position is routed here; the hub entry holds them back until the position is known.
+    channels_.push_back(channel);
+    bool firstOnLoop = !loop_->hub().contains(channel);
+    if (node_.router().addSubscriber(channel, loop_->index(), firstOnLoop)) node_.broker().subscribe(channel);
+    loop_->hub().add(channel, this, LocalHub::kHoldAll);
+
+    node_.broker().position(channel, [self = shared_from_this(), channel, done = std::move(done)](auto result) mutable {
+        net::dispatch(self->loop_->context(), [self, channel, done = std::move(done), result = std::move(result)] {
+            if (self->ended_ || !self->isSubscribed(channel)) return;
+            if (auto* error = std::get_if<BrokerError>(&result)) {
+                self->unsubscribe(channel);
+                return done(*error);
+            }
+            self->loop_->hub().setSince(channel, self.get(), std::get<StreamPosition>(result).offset);
+            done(result);
+        });
+    });
+}
+
+void ClientSession::unsubscribe(const std::string& channel) {
+    auto it = std::find(channels_.begin(), channels_.end(), channel);
+    if (it == channels_.end()) return;
+    channels_.erase(it);
+    leaveChannel(channel);
+}
+
+void ClientSession::leaveChannel(const std::string& channel) {
+    bool lastOnLoop = loop_->hub().remove(channel, this);
+    if (node_.router().removeSubscriber(channel, loop_->index(), lastOnLoop)) node_.broker().unsubscribe(channel);
+}
+
+void ClientSession::attach(SessionConnection* connection) {
+    connection_ = connection;
+    expiresAt_ = Clock::time_point::max();
+    tracker_.resendAll(Clock::now(), [this](const auto& r) { resend(r); });
+    sendWaiting();
+    if (auto due = tracker_.nextDue()) armTimer(*due);
+}
+
+void ClientSession::detach(SessionConnection* connection, bool endSession) {
+    if (connection_ != connection) return;
+    connection_ = nullptr;
+    if (endSession) return endSoon();
+    expiresAt_ = Clock::now() + toClock(node_.config().sessions.ttl);
+    armTimer(expiresAt_);
+}
+
+void ClientSession::deliver(const PublicationPtr& publication, const SharedFrame& frame) {
+    if (ended_) return;
+    if (publication->report && connection_) publication->report->reached();
+    if (publication->qos == 0) {
+        // At most once: a client that is away misses it.
+        if (connection_) connection_->sendFrame(OutboundFrame::text(frame));
+        else loop_->metrics().qos0DroppedAway.add();
+        return;
+    }
+    Pending pending{frame, publication->qos, publication->report};
+    if (connection_ && waitingCount() == 0 && tracker_.hasRoom()) return transmitNew(std::move(pending));
+    if (waitingCount() >= node_.config().sessions.max_queued) {
+        loop_->metrics().sessionOverflows.add();
+        if (connection_) {
+            // The client reads too slowly for its QoS traffic: drop the connection, keep the session.
+            spdlog::info("session {}: {} QoS deliveries waiting; closing its connection as a slow consumer", id_,
+                         waitingCount());
+            connection_->closeFor(disconnects::kSlowConsumer);
+        } else {
+            // Away, and more arrives than the session may hold: it cannot keep its promise any more.
+            spdlog::info("session {}: more than {} QoS deliveries while away; ending it", id_, waitingCount());
+            return endSoon();
+        }
+    }
+    waiting_.push_back(std::move(pending));
+}
+
+void ClientSession::transmitNew(Pending pending) {
+    SharedFrame frame = pending.frame;
+    int qos = pending.qos;
+    DeliveryId did = tracker_.track(std::move(pending), qos, Clock::now());
+    transmit(did, frame, false);
+    armTimer(Clock::now() + toClock(node_.config().qos.ack_timeout));
+}
+
+void ClientSession::transmit(DeliveryId did, const SharedFrame& frame, bool dup) {
+    // A connection that cannot take it is closing; the delivery stays tracked and goes out again on resume.
+    if (connection_) connection_->sendFrame(OutboundFrame::text(frame, encodeDeliverySuffix(did, dup)));
+}
+
+void ClientSession::resend(const typename QosTracker<Pending>::Resend& r) {
+    loop_->metrics().qosRedeliveries.add();
+    if (r.message != nullptr) return transmit(r.did, r.message->frame, true);
+    if (connection_) connection_->sendFrame(OutboundFrame::text(std::make_shared<const std::string>(encodeRel(r.did))));
+}
+
+void ClientSession::sendWaiting() {
+    while (connection_ && waitingCount() > 0 && tracker_.hasRoom()) {
+        Pending pending = std::move(waiting_[waitingHead_++]);
+        transmitNew(std::move(pending));
+    }
+    if (waitingCount() == 0) {
+        waitingHead_ = 0;
+        waiting_.clear();
+        if (waiting_.capacity() > 64) waiting_.shrink_to_fit();  // an idle session holds nothing
+    }
+}
+
+std::shared_ptr<DeliveryReport> ClientSession::reportOf(DeliveryId did) const {
+    const Pending* pending = tracker_.messageOf(did);
+    return pending == nullptr ? nullptr : pending->report;
+}
+
+QosOutcome ClientSession::onAck(DeliveryId did) {
+    auto report = reportOf(did);
+    QosOutcome outcome = tracker_.onAck(did);
+    if (outcome == QosOutcome::Completed) {
+        if (report) report->acked();
+        sendWaiting();
+    }
+    return outcome;
+}
+
+QosOutcome ClientSession::onRec(DeliveryId did) {
+    // For a backend waiting on acks, QoS 2 counts at `rec`: the application has the message then.
+    bool firstRec = tracker_.stateOf(did) == DeliveryState::AwaitingRec;
+    auto report = reportOf(did);
+    QosOutcome outcome = tracker_.onRec(did, Clock::now());
+    if (outcome == QosOutcome::SendRel && firstRec && report) report->acked();
+    return outcome;
+}
+
+QosOutcome ClientSession::onComp(DeliveryId did) {
+    QosOutcome outcome = tracker_.onComp(did);
+    if (outcome == QosOutcome::Completed) sendWaiting();
+    return outcome;
+}
+
+std::vector<std::string> ClientSession::prepareMove() {
+    moving_ = true;
+    if (connection_) connection_->closeFor(disconnects::kTakenOver);  // detaches it
+    connection_ = nullptr;
+    timer_->cancel();
+    armedFor_ = Clock::time_point::max();
+    return channels_;
+}
+
+ChannelOffsets ClientSession::leaveLoop() {
+    ChannelOffsets offsets;
+    for (const auto& channel : channels_) {
+        offsets.emplace_back(channel, loop_->hub().sinceOf(channel, this));
+        leaveChannel(channel);
+    }
+    timer_.reset();  // bound to this loop
+    return offsets;
+}
+
+void ClientSession::enterLoop(EventLoop& loop, const ChannelOffsets& offsets, MigrationBuffer& buffer) {
+    loop_ = &loop;
+    timer_.emplace(loop.context());
+    armedFor_ = Clock::time_point::max();
+    for (const auto& [channel, since] : offsets) {
+        // The buffer joined before the old loop let go, so between them they saw everything;
+        // what the old loop delivered already (up to `since`) must not come twice.
+        std::uint64_t last = since;
+        for (const auto& [publication, frame] : buffer.held) {
+            if (publication->channel != channel || publication->offset <= last) continue;
+            last = publication->offset;
+            deliver(publication, frame);
+        }
+        loop.hub().replace(channel, &buffer, this, std::max(last, loop.hub().sinceOf(channel, &buffer)));
+    }
+    moving_ = false;
+    expiresAt_ = Clock::now() + toClock(node_.config().sessions.ttl);
+    armTimer(expiresAt_);
+}
+
+void ClientSession::endSoon() {
+    // Called from delivery or close paths, which must not see hub entries vanish under them.
+    net::post(loop_->context(), [self = shared_from_this()] { self->end(); });
+}
+
+void ClientSession::end() {
+    if (ended_ || moving_) return;
+    ended_ = true;
+    for (const auto& channel : channels_) leaveChannel(channel);
+    channels_.clear();
+    if (timer_) timer_->cancel();
+    std::size_t unfinished = tracker_.inflight() + waitingCount();
+    if (unfinished > 0) {
+        // Where these go once the Redis engine brings user inboxes; for now they are counted.
+        loop_->metrics().qosAbandoned.add(unfinished);
+        spdlog::debug("session {} ended with {} unfinished QoS deliveries", id_, unfinished);
+    }
+    loop_->metrics().sessionsEnded.add();
+    node_.sessions().remove(id_);
+}
+
+void ClientSession::armTimer(Clock::time_point at) {
+    if (at >= armedFor_ || !timer_) return;
+    armedFor_ = at;
+    timer_->expires_at(at);
+    timer_->async_wait([self = shared_from_this()](const boost::system::error_code& ec) { self->onTimer(ec); });
+}
+
+void ClientSession::onTimer(const boost::system::error_code& ec) {
+    if (ec || ended_ || moving_) return;
+    armedFor_ = Clock::time_point::max();
+    auto now = Clock::now();
+    if (connection_) {
+        if (!tracker_.resendDue(now, [this](const auto& r) { resend(r); })) {
+            loop_->metrics().unhealthyCloses.add();
+            connection_->closeFor(disconnects::kUnhealthy);  // detaches, which arms the expiry
+            return;
+        }
+        if (auto due = tracker_.nextDue()) armTimer(*due);
+        return;
+    }
+    if (now >= expiresAt_) return end();
+    armTimer(expiresAt_);
+}
+
+}  // namespace wspush

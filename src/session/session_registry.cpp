@@ -1,0 +1,62 @@
+#include "session/session_registry.h"
+
+#include "session/client_session.h"
+
+namespace wspush {
+namespace {
+
+bool constantTimeEquals(const std::string& a, const std::string& b) {
+    if (a.size() != b.size()) return false;
+    unsigned char diff = 0;
+    for (std::size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
+    return diff == 0;
+}
+
+}  // namespace
+
+void SessionRegistry::add(const std::string& id, const std::string& resumeToken, std::shared_ptr<ClientSession> session,
+                          unsigned loop) {
+    std::lock_guard lock(mutex_);
+    entries_[id] = Entry{std::move(session), resumeToken, loop, false};
+}
+
+std::optional<SessionRegistry::Claim> SessionRegistry::claim(const std::string& id, const std::string& resumeToken) {
+    std::lock_guard lock(mutex_);
+    auto it = entries_.find(id);
+    if (it == entries_.end() || it->second.claimed || !constantTimeEquals(it->second.resumeToken, resumeToken))
+        return std::nullopt;
+    it->second.claimed = true;
+    return Claim{it->second.session, it->second.loop};
+}
+
+void SessionRegistry::release(const std::string& id, unsigned loop) {
+    std::lock_guard lock(mutex_);
+    auto it = entries_.find(id);
+    if (it == entries_.end()) return;
+    it->second.claimed = false;
+    it->second.loop = loop;
+}
+
+void SessionRegistry::remove(const std::string& id) {
+    std::shared_ptr<ClientSession> last;  // destroyed outside the lock
+    std::lock_guard lock(mutex_);
+    auto it = entries_.find(id);
+    if (it == entries_.end()) return;
+    last = std::move(it->second.session);
+    entries_.erase(it);
+}
+
+void SessionRegistry::clear() {
+    std::unordered_map<std::string, Entry> entries;
+    {
+        std::lock_guard lock(mutex_);
+        entries.swap(entries_);
+    }
+}
+
+std::size_t SessionRegistry::size() const {
+    std::lock_guard lock(mutex_);
+    return entries_.size();
+}
+
+}  // namespace wspush
