@@ -5,6 +5,7 @@
 #include <fstream>
 #include <iostream>
 #include <sstream>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -151,7 +152,8 @@ int main(int argc, char** argv) {
     if (port) config.listen.port = static_cast<unsigned short>(*port);
     if (threads) config.threads = static_cast<unsigned>(*threads);
     if (logLevel) {
-        if (spdlog::level::from_str(*logLevel) == spdlog::level::off && *logLevel != "off") {
+        static const std::set<std::string> kLevels{"trace", "debug", "info", "warn", "error", "critical", "off"};
+        if (!kLevels.contains(*logLevel)) {
             std::cerr << "wspushd: --log-level: invalid level \"" << *logLevel << "\"\n";
             return kExitConfigError;
         }

@@ -48,7 +48,7 @@ Server::Server(Config config, ServerOptions options)
             std::make_unique<MemoryBroker>(randomHex(8), unixMillis)),
       api_(node_),
       loops_(loopCount(config)),
-      signals_(loops_.at(0).context(), SIGTERM, SIGINT),
+      signals_(loops_.at(0).context(), SIGTERM, SIGINT, SIGHUP),
       drainTimer_(loops_.at(0).context()) {
     node_.attach(loops_);
 }
@@ -78,7 +78,8 @@ bool Server::open() {
             return false;
         }
     }
-    spdlog::info("wspush {} node \"{}\": {} event loops, engine memory", Node::version(), node_.name(), loops_.size());
+    spdlog::info("wspush {} node \"{}\": {} event loops, engine {}", Node::version(), node_.name(), loops_.size(),
+                 node_.broker().name());
     spdlog::info("listening on {}:{} (WebSocket at {}{})", config.listen.host, publicListener_->port(),
                  config.websocket.path, separateApi ? ", /healthz" : ", HTTP API");
     if (apiListener_) spdlog::info("HTTP API listening on {}:{}", config.api.listen->host, apiListener_->port());
@@ -91,11 +92,7 @@ bool Server::open() {
 }
 
 int Server::run() {
-    signals_.async_wait([this](boost::system::error_code ec, int signal) {
-        if (ec) return;
-        spdlog::info("received {}, shutting down", signal == SIGTERM ? "SIGTERM" : "SIGINT");
-        beginShutdown();
-    });
+    waitForSignal();
     publicListener_->start();
     if (apiListener_) apiListener_->start();
     loops_.start();
@@ -106,6 +103,22 @@ int Server::run() {
     node_.sessions().clear();
     spdlog::info("stopped");
     return 0;
+}
+
+void Server::waitForSignal() {
+    signals_.async_wait([this](boost::system::error_code ec, int signal) {
+        if (ec) return;
+        if (signal == SIGHUP) {
+            spdlog::info("received SIGHUP: ignored (the configuration is read at startup only)");
+        } else if (!shuttingDown_) {
+            spdlog::info("received {}, draining connections (again to stop at once)", signal == SIGTERM ? "SIGTERM" : "SIGINT");
+            beginShutdown();
+        } else {
+            spdlog::warn("received {} while draining: stopping now", signal == SIGTERM ? "SIGTERM" : "SIGINT");
+            return stop();
+        }
+        waitForSignal();
+    });
 }
 
 void Server::beginShutdown() {
@@ -126,13 +139,19 @@ void Server::checkDrained(std::chrono::steady_clock::time_point deadline) {
     std::uint64_t open = totals.websocketConnections + totals.httpConnections;
     if (open == 0 || std::chrono::steady_clock::now() >= deadline) {
         if (open > 0) spdlog::warn("shutdown_timeout reached with {} connections still open; closing them", open);
-        stopped_.set_value();
-        return;
+        return stop();
     }
     drainTimer_.expires_after(std::chrono::milliseconds(20));
     drainTimer_.async_wait([this, deadline](boost::system::error_code ec) {
         if (!ec) checkDrained(deadline);
     });
+}
+
+void Server::stop() {
+    if (stopping_) return;  // the drain deadline and a second signal may both get here
+    stopping_ = true;
+    drainTimer_.cancel();
+    stopped_.set_value();
 }
 
 void Server::writeReadyFile() const {

@@ -34,6 +34,8 @@ public:
     int run();
 
 private:
+    void waitForSignal();
+    void stop();  // on loop 0: lets run() return
     void beginShutdown();
     void checkDrained(std::chrono::steady_clock::time_point deadline);
     void writeReadyFile() const;
@@ -50,6 +52,7 @@ private:
     boost::asio::steady_timer drainTimer_;
     std::promise<void> stopped_;
     bool shuttingDown_ = false;
+    bool stopping_ = false;
 };
 
 }  // namespace wspush

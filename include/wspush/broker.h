@@ -49,6 +49,9 @@ class Broker {
 public:
     virtual ~Broker() = default;
 
+    // "memory", "redis": for /api/info and the startup log.
+    virtual const char* name() const = 0;
+
     // Registers the node's handler. Called once, before any other member.
     virtual void setEventHandler(BrokerEventHandler* handler) = 0;
 

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstddef>
+#include <string>
 #include <string_view>
 
 namespace wspush {
@@ -16,5 +17,10 @@ bool isValidNamespaceName(std::string_view name);
 
 // The part before the first ':' ("chat" for "chat:room1"), or "" for the default namespace.
 std::string_view channelNamespace(std::string_view channel);
+
+// The channel every connection of `user` is subscribed to, for POST /api/send: "$user:<user>".
+// '$' is not allowed in channel names, so no client can subscribe to or publish into it.
+// Empty when `user` cannot name one (empty, longer than 240 bytes, or other characters).
+std::string personalChannel(std::string_view user);
 
 }  // namespace wspush

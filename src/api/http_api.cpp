@@ -6,10 +6,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include "wspush/channel_name.h"
+
 namespace wspush {
 namespace {
 
-using json = nlohmann::json;
+using json = nlohmann::ordered_json;  // keeps the publisher's key order in `data`
 
 constexpr std::size_t kMaxBroadcastChannels = 1000;
 constexpr std::size_t kMaxIdempotencyKey = 128;
@@ -40,6 +42,87 @@ ApiResponse ok(const json& body) {
 
 PublishRequest publishRequest(std::string channel, std::string data) {
     return PublishRequest{std::move(channel), std::move(data)};
+}
+
+// `"qos"`: 0, 1 or 2; absent: the channel's namespace default.
+std::variant<int, ApiResponse> qosOf(const json& body, int defaultQos) {
+    auto qos = body.find("qos");
+    if (qos == body.end() || qos->is_null()) return defaultQos;
+    if (!qos->is_number_unsigned() || qos->get<std::uint64_t>() > 2)
+        return HttpApi::error(ApiErrorCode::WrongType, "\"qos\" must be 0, 1 or 2");
+    return qos->get<int>();
+}
+
+// `"wait":{"acks":N,"timeout_ms":T}`: answer once N recipients acknowledged, or after T.
+struct WaitForAcks {
+    std::uint64_t acks = 0;
+    std::chrono::milliseconds timeout{0};
+};
+constexpr std::chrono::milliseconds kMaxWait{60000};
+
+std::variant<std::optional<WaitForAcks>, ApiResponse> waitOf(const json& body, int qos) {
+    auto wait = body.find("wait");
+    if (wait == body.end() || wait->is_null()) return std::optional<WaitForAcks>{};
+    auto acks = wait->is_object() ? wait->find("acks") : wait->end();
+    auto timeout = wait->is_object() ? wait->find("timeout_ms") : wait->end();
+    if (!wait->is_object() || acks == wait->end() || !acks->is_number_unsigned() || acks->get<std::uint64_t>() == 0 ||
+        timeout == wait->end() || !timeout->is_number_unsigned() ||
+        timeout->get<std::uint64_t>() > static_cast<std::uint64_t>(kMaxWait.count()))
+        return HttpApi::error(ApiErrorCode::WrongType,
+                              "\"wait\" must be {\"acks\": N ≥ 1, \"timeout_ms\": 0..60000}");
+    if (qos == 0) return HttpApi::error(ApiErrorCode::WrongType, "\"wait\" needs qos 1 or 2: QoS 0 is never acknowledged");
+    return std::optional<WaitForAcks>{WaitForAcks{acks->get<std::uint64_t>(), std::chrono::milliseconds(timeout->get<std::uint64_t>())}};
+}
+
+json publicationJson(const Publication& p);
+
+// Publishes and answers once both the engine has accepted the publication and its delivery
+// report is complete (every loop delivered it; with `wait`, N acks or the timeout), adding
+// "reached" and "acked" to the usual fields.
+void publishReported(Node& node, PublishRequest request, std::optional<WaitForAcks> wait, const ApiRequest& api,
+                     std::function<void(ApiResponse)> respond) {
+    struct Outcome {
+        std::mutex mutex;
+        PublicationPtr publication;
+        std::optional<std::pair<std::uint64_t, std::uint64_t>> delivery;  // reached, acked
+        bool answered = false;
+        std::function<void(ApiResponse)> respond;
+
+        void answerIfComplete(std::unique_lock<std::mutex>& lock) {
+            if (answered || !publication || !delivery) return;
+            answered = true;
+            json body = publicationJson(*publication);
+            body["reached"] = delivery->first;
+            if (publication->qos > 0) body["acked"] = delivery->second;
+            ApiResponse response;
+            response.body = body.dump();
+            response.wasPublish = true;
+            auto answer = std::move(respond);
+            lock.unlock();
+            answer(std::move(response));
+        }
+    };
+    auto outcome = std::make_shared<Outcome>();
+    outcome->respond = std::move(respond);
+    auto report = std::make_shared<DeliveryReport>(wait ? wait->acks : 0, [outcome](std::uint64_t reached, std::uint64_t acked) {
+        std::unique_lock lock(outcome->mutex);
+        outcome->delivery = std::make_pair(reached, acked);
+        outcome->answerIfComplete(lock);
+    });
+    request.report = report;
+    if (wait && api.after) api.after(wait->timeout, [report] { report->expire(); });
+    node.broker().publish(std::move(request), [outcome](PublishResult result) {
+        std::unique_lock lock(outcome->mutex);
+        if (auto* failure = std::get_if<BrokerError>(&result)) {
+            if (outcome->answered) return;
+            outcome->answered = true;
+            auto answer = std::move(outcome->respond);
+            lock.unlock();
+            return answer(HttpApi::error(failure->code, failure->message));
+        }
+        outcome->publication = std::get<PublicationPtr>(result);
+        outcome->answerIfComplete(lock);
+    });
 }
 
 json publicationJson(const Publication& p) {
@@ -127,6 +210,7 @@ void HttpApi::handle(const ApiRequest& request, const ListenerRoutes& routes, Ap
     static constexpr Route kRoutes[] = {
         {"/healthz", "GET", false},       {"/metrics", "GET", true},       {"/api/publish", "POST", true},
         {"/api/broadcast", "POST", true}, {"/api/channels", "GET", true}, {"/api/info", "GET", true},
+        {"/api/send", "POST", true},
     };
     const Route* route = nullptr;
     for (const auto& candidate : kRoutes)
@@ -143,6 +227,7 @@ void HttpApi::handle(const ApiRequest& request, const ListenerRoutes& routes, Ap
 
     if (route->path == "/api/publish") return publish(request, std::move(respond));
     if (route->path == "/api/broadcast") return broadcast(request, std::move(respond));
+    if (route->path == "/api/send") return send(request, std::move(respond));
     if (route->path == "/api/channels") return respond(channels());
     if (route->path == "/api/info") return respond(info());
     respond(metrics());
@@ -154,8 +239,13 @@ std::optional<ApiResponse> HttpApi::authorize(const ApiRequest& request) const {
         if (request.fromLoopback) return std::nullopt;
         return error(ApiErrorCode::Forbidden, "no API key is configured: the API answers loopback clients only");
     }
-    constexpr std::string_view kBearer = "Bearer ";
-    if (!request.authorization.starts_with(kBearer))
+    constexpr std::string_view kBearer = "bearer ";  // the scheme is case-insensitive (RFC 9110)
+    std::string_view scheme = std::string_view(request.authorization).substr(0, kBearer.size());
+    bool isBearer = scheme.size() == kBearer.size() &&
+                    std::equal(scheme.begin(), scheme.end(), kBearer.begin(), [](char a, char b) {
+                        return std::tolower(static_cast<unsigned char>(a)) == b;
+                    });
+    if (!isBearer)
         return error(ApiErrorCode::Unauthorized, "missing \"Authorization: Bearer <api key>\"");
     std::string_view presented = std::string_view(request.authorization).substr(kBearer.size());
     bool accepted = false;
@@ -176,9 +266,16 @@ void HttpApi::publish(const ApiRequest& request, ApiRespond respond) {
     auto data = body.find("data");
     if (data == body.end()) return respond(error(ApiErrorCode::MissingField, "\"data\" is required"));
     if (auto refusal = checkChannel(node_, channel->get_ref<const std::string&>())) return respond(std::move(*refusal));
+    auto qos = qosOf(body, node_.config().namespaceFor(channel->get_ref<const std::string&>())->default_qos);
+    if (auto* refusal = std::get_if<ApiResponse>(&qos)) return respond(std::move(*refusal));
+    auto wait = waitOf(body, std::get<int>(qos));
+    if (auto* refusal = std::get_if<ApiResponse>(&wait)) return respond(std::move(*refusal));
 
     PublishRequest publication = publishRequest(channel->get<std::string>(), data->dump());
+    publication.qos = std::get<int>(qos);
     runIdempotent(request, std::get<std::optional<std::string>>(key), std::move(respond), [&](ApiRespond respond) {
+        if (auto waitForAcks = std::get<std::optional<WaitForAcks>>(wait))
+            return publishReported(node_, std::move(publication), waitForAcks, request, std::move(respond));
         node_.broker().publish(std::move(publication), [respond = std::move(respond)](PublishResult result) {
             if (auto* failure = std::get_if<BrokerError>(&result)) return respond(error(failure->code, failure->message));
             ApiResponse response = ok(publicationJson(*std::get<PublicationPtr>(result)));
@@ -205,6 +302,12 @@ void HttpApi::broadcast(const ApiRequest& request, ApiRespond respond) {
         if (!channel.is_string()) return respond(error(ApiErrorCode::WrongType, "\"channels\" must be an array of strings"));
     auto data = body.find("data");
     if (data == body.end()) return respond(error(ApiErrorCode::MissingField, "\"data\" is required"));
+    std::optional<int> explicitQos;
+    if (body.contains("qos")) {
+        auto qos = qosOf(body, 0);
+        if (auto* refusal = std::get_if<ApiResponse>(&qos)) return respond(std::move(*refusal));
+        explicitQos = std::get<int>(qos);
+    }
 
     runIdempotent(request, std::get<std::optional<std::string>>(key), std::move(respond), [&](ApiRespond respond) {
         // Each channel is published on its own; the reply lists every channel's outcome in request
@@ -237,7 +340,10 @@ void HttpApi::broadcast(const ApiRequest& request, ApiRespond respond) {
                 complete(i, json::parse(refusal->body));
                 continue;
             }
-            node_.broker().publish(publishRequest(channel, payload), [complete, i](PublishResult result) {
+            int defaultQos = node_.config().namespaceFor(channel)->default_qos;
+            PublishRequest publication = publishRequest(channel, payload);
+            publication.qos = explicitQos.value_or(defaultQos);
+            node_.broker().publish(std::move(publication), [complete, i](PublishResult result) {
                 if (auto* failure = std::get_if<BrokerError>(&result))
                     return complete(i, json{{"error", {{"code", static_cast<int>(failure->code)}, {"message", failure->message}}}});
                 complete(i, publicationJson(*std::get<PublicationPtr>(result)));
@@ -272,6 +378,44 @@ void HttpApi::runIdempotent(const ApiRequest& request, const std::optional<std::
     });
 }
 
+void HttpApi::send(const ApiRequest& request, ApiRespond respond) {
+    auto parsed = parseBody(request);
+    if (auto* refusal = std::get_if<ApiResponse>(&parsed)) return respond(std::move(*refusal));
+    const json& body = std::get<json>(parsed);
+    auto key = idempotencyKeyOf(request, body);
+    if (auto* refusal = std::get_if<ApiResponse>(&key)) return respond(std::move(*refusal));
+    auto user = body.find("user");
+    if (user == body.end()) return respond(error(ApiErrorCode::MissingField, "\"user\" is required"));
+    if (!user->is_string()) return respond(error(ApiErrorCode::WrongType, "\"user\" must be a string"));
+    std::string channel = personalChannel(user->get_ref<const std::string&>());
+    if (channel.empty())
+        return respond(error(ApiErrorCode::WrongType, "\"user\" must be 1 to 240 letters, digits or _-.:@/=+!#"));
+    auto data = body.find("data");
+    if (data == body.end()) return respond(error(ApiErrorCode::MissingField, "\"data\" is required"));
+    auto qos = qosOf(body, node_.config().channel_defaults.default_qos);
+    if (auto* refusal = std::get_if<ApiResponse>(&qos)) return respond(std::move(*refusal));
+    auto wait = waitOf(body, std::get<int>(qos));
+    if (auto* refusal = std::get_if<ApiResponse>(&wait)) return respond(std::move(*refusal));
+
+    PublishRequest publication = publishRequest(std::move(channel), data->dump());
+    publication.qos = std::get<int>(qos);
+    runIdempotent(request, std::get<std::optional<std::string>>(key), std::move(respond), [&](ApiRespond respond) {
+        // Every connection of the user holds the user's personal channel; the report counts them.
+        publishReported(node_, std::move(publication), std::get<std::optional<WaitForAcks>>(wait), request,
+                        [respond = std::move(respond), user = user->get<std::string>()](ApiResponse response) {
+                            if (response.status == 200) {
+                                json body = json::parse(response.body);
+                                body.erase("channel");
+                                body.erase("offset");
+                                body.erase("epoch");
+                                body["user"] = user;
+                                response.body = body.dump();
+                            }
+                            respond(std::move(response));
+                        });
+    });
+}
+
 ApiResponse HttpApi::channels() const {
     json list = json::array();
     for (const auto& [name, subscribers] : node_.router().channels())
@@ -289,7 +433,7 @@ ApiResponse HttpApi::info() const {
                    {"channels", totals.channels},
                    {"publications", totals.publications},
                    {"threads", node_.loopMetrics().size()},
-                   {"engine", "memory"}});
+                   {"engine", node_.broker().name()}});
 }
 
 ApiResponse HttpApi::metrics() const {

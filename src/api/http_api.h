@@ -28,6 +28,9 @@ struct ApiRequest {
     bool fromLoopback = false;
     // The Idempotency-Key header; nullopt when absent (then the body's "mid" is the key, if any).
     std::optional<std::string> idempotencyKey;
+    // Runs `task` after `delay` on the connection's loop: the timeout of `"wait"`. Without it a
+    // wait ends only when its acks arrive.
+    std::function<void(std::chrono::milliseconds delay, std::function<void()> task)> after;
 };
 
 struct ApiResponse {
@@ -56,6 +59,7 @@ private:
     std::optional<ApiResponse> authorize(const ApiRequest& request) const;
     void publish(const ApiRequest& request, ApiRespond respond);
     void broadcast(const ApiRequest& request, ApiRespond respond);
+    void send(const ApiRequest& request, ApiRespond respond);
     // Runs `perform` (which publishes and responds exactly once) unless the request's key makes it
     // a replay, a conflict or a wait for the same request in flight (docs/http-api.md).
     void runIdempotent(const ApiRequest& request, const std::optional<std::string>& key, ApiRespond respond,

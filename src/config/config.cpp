@@ -1,5 +1,7 @@
 #include "wspush/config.h"
 
+#include <arpa/inet.h>
+
 #include <algorithm>
 #include <cctype>
 #include <cstdint>
@@ -92,7 +94,9 @@ private:
     static void readValue(const json& v, const std::string& path, Endpoint& out) {
         if (!v.is_string()) fail(path, "expected \"host:port\"");
         auto endpoint = parseEndpoint(v.get<std::string>());
-        if (!endpoint) fail(path, "expected \"host:port\", got \"" + v.get<std::string>() + "\"");
+        if (!endpoint)
+            fail(path, "expected \"address:port\" with an IP address (e.g. 0.0.0.0:8080 or [::]:8080), got \"" +
+                           v.get<std::string>() + "\"");
         out = *endpoint;
     }
     static void readValue(const json& v, const std::string& path, std::optional<Endpoint>& out) {
@@ -338,6 +342,11 @@ std::optional<Endpoint> parseEndpoint(std::string_view text) {
         return std::nullopt;
     unsigned value = std::stoul(std::string(port));
     if (value > 65535) return std::nullopt;
+    // An address to bind, not a name to resolve: "localhost" would only fail at startup.
+    unsigned char address[sizeof(in6_addr)];
+    std::string hostText(host);
+    if (inet_pton(AF_INET, hostText.c_str(), address) != 1 && inet_pton(AF_INET6, hostText.c_str(), address) != 1)
+        return std::nullopt;
     return Endpoint{std::string(host), static_cast<unsigned short>(value)};
 }
 

@@ -5,7 +5,11 @@
 namespace wspush {
 
 Node::Node(Config config, std::string name, std::unique_ptr<Broker> broker)
-    : config_(std::move(config)), name_(std::move(name)), broker_(std::move(broker)) {
+    : config_(std::move(config)),
+      name_(std::move(name)),
+      broker_(std::move(broker)),
+      clientPublishes_(std::chrono::duration_cast<IdempotencyCache::Duration>(config_.api.idempotency_window),
+                       config_.api.idempotency_max_entries) {
     broker_->setEventHandler(&router_);
 }
 

@@ -7,6 +7,7 @@
 #include <string>
 #include <string_view>
 
+#include "api/idempotency_cache.h"
 #include "node/channel_router.h"
 #include "node/event_loop.h"
 #include "session/session_registry.h"
@@ -32,6 +33,8 @@ public:
     Broker& broker() { return *broker_; }
     ChannelRouter& router() { return router_; }
     SessionRegistry& sessions() { return sessions_; }
+    // Client publishes that carried a mid, for api.idempotency_window: a resent one is not published again.
+    IdempotencyCache& clientPublishes() { return clientPublishes_; }
     EventLoop& loopAt(unsigned index) { return *loops_.at(index); }
 
     ChannelCheck checkChannel(std::string_view channel) const;
@@ -45,6 +48,7 @@ private:
     std::unique_ptr<Broker> broker_;
     ChannelRouter router_;
     SessionRegistry sessions_;
+    IdempotencyCache clientPublishes_;
     std::vector<EventLoop*> loops_;
     std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
 };

@@ -19,6 +19,7 @@ constexpr std::array<bool, 256> kAllowed = makeAllowed();
 
 bool isValidChannelName(std::string_view name) {
     if (name.empty() || name.size() > kMaxChannelNameLength) return false;
+    if (name.front() == ':') return false;  // an empty namespace is no namespace: ambiguous
     for (char c : name)
         if (!kAllowed[static_cast<unsigned char>(c)]) return false;
     return true;
@@ -26,6 +27,12 @@ bool isValidChannelName(std::string_view name) {
 
 bool isValidNamespaceName(std::string_view name) {
     return isValidChannelName(name) && name.find(':') == std::string_view::npos;
+}
+
+std::string personalChannel(std::string_view user) {
+    constexpr std::string_view kPrefix = "$user:";
+    if (user.size() > kMaxChannelNameLength - 15 || !isValidChannelName(user)) return {};
+    return std::string(kPrefix) + std::string(user);
 }
 
 std::string_view channelNamespace(std::string_view channel) {

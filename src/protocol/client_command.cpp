@@ -8,7 +8,7 @@
 namespace wspush {
 namespace {
 
-using json = nlohmann::json;
+using json = nlohmann::ordered_json;  // keeps the publisher's key order in `data`
 
 // JavaScript clients cannot represent larger integers exactly.
 constexpr std::uint64_t kMaxSafeInteger = (1ull << 53);

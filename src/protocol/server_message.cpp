@@ -74,8 +74,13 @@ std::string encodeConnected(RequestId id, const ConnectedReply& r) {
     object["session"] = r.session;
     object["resume"] = r.resume;
     object["resumed"] = r.resumed;
-    object["ping_interval"] = r.pingInterval;
-    object["pong_timeout"] = r.pongTimeout;
+    // Whole seconds print as integers ("ping_interval":25), as the protocol's examples show.
+    auto seconds = [](double value) -> json {
+        if (value == static_cast<double>(static_cast<std::int64_t>(value))) return static_cast<std::int64_t>(value);
+        return value;
+    };
+    object["ping_interval"] = seconds(r.pingInterval);
+    object["pong_timeout"] = seconds(r.pongTimeout);
     object["node"] = r.node;
     object["version"] = r.version;
     return dump(object);

@@ -44,6 +44,11 @@ bool ClientSession::isSubscribed(std::string_view channel) const {
     return std::find(channels_.begin(), channels_.end(), channel) != channels_.end();
 }
 
+std::size_t ClientSession::subscriptionCount() const {
+    return static_cast<std::size_t>(
+        std::count_if(channels_.begin(), channels_.end(), [](const std::string& c) { return !c.starts_with('$'); }));
+}
+
 void ClientSession::subscribe(const std::string& channel, PositionDone done) {
     // Interest is registered before the position is read, so every publication after the
     // position is routed here; the hub entry holds them back until the position is known.

@@ -64,7 +64,8 @@ public:
     bool ended() const { return ended_; }
 
     bool isSubscribed(std::string_view channel) const;
-    std::size_t subscriptionCount() const { return channels_.size(); }
+    // Channels the client chose (the personal "$user:" channel is not one of them).
+    std::size_t subscriptionCount() const;
     // Joins `channel` and learns its position; `done` runs on this loop, unless the session
     // unsubscribed or ended first. Publications after that position are delivered.
     void subscribe(const std::string& channel, PositionDone done);

@@ -1,6 +1,7 @@
 #include "transport/http_session.h"
 
 #include <boost/asio/dispatch.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
@@ -22,7 +23,11 @@ HttpSession::HttpSession(Node& node, HttpApi& api, EventLoop& loop, net::ip::tcp
     : node_(node), api_(api), loop_(loop), routes_(routes), websocketMode_(websocketMode), stream_(std::move(socket)) {
     beast::error_code ec;
     auto remote = stream_.socket().remote_endpoint(ec);
-    fromLoopback_ = !ec && remote.address().is_loopback();
+    auto address = remote.address();
+    // Behind a dual-stack listener ([::]) an IPv4 client shows up as ::ffff:a.b.c.d.
+    if (!ec && address.is_v6() && address.to_v6().is_v4_mapped())
+        address = net::ip::make_address_v4(net::ip::v4_mapped, address.to_v6());
+    fromLoopback_ = !ec && address.is_loopback();
     loop_.attach(this);
     loop_.metrics().httpConnections.add();
 }
@@ -62,6 +67,7 @@ void HttpSession::onRead(beast::error_code ec, std::size_t) {
     loop_.metrics().httpRequests.add();
     auto request = parser_->release();
     version_ = request.version();
+    headRequest_ = request.method() == http::verb::head;
     keepAlive_ = request.keep_alive() && !draining_;
 
     std::string_view target = request.target();
@@ -80,6 +86,10 @@ void HttpSession::onRead(beast::error_code ec, std::size_t) {
     apiRequest.body = std::move(request.body());
     apiRequest.fromLoopback = fromLoopback_;
     if (auto key = request.find("Idempotency-Key"); key != request.end()) apiRequest.idempotencyKey = std::string(key->value());
+    apiRequest.after = [executor = stream_.get_executor()](std::chrono::milliseconds delay, std::function<void()> task) {
+        auto timer = std::make_shared<net::steady_timer>(executor, delay);
+        timer->async_wait([timer, task = std::move(task)](const beast::error_code&) { task(); });
+    };
     api_.handle(apiRequest, routes_, [self = shared_from_this()](ApiResponse response) {
         net::dispatch(self->stream_.get_executor(),
                       [self, response = std::move(response)]() mutable { self->respond(std::move(response)); });
@@ -105,6 +115,7 @@ void HttpSession::respond(ApiResponse response) {
     bool keepAlive = keepAlive_ && !draining_;
     response_.keep_alive(keepAlive);
     response_.prepare_payload();
+    if (headRequest_) response_.body().clear();  // HEAD: the GET's headers, Content-Length included, no body
     stream_.expires_after(std::chrono::seconds(30));
     http::async_write(stream_, response_,
                       beast::bind_front_handler(&HttpSession::onWrite, shared_from_this(), keepAlive));

@@ -49,6 +49,7 @@ private:
     bool busy_ = false;       // between a request read and its response written
     bool draining_ = false;
     bool firstRequest_ = true;
+    bool headRequest_ = false;
     std::chrono::steady_clock::time_point received_;
     bool fromLoopback_ = false;
 };

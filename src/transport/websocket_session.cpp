@@ -7,9 +7,11 @@
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/beast/websocket/error.hpp>
+#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include "protocol/server_message.h"
+#include "wspush/channel_name.h"
 
 namespace wspush {
 
@@ -211,18 +213,21 @@ bool WebSocketSession::handleConnect(const ClientCommand& command) {
             node_.sessions().release(*command.session, claim->loop);  // someone else's session: start afresh
         }
     }
-    session_ = std::make_shared<ClientSession>(node_, loop_, randomHex(2), randomHex(2), std::move(user));
-    node_.sessions().add(session_->id(), session_->resumeToken(), session_, loop_.index());
-    sessionReady(session_, false);
+    startNewSession(std::move(user));
     return true;
 }
 
+void WebSocketSession::startNewSession(std::string user) {
+    auto session = std::make_shared<ClientSession>(node_, loop_, randomHex(2), randomHex(2), std::move(user));
+    node_.sessions().add(session->id(), session->resumeToken(), session, loop_.index());
+    // Messages for the user (POST /api/send) reach every one of its sessions through this channel.
+    std::string personal = personalChannel(session->user());
+    if (!personal.empty()) session->subscribe(personal, [](const auto&) {});
+    sessionReady(std::move(session), false);
+}
+
 void WebSocketSession::resumeHere(std::shared_ptr<ClientSession> session) {
-    if (session->ended()) {  // its end was already under way
-        session_ = std::make_shared<ClientSession>(node_, loop_, randomHex(2), randomHex(2), session->user());
-        node_.sessions().add(session_->id(), session_->resumeToken(), session_, loop_.index());
-        return sessionReady(session_, false);
-    }
+    if (session->ended()) return startNewSession(session->user());  // its end was already under way
     if (SessionConnection* previous = session->connection()) previous->closeFor(disconnects::kTakenOver);
     node_.sessions().release(session->id(), loop_.index());
     sessionReady(std::move(session), true);
@@ -311,14 +316,54 @@ void WebSocketSession::handlePublish(const ClientCommand& command) {
     int qos = command.qos.value_or(options->default_qos);
     if (qos == 2 && !command.mid) return replyError(command.id, ErrorCode::BadRequest, "qos 2 needs a \"mid\"");
     PublishRequest request{command.channel, command.data, qos, command.mid.value_or(""), nullptr};
-    node_.broker().publish(std::move(request), [self = shared_from_this(), id = command.id, qos](PublishResult result) {
-        net::dispatch(self->ws_.get_executor(), [self, id, qos, result = std::move(result)] {
-            if (auto* error = std::get_if<BrokerError>(&result))
-                return self->replyError(id, ErrorCode::Internal, error->message);
-            const Publication& publication = *std::get<PublicationPtr>(result);
-            self->reply(qos == 2 ? encodePubrec(id, publication) : encodePublished(id, publication));
-        });
+    if (!command.mid) return publishAndReply(std::move(request), command.id, {});
+
+    // A client resends a publish until it is answered; its mid makes the resends harmless.
+    // Scoped by user (or, anonymous, by session), so one client cannot shadow another's mids.
+    std::string key = (session_->user().empty() ? "s:" + session_->id() : "u:" + session_->user()) + ":" + *command.mid;
+    auto fingerprint = IdempotencyCache::fingerprint(command.channel + '\n' + std::to_string(qos) + '\n' + command.data);
+    auto waiter = [self = shared_from_this(), id = command.id, qos](const IdempotencyCache::Response& first) {
+        net::dispatch(self->ws_.get_executor(), [self, id, qos, first] { self->replyRemembered(id, qos, first); });
+    };
+    auto begun = node_.clientPublishes().begin("ws", key, fingerprint, waiter);
+    switch (begun.outcome) {
+        case IdempotencyCache::Outcome::Replay: return replyRemembered(command.id, qos, begun.response);
+        case IdempotencyCache::Outcome::Wait: return;
+        case IdempotencyCache::Outcome::Conflict:
+            return replyError(command.id, ErrorCode::BadRequest, "this mid was already used for another publication");
+        case IdempotencyCache::Outcome::Proceed: break;
+    }
+    publishAndReply(std::move(request), command.id, key);
+}
+
+void WebSocketSession::publishAndReply(PublishRequest request, std::optional<std::uint64_t> id, std::string dedupKey) {
+    int qos = request.qos;
+    node_.broker().publish(std::move(request), [self = shared_from_this(), id, qos, dedupKey](PublishResult result) {
+        IdempotencyCache& remembered = self->node_.clientPublishes();
+        if (auto* error = std::get_if<BrokerError>(&result)) {
+            if (!dedupKey.empty()) remembered.abandon("ws", dedupKey, IdempotencyCache::Response{500, "", error->message});
+            return net::dispatch(self->ws_.get_executor(), [self, id, message = error->message] {
+                self->replyError(id, ErrorCode::Internal, message);
+            });
+        }
+        const Publication& publication = *std::get<PublicationPtr>(result);
+        if (!dedupKey.empty()) {
+            nlohmann::json fields{{"channel", publication.channel}, {"offset", publication.offset}, {"mid", publication.mid}};
+            remembered.complete("ws", dedupKey, IdempotencyCache::Response{200, "", fields.dump()});
+        }
+        std::string reply = qos == 2 ? encodePubrec(id, publication) : encodePublished(id, publication);
+        net::dispatch(self->ws_.get_executor(), [self, reply = std::move(reply)]() mutable { self->reply(std::move(reply)); });
     });
+}
+
+void WebSocketSession::replyRemembered(std::optional<std::uint64_t> id, int qos, const IdempotencyCache::Response& first) {
+    if (first.status != 200) return replyError(id, ErrorCode::Internal, first.body);
+    auto fields = nlohmann::json::parse(first.body, nullptr, false);
+    Publication publication;
+    publication.channel = fields.value("channel", "");
+    publication.offset = fields.value("offset", std::uint64_t{0});
+    publication.mid = fields.value("mid", "");
+    reply(qos == 2 ? encodePubrec(id, publication) : encodePublished(id, publication));
 }
 
 void WebSocketSession::handleQosAnswer(const ClientCommand& command) {

@@ -57,7 +57,7 @@ private:
     void handleFrame(std::string_view frame);
     bool handleCommand(ClientCommand& command);  // false: stop reading this frame's other pieces
     bool handleConnect(const ClientCommand& command);
-    void startNewSession();
+    void startNewSession(std::string user);
     void resumeHere(std::shared_ptr<ClientSession> session);
     void resumeFrom(std::shared_ptr<ClientSession> session, unsigned loop);
     void sessionReady(std::shared_ptr<ClientSession> session, bool resumed);
@@ -65,6 +65,9 @@ private:
     void handleUnsubscribe(const ClientCommand& command);
     void handlePublish(const ClientCommand& command);
     void handleQosAnswer(const ClientCommand& command);
+    // `dedupKey` non-empty: remember the outcome under it in Node::clientPublishes().
+    void publishAndReply(PublishRequest request, std::optional<std::uint64_t> id, std::string dedupKey);
+    void replyRemembered(std::optional<std::uint64_t> id, int qos, const IdempotencyCache::Response& first);
     void replyError(std::optional<std::uint64_t> id, ErrorCode code, std::string_view message);
 
     bool send(OutboundFrame frame);

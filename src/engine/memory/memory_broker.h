@@ -22,6 +22,7 @@ public:
     // (a restarted node starts new epochs: its offsets begin again at 1).
     MemoryBroker(std::string instanceId, Clock clock);
 
+    const char* name() const override { return "memory"; }
     void setEventHandler(BrokerEventHandler* handler) override { handler_ = handler; }
     void publish(PublishRequest request, PublishCompletion done) override;
     void subscribe(std::string_view channel) override;
