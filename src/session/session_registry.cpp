@@ -20,11 +20,15 @@ void SessionRegistry::add(const std::string& id, const std::string& resumeToken,
     entries_[id] = Entry{std::move(session), resumeToken, loop, false};
 }
 
-std::optional<SessionRegistry::Claim> SessionRegistry::claim(const std::string& id, const std::string& resumeToken) {
+std::optional<SessionRegistry::Claim> SessionRegistry::claim(const std::string& id, const std::string& resumeToken,
+                                                             bool* busy) {
     std::lock_guard lock(mutex_);
     auto it = entries_.find(id);
-    if (it == entries_.end() || it->second.claimed || !constantTimeEquals(it->second.resumeToken, resumeToken))
+    if (it == entries_.end() || !constantTimeEquals(it->second.resumeToken, resumeToken)) return std::nullopt;
+    if (it->second.claimed) {
+        if (busy) *busy = true;
         return std::nullopt;
+    }
     it->second.claimed = true;
     return Claim{it->second.session, it->second.loop};
 }

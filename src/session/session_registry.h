@@ -26,9 +26,10 @@ public:
     void add(const std::string& id, const std::string& resumeToken, std::shared_ptr<ClientSession> session,
              unsigned loop);
 
-    // Reserves the session for one resuming connection. nullopt when the id is unknown, the token
-    // does not match, or another connection is resuming it right now.
-    std::optional<Claim> claim(const std::string& id, const std::string& resumeToken);
+    // Reserves the session for one resuming connection. nullopt when the id is unknown or the
+    // token does not match; `busy` is set (and nullopt returned) while another connection is
+    // resuming it, so the caller can try again shortly.
+    std::optional<Claim> claim(const std::string& id, const std::string& resumeToken, bool* busy = nullptr);
     // The resume is over; the session now lives on `loop`.
     void release(const std::string& id, unsigned loop);
 

@@ -23,6 +23,8 @@ namespace {
 
 // How long an orderly close may take before the socket is shut without ceremony.
 constexpr std::chrono::seconds kCloseTimeout{5};
+// How long a resume waits for another connection's resume of the same session to finish.
+constexpr std::chrono::seconds kResumeWait{2};
 
 // `words` random 64-bit words as hex. Session ids and resume tokens use 128 bits: unguessable.
 std::string randomHex(int words) {
@@ -204,17 +206,34 @@ bool WebSocketSession::handleConnect(const ClientCommand& command) {
     spdlog::debug("[{}] connect user=\"{}\" client=\"{}\"", id_, user, command.client);
 
     if (command.session && command.resume) {
-        if (auto claim = node_.sessions().claim(*command.session, *command.resume)) {
-            if (claim->session->user() == user) {
-                if (claim->loop == loop_.index()) resumeHere(std::move(claim->session));
-                else resumeFrom(std::move(claim->session), claim->loop);
-                return true;
-            }
-            node_.sessions().release(*command.session, claim->loop);  // someone else's session: start afresh
-        }
+        tryResume(*command.session, *command.resume, std::move(user), Clock::now() + kResumeWait);
+        return true;
     }
     startNewSession(std::move(user));
     return true;
+}
+
+void WebSocketSession::tryResume(std::string id, std::string token, std::string user, Clock::time_point giveUpAt) {
+    if (state_ != State::Open && state_ != State::Resuming) return;
+    bool busy = false;
+    if (auto claim = node_.sessions().claim(id, token, &busy)) {
+        if (claim->session->user() == user) {
+            if (claim->loop == loop_.index()) resumeHere(std::move(claim->session));
+            else resumeFrom(std::move(claim->session), claim->loop);
+            return;
+        }
+        node_.sessions().release(id, claim->loop);  // someone else's session: start afresh
+    } else if (busy && Clock::now() < giveUpAt) {
+        // Another connection is resuming it right now; once it has, this one takes over from it.
+        state_ = State::Resuming;
+        auto retry = std::make_shared<net::steady_timer>(loop_.context(), std::chrono::milliseconds(5));
+        retry->async_wait([self = shared_from_this(), retry, id = std::move(id), token = std::move(token),
+                           user = std::move(user), giveUpAt](beast::error_code) mutable {
+            self->tryResume(std::move(id), std::move(token), std::move(user), giveUpAt);
+        });
+        return;
+    }
+    startNewSession(std::move(user));
 }
 
 void WebSocketSession::startNewSession(std::string user) {

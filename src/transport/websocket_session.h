@@ -58,6 +58,7 @@ private:
     bool handleCommand(ClientCommand& command);  // false: stop reading this frame's other pieces
     bool handleConnect(const ClientCommand& command);
     void startNewSession(std::string user);
+    void tryResume(std::string id, std::string token, std::string user, Clock::time_point giveUpAt);
     void resumeHere(std::shared_ptr<ClientSession> session);
     void resumeFrom(std::shared_ptr<ClientSession> session, unsigned loop);
     void sessionReady(std::shared_ptr<ClientSession> session, bool resumed);
