@@ -303,7 +303,7 @@ void HttpApi::broadcast(const ApiRequest& request, ApiRespond respond) {
     auto data = body.find("data");
     if (data == body.end()) return respond(error(ApiErrorCode::MissingField, "\"data\" is required"));
     std::optional<int> explicitQos;
-    if (body.contains("qos")) {
+    if (body.contains("qos") && !body["qos"].is_null()) {
         auto qos = qosOf(body, 0);
         if (auto* refusal = std::get_if<ApiResponse>(&qos)) return respond(std::move(*refusal));
         explicitQos = std::get<int>(qos);

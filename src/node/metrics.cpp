@@ -49,7 +49,7 @@ std::string renderPrometheus(const std::vector<const LoopMetrics*>& loops, const
     metric("wspush_session_overflows_total", "counter", "Times a session's QoS queue passed sessions.max_queued.", sum(&LoopMetrics::sessionOverflows));
     metric("wspush_qos_abandoned_total", "counter", "QoS deliveries unfinished when their session ended.", sum(&LoopMetrics::qosAbandoned));
 
-    out << "# HELP wspush_publish_latency_seconds Time from an API publish request to its acceptance by the engine.\n"
+    out << "# HELP wspush_publish_latency_seconds Time from an API publish request to its response (with wait, acks included).\n"
            "# TYPE wspush_publish_latency_seconds histogram\n";
     std::uint64_t cumulative = 0;
     for (std::size_t i = 0; i <= kLatencyBuckets.size(); ++i) {

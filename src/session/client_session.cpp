@@ -51,7 +51,8 @@ std::size_t ClientSession::subscriptionCount() const {
 
 void ClientSession::subscribe(const std::string& channel, PositionDone done) {
     // Interest is registered before the position is read, so every publication after the
-    // position is routed here; the hub entry holds them back until the position is known.
+    // position is routed here; until the position is known the hub entry skips them all
+    // (LocalHub::kHoldAll, gap-free because MemoryBroker answers position() at once).
     channels_.push_back(channel);
     bool firstOnLoop = !loop_->hub().contains(channel);
     if (node_.router().addSubscriber(channel, loop_->index(), firstOnLoop)) node_.broker().subscribe(channel);
@@ -117,7 +118,9 @@ void ClientSession::deliver(const PublicationPtr& publication, const SharedFrame
                          waitingCount());
             connection_->closeFor(disconnects::kSlowConsumer);
         } else {
-            // Away, and more arrives than the session may hold: it cannot keep its promise any more.
+            // Away (the connection was closed above, or lost) and still more arrives: holding it all
+            // would let one absent client grow memory without bound, so the session ends, and the
+            // deliveries it could not finish are counted (wspush_qos_abandoned_total) and logged.
             spdlog::info("session {}: more than {} QoS deliveries while away; ending it", id_, waitingCount());
             return endSoon();
         }

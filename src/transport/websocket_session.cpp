@@ -316,6 +316,9 @@ void WebSocketSession::handleSubscribe(const ClientCommand& command) {
 }
 
 void WebSocketSession::handleUnsubscribe(const ClientCommand& command) {
+    // Also keeps the personal "$user:" channel out of reach: '$' makes it an invalid name.
+    if (node_.checkChannel(command.channel) == ChannelCheck::InvalidName)
+        return replyError(command.id, ErrorCode::InvalidChannel, "invalid channel name");
     if (!session_->isSubscribed(command.channel))
         return replyError(command.id, ErrorCode::NotSubscribed, "not subscribed");
     session_->unsubscribe(command.channel);
