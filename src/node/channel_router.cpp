@@ -31,15 +31,22 @@ bool ChannelRouter::removeSubscriber(std::string_view channel, unsigned loop, bo
 
 void ChannelRouter::onPublication(const PublicationPtr& publication) {
     publications_.fetch_add(1, std::memory_order_relaxed);
+    // The mask is read and the deliveries are queued under one lock: a subscriber change that
+    // comes after the read also comes after the queueing, and so does everything it posts to a
+    // loop. A session moving between loops relies on that (ClientSession::leaveLoop runs on the
+    // old loop after the new loop joined the channel): released between read and queueing, a
+    // publication could reach the old loop after the session left it and miss the new one.
+    Shard& shard = shardOf(publication->channel);
+    std::unique_lock lock(shard.mutex);
     std::uint64_t mask = 0;
-    {
-        Shard& shard = shardOf(publication->channel);
-        std::lock_guard lock(shard.mutex);
-        auto it = shard.channels.find(publication->channel);
-        if (it != shard.channels.end()) mask = it->second.loopMask;
+    auto it = shard.channels.find(publication->channel);
+    if (it != shard.channels.end()) mask = it->second.loopMask;
+    if (mask == 0) {  // nobody here listens: nothing to encode
+        lock.unlock();  // a report completes here and answers its request: not under the lock
+        if (publication->report) publication->report->expectLoops(0);
+        return;
     }
     if (publication->report) publication->report->expectLoops(static_cast<std::uint64_t>(std::popcount(mask)));
-    if (mask == 0) return;  // nobody here listens: nothing to encode
     auto frame = std::make_shared<const std::string>(encodeMessage(*publication));
     while (mask != 0) {
         unsigned index = static_cast<unsigned>(std::countr_zero(mask));

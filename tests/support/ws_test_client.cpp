@@ -131,6 +131,15 @@ std::optional<json> WsTestClient::connectProtocol(unsigned short port, const std
     return reply;
 }
 
+std::optional<json> WsTestClient::connectWith(unsigned short port, json fields, const WsConnectOptions& options) {
+    if (!connect(port, options)) return std::nullopt;
+    fields["type"] = "connect";
+    if (!fields.contains("client")) fields["client"] = "integration-tests/1";
+    auto reply = request(fields, options.timeout);
+    if (!reply) lastError_ = "no reply to connect: " + lastError_;
+    return reply;
+}
+
 bool WsTestClient::isOpen() const { return ws_ && ws_->is_open() && !ended_; }
 
 bool WsTestClient::deflateNegotiated() const { return extensions_.find("permessage-deflate") != std::string::npos; }
@@ -287,10 +296,24 @@ bool WsTestClient::pumpFor(Millis duration) {
     return !ended_;
 }
 
-void WsTestClient::close(Millis timeout) {
+void WsTestClient::close(Millis timeout) { closeWith(websocket::close_code::normal, timeout); }
+
+void WsTestClient::drop(bool reset) {
+    if (!ws_) return;
+    beast::error_code ignored;
+    auto& socket = beast::get_lowest_layer(*ws_).socket();
+    if (reset && socket.is_open()) socket.set_option(net::socket_base::linger(true, 0), ignored);
+    discardConnection();  // closes the socket and lets the failed read finish
+    ended_ = true;
+    closeCode_ = kAbnormalClosure;
+    frames_.clear();
+    messages_.clear();
+}
+
+void WsTestClient::closeWith(int code, Millis timeout) {
     if (!isOpen()) return;
     bool done = false;
-    ws_->async_close(websocket::close_code::normal, [&](beast::error_code) { done = true; });
+    ws_->async_close(static_cast<websocket::close_code>(code), [&](beast::error_code) { done = true; });
     auto deadline = Clock::now() + timeout;
     if (!runUntil([&] { return done && !reading_; }, deadline)) {
         abort();

@@ -61,6 +61,10 @@ public:
     // connect() plus the protocol's `connect` command; returns the `connected` reply, or nullopt.
     std::optional<nlohmann::json> connectProtocol(unsigned short port, const std::string& user = "",
                                                   const WsConnectOptions& options = {});
+    // connect() plus a `connect` command with `fields` (e.g. "session" and "resume"); returns the
+    // reply to it whatever its type (`connected` or `error`), or nullopt.
+    std::optional<nlohmann::json> connectWith(unsigned short port, nlohmann::json fields,
+                                              const WsConnectOptions& options = {});
 
     bool isOpen() const;
     // Whether the server accepted permessage-deflate (its 101 response's Sec-WebSocket-Extensions).
@@ -95,6 +99,11 @@ public:
 
     // Starts a normal closure (1000) and waits for it to finish.
     void close(Millis timeout = 1000ms);
+    // Starts a closure with `code` (not 1000: e.g. 1001 "going away") and waits for it to finish.
+    void closeWith(int code, Millis timeout = 1000ms);
+    // Ends the connection abruptly, without a close frame: the socket is closed with an RST
+    // (`reset`, SO_LINGER 0) or a FIN. Messages not yet read are discarded.
+    void drop(bool reset = true);
 
 private:
     using Clock = std::chrono::steady_clock;
