@@ -42,13 +42,15 @@ Batch WriteQueue::startBatch(std::vector<boost::asio::const_buffer>& buffers) {
     assert(!writing() && hasPending());
     buffers.clear();
     Batch batch;
-    auto appendFrame = [&buffers](const OutboundFrame& frame) {
-        buffers.emplace_back(frame.payload->data(), frame.payload->size());
-        if (frame.suffix.length > 0) buffers.emplace_back(frame.suffix.text, frame.suffix.length);
+    auto appendFrame = [&buffers, this](const OutboundFrame& frame, std::size_t index) {
+        buffers.emplace_back(frame.payload->data(), frame.payload->size());  // on the heap: stays put
+        if (frame.suffix.length == 0) return;
+        inFlightSuffixes_[index] = frame.suffix;
+        buffers.emplace_back(inFlightSuffixes_[index].text, inFlightSuffixes_[index].length);
     };
     const OutboundFrame& first = at(0);
     batch.binary = first.binary;
-    appendFrame(first);
+    appendFrame(first, 0);
     batch.bytes = first.size();
     batch.frames = 1;
     if (!first.standalone && !first.binary) {  // only text joins: '\n' has no meaning in binary
@@ -59,7 +61,7 @@ Batch WriteQueue::startBatch(std::vector<boost::asio::const_buffer>& buffers) {
             if (batch.bytes + 1 + next.size() > kMaxBatchBytes) break;
             if (buffers.size() + 2 + (next.suffix.length > 0 ? 1 : 0) > kMaxBatchBuffers) break;
             buffers.emplace_back(&separator, 1);
-            appendFrame(next);
+            appendFrame(next, batch.frames);
             batch.bytes += 1 + next.size();
             ++batch.frames;
         }

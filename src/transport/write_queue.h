@@ -2,6 +2,7 @@
 // Pure bookkeeping: no socket, no clock, so it is unit-tested on its own.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <vector>
 
@@ -56,6 +57,9 @@ private:
 
     std::size_t maxBytes_;
     std::size_t maxFrames_;
+    // The suffixes of the batch in flight. Frames live in the ring, which may grow (and move)
+    // while the write is under way, so the buffers handed to the socket point here instead.
+    std::array<FrameSuffix, kMaxBatchFrames> inFlightSuffixes_;
     std::vector<OutboundFrame> ring_;  // capacity 0 or a power of two; empty while idle
     std::size_t head_ = 0;
     std::size_t size_ = 0;

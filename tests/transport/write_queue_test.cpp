@@ -458,3 +458,22 @@ TEST(WriteQueueTest, AnEmptyQueueTakesOneFrameLargerThanTheByteBound) {
 
 }  // namespace
 }  // namespace wspush
+
+namespace wspush {
+namespace {
+
+TEST(WriteQueueTest, TheBatchInFlightSurvivesTheRingGrowingUnderIt) {
+    // A write may still be under way when more frames arrive and the ring reallocates; the
+    // buffers of the batch in flight must not point into the old ring (ASan reports it if they do).
+    WriteQueue queue(1 << 20, 1000);
+    for (int i = 0; i < 4; ++i) ASSERT_TRUE(queue.push(withSuffix("{\"m\":" + std::to_string(i), ",\"did\":" + std::to_string(i) + "}")));
+    std::vector<boost::asio::const_buffer> buffers;
+    queue.startBatch(buffers);
+    std::string before = concat(buffers);
+    for (int i = 4; i < 200; ++i) ASSERT_TRUE(queue.push(withSuffix("{\"m\":" + std::to_string(i), ",\"did\":" + std::to_string(i) + "}")));
+    EXPECT_EQ(concat(buffers), before);
+    EXPECT_EQ(before, "{\"m\":0,\"did\":0}\n{\"m\":1,\"did\":1}\n{\"m\":2,\"did\":2}\n{\"m\":3,\"did\":3}");
+}
+
+}  // namespace
+}  // namespace wspush
