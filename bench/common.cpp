@@ -37,6 +37,8 @@ target and connection:
   --api-port N               HTTP publish port (default: --port)
   --server-pid PID           read the server's RSS and CPU from /proc (optional)
   --deflate                  offer permessage-deflate
+  --qos 0|1|2                wspush, fanout and publish: publish with this QoS (default 0);
+                             subscribers answer ack (1) or rec/comp (2)
   --channel-prefix P         channel names are P-0, P-1, ... (default bench)
 
 load:
@@ -105,7 +107,7 @@ std::optional<std::string> parseOptions(int argc, char** argv, Options& o) {
             "--host", "--target", "--channel-prefix", "--port", "--api-port", "--threads", "--processes",
             "--connections", "--channels", "--messages", "--size", "--inflight", "--publishers", "--pipeline",
             "--concurrency", "--connect-concurrency", "--server-pid", "--rate", "--duration", "--timeout",
-            "--connect-timeout", "--settle", "--max-time"};
+            "--connect-timeout", "--settle", "--max-time", "--qos"};
         if (std::find(std::begin(kValued), std::end(kValued), arg) == std::end(kValued)) return "unknown option \"" + arg + "\"";
         if (i + 1 >= args.size()) return arg + " needs a value";
         const std::string& v = args[++i];
@@ -134,6 +136,7 @@ std::optional<std::string> parseOptions(int argc, char** argv, Options& o) {
         else if (arg == "--pipeline") { if (!number(1, 10'000)) return bad("1-10000"); o.pipeline = static_cast<unsigned>(n); pipelineSet = true; }
         else if (arg == "--concurrency") { if (!number(1, 100'000)) return bad("1-100000"); o.concurrency = static_cast<unsigned>(n); }
         else if (arg == "--connect-concurrency") { if (!number(1, 100'000)) return bad("1-100000"); o.connectConcurrency = static_cast<unsigned>(n); }
+        else if (arg == "--qos") { if (!number(0, 2)) return bad("0, 1 or 2"); o.qos = static_cast<unsigned>(n); }
         else if (arg == "--server-pid") { if (!number(1, 1u << 30)) return bad("a process id"); o.serverPid = static_cast<int>(n); }
         else if (arg == "--rate") { if (!parseSeconds(v, 1e8, d)) return bad("0-1e8"); o.rate = d; }
         else if (arg == "--duration") { if (!parseSeconds(v, 86400, d) || d <= 0) return bad("seconds, >0, at most 86400"); o.duration = d; }
@@ -148,6 +151,8 @@ std::optional<std::string> parseOptions(int argc, char** argv, Options& o) {
         return "unknown scenario \"" + o.scenario + "\"";
     if (!findTarget(o.target)) return "unknown target \"" + o.target + "\" (wspush, nchan or ws)";
     if (o.apiPort == 0) o.apiPort = o.port;
+    if (o.qos > 0 && o.target != "wspush") return "--qos 1 and 2 need --target wspush";
+    if (o.qos > 0 && o.scenario != "fanout" && o.scenario != "publish") return "--qos applies to fanout and publish";
     // Channel c is published over connection c % publishers (per-channel order): the publish
     // scenario needs at least one channel per publisher connection to use them all.
     if (o.scenario == "publish" && !channelsSet) o.channels = o.publishers;
@@ -308,9 +313,12 @@ const Target kTargets[] = {
         },
         true,
         [](std::string& out, std::string_view) { out += "/api/publish"; },
-        [](std::string& out, std::string_view channel, std::string_view payload) {
+        [](std::string& out, std::string_view channel, std::string_view payload, unsigned qos) {
+            // "qos" always, 0 too: without it the namespace's default_qos would decide.
             out += R"({"channel":)";
             appendJsonString(out, channel);
+            out += R"(,"qos":)";
+            out += static_cast<char>('0' + qos);
             out += R"(,"data":)";
             out += payload;
             out += '}';
@@ -322,7 +330,7 @@ const Target kTargets[] = {
         [](std::string_view) { return std::string(); },
         false,
         [](std::string& out, std::string_view channel) { out += "/pub/"; out += channel; },
-        [](std::string& out, std::string_view, std::string_view payload) { out += payload; },
+        [](std::string& out, std::string_view, std::string_view payload, unsigned) { out += payload; },
     },
     {
         "ws",
@@ -330,7 +338,7 @@ const Target kTargets[] = {
         [](std::string_view) { return std::string(); },
         false,
         [](std::string& out, std::string_view channel) { out += "/publish?channel="; out += channel; },
-        [](std::string& out, std::string_view, std::string_view payload) { out += payload; },
+        [](std::string& out, std::string_view, std::string_view payload, unsigned) { out += payload; },
     },
 };
 

@@ -53,6 +53,7 @@ struct Options {
     unsigned concurrency = 10;       // churn: parallel connect/subscribe/disconnect loops
     bool uniqueChannels = false;     // churn: a new channel name per cycle
     bool deflate = false;            // offer permessage-deflate
+    unsigned qos = 0;                // wspush: the publications' QoS (0, 1 or 2); subscribers answer 1 and 2
     int serverPid = 0;               // 0: no server RSS/CPU figures
     std::string channelPrefix = "bench";
     unsigned connectConcurrency = 256;  // handshakes in progress at once, per process
@@ -145,8 +146,9 @@ struct Target {
     bool waitsForSubscribed;
     // Appends the HTTP request-target of a publication to `channel`.
     void (*appendPublishTarget)(std::string& out, std::string_view channel);
-    // Appends the HTTP body publishing `payload` (a JSON object) to `channel`.
-    void (*appendPublishBody)(std::string& out, std::string_view channel, std::string_view payload);
+    // Appends the HTTP body publishing `payload` (a JSON object) to `channel` with QoS `qos`
+    // (only wspush has QoS; the others are refused --qos 1/2 by parseOptions).
+    void (*appendPublishBody)(std::string& out, std::string_view channel, std::string_view payload, unsigned qos);
 };
 
 const Target* findTarget(std::string_view name);

@@ -23,6 +23,26 @@ namespace bench {
 namespace {
 
 constexpr std::int64_t kSecond = 1'000'000'000;
+constexpr std::int64_t kQosSettleNs = 200'000'000;  // fanout, QoS >= 1: see runFanout
+
+std::string qosText(unsigned qos) {
+    if (qos == 1) return "1 (at least once: subscribers answer ack)";
+    if (qos == 2) return "2 (exactly once: subscribers answer rec, then comp to the server's rel)";
+    return "0 (at most once)";
+}
+
+// QoS answers and resends, as seen by the subscribers (keys prefixed for the publish scenario).
+void addQosFigures(Report& r, const Options& o, const SubscriberCounters& c, const std::string& prefix) {
+    r.add(prefix + "resent_frames", c.resent, prefix.empty() ? "resent frames" : "subscriber resent frames",
+          fmtCount(static_cast<double>(c.resent)) + " (\"dup\":true; a resend of a message already received is not counted as duplicated)");
+    r.addJson(prefix + "qos_answers", c.answers);
+    r.addJson(prefix + "qos_answer_frames", c.answerFrames);
+    r.addJson(prefix + "qos_error_replies", c.errorReplies);
+    if (o.qos > 0)
+        r.note(prefix.empty() ? "QoS answers" : "subscriber QoS answers",
+               fmtCount(static_cast<double>(c.answers)) + " in " + fmtCount(static_cast<double>(c.answerFrames)) + " frame(s)" +
+                   (c.errorReplies ? ", " + fmtCount(static_cast<double>(c.errorReplies)) + " error replies (see first error)" : ""));
+}
 
 // How long connecting may take before the stragglers are failed.
 double connectPhaseSeconds(const Options& o, std::uint64_t connections) {
@@ -243,6 +263,9 @@ Report runFanout(const Options& o, const Target& target, std::int64_t deadlineNs
         tEnd = 0;
         for (auto& h : workers.handles()) tEnd = std::max(tEnd, h.completeNs);
     }
+    // QoS >= 1: the server still handles the answers to the last deliveries (ack, rec/comp) after
+    // they arrived; its CPU is read a little later so that this work counts too.
+    if (o.qos > 0) std::this_thread::sleep_for(std::chrono::nanoseconds(kQosSettleNs));
     ServerSample after = sampleServer(o);
     double benchCpuController = selfCpuSeconds();
     double benchWaitFanout = benchWait(workers) - benchWait0;
@@ -254,6 +277,7 @@ Report runFanout(const Options& o, const Target& target, std::int64_t deadlineNs
     addConnectFigures(r, o, c, connectSeconds);
     std::string rateText = o.rate > 0 ? fmtCount(o.rate) + "/s" : "max (inflight " + std::to_string(o.inflight) + ")";
     r.add("messages", o.messages, "messages", fmtCount(static_cast<double>(o.messages)) + " x " + std::to_string(o.size) + " B, rate " + rateText);
+    r.add("qos", o.qos, "qos", qosText(o.qos));
     r.addJson("size", o.size);
     r.addJson("rate", o.rate);
     r.addJson("inflight", o.inflight);
@@ -282,9 +306,10 @@ Report runFanout(const Options& o, const Target& target, std::int64_t deadlineNs
     r.add("expected", c.expected, "expected deliveries", fmtCount(static_cast<double>(c.expected)));
     r.add("received", c.messages, "received",
           fmtCount(static_cast<double>(c.messages)) + " (unique " + fmtCount(static_cast<double>(c.unique)) + ", duplicated " +
-              fmtCount(static_cast<double>(c.duplicates)) + ")");
+              fmtCount(static_cast<double>(c.duplicates)) + (c.resent ? ", resent " + fmtCount(static_cast<double>(c.resent)) : "") + ")");
     r.addJson("unique", c.unique);
     r.addJson("duplicated", c.duplicates);
+    addQosFigures(r, o, c, "");
     std::uint64_t extra = c.unique > c.expected ? c.unique - c.expected : 0;
     r.add("lost", lost, "lost",
           fmtCount(static_cast<double>(lost)) + (complete ? "" : " (timed out after " + fmtDouble(o.timeout, 0) + " s)") +
@@ -299,7 +324,8 @@ Report runFanout(const Options& o, const Target& target, std::int64_t deadlineNs
     addLatency(r, "latency", "latency", c.latency);
     if (before.cpu && after.cpu) {
         double cpu = *after.cpu - *before.cpu;
-        r.add("server_cpu_seconds", round3(cpu), "server CPU", fmtDouble(cpu, 2) + " s (" + fmtDouble(window > 0 ? 100 * cpu / window : 0, 0) + "% of one core)");
+        r.add("server_cpu_seconds", round3(cpu), "server CPU", fmtDouble(cpu, 2) + " s (" + fmtDouble(window > 0 ? 100 * cpu / window : 0, 0) + "% of one core)" +
+                                                              (o.qos > 0 ? ", read 0.2 s after the last delivery" : ""));
         double perCpu = cpu > 0 ? static_cast<double>(c.unique) / cpu : 0;
         r.add("deliveries_per_server_cpu_second", std::llround(perCpu), "deliveries per server CPU-s", fmtCount(perCpu));
     }
@@ -356,6 +382,7 @@ Report runPublish(const Options& o, const Target& target, std::int64_t deadlineN
     if (o.channels < o.publishers)
         r.note("note", "only " + std::to_string(o.channels) + " of the publisher connections are used: channel c goes through connection c % publishers");
     r.addJson("pipeline", o.pipeline);
+    r.add("qos", o.qos, "qos", qosText(o.qos));
     r.add("size", o.size, "payload", std::to_string(o.size) + " B over " + fmtCount(static_cast<double>(o.channels)) + " channel(s)" +
                                          (o.rate > 0 ? ", rate " + fmtCount(o.rate) + "/s" : ""));
     r.addJson("channels", o.channels);
@@ -390,6 +417,7 @@ Report runPublish(const Options& o, const Target& target, std::int64_t deadlineN
     r.addJson("subscriber_dropped", c.dropped);
     r.addJson("subscriber_latency_p50_us", usValue(c.latency.percentile(50)));
     r.addJson("subscriber_latency_p99_us", usValue(c.latency.percentile(99)));
+    addQosFigures(r, o, c, "subscriber_");
     addBenchCpu(r, benchCpu, seconds, "publishing, incl. subscriber");
     addWaits(r, before, after, benchWaitPublish, seconds);
     bool measured = !pub.aborted && pub.ok > 0;

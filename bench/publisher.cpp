@@ -289,6 +289,7 @@ public:
     const std::string& hostHeader() const { return hostHeader_; }
     const std::string& channel(std::uint64_t c) const { return channelNames_[c]; }
     std::size_t size() const { return plan_.size; }
+    unsigned qos() const { return options_.qos; }
     std::string& payload() { return payload_; }
     std::string& body() { return body_; }
     PublishResult& result() { return result_; }
@@ -396,7 +397,7 @@ void Connection::appendRequest(std::uint64_t channel, std::uint64_t seq, std::in
     appendPayload(payload, now, seq, pub_.size());
     body.clear();
     const std::string& name = pub_.channel(channel);
-    pub_.target().appendPublishBody(body, name, payload);
+    pub_.target().appendPublishBody(body, name, payload, pub_.qos());
     out_ += "POST ";
     pub_.target().appendPublishTarget(out_, name);
     out_ += " HTTP/1.1\r\nHost: ";

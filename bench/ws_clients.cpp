@@ -1,6 +1,7 @@
 #include "ws_clients.h"
 
 #include <atomic>
+#include <charconv>
 #include <cstring>
 #include <optional>
 #include <thread>
@@ -27,6 +28,10 @@ using Socket = net::basic_stream_socket<tcp, net::io_context::executor_type>;
 namespace {
 
 constexpr std::size_t kErrorSampleBytes = 200;
+// QoS answers are batched into one frame; a frame never exceeds this (the server refuses frames
+// above websocket.max_message_size, 64 KiB by default). The inflight window (qos.max_inflight)
+// keeps the batches far smaller in practice.
+constexpr std::size_t kMaxAnswerFrameBytes = 16 * 1024;
 
 tcp::endpoint resolveEndpoint(const std::string& host, unsigned port) {
     error_code ec;
@@ -74,7 +79,9 @@ json mapToJson(const std::map<int, std::uint64_t>& m) {
 json SubscriberCounters::toJson() const {
     return json{{"connections", connections}, {"connected", connected}, {"failed", failed}, {"dropped", dropped},
                 {"messages", messages},       {"unique", unique},       {"duplicates", duplicates},
-                {"gaps", gaps},               {"expected", expected},   {"drop_codes", mapToJson(dropCodes)},
+                {"gaps", gaps},               {"expected", expected},   {"resent", resent},
+                {"answers", answers},         {"answer_frames", answerFrames}, {"error_replies", errorReplies},
+                {"drop_codes", mapToJson(dropCodes)},
                 {"first_error", firstError},  {"latency", latency.toJson()}, {"connect_time", connectTime.toJson()}};
 }
 
@@ -89,6 +96,10 @@ SubscriberCounters SubscriberCounters::fromJson(const json& j) {
     c.duplicates = j.value("duplicates", std::uint64_t{0});
     c.gaps = j.value("gaps", std::uint64_t{0});
     c.expected = j.value("expected", std::uint64_t{0});
+    c.resent = j.value("resent", std::uint64_t{0});
+    c.answers = j.value("answers", std::uint64_t{0});
+    c.answerFrames = j.value("answer_frames", std::uint64_t{0});
+    c.errorReplies = j.value("error_replies", std::uint64_t{0});
     const json codes = j.value("drop_codes", json::object());
     for (const auto& [k, v] : codes.items()) c.dropCodes[std::stoi(k)] += v.get<std::uint64_t>();
     c.firstError = j.value("first_error", std::string());
@@ -107,6 +118,10 @@ void SubscriberCounters::merge(const SubscriberCounters& o) {
     duplicates += o.duplicates;
     gaps += o.gaps;
     expected += o.expected;
+    resent += o.resent;
+    answers += o.answers;
+    answerFrames += o.answerFrames;
+    errorReplies += o.errorReplies;
     for (const auto& [k, v] : o.dropCodes) dropCodes[k] += v;
     if (firstError.empty()) firstError = o.firstError;
     latency.merge(o.latency);
@@ -180,6 +195,11 @@ private:
     void onHandshake(const error_code& ec);
     void doRead();
     void onRead(const error_code& ec, std::size_t bytes);
+    void onMessage(std::int64_t sentNs, std::uint64_t seq, bool dup, std::int64_t& now);
+    void scanQos(const char* begin, const char* end, std::int64_t& now);
+    void scanQosLine(const char* line, const char* end, std::int64_t& now);
+    void appendAnswer(std::string_view prefix, std::uint64_t did);
+    void flushAnswers();
     void becomeSubscribed();
     void leaveConnecting();
     void markDone(std::int64_t now);
@@ -188,6 +208,10 @@ private:
     websocket::stream<Socket> ws_;
     beast::flat_buffer buffer_;
     std::string pendingFrame_;  // the subscribe command while it is being written
+    // QoS answers: those waiting for the write in flight, and those being written. Both keep their
+    // capacity (swapped, cleared, never shrunk), so answering allocates nothing once warm.
+    std::string answers_;
+    std::string answersWriting_;
     std::int64_t startedNs_ = 0;
     std::uint64_t lastSeq_ = 0;
     std::uint64_t unique_ = 0;
@@ -196,6 +220,7 @@ private:
     State state_ = State::Idle;
     bool wasSubscribed_ = false;
     bool done_ = false;
+    bool writing_ = false;      // one write at a time: the subscribe command, then answer batches
 };
 
 // One event loop and the connections that live on it. Everything here is touched only by the
@@ -268,9 +293,13 @@ void Subscriber::onHandshake(const error_code& ec) {
     pendingFrame_ = target.subscribeFrame(channelName(loop_.shared.options, channel_));
     if (!pendingFrame_.empty()) {
         ws_.text(true);
+        writing_ = true;
         ws_.async_write(net::buffer(pendingFrame_), [this](const error_code& e, std::size_t) {
+            writing_ = false;
             std::string().swap(pendingFrame_);
-            if (e && state_ != State::Closed) fail("subscribe", e);
+            if (state_ == State::Closed) return;
+            if (e) return fail("subscribe", e);
+            flushAnswers();
         });
     }
     if (target.waitsForSubscribed) state_ = State::Subscribing;
@@ -300,26 +329,129 @@ void Subscriber::onRead(const error_code& ec, std::size_t) {
     }
     // The hot path: find each stamp in the frame (several messages may share a frame).
     std::int64_t now = 0;
-    std::int64_t sentNs = 0;
-    std::uint64_t seq = 0;
-    const char* p = begin;
-    while ((p = findStamp(p, end, sentNs, seq)) != nullptr) {
-        if (now == 0) now = nowNs();
-        SubscriberCounters& c = loop_.counters;
-        ++c.messages;
-        if (seq > lastSeq_) {
-            c.gaps += seq - lastSeq_ - 1;
-            lastSeq_ = seq;
-            ++unique_;
-            ++c.unique;
-            c.latency.record(now > sentNs ? static_cast<std::uint64_t>(now - sentNs) : 0);
-            if (unique_ >= expected_ && !done_) markDone(now);
-        } else {
-            ++c.duplicates;
-        }
+    if (loop_.shared.options.qos == 0) {
+        std::int64_t sentNs = 0;
+        std::uint64_t seq = 0;
+        const char* p = begin;
+        while ((p = findStamp(p, end, sentNs, seq)) != nullptr) onMessage(sentNs, seq, false, now);
+    } else {
+        scanQos(begin, end, now);
     }
     buffer_.consume(buffer_.size());
     doRead();
+}
+
+void Subscriber::onMessage(std::int64_t sentNs, std::uint64_t seq, bool dup, std::int64_t& now) {
+    if (now == 0) now = nowNs();
+    SubscriberCounters& c = loop_.counters;
+    ++c.messages;
+    if (dup) ++c.resent;
+    if (seq > lastSeq_) {
+        c.gaps += seq - lastSeq_ - 1;
+        lastSeq_ = seq;
+        ++unique_;
+        ++c.unique;
+        c.latency.record(now > sentNs ? static_cast<std::uint64_t>(now - sentNs) : 0);
+        if (unique_ >= expected_ && !done_) markDone(now);
+    } else if (!dup) {
+        ++c.duplicates;  // a resend of a message already seen is what QoS >= 1 promises, not a duplicate
+    }
+}
+
+// QoS >= 1 (wspush, docs/protocol.md "QoS"): every piece of the frame is looked at on its own,
+// and the answers for the whole frame leave in one frame, joined by '\n'.
+void Subscriber::scanQos(const char* begin, const char* end, std::int64_t& now) {
+    const char* line = begin;
+    while (line < end) {
+        auto* newline = static_cast<const char*>(std::memchr(line, '\n', static_cast<std::size_t>(end - line)));
+        const char* lineEnd = newline != nullptr ? newline : end;
+        if (lineEnd > line) scanQosLine(line, lineEnd, now);
+        line = lineEnd + 1;
+    }
+    flushAnswers();
+}
+
+// One server message, by bytes (no JSON parser):
+//   message  {"type":"message",…,"data":{…"s":S,"t":T},"qos":1,"did":17[,"dup":true]}
+//   rel      {"did":17,"type":"rel"}   (replies come with sorted keys)
+void Subscriber::scanQosLine(const char* line, const char* end, std::int64_t& now) {
+    constexpr std::string_view kDid = R"("did":)";
+    constexpr std::string_view kQos = R"("qos":)";
+    constexpr std::string_view kDup = R"(,"dup":true)";
+    std::int64_t sentNs = 0;
+    std::uint64_t seq = 0;
+    const char* stampEnd = findStamp(line, end, sentNs, seq);
+    // The envelope's fields follow `data`, so after a stamp only the rest of the line is searched.
+    const char* from = stampEnd != nullptr ? stampEnd : line;
+    auto* didKey = static_cast<const char*>(memmem(from, static_cast<std::size_t>(end - from), kDid.data(), kDid.size()));
+    std::uint64_t did = 0;
+    const char* didEnd = nullptr;
+    if (didKey != nullptr) {
+        auto [ptr, ec] = std::from_chars(didKey + kDid.size(), end, did);
+        if (ec == std::errc() && did != 0) didEnd = ptr;
+    }
+    if (stampEnd != nullptr) {
+        bool dup = didEnd != nullptr && static_cast<std::size_t>(end - didEnd) >= kDup.size() &&
+                   std::memcmp(didEnd, kDup.data(), kDup.size()) == 0;
+        onMessage(sentNs, seq, dup, now);
+    }
+    if (didEnd == nullptr) {
+        if (stampEnd == nullptr && state_ == State::Subscribed && contains(line, static_cast<std::size_t>(end - line), R"("type":"error")")) {
+            SubscriberCounters& c = loop_.counters;
+            ++c.errorReplies;
+            if (c.firstError.empty()) c.firstError = "error reply: " + sample(line, static_cast<std::size_t>(end - line));
+        }
+        return;
+    }
+    if (stampEnd == nullptr && contains(line, static_cast<std::size_t>(end - line), R"("type":"rel")")) {
+        appendAnswer(R"({"type":"comp","did":)", did);
+        return;
+    }
+    // A message: its QoS comes just before its did (`,"qos":2,"did":17`); our own --qos if absent.
+    unsigned qos = loop_.shared.options.qos;
+    auto* qosKey = static_cast<const char*>(memmem(from, static_cast<std::size_t>(didKey - from), kQos.data(), kQos.size()));
+    if (qosKey != nullptr && qosKey + kQos.size() < didKey && qosKey[kQos.size()] >= '0' && qosKey[kQos.size()] <= '2')
+        qos = static_cast<unsigned>(qosKey[kQos.size()] - '0');
+    if (qos == 1) appendAnswer(R"({"type":"ack","did":)", did);
+    else if (qos == 2) appendAnswer(R"({"type":"rec","did":)", did);
+}
+
+void Subscriber::appendAnswer(std::string_view prefix, std::uint64_t did) {
+    if (!answers_.empty()) answers_ += '\n';
+    answers_ += prefix;
+    char digits[24];
+    answers_.append(digits, std::to_chars(digits, digits + sizeof digits, did).ptr);
+    answers_ += '}';
+    ++loop_.counters.answers;
+}
+
+// Writes the waiting answers as one frame, unless a write is in flight (its completion calls this).
+void Subscriber::flushAnswers() {
+    if (writing_ || answers_.empty() || state_ == State::Closed) return;
+    if (answers_.size() <= kMaxAnswerFrameBytes) {
+        answersWriting_.swap(answers_);
+        answers_.clear();
+    } else {
+        // Rare: cut at the last separator that keeps the frame under the limit.
+        std::size_t cut = answers_.rfind('\n', kMaxAnswerFrameBytes);
+        if (cut == std::string::npos || cut == 0) cut = answers_.find('\n');
+        if (cut == std::string::npos) cut = answers_.size();
+        answersWriting_.assign(answers_, 0, cut);
+        answers_.erase(0, std::min(answers_.size(), cut + 1));
+    }
+    writing_ = true;
+    ++loop_.counters.answerFrames;
+    ws_.async_write(net::buffer(answersWriting_), [this](const error_code& ec, std::size_t) {
+        writing_ = false;
+        answersWriting_.clear();
+        if (state_ == State::Closed) return;
+        // A write that fails because the connection ends is reported by the read (with its close code).
+        if (ec) {
+            if (ec != net::error::operation_aborted && ec != websocket::error::closed) fail("write", ec);
+            return;
+        }
+        flushAnswers();
+    });
 }
 
 void Subscriber::becomeSubscribed() {

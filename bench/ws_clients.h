@@ -22,6 +22,13 @@ struct SubscriberCounters {
     std::uint64_t duplicates = 0;   // sequence number not above the last one seen (dup or reordered)
     std::uint64_t gaps = 0;         // sequence numbers skipped (lost, unless published with an error)
     std::uint64_t expected = 0;     // deliveries announced by expect()
+    // QoS >= 1 (wspush): frames with "dup":true (a resend; one that repeats a sequence number
+    // already seen counts here, not as a duplicate), answers sent (ack, rec, comp), the WebSocket
+    // frames that carried them, and error replies received after subscribing (e.g. 113).
+    std::uint64_t resent = 0;
+    std::uint64_t answers = 0;
+    std::uint64_t answerFrames = 0;
+    std::uint64_t errorReplies = 0;
     std::map<int, std::uint64_t> dropCodes;  // close code of dropped connections (0: no close frame)
     std::string firstError;
     Histogram latency;              // publish stamp -> receive, ns (unique messages)
