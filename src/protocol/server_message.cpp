@@ -8,7 +8,7 @@
 namespace wspush {
 namespace {
 
-using json = nlohmann::json;
+using json = nlohmann::ordered_json;  // fields in the order docs/protocol.md shows them
 
 json reply(RequestId id, std::string_view type) {
     json object = json::object();

@@ -9,7 +9,7 @@
 namespace wspush {
 namespace {
 
-using json = nlohmann::json;
+using json = nlohmann::ordered_json;  // re-dumping keeps the order, so "compact" compares byte for byte
 
 std::set<std::string> keysOf(const json& object) {
     std::set<std::string> keys;
