@@ -101,14 +101,40 @@ std::optional<std::string> parseOptions(int argc, char** argv, Options& o) {
             o.scenario = arg;
             continue;
         }
-        if (arg == "--deflate") { o.deflate = true; continue; }
-        if (arg == "--unique-channels") { o.uniqueChannels = true; continue; }
-        static const char* const kValued[] = {
-            "--host", "--target", "--channel-prefix", "--port", "--api-port", "--threads", "--processes",
-            "--connections", "--channels", "--messages", "--size", "--inflight", "--publishers", "--pipeline",
-            "--concurrency", "--connect-concurrency", "--server-pid", "--rate", "--duration", "--timeout",
-            "--connect-timeout", "--settle", "--max-time", "--qos"};
-        if (std::find(std::begin(kValued), std::end(kValued), arg) == std::end(kValued)) return "unknown option \"" + arg + "\"";
+        if (arg == "--deflate") {
+            o.deflate = true;
+            continue;
+        }
+        if (arg == "--unique-channels") {
+            o.uniqueChannels = true;
+            continue;
+        }
+        static const char* const kValued[] = {"--host",
+                                              "--target",
+                                              "--channel-prefix",
+                                              "--port",
+                                              "--api-port",
+                                              "--threads",
+                                              "--processes",
+                                              "--connections",
+                                              "--channels",
+                                              "--messages",
+                                              "--size",
+                                              "--inflight",
+                                              "--publishers",
+                                              "--pipeline",
+                                              "--concurrency",
+                                              "--connect-concurrency",
+                                              "--server-pid",
+                                              "--rate",
+                                              "--duration",
+                                              "--timeout",
+                                              "--connect-timeout",
+                                              "--settle",
+                                              "--max-time",
+                                              "--qos"};
+        if (std::find(std::begin(kValued), std::end(kValued), arg) == std::end(kValued))
+            return "unknown option \"" + arg + "\"";
         if (i + 1 >= args.size()) return arg + " needs a value";
         const std::string& v = args[++i];
         std::uint64_t n = 0;
@@ -117,34 +143,84 @@ std::optional<std::string> parseOptions(int argc, char** argv, Options& o) {
             return parseUnsigned(v, max, n) && n >= min;
         };
         auto bad = [&](const std::string& range) { return arg + ": invalid value \"" + v + "\" (" + range + ")"; };
-        if (arg == "--host") o.host = v;
-        else if (arg == "--target") o.target = v;
+        if (arg == "--host")
+            o.host = v;
+        else if (arg == "--target")
+            o.target = v;
         else if (arg == "--channel-prefix") {
-            if (v.empty() || v.size() > 64 || v.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.") != std::string::npos)
+            if (v.empty() || v.size() > 64 ||
+                v.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.") !=
+                    std::string::npos)
                 return bad("1-64 of [A-Za-z0-9_.-]");
             o.channelPrefix = v;
-        } else if (arg == "--port") { if (!number(1, 65535)) return bad("1-65535"); o.port = static_cast<unsigned>(n); }
-        else if (arg == "--api-port") { if (!number(1, 65535)) return bad("1-65535"); o.apiPort = static_cast<unsigned>(n); }
-        else if (arg == "--threads") { if (!number(1, 64)) return bad("1-64"); o.threads = static_cast<unsigned>(n); }
-        else if (arg == "--processes") { if (!number(1, 64)) return bad("1-64"); o.processes = static_cast<unsigned>(n); }
-        else if (arg == "--connections") { if (!number(1, 2'000'000)) return bad("1-2000000"); o.connections = n; }
-        else if (arg == "--channels") { if (!number(1, 1'000'000)) return bad("1-1000000"); o.channels = n; channelsSet = true; }
-        else if (arg == "--messages") { if (!number(1, 1'000'000'000)) return bad("1-1e9"); o.messages = n; o.messagesSet = true; }
-        else if (arg == "--size") { if (!number(1, 16 * 1024 * 1024)) return bad("1-16777216"); o.size = n; }
-        else if (arg == "--inflight") { if (!number(1, 100'000)) return bad("1-100000"); o.inflight = static_cast<unsigned>(n); }
-        else if (arg == "--publishers") { if (!number(1, 1000)) return bad("1-1000"); o.publishers = static_cast<unsigned>(n); }
-        else if (arg == "--pipeline") { if (!number(1, 10'000)) return bad("1-10000"); o.pipeline = static_cast<unsigned>(n); pipelineSet = true; }
-        else if (arg == "--concurrency") { if (!number(1, 100'000)) return bad("1-100000"); o.concurrency = static_cast<unsigned>(n); }
-        else if (arg == "--connect-concurrency") { if (!number(1, 100'000)) return bad("1-100000"); o.connectConcurrency = static_cast<unsigned>(n); }
-        else if (arg == "--qos") { if (!number(0, 2)) return bad("0, 1 or 2"); o.qos = static_cast<unsigned>(n); }
-        else if (arg == "--server-pid") { if (!number(1, 1u << 30)) return bad("a process id"); o.serverPid = static_cast<int>(n); }
-        else if (arg == "--rate") { if (!parseSeconds(v, 1e8, d)) return bad("0-1e8"); o.rate = d; }
-        else if (arg == "--duration") { if (!parseSeconds(v, 86400, d) || d <= 0) return bad("seconds, >0, at most 86400"); o.duration = d; }
-        else if (arg == "--timeout") { if (!parseSeconds(v, 86400, d)) return bad("seconds, at most 86400"); o.timeout = d; }
-        else if (arg == "--connect-timeout") { if (!parseSeconds(v, 3600, d) || d <= 0) return bad("seconds, >0"); o.connectTimeout = d; }
-        else if (arg == "--settle") { if (!parseSeconds(v, 3600, d)) return bad("seconds"); o.settle = d; }
-        else if (arg == "--max-time") { if (!parseSeconds(v, 86400 * 2, d) || d <= 0) return bad("seconds, >0"); o.maxTime = d; }
-        else return "unknown option \"" + arg + "\"";
+        } else if (arg == "--port") {
+            if (!number(1, 65535)) return bad("1-65535");
+            o.port = static_cast<unsigned>(n);
+        } else if (arg == "--api-port") {
+            if (!number(1, 65535)) return bad("1-65535");
+            o.apiPort = static_cast<unsigned>(n);
+        } else if (arg == "--threads") {
+            if (!number(1, 64)) return bad("1-64");
+            o.threads = static_cast<unsigned>(n);
+        } else if (arg == "--processes") {
+            if (!number(1, 64)) return bad("1-64");
+            o.processes = static_cast<unsigned>(n);
+        } else if (arg == "--connections") {
+            if (!number(1, 2'000'000)) return bad("1-2000000");
+            o.connections = n;
+        } else if (arg == "--channels") {
+            if (!number(1, 1'000'000)) return bad("1-1000000");
+            o.channels = n;
+            channelsSet = true;
+        } else if (arg == "--messages") {
+            if (!number(1, 1'000'000'000)) return bad("1-1e9");
+            o.messages = n;
+            o.messagesSet = true;
+        } else if (arg == "--size") {
+            if (!number(1, 16 * 1024 * 1024)) return bad("1-16777216");
+            o.size = n;
+        } else if (arg == "--inflight") {
+            if (!number(1, 100'000)) return bad("1-100000");
+            o.inflight = static_cast<unsigned>(n);
+        } else if (arg == "--publishers") {
+            if (!number(1, 1000)) return bad("1-1000");
+            o.publishers = static_cast<unsigned>(n);
+        } else if (arg == "--pipeline") {
+            if (!number(1, 10'000)) return bad("1-10000");
+            o.pipeline = static_cast<unsigned>(n);
+            pipelineSet = true;
+        } else if (arg == "--concurrency") {
+            if (!number(1, 100'000)) return bad("1-100000");
+            o.concurrency = static_cast<unsigned>(n);
+        } else if (arg == "--connect-concurrency") {
+            if (!number(1, 100'000)) return bad("1-100000");
+            o.connectConcurrency = static_cast<unsigned>(n);
+        } else if (arg == "--qos") {
+            if (!number(0, 2)) return bad("0, 1 or 2");
+            o.qos = static_cast<unsigned>(n);
+        } else if (arg == "--server-pid") {
+            if (!number(1, 1u << 30)) return bad("a process id");
+            o.serverPid = static_cast<int>(n);
+        } else if (arg == "--rate") {
+            if (!parseSeconds(v, 1e8, d)) return bad("0-1e8");
+            o.rate = d;
+        } else if (arg == "--duration") {
+            if (!parseSeconds(v, 86400, d) || d <= 0) return bad("seconds, >0, at most 86400");
+            o.duration = d;
+        } else if (arg == "--timeout") {
+            if (!parseSeconds(v, 86400, d)) return bad("seconds, at most 86400");
+            o.timeout = d;
+        } else if (arg == "--connect-timeout") {
+            if (!parseSeconds(v, 3600, d) || d <= 0) return bad("seconds, >0");
+            o.connectTimeout = d;
+        } else if (arg == "--settle") {
+            if (!parseSeconds(v, 3600, d)) return bad("seconds");
+            o.settle = d;
+        } else if (arg == "--max-time") {
+            if (!parseSeconds(v, 86400 * 2, d) || d <= 0) return bad("seconds, >0");
+            o.maxTime = d;
+        } else
+            return "unknown option \"" + arg + "\"";
     }
     if (o.scenario.empty()) return "a scenario is required";
     if (o.scenario != "idle" && o.scenario != "fanout" && o.scenario != "publish" && o.scenario != "churn")
@@ -164,8 +240,10 @@ std::optional<std::string> parseOptions(int argc, char** argv, Options& o) {
         o.messages = static_cast<std::uint64_t>(std::max(1.0, m));
     }
     if (!pipelineSet) {
-        if (o.scenario == "fanout") o.pipeline = (o.inflight + o.publishers - 1) / o.publishers;
-        else o.pipeline = 1;
+        if (o.scenario == "fanout")
+            o.pipeline = (o.inflight + o.publishers - 1) / o.publishers;
+        else
+            o.pipeline = 1;
     }
     if (o.processes > 1 && o.connections < o.processes) return "--processes must not exceed --connections";
     return std::nullopt;
@@ -273,7 +351,9 @@ std::optional<double> readRunQueueWaitSeconds(int pid) {
 double selfCpuSeconds() {
     rusage usage{};
     getrusage(RUSAGE_SELF, &usage);
-    auto seconds = [](const timeval& tv) { return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) / 1e6; };
+    auto seconds = [](const timeval& tv) {
+        return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) / 1e6;
+    };
     return seconds(usage.ru_utime) + seconds(usage.ru_stime);
 }
 
@@ -306,7 +386,9 @@ const Target kTargets[] = {
         [](std::string_view) { return std::string("/ws"); },
         [](std::string_view channel) {
             // Two commands in one frame, separated by '\n' (docs/protocol.md, Framing).
-            std::string frame = R"({"id":1,"type":"connect"})" "\n" R"({"id":2,"type":"subscribe","channel":)";
+            std::string frame = R"({"id":1,"type":"connect"})"
+                                "\n"
+                                R"({"id":2,"type":"subscribe","channel":)";
             appendJsonString(frame, channel);
             frame += '}';
             return frame;
@@ -329,7 +411,10 @@ const Target kTargets[] = {
         [](std::string_view channel) { return "/sub/" + std::string(channel); },
         [](std::string_view) { return std::string(); },
         false,
-        [](std::string& out, std::string_view channel) { out += "/pub/"; out += channel; },
+        [](std::string& out, std::string_view channel) {
+            out += "/pub/";
+            out += channel;
+        },
         [](std::string& out, std::string_view, std::string_view payload, unsigned) { out += payload; },
     },
     {
@@ -337,7 +422,10 @@ const Target kTargets[] = {
         [](std::string_view channel) { return "/ws?channel=" + std::string(channel); },
         [](std::string_view) { return std::string(); },
         false,
-        [](std::string& out, std::string_view channel) { out += "/publish?channel="; out += channel; },
+        [](std::string& out, std::string_view channel) {
+            out += "/publish?channel=";
+            out += channel;
+        },
         [](std::string& out, std::string_view, std::string_view payload, unsigned) { out += payload; },
     },
 };
@@ -395,14 +483,16 @@ const char* findStamp(const char* begin, const char* end, std::int64_t& sentNs, 
     // Nothing else matches "t": (the envelope has "type" and "ts"; the padding is 'x').
     const char* from = begin;
     while (from < end) {
-        auto* hit = static_cast<const char*>(memmem(from, static_cast<std::size_t>(end - from), kTimeKey.data(), kTimeKey.size()));
+        auto* hit = static_cast<const char*>(
+            memmem(from, static_cast<std::size_t>(end - from), kTimeKey.data(), kTimeKey.size()));
         if (hit == nullptr) return nullptr;
         const char* p = hit + kTimeKey.size();
         std::uint64_t t = 0;
         const char* after = parseDigits(p, end, t);
         if (after != nullptr) {
             // Payload order: "t":T,"s":S
-            if (static_cast<std::size_t>(end - after) > kSeqKey.size() && std::memcmp(after, kSeqKey.data(), kSeqKey.size()) == 0) {
+            if (static_cast<std::size_t>(end - after) > kSeqKey.size() &&
+                std::memcmp(after, kSeqKey.data(), kSeqKey.size()) == 0) {
                 const char* q = parseDigits(after + kSeqKey.size(), end, seq);
                 if (q != nullptr) {
                     sentNs = static_cast<std::int64_t>(t);
@@ -430,7 +520,9 @@ const char* findStamp(const char* begin, const char* end, std::int64_t& sentNs, 
 // ---------------------------------------------------------------------------------------------
 // Report
 
-Report::Report(std::string scenario) { json_["scenario"] = std::move(scenario); }
+Report::Report(std::string scenario) {
+    json_["scenario"] = std::move(scenario);
+}
 
 void Report::add(const std::string& key, json value, std::string label, std::string text) {
     json_[key] = std::move(value);
@@ -478,6 +570,8 @@ std::string fmtBytes(double bytes) {
     return fmtDouble(bytes, 0) + " B";
 }
 
-double round3(double v) { return std::round(v * 1000.0) / 1000.0; }
+double round3(double v) {
+    return std::round(v * 1000.0) / 1000.0;
+}
 
 }  // namespace bench

@@ -26,41 +26,43 @@ inline std::int64_t nowNs() {
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
 }
-inline std::int64_t secondsToNs(double s) { return static_cast<std::int64_t>(s * 1e9); }
+inline std::int64_t secondsToNs(double s) {
+    return static_cast<std::int64_t>(s * 1e9);
+}
 
 // ---------------------------------------------------------------------------------------------
 // Options
 
 struct Options {
-    std::string scenario;            // idle | fanout | publish | churn
+    std::string scenario;  // idle | fanout | publish | churn
     std::string host = "127.0.0.1";
     unsigned port = 8080;
-    unsigned apiPort = 0;            // 0: same as port
-    std::string target = "wspush";   // wspush | nchan | ws
-    unsigned threads = 1;            // event loops per process
-    unsigned processes = 1;          // subscriber worker processes (1: in-process)
+    unsigned apiPort = 0;           // 0: same as port
+    std::string target = "wspush";  // wspush | nchan | ws
+    unsigned threads = 1;           // event loops per process
+    unsigned processes = 1;         // subscriber worker processes (1: in-process)
     std::uint64_t connections = 1000;
     std::uint64_t channels = 1;
-    double duration = 10;            // idle: hold time; publish/churn: run time; fanout: see messages
+    double duration = 10;  // idle: hold time; publish/churn: run time; fanout: see messages
     std::uint64_t messages = 1000;
     bool messagesSet = false;
-    std::size_t size = 100;          // total payload bytes
-    double rate = 0;                 // publications per second, 0: as fast as allowed
-    unsigned inflight = 8;           // fanout: outstanding publish requests at most
-    unsigned publishers = 1;         // HTTP keep-alive connections
-    unsigned pipeline = 0;           // requests in flight per publisher connection (0: auto)
-    double timeout = 30;             // fanout: wait for deliveries after the last publish
-    unsigned concurrency = 10;       // churn: parallel connect/subscribe/disconnect loops
-    bool uniqueChannels = false;     // churn: a new channel name per cycle
-    bool deflate = false;            // offer permessage-deflate
-    unsigned qos = 0;                // wspush: the publications' QoS (0, 1 or 2); subscribers answer 1 and 2
-    int serverPid = 0;               // 0: no server RSS/CPU figures
+    std::size_t size = 100;       // total payload bytes
+    double rate = 0;              // publications per second, 0: as fast as allowed
+    unsigned inflight = 8;        // fanout: outstanding publish requests at most
+    unsigned publishers = 1;      // HTTP keep-alive connections
+    unsigned pipeline = 0;        // requests in flight per publisher connection (0: auto)
+    double timeout = 30;          // fanout: wait for deliveries after the last publish
+    unsigned concurrency = 10;    // churn: parallel connect/subscribe/disconnect loops
+    bool uniqueChannels = false;  // churn: a new channel name per cycle
+    bool deflate = false;         // offer permessage-deflate
+    unsigned qos = 0;             // wspush: the publications' QoS (0, 1 or 2); subscribers answer 1 and 2
+    int serverPid = 0;            // 0: no server RSS/CPU figures
     std::string channelPrefix = "bench";
     unsigned connectConcurrency = 256;  // handshakes in progress at once, per process
-    double connectTimeout = 10;      // per connection: TCP + WebSocket handshake + subscribe
-    double settle = 1;               // idle: wait after the last subscription before measuring RSS
-    double maxTime = 0;              // global deadline in seconds (0: computed from the options)
-    std::string runTag;              // set by main: makes --unique-channels names unique across runs
+    double connectTimeout = 10;         // per connection: TCP + WebSocket handshake + subscribe
+    double settle = 1;                  // idle: wait after the last subscription before measuring RSS
+    double maxTime = 0;                 // global deadline in seconds (0: computed from the options)
+    std::string runTag;                 // set by main: makes --unique-channels names unique across runs
 };
 
 // Parses argv; on error returns the message (the caller prints usage).
@@ -98,7 +100,7 @@ public:
     // The value below which `percent` % of the recorded values fall (the bucket's upper edge, capped by max).
     std::uint64_t percentile(double percent) const;
 
-    json toJson() const;                        // sparse: {"count","sum","min","max","b":[[i,n],...]}
+    json toJson() const;  // sparse: {"count","sum","min","max","b":[[i,n],...]}
     static Histogram fromJson(const json& j);
 
 private:
@@ -121,9 +123,9 @@ private:
 // ---------------------------------------------------------------------------------------------
 // /proc and getrusage
 
-std::optional<std::uint64_t> readRssBytes(int pid);   // VmRSS of /proc/PID/status
-std::optional<double> readCpuSeconds(int pid);        // utime+stime of /proc/PID/stat
-double selfCpuSeconds();                               // getrusage(RUSAGE_SELF): user+system
+std::optional<std::uint64_t> readRssBytes(int pid);  // VmRSS of /proc/PID/status
+std::optional<double> readCpuSeconds(int pid);       // utime+stime of /proc/PID/stat
+double selfCpuSeconds();                             // getrusage(RUSAGE_SELF): user+system
 // Time the threads of PID spent runnable but waiting for a CPU (sum of /proc/PID/task/*/schedstat,
 // second field). A large value next to a small CPU figure means the process was starved.
 std::optional<double> readRunQueueWaitSeconds(int pid);
@@ -184,9 +186,9 @@ private:
 };
 
 // Formatting helpers for the table.
-std::string fmtCount(double v);                  // 1234567 -> "1,234,567"
+std::string fmtCount(double v);  // 1234567 -> "1,234,567"
 std::string fmtDouble(double v, int decimals);
-std::string fmtBytes(double bytes);             // "12.3 KiB"
-double round3(double v);                         // for the JSON line
+std::string fmtBytes(double bytes);  // "12.3 KiB"
+double round3(double v);             // for the JSON line
 
 }  // namespace bench

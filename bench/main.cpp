@@ -7,8 +7,8 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <csignal>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <functional>
 #include <iostream>
@@ -34,14 +34,18 @@ std::string qosText(unsigned qos) {
 // QoS answers and resends, as seen by the subscribers (keys prefixed for the publish scenario).
 void addQosFigures(Report& r, const Options& o, const SubscriberCounters& c, const std::string& prefix) {
     r.add(prefix + "resent_frames", c.resent, prefix.empty() ? "resent frames" : "subscriber resent frames",
-          fmtCount(static_cast<double>(c.resent)) + " (\"dup\":true; a resend of a message already received is not counted as duplicated)");
+          fmtCount(static_cast<double>(c.resent)) +
+              " (\"dup\":true; a resend of a message already received is not counted as duplicated)");
     r.addJson(prefix + "qos_answers", c.answers);
     r.addJson(prefix + "qos_answer_frames", c.answerFrames);
     r.addJson(prefix + "qos_error_replies", c.errorReplies);
     if (o.qos > 0)
         r.note(prefix.empty() ? "QoS answers" : "subscriber QoS answers",
-               fmtCount(static_cast<double>(c.answers)) + " in " + fmtCount(static_cast<double>(c.answerFrames)) + " frame(s)" +
-                   (c.errorReplies ? ", " + fmtCount(static_cast<double>(c.errorReplies)) + " error replies (see first error)" : ""));
+               fmtCount(static_cast<double>(c.answers)) + " in " + fmtCount(static_cast<double>(c.answerFrames)) +
+                   " frame(s)" +
+                   (c.errorReplies
+                        ? ", " + fmtCount(static_cast<double>(c.errorReplies)) + " error replies (see first error)"
+                        : ""));
 }
 
 // How long connecting may take before the stragglers are failed.
@@ -50,7 +54,8 @@ double connectPhaseSeconds(const Options& o, std::uint64_t connections) {
 }
 
 void sleepUntil(std::int64_t ns) {
-    while (nowNs() < ns) std::this_thread::sleep_for(std::chrono::nanoseconds(std::min<std::int64_t>(ns - nowNs(), 50'000'000)));
+    while (nowNs() < ns)
+        std::this_thread::sleep_for(std::chrono::nanoseconds(std::min<std::int64_t>(ns - nowNs(), 50'000'000)));
 }
 
 // The global deadline: whatever happens, the process ends by then.
@@ -116,7 +121,8 @@ double benchWait(Workers& workers) {
 }
 
 // "waited N s for a CPU": shows when a figure was limited by other load on the machine.
-void addWaits(Report& r, const ServerSample& before, const ServerSample& after, double benchWaitSeconds, double window) {
+void addWaits(Report& r, const ServerSample& before, const ServerSample& after, double benchWaitSeconds,
+              double window) {
     std::string text;
     if (before.wait && after.wait) {
         double w = *after.wait - *before.wait;
@@ -129,8 +135,12 @@ void addWaits(Report& r, const ServerSample& before, const ServerSample& after, 
     r.note("waited for a CPU", text);
 }
 
-std::string us(std::uint64_t ns) { return fmtDouble(static_cast<double>(ns) / 1000.0, 1); }
-double usValue(std::uint64_t ns) { return round3(static_cast<double>(ns) / 1000.0); }
+std::string us(std::uint64_t ns) {
+    return fmtDouble(static_cast<double>(ns) / 1000.0, 1);
+}
+double usValue(std::uint64_t ns) {
+    return round3(static_cast<double>(ns) / 1000.0);
+}
 
 void addLatency(Report& r, const std::string& prefix, const std::string& label, const Histogram& h) {
     r.add(prefix + "_p50_us", usValue(h.percentile(50)), label + " p50", us(h.percentile(50)) + " us");
@@ -142,24 +152,29 @@ void addLatency(Report& r, const std::string& prefix, const std::string& label, 
 }
 
 void addRunHeader(Report& r, const Options& o) {
-    r.add("target", o.target, "target", o.target + " at " + o.host + ":" + std::to_string(o.port) +
-                                            (o.apiPort != o.port ? " (api " + std::to_string(o.apiPort) + ")" : ""));
-    r.add("processes", o.processes, "generator", std::to_string(o.processes) + " process(es) x " +
-                                                     std::to_string(o.threads) + " thread(s)" + (o.deflate ? ", deflate offered" : ""));
+    r.add("target", o.target, "target",
+          o.target + " at " + o.host + ":" + std::to_string(o.port) +
+              (o.apiPort != o.port ? " (api " + std::to_string(o.apiPort) + ")" : ""));
+    r.add("processes", o.processes, "generator",
+          std::to_string(o.processes) + " process(es) x " + std::to_string(o.threads) + " thread(s)" +
+              (o.deflate ? ", deflate offered" : ""));
     r.addJson("threads", o.threads);
     r.addJson("deflate", o.deflate);
 }
 
 void addConnectFigures(Report& r, const Options& o, const SubscriberCounters& c, double connectSeconds) {
-    r.add("connections", o.connections, "connections", fmtCount(static_cast<double>(o.connections)) + " over " +
-                                                            fmtCount(static_cast<double>(o.channels)) + " channel(s)");
+    r.add("connections", o.connections, "connections",
+          fmtCount(static_cast<double>(o.connections)) + " over " + fmtCount(static_cast<double>(o.channels)) +
+              " channel(s)");
     r.addJson("channels", o.channels);
-    r.add("connected", c.connected, "connected", fmtCount(static_cast<double>(c.connected)) + " (failed " +
-                                                      fmtCount(static_cast<double>(c.failed)) + ")");
+    r.add("connected", c.connected, "connected",
+          fmtCount(static_cast<double>(c.connected)) + " (failed " + fmtCount(static_cast<double>(c.failed)) + ")");
     r.addJson("failed", c.failed);
     r.add("connect_seconds", round3(connectSeconds), "connect phase",
-          fmtDouble(connectSeconds, 2) + " s (" + fmtCount(connectSeconds > 0 ? static_cast<double>(c.connected) / connectSeconds : 0) + " conn/s)");
-    r.add("connect_p50_ms", round3(static_cast<double>(c.connectTime.percentile(50)) / 1e6), "connect+subscribe p50/p99",
+          fmtDouble(connectSeconds, 2) + " s (" +
+              fmtCount(connectSeconds > 0 ? static_cast<double>(c.connected) / connectSeconds : 0) + " conn/s)");
+    r.add("connect_p50_ms", round3(static_cast<double>(c.connectTime.percentile(50)) / 1e6),
+          "connect+subscribe p50/p99",
           fmtDouble(static_cast<double>(c.connectTime.percentile(50)) / 1e6, 2) + " / " +
               fmtDouble(static_cast<double>(c.connectTime.percentile(99)) / 1e6, 2) + " ms");
     r.addJson("connect_p99_ms", round3(static_cast<double>(c.connectTime.percentile(99)) / 1e6));
@@ -170,16 +185,19 @@ void addDrops(Report& r, const SubscriberCounters& c) {
     std::string codes;
     json codesJson = json::object();
     for (const auto& [code, n] : c.dropCodes) {
-        codes += (codes.empty() ? "" : ", ") + std::to_string(n) + " x " + (code == 0 ? std::string("no close frame") : "close " + std::to_string(code));
+        codes += (codes.empty() ? "" : ", ") + std::to_string(n) + " x " +
+                 (code == 0 ? std::string("no close frame") : "close " + std::to_string(code));
         codesJson[std::to_string(code)] = n;
     }
-    r.add("dropped", c.dropped, "dropped after subscribing", fmtCount(static_cast<double>(c.dropped)) + (codes.empty() ? "" : " (" + codes + ")"));
+    r.add("dropped", c.dropped, "dropped after subscribing",
+          fmtCount(static_cast<double>(c.dropped)) + (codes.empty() ? "" : " (" + codes + ")"));
     r.addJson("drop_codes", codesJson);
 }
 
 void addBenchCpu(Report& r, double seconds, double windowSeconds, const std::string& what) {
     r.add("bench_cpu_seconds", round3(seconds), "bench CPU (" + what + ")",
-          fmtDouble(seconds, 2) + " s" + (windowSeconds > 0 ? " (" + fmtDouble(100 * seconds / windowSeconds, 0) + "% of one core)" : ""));
+          fmtDouble(seconds, 2) + " s" +
+              (windowSeconds > 0 ? " (" + fmtDouble(100 * seconds / windowSeconds, 0) + "% of one core)" : ""));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -207,13 +225,15 @@ Report runIdle(const Options& o, const Target& target, std::int64_t deadlineNs) 
 
     double connectSeconds = static_cast<double>(t1 - t0) / 1e9;
     addConnectFigures(r, o, c, connectSeconds);
-    r.add("hold_seconds", round3(static_cast<double>(t2 - t1) / 1e9), "held", fmtDouble(static_cast<double>(t2 - t1) / 1e9, 2) + " s");
+    r.add("hold_seconds", round3(static_cast<double>(t2 - t1) / 1e9), "held",
+          fmtDouble(static_cast<double>(t2 - t1) / 1e9, 2) + " s");
     addDrops(r, c);
     if (before.rss && settled.rss) {
         double delta = static_cast<double>(*settled.rss) - static_cast<double>(*before.rss);
         double per = c.connected ? delta / static_cast<double>(c.connected) : 0;
         r.add("server_rss_before_bytes", *before.rss, "server RSS before", fmtBytes(static_cast<double>(*before.rss)));
-        r.add("server_rss_after_bytes", *settled.rss, "server RSS connected", fmtBytes(static_cast<double>(*settled.rss)) + " (after " + fmtDouble(o.settle, 1) + " s settle)");
+        r.add("server_rss_after_bytes", *settled.rss, "server RSS connected",
+              fmtBytes(static_cast<double>(*settled.rss)) + " (after " + fmtDouble(o.settle, 1) + " s settle)");
         r.add("server_rss_delta_bytes", delta, "server RSS delta", fmtBytes(delta));
         r.add("server_rss_per_connection_bytes", std::llround(per), "server RSS per connection",
               fmtCount(per) + " B = " + fmtDouble(per / 1024, 2) + " KiB");
@@ -221,7 +241,8 @@ Report runIdle(const Options& o, const Target& target, std::int64_t deadlineNs) 
     if (before.cpu && connected.cpu) {
         double cpu = *connected.cpu - *before.cpu;
         r.add("server_cpu_connect_seconds", round3(cpu), "server CPU, connect phase",
-              fmtDouble(cpu, 2) + " s (" + fmtDouble(c.connected ? cpu * 1e6 / static_cast<double>(c.connected) : 0, 1) + " us per connection)");
+              fmtDouble(cpu, 2) + " s (" +
+                  fmtDouble(c.connected ? cpu * 1e6 / static_cast<double>(c.connected) : 0, 1) + " us per connection)");
     }
     addBenchCpu(r, benchCpu, 0, "whole run");
     r.add("measured", c.connected > 0, "measured", c.connected > 0 ? "yes" : "NO: no connection was made");
@@ -276,7 +297,8 @@ Report runFanout(const Options& o, const Target& target, std::int64_t deadlineNs
 
     addConnectFigures(r, o, c, connectSeconds);
     std::string rateText = o.rate > 0 ? fmtCount(o.rate) + "/s" : "max (inflight " + std::to_string(o.inflight) + ")";
-    r.add("messages", o.messages, "messages", fmtCount(static_cast<double>(o.messages)) + " x " + std::to_string(o.size) + " B, rate " + rateText);
+    r.add("messages", o.messages, "messages",
+          fmtCount(static_cast<double>(o.messages)) + " x " + std::to_string(o.size) + " B, rate " + rateText);
     r.add("qos", o.qos, "qos", qosText(o.qos));
     r.addJson("size", o.size);
     r.addJson("rate", o.rate);
@@ -284,60 +306,71 @@ Report runFanout(const Options& o, const Target& target, std::int64_t deadlineNs
     r.addJson("publishers", o.publishers);
     r.addJson("pipeline", o.pipeline);
     if (o.channels < o.publishers)
-        r.note("note", "only " + std::to_string(o.channels) + " of the publisher connections are used: channel c goes through connection c % publishers");
+        r.note("note", "only " + std::to_string(o.channels) +
+                           " of the publisher connections are used: channel c goes through connection c % publishers");
     double publishSeconds = static_cast<double>(pub.endNs - pub.startNs) / 1e9;
     r.add("published_ok", pub.ok, "published",
           fmtCount(static_cast<double>(pub.ok)) + " ok, " + fmtCount(static_cast<double>(pub.errors)) + " errors, " +
-              fmtCount(static_cast<double>(pub.unconfirmed)) + " unconfirmed in " + fmtDouble(publishSeconds, 2) + " s (" +
-              fmtCount(publishSeconds > 0 ? static_cast<double>(pub.ok) / publishSeconds : 0) + " req/s)");
+              fmtCount(static_cast<double>(pub.unconfirmed)) + " unconfirmed in " + fmtDouble(publishSeconds, 2) +
+              " s (" + fmtCount(publishSeconds > 0 ? static_cast<double>(pub.ok) / publishSeconds : 0) + " req/s)");
     r.addJson("publish_errors", pub.errors);
     r.addJson("publish_unconfirmed", pub.unconfirmed);
     r.addJson("publish_resent", pub.resent);
     r.addJson("publish_reconnects", pub.reconnects);
     if (pub.resent > 0)
-        r.note("publish resent", fmtCount(static_cast<double>(pub.resent)) + " after the server closed a keep-alive connection "
-                                 "(a server that had processed them delivers duplicates)");
+        r.note("publish resent", fmtCount(static_cast<double>(pub.resent)) +
+                                     " after the server closed a keep-alive connection "
+                                     "(a server that had processed them delivers duplicates)");
     r.addJson("publish_seconds", round3(publishSeconds));
-    if (o.rate > 0) r.add("publish_max_lag_ms", round3(pub.maxLagMs), "publisher behind schedule", "max " + fmtDouble(pub.maxLagMs, 1) + " ms");
+    if (o.rate > 0)
+        r.add("publish_max_lag_ms", round3(pub.maxLagMs), "publisher behind schedule",
+              "max " + fmtDouble(pub.maxLagMs, 1) + " ms");
     if (!pub.firstError.empty()) r.add("publish_first_error", pub.firstError, "publish error", pub.firstError);
     if (pub.aborted) r.add("publish_aborted", pub.abortReason, "publish ABORTED", pub.abortReason);
 
     std::uint64_t lost = c.expected > c.unique ? c.expected - c.unique : 0;
     r.add("expected", c.expected, "expected deliveries", fmtCount(static_cast<double>(c.expected)));
     r.add("received", c.messages, "received",
-          fmtCount(static_cast<double>(c.messages)) + " (unique " + fmtCount(static_cast<double>(c.unique)) + ", duplicated " +
-              fmtCount(static_cast<double>(c.duplicates)) + (c.resent ? ", resent " + fmtCount(static_cast<double>(c.resent)) : "") + ")");
+          fmtCount(static_cast<double>(c.messages)) + " (unique " + fmtCount(static_cast<double>(c.unique)) +
+              ", duplicated " + fmtCount(static_cast<double>(c.duplicates)) +
+              (c.resent ? ", resent " + fmtCount(static_cast<double>(c.resent)) : "") + ")");
     r.addJson("unique", c.unique);
     r.addJson("duplicated", c.duplicates);
     addQosFigures(r, o, c, "");
     std::uint64_t extra = c.unique > c.expected ? c.unique - c.expected : 0;
     r.add("lost", lost, "lost",
-          fmtCount(static_cast<double>(lost)) + (complete ? "" : " (timed out after " + fmtDouble(o.timeout, 0) + " s)") +
+          fmtCount(static_cast<double>(lost)) +
+              (complete ? "" : " (timed out after " + fmtDouble(o.timeout, 0) + " s)") +
               (extra ? " (+" + fmtCount(static_cast<double>(extra)) + " deliveries of unconfirmed publications)" : ""));
     r.addJson("unexpected", extra);
     r.addJson("complete", complete);
     addDrops(r, c);
     double window = static_cast<double>(tEnd - pub.startNs) / 1e9;
     double perSecond = window > 0 ? static_cast<double>(c.unique) / window : 0;
-    r.add("deliveries_per_second", std::llround(perSecond), "deliveries/s", fmtCount(perSecond) + " (over " + fmtDouble(window, 2) + " s, first publish to last delivery)");
+    r.add("deliveries_per_second", std::llround(perSecond), "deliveries/s",
+          fmtCount(perSecond) + " (over " + fmtDouble(window, 2) + " s, first publish to last delivery)");
     r.addJson("window_seconds", round3(window));
     addLatency(r, "latency", "latency", c.latency);
     if (before.cpu && after.cpu) {
         double cpu = *after.cpu - *before.cpu;
-        r.add("server_cpu_seconds", round3(cpu), "server CPU", fmtDouble(cpu, 2) + " s (" + fmtDouble(window > 0 ? 100 * cpu / window : 0, 0) + "% of one core)" +
-                                                              (o.qos > 0 ? ", read 0.2 s after the last delivery" : ""));
+        r.add("server_cpu_seconds", round3(cpu), "server CPU",
+              fmtDouble(cpu, 2) + " s (" + fmtDouble(window > 0 ? 100 * cpu / window : 0, 0) + "% of one core)" +
+                  (o.qos > 0 ? ", read 0.2 s after the last delivery" : ""));
         double perCpu = cpu > 0 ? static_cast<double>(c.unique) / cpu : 0;
-        r.add("deliveries_per_server_cpu_second", std::llround(perCpu), "deliveries per server CPU-s", fmtCount(perCpu));
+        r.add("deliveries_per_server_cpu_second", std::llround(perCpu), "deliveries per server CPU-s",
+              fmtCount(perCpu));
     }
     if (before.rss && after.rss) r.addJson("server_rss_bytes", *after.rss);
     addBenchCpu(r, benchCpu, window, "publishing window");
     addWaits(r, before, after, benchWaitFanout, window);
-    if (benchCpu > 0) r.addJson("deliveries_per_bench_cpu_second", std::llround(static_cast<double>(c.unique) / benchCpu));
+    if (benchCpu > 0)
+        r.addJson("deliveries_per_bench_cpu_second", std::llround(static_cast<double>(c.unique) / benchCpu));
     bool measured = c.connected > 0 && !pub.aborted && pub.ok > 0;
     r.add("measured", measured, "measured",
-          measured ? "yes" : c.connected == 0 ? "NO: no subscriber connected"
-                           : pub.aborted      ? "NO: publishing stopped early (" + pub.abortReason + "); figures cover what was published"
-                                              : "NO: nothing was published");
+          measured           ? "yes"
+          : c.connected == 0 ? "NO: no subscriber connected"
+          : pub.aborted ? "NO: publishing stopped early (" + pub.abortReason + "); figures cover what was published"
+                        : "NO: nothing was published");
     workers.reap();
     return r;
 }
@@ -373,23 +406,28 @@ Report runPublish(const Options& o, const Target& target, std::int64_t deadlineN
     double benchWaitPublish = benchWait(workers) - benchWait0;
 
     workers.broadcast(json{{"cmd", "expect"}, {"per_channel", pub.okPerChannel}});
-    bool complete = workers.waitUntil([&] { return workers.allComplete(); }, nowNs() + secondsToNs(std::min(o.timeout, 5.0)));
+    bool complete =
+        workers.waitUntil([&] { return workers.allComplete(); }, nowNs() + secondsToNs(std::min(o.timeout, 5.0)));
     workers.broadcast(json{{"cmd", "stop"}});
     workers.waitUntil([&] { return workers.allFinal(); }, nowNs() + 15 * kSecond);
     SubscriberCounters c = gatherCounters(workers);
 
-    r.add("publishers", o.publishers, "publisher connections", std::to_string(o.publishers) + " keep-alive, pipeline " + std::to_string(o.pipeline));
+    r.add("publishers", o.publishers, "publisher connections",
+          std::to_string(o.publishers) + " keep-alive, pipeline " + std::to_string(o.pipeline));
     if (o.channels < o.publishers)
-        r.note("note", "only " + std::to_string(o.channels) + " of the publisher connections are used: channel c goes through connection c % publishers");
+        r.note("note", "only " + std::to_string(o.channels) +
+                           " of the publisher connections are used: channel c goes through connection c % publishers");
     r.addJson("pipeline", o.pipeline);
     r.add("qos", o.qos, "qos", qosText(o.qos));
-    r.add("size", o.size, "payload", std::to_string(o.size) + " B over " + fmtCount(static_cast<double>(o.channels)) + " channel(s)" +
-                                         (o.rate > 0 ? ", rate " + fmtCount(o.rate) + "/s" : ""));
+    r.add("size", o.size, "payload",
+          std::to_string(o.size) + " B over " + fmtCount(static_cast<double>(o.channels)) + " channel(s)" +
+              (o.rate > 0 ? ", rate " + fmtCount(o.rate) + "/s" : ""));
     r.addJson("channels", o.channels);
     double seconds = static_cast<double>(pub.endNs - pub.startNs) / 1e9;
     double rps = seconds > 0 ? static_cast<double>(pub.ok) / seconds : 0;
-    r.add("requests_ok", pub.ok, "requests", fmtCount(static_cast<double>(pub.ok)) + " ok, " + fmtCount(static_cast<double>(pub.errors)) + " errors, " +
-                                                fmtCount(static_cast<double>(pub.unconfirmed)) + " unconfirmed in " + fmtDouble(seconds, 2) + " s");
+    r.add("requests_ok", pub.ok, "requests",
+          fmtCount(static_cast<double>(pub.ok)) + " ok, " + fmtCount(static_cast<double>(pub.errors)) + " errors, " +
+              fmtCount(static_cast<double>(pub.unconfirmed)) + " unconfirmed in " + fmtDouble(seconds, 2) + " s");
     r.addJson("errors", pub.errors);
     r.addJson("unconfirmed", pub.unconfirmed);
     r.addJson("reconnects", pub.reconnects);
@@ -401,7 +439,8 @@ Report runPublish(const Options& o, const Target& target, std::int64_t deadlineN
     addLatency(r, "request_latency", "request latency", pub.latency);
     if (before.cpu && after.cpu) {
         double cpu = *after.cpu - *before.cpu;
-        r.add("server_cpu_seconds", round3(cpu), "server CPU", fmtDouble(cpu, 2) + " s (" + fmtDouble(seconds > 0 ? 100 * cpu / seconds : 0, 0) + "% of one core)");
+        r.add("server_cpu_seconds", round3(cpu), "server CPU",
+              fmtDouble(cpu, 2) + " s (" + fmtDouble(seconds > 0 ? 100 * cpu / seconds : 0, 0) + "% of one core)");
         double perCpu = cpu > 0 ? static_cast<double>(pub.ok) / cpu : 0;
         r.add("requests_per_server_cpu_second", std::llround(perCpu), "requests per server CPU-s", fmtCount(perCpu));
     }
@@ -410,8 +449,8 @@ Report runPublish(const Options& o, const Target& target, std::int64_t deadlineN
     if (c.connected == 0) r.note("subscriber", "NOT connected: " + c.firstError);
     r.add("subscriber_received", c.unique, "subscriber (channel 0)",
           fmtCount(static_cast<double>(c.unique)) + " of " + fmtCount(static_cast<double>(c.expected)) + " received" +
-              (complete ? "" : " (incomplete after grace)") + ", latency p50 " + us(c.latency.percentile(50)) + " us, p99 " +
-              us(c.latency.percentile(99)) + " us");
+              (complete ? "" : " (incomplete after grace)") + ", latency p50 " + us(c.latency.percentile(50)) +
+              " us, p99 " + us(c.latency.percentile(99)) + " us");
     r.addJson("subscriber_expected", c.expected);
     r.addJson("subscriber_lost", lost);
     r.addJson("subscriber_dropped", c.dropped);
@@ -459,9 +498,13 @@ Report runChurnScenario(const Options& o, const Target& target, std::int64_t dea
         if (h.final) c.merge(ChurnCounters::fromJson(h.final->value("churn", json::object())));
     double seconds = static_cast<double>(t1 - t0) / 1e9;
     double rate = seconds > 0 ? static_cast<double>(c.cycles) / seconds : 0;
-    r.add("concurrency", o.concurrency, "concurrency", std::to_string(o.concurrency) + " loops" + (o.uniqueChannels ? ", a new channel per cycle" : ", over " + fmtCount(static_cast<double>(o.channels)) + " channel(s)"));
+    r.add("concurrency", o.concurrency, "concurrency",
+          std::to_string(o.concurrency) + " loops" +
+              (o.uniqueChannels ? ", a new channel per cycle"
+                                : ", over " + fmtCount(static_cast<double>(o.channels)) + " channel(s)"));
     r.addJson("unique_channels", o.uniqueChannels);
-    r.add("cycles", c.cycles, "cycles", fmtCount(static_cast<double>(c.cycles)) + " in " + fmtDouble(seconds, 2) + " s");
+    r.add("cycles", c.cycles, "cycles",
+          fmtCount(static_cast<double>(c.cycles)) + " in " + fmtDouble(seconds, 2) + " s");
     r.addJson("seconds", round3(seconds));
     r.add("cycles_per_second", std::llround(rate), "cycles/s", fmtCount(rate));
     std::string kinds;
@@ -470,18 +513,22 @@ Report runChurnScenario(const Options& o, const Target& target, std::int64_t dea
         kinds += (kinds.empty() ? "" : ", ") + k + " " + std::to_string(v);
         kindsJson[k] = v;
     }
-    r.add("failures", c.failures, "failures", fmtCount(static_cast<double>(c.failures)) + (kinds.empty() ? "" : " (" + kinds + ")"));
+    r.add("failures", c.failures, "failures",
+          fmtCount(static_cast<double>(c.failures)) + (kinds.empty() ? "" : " (" + kinds + ")"));
     r.addJson("failure_kinds", kindsJson);
     if (!c.firstError.empty()) r.add("first_error", c.firstError, "first error", c.firstError);
     addLatency(r, "cycle", "cycle time", c.cycleTime);
     if (before.cpu && after.cpu) {
         double cpu = *after.cpu - *before.cpu;
         r.add("server_cpu_seconds", round3(cpu), "server CPU",
-              fmtDouble(cpu, 2) + " s (" + fmtDouble(c.cycles ? cpu * 1e6 / static_cast<double>(c.cycles) : 0, 1) + " us per cycle)");
+              fmtDouble(cpu, 2) + " s (" + fmtDouble(c.cycles ? cpu * 1e6 / static_cast<double>(c.cycles) : 0, 1) +
+                  " us per cycle)");
     }
     if (before.rss && after.rss) {
         double delta = static_cast<double>(*after.rss) - static_cast<double>(*before.rss);
-        r.add("server_rss_delta_bytes", delta, "server RSS change", fmtBytes(static_cast<double>(*before.rss)) + " -> " + fmtBytes(static_cast<double>(*after.rss)) + " (" + (delta >= 0 ? "+" : "") + fmtBytes(delta) + ")");
+        r.add("server_rss_delta_bytes", delta, "server RSS change",
+              fmtBytes(static_cast<double>(*before.rss)) + " -> " + fmtBytes(static_cast<double>(*after.rss)) + " (" +
+                  (delta >= 0 ? "+" : "") + fmtBytes(delta) + ")");
         r.addJson("server_rss_after_bytes", *after.rss);
     }
     addBenchCpu(r, benchCpu, seconds, "whole run");
@@ -531,14 +578,17 @@ int main(int argc, char** argv) {
     if (perProcess + 64 > limit) {
         std::uint64_t need = (o.connections + (limit - 64 - o.publishers) - 1) / (limit - 64 - o.publishers);
         std::fprintf(stderr,
-                     "wspush-bench: %llu connections per process exceed the descriptor limit (%llu); use --processes %llu or more\n",
+                     "wspush-bench: %llu connections per process exceed the descriptor limit (%llu); use --processes "
+                     "%llu or more\n",
                      static_cast<unsigned long long>(perProcess), static_cast<unsigned long long>(limit),
                      static_cast<unsigned long long>(std::max<std::uint64_t>(2, need)));
         return 2;
     }
     if ((o.scenario == "idle" || o.scenario == "fanout") && o.connections > 28000)
-        std::fprintf(stderr, "wspush-bench: warning: %llu connections to one address may exhaust the ephemeral ports "
-                             "(see /proc/sys/net/ipv4/ip_local_port_range)\n", static_cast<unsigned long long>(o.connections));
+        std::fprintf(stderr,
+                     "wspush-bench: warning: %llu connections to one address may exhaust the ephemeral ports "
+                     "(see /proc/sys/net/ipv4/ip_local_port_range)\n",
+                     static_cast<unsigned long long>(o.connections));
     if (o.serverPid != 0 && !readRssBytes(o.serverPid)) {
         std::fprintf(stderr, "wspush-bench: cannot read /proc/%d/status\n", o.serverPid);
         return 2;
@@ -546,10 +596,14 @@ int main(int argc, char** argv) {
 
     std::int64_t deadline = nowNs() + secondsToNs(maxSeconds(o));
     Report report("?");
-    if (o.scenario == "idle") report = runIdle(o, target, deadline);
-    else if (o.scenario == "fanout") report = runFanout(o, target, deadline);
-    else if (o.scenario == "publish") report = runPublish(o, target, deadline);
-    else report = runChurnScenario(o, target, deadline);
+    if (o.scenario == "idle")
+        report = runIdle(o, target, deadline);
+    else if (o.scenario == "fanout")
+        report = runFanout(o, target, deadline);
+    else if (o.scenario == "publish")
+        report = runPublish(o, target, deadline);
+    else
+        report = runChurnScenario(o, target, deadline);
     report.print();
     std::fflush(stderr);
     // Connections of in-process workers are not torn down one by one: the process ends here.

@@ -32,7 +32,8 @@ struct Response {
 bool iequals(std::string_view a, std::string_view b) {
     if (a.size() != b.size()) return false;
     for (std::size_t i = 0; i < a.size(); ++i)
-        if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i]))) return false;
+        if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i])))
+            return false;
     return true;
 }
 
@@ -84,8 +85,10 @@ long parseResponse(const char* p, std::size_t n, Response& r) {
             } else if (iequals(name, "transfer-encoding")) {
                 chunked = icontains(value, "chunked");
             } else if (iequals(name, "connection")) {
-                if (icontains(value, "close")) r.close = true;
-                else if (icontains(value, "keep-alive")) r.close = false;
+                if (icontains(value, "close"))
+                    r.close = true;
+                else if (icontains(value, "keep-alive"))
+                    r.close = false;
             }
         }
         line = eol + 1;
@@ -98,7 +101,9 @@ long parseResponse(const char* p, std::size_t n, Response& r) {
             if (eol == nullptr) return 0;
             std::size_t size = 0;
             for (const char* c = p + pos; c < eol && std::isxdigit(static_cast<unsigned char>(*c)); ++c)
-                size = size * 16 + static_cast<std::size_t>(std::isdigit(static_cast<unsigned char>(*c)) ? *c - '0' : (std::tolower(*c) - 'a' + 10));
+                size = size * 16 + static_cast<std::size_t>(std::isdigit(static_cast<unsigned char>(*c))
+                                                                ? *c - '0'
+                                                                : (std::tolower(*c) - 'a' + 10));
             pos = static_cast<std::size_t>(eol - p) + 2;
             if (size == 0) {
                 // Trailers, then an empty line.
@@ -162,8 +167,8 @@ private:
     std::vector<Pending> ring_;
     std::size_t head_ = 0;
     std::size_t count_ = 0;
-    std::string out_;       // requests not written yet
-    std::string writing_;   // requests being written
+    std::string out_;      // requests not written yet
+    std::string writing_;  // requests being written
     bool writeInFlight_ = false;
     bool closeAfter_ = false;  // the server announced Connection: close
     std::vector<char> in_;
@@ -182,7 +187,8 @@ public:
         result_.okPerChannel.assign(plan.channels, 0);
         payload_.reserve(plan.size + 64);
         body_.reserve(plan.size + 256);
-        for (unsigned i = 0; i < plan.connections; ++i) connections_.push_back(std::make_unique<Connection>(*this, plan.pipeline));
+        for (unsigned i = 0; i < plan.connections; ++i)
+            connections_.push_back(std::make_unique<Connection>(*this, plan.pipeline));
     }
 
     PublishResult run() {
@@ -207,8 +213,14 @@ public:
         }
         std::int64_t now = nowNs();
         while (!sendingDone_) {
-            if (plan_.messages != 0 && next_ >= plan_.messages) { sendingDone_ = true; break; }
-            if (plan_.durationNs != 0 && now >= result_.startNs + plan_.durationNs) { sendingDone_ = true; break; }
+            if (plan_.messages != 0 && next_ >= plan_.messages) {
+                sendingDone_ = true;
+                break;
+            }
+            if (plan_.durationNs != 0 && now >= result_.startNs + plan_.durationNs) {
+                sendingDone_ = true;
+                break;
+            }
             if (inflight_ >= plan_.inflight) break;
             if (plan_.rate > 0) {
                 auto due = result_.startNs + static_cast<std::int64_t>(static_cast<double>(next_) * 1e9 / plan_.rate);
@@ -302,7 +314,8 @@ private:
         if (!ec) return tcp::endpoint(address, static_cast<unsigned short>(options_.apiPort));
         tcp::resolver resolver(ctx_);
         auto results = resolver.resolve(options_.host, std::to_string(options_.apiPort), ec);
-        if (ec || results.empty()) return tcp::endpoint(net::ip::make_address("127.0.0.1"), static_cast<unsigned short>(options_.apiPort));
+        if (ec || results.empty())
+            return tcp::endpoint(net::ip::make_address("127.0.0.1"), static_cast<unsigned short>(options_.apiPort));
         return *results.begin();
     }
 
@@ -455,7 +468,8 @@ void Connection::onRead(const error_code& ec, std::size_t bytes) {
         long used = parseResponse(in_.data() + inBegin_, inEnd_ - inBegin_, response);
         if (used < 0) {
             state_ = State::Dead;
-            return pub_.onDead("unparseable HTTP response: " + std::string(in_.data() + inBegin_, std::min<std::size_t>(inEnd_ - inBegin_, 120)));
+            return pub_.onDead("unparseable HTTP response: " +
+                               std::string(in_.data() + inBegin_, std::min<std::size_t>(inEnd_ - inBegin_, 120)));
         }
         if (used == 0) break;
         inBegin_ += static_cast<std::size_t>(used);

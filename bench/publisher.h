@@ -13,31 +13,31 @@
 namespace bench {
 
 struct PublishPlan {
-    std::uint64_t messages = 0;      // 0: no count limit (then durationNs bounds the run)
-    std::int64_t durationNs = 0;     // 0: no time limit
-    double rate = 0;                 // per second over all connections; 0: as fast as allowed
+    std::uint64_t messages = 0;   // 0: no count limit (then durationNs bounds the run)
+    std::int64_t durationNs = 0;  // 0: no time limit
+    double rate = 0;              // per second over all connections; 0: as fast as allowed
     unsigned connections = 1;
-    unsigned pipeline = 1;           // requests in flight per connection
-    unsigned inflight = 1;           // requests in flight over all connections
+    unsigned pipeline = 1;  // requests in flight per connection
+    unsigned inflight = 1;  // requests in flight over all connections
     std::size_t size = 100;
     std::uint64_t channels = 1;
-    std::int64_t deadlineNs = 0;     // abandon the run (aborted = true) at this time
+    std::int64_t deadlineNs = 0;  // abandon the run (aborted = true) at this time
 };
 
 struct PublishResult {
-    std::uint64_t sent = 0;          // requests written (resends included)
-    std::uint64_t ok = 0;            // 2xx answers
-    std::uint64_t errors = 0;        // other answers
-    std::uint64_t unconfirmed = 0;   // no answer: the connection broke with the request in flight
-    std::uint64_t resent = 0;        // re-sent after the server closed a keep-alive connection
+    std::uint64_t sent = 0;         // requests written (resends included)
+    std::uint64_t ok = 0;           // 2xx answers
+    std::uint64_t errors = 0;       // other answers
+    std::uint64_t unconfirmed = 0;  // no answer: the connection broke with the request in flight
+    std::uint64_t resent = 0;       // re-sent after the server closed a keep-alive connection
     std::uint64_t reconnects = 0;
     std::vector<std::uint64_t> okPerChannel;
     std::map<unsigned, std::uint64_t> statusCounts;
     std::string firstError;
     std::int64_t startNs = 0;
     std::int64_t endNs = 0;
-    double maxLagMs = 0;             // fixed rate: how far behind schedule a request left
-    Histogram latency;               // request written -> response parsed, ns
+    double maxLagMs = 0;  // fixed rate: how far behind schedule a request left
+    Histogram latency;    // request written -> response parsed, ns
     bool aborted = false;
     std::string abortReason;
 };

@@ -73,7 +73,8 @@ void runWorker(const Options& o, const Target& target, const WorkerSpec& spec, i
     auto cpu = [&]() -> json { return spec.ownProcess ? json(selfCpuSeconds()) : json(nullptr); };
 
     if (o.scenario == "churn") {
-        ChurnCounters counters = runChurn(o, target, spec.churnConcurrency, spec.index, spec.churnEndNs, spec.deadlineNs);
+        ChurnCounters counters =
+            runChurn(o, target, spec.churnConcurrency, spec.index, spec.churnEndNs, spec.deadlineNs);
         writeLine(reportFd, json{{"event", "final"}, {"churn", counters.toJson()}, {"cpu", cpu()}});
         return;
     }
@@ -89,8 +90,10 @@ void runWorker(const Options& o, const Target& target, const WorkerSpec& spec, i
     };
     auto handle = [&](const json& c) {
         std::string cmd = c.value("cmd", "");
-        if (cmd == "stop") stop = true;
-        else if (cmd == "expect") pool.expect(c.value("per_channel", std::vector<std::uint64_t>{}));
+        if (cmd == "stop")
+            stop = true;
+        else if (cmd == "expect")
+            pool.expect(c.value("per_channel", std::vector<std::uint64_t>{}));
     };
 
     while (!pool.settled() && !stop) {
@@ -101,7 +104,9 @@ void runWorker(const Options& o, const Target& target, const WorkerSpec& spec, i
         if (nowNs() >= spec.deadlineNs) break;
         if (!readCommands(handle)) return;  // the controller is gone
     }
-    writeLine(reportFd, json{{"event", "ready"}, {"connected", pool.connectedNow()}, {"failed", pool.failedNow()}, {"cpu", cpu()}});
+    writeLine(
+        reportFd,
+        json{{"event", "ready"}, {"connected", pool.connectedNow()}, {"failed", pool.failedNow()}, {"cpu", cpu()}});
 
     bool reported = false;
     while (!stop && nowNs() < spec.deadlineNs) {
@@ -192,11 +197,13 @@ void Workers::poll(int timeoutMs) {
         if (!h.reports->fill(0)) h.gone = true;
         while (auto message = h.reports->next()) {
             std::string event = message->value("event", "");
-            if (event == "ready") h.ready = *message;
+            if (event == "ready")
+                h.ready = *message;
             else if (event == "complete") {
                 h.complete = true;
                 h.completeNs = message->value("t", std::int64_t{0});
-            } else if (event == "final") h.final = *message;
+            } else if (event == "final")
+                h.final = *message;
         }
     }
 }
@@ -255,8 +262,10 @@ void Workers::reap() {
     // past that is left to the process exit (main ends with _exit).
     for (auto& h : handles_)
         if (h.thread.joinable()) {
-            if (h.final || h.gone) h.thread.join();
-            else h.thread.detach();
+            if (h.final || h.gone)
+                h.thread.join();
+            else
+                h.thread.detach();
         }
 }
 

@@ -28,11 +28,11 @@ namespace bench {
 
 struct WorkerSpec {
     unsigned index = 0;
-    std::uint64_t first = 0;          // subscribers: global index of the first connection
-    std::uint64_t count = 0;          // subscribers: how many
-    unsigned churnConcurrency = 0;    // churn: parallel loops
-    bool ownProcess = false;          // report own CPU (getrusage) in "ready"/"final"
-    std::int64_t connectEndNs = 0;    // subscribers: connections not subscribed by then fail
+    std::uint64_t first = 0;        // subscribers: global index of the first connection
+    std::uint64_t count = 0;        // subscribers: how many
+    unsigned churnConcurrency = 0;  // churn: parallel loops
+    bool ownProcess = false;        // report own CPU (getrusage) in "ready"/"final"
+    std::int64_t connectEndNs = 0;  // subscribers: connections not subscribed by then fail
     std::int64_t churnEndNs = 0;
     std::int64_t deadlineNs = 0;
 };
@@ -70,7 +70,7 @@ struct WorkerHandle {
     std::optional<json> final;
     bool complete = false;
     std::int64_t completeNs = 0;
-    bool gone = false;   // EOF on its report pipe
+    bool gone = false;  // EOF on its report pipe
 };
 
 class Workers {
@@ -84,7 +84,8 @@ public:
     bool waitUntil(Predicate done, std::int64_t deadlineNs) {
         while (!done()) {
             if (nowNs() >= deadlineNs || allGone()) return done();
-            poll(static_cast<int>(std::min<std::int64_t>(50, std::max<std::int64_t>(1, (deadlineNs - nowNs()) / 1'000'000))));
+            poll(static_cast<int>(
+                std::min<std::int64_t>(50, std::max<std::int64_t>(1, (deadlineNs - nowNs()) / 1'000'000))));
         }
         return true;
     }
@@ -93,8 +94,8 @@ public:
     bool allFinal() const;
     bool allGone() const;
     std::vector<WorkerHandle>& handles() { return handles_; }
-    void killAll();          // SIGKILL to worker processes (the deadline)
-    void reap();             // waits for worker processes / joins threads (bounded)
+    void killAll();  // SIGKILL to worker processes (the deadline)
+    void reap();     // waits for worker processes / joins threads (bounded)
     std::vector<pid_t> pids() const;
 
 private:

@@ -40,7 +40,8 @@ tcp::endpoint resolveEndpoint(const std::string& host, unsigned port) {
     net::io_context ctx;
     tcp::resolver resolver(ctx);
     auto results = resolver.resolve(host, std::to_string(port), ec);
-    if (ec || results.empty()) return tcp::endpoint(net::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port));
+    if (ec || results.empty())
+        return tcp::endpoint(net::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port));
     return *results.begin();
 }
 
@@ -48,7 +49,9 @@ bool contains(const char* p, std::size_t n, std::string_view needle) {
     return memmem(p, n, needle.data(), needle.size()) != nullptr;
 }
 
-std::string sample(const char* p, std::size_t n) { return std::string(p, std::min(n, kErrorSampleBytes)); }
+std::string sample(const char* p, std::size_t n) {
+    return std::string(p, std::min(n, kErrorSampleBytes));
+}
 
 // The client side of every bench WebSocket: small write buffer (we send only tiny commands),
 // whole messages, permessage-deflate offered when asked.
@@ -77,12 +80,23 @@ json mapToJson(const std::map<int, std::uint64_t>& m) {
 // Counters
 
 json SubscriberCounters::toJson() const {
-    return json{{"connections", connections}, {"connected", connected}, {"failed", failed}, {"dropped", dropped},
-                {"messages", messages},       {"unique", unique},       {"duplicates", duplicates},
-                {"gaps", gaps},               {"expected", expected},   {"resent", resent},
-                {"answers", answers},         {"answer_frames", answerFrames}, {"error_replies", errorReplies},
+    return json{{"connections", connections},
+                {"connected", connected},
+                {"failed", failed},
+                {"dropped", dropped},
+                {"messages", messages},
+                {"unique", unique},
+                {"duplicates", duplicates},
+                {"gaps", gaps},
+                {"expected", expected},
+                {"resent", resent},
+                {"answers", answers},
+                {"answer_frames", answerFrames},
+                {"error_replies", errorReplies},
                 {"drop_codes", mapToJson(dropCodes)},
-                {"first_error", firstError},  {"latency", latency.toJson()}, {"connect_time", connectTime.toJson()}};
+                {"first_error", firstError},
+                {"latency", latency.toJson()},
+                {"connect_time", connectTime.toJson()}};
 }
 
 SubscriberCounters SubscriberCounters::fromJson(const json& j) {
@@ -131,7 +145,10 @@ void SubscriberCounters::merge(const SubscriberCounters& o) {
 json ChurnCounters::toJson() const {
     json kinds = json::object();
     for (const auto& [k, v] : failureKinds) kinds[k] = v;
-    return json{{"cycles", cycles}, {"failures", failures}, {"failure_kinds", kinds}, {"first_error", firstError},
+    return json{{"cycles", cycles},
+                {"failures", failures},
+                {"failure_kinds", kinds},
+                {"first_error", firstError},
                 {"cycle_time", cycleTime.toJson()}};
 }
 
@@ -220,7 +237,7 @@ private:
     State state_ = State::Idle;
     bool wasSubscribed_ = false;
     bool done_ = false;
-    bool writing_ = false;      // one write at a time: the subscribe command, then answer batches
+    bool writing_ = false;  // one write at a time: the subscribe command, then answer batches
 };
 
 // One event loop and the connections that live on it. Everything here is touched only by the
@@ -266,7 +283,8 @@ struct PoolLoop {
     }
 };
 
-Subscriber::Subscriber(PoolLoop& loop, std::uint32_t channel) : loop_(loop), ws_(loop.ctx.get_executor()), channel_(channel) {}
+Subscriber::Subscriber(PoolLoop& loop, std::uint32_t channel)
+    : loop_(loop), ws_(loop.ctx.get_executor()), channel_(channel) {}
 
 void Subscriber::start() {
     state_ = State::Connecting;
@@ -302,8 +320,10 @@ void Subscriber::onHandshake(const error_code& ec) {
             flushAnswers();
         });
     }
-    if (target.waitsForSubscribed) state_ = State::Subscribing;
-    else becomeSubscribed();
+    if (target.waitsForSubscribed)
+        state_ = State::Subscribing;
+    else
+        becomeSubscribed();
     doRead();
 }
 
@@ -323,7 +343,8 @@ void Subscriber::onRead(const error_code& ec, std::size_t) {
     if (state_ == State::Subscribing) {
         if (contains(begin, data.size(), R"("type":"subscribed")")) {
             becomeSubscribed();
-        } else if (contains(begin, data.size(), R"("type":"error")") || contains(begin, data.size(), R"("type":"disconnect")")) {
+        } else if (contains(begin, data.size(), R"("type":"error")") ||
+                   contains(begin, data.size(), R"("type":"disconnect")")) {
             return fail("subscribe", {}, -1, sample(begin, data.size()));
         }
     }
@@ -383,7 +404,8 @@ void Subscriber::scanQosLine(const char* line, const char* end, std::int64_t& no
     const char* stampEnd = findStamp(line, end, sentNs, seq);
     // The envelope's fields follow `data`, so after a stamp only the rest of the line is searched.
     const char* from = stampEnd != nullptr ? stampEnd : line;
-    auto* didKey = static_cast<const char*>(memmem(from, static_cast<std::size_t>(end - from), kDid.data(), kDid.size()));
+    auto* didKey =
+        static_cast<const char*>(memmem(from, static_cast<std::size_t>(end - from), kDid.data(), kDid.size()));
     std::uint64_t did = 0;
     const char* didEnd = nullptr;
     if (didKey != nullptr) {
@@ -396,10 +418,12 @@ void Subscriber::scanQosLine(const char* line, const char* end, std::int64_t& no
         onMessage(sentNs, seq, dup, now);
     }
     if (didEnd == nullptr) {
-        if (stampEnd == nullptr && state_ == State::Subscribed && contains(line, static_cast<std::size_t>(end - line), R"("type":"error")")) {
+        if (stampEnd == nullptr && state_ == State::Subscribed &&
+            contains(line, static_cast<std::size_t>(end - line), R"("type":"error")")) {
             SubscriberCounters& c = loop_.counters;
             ++c.errorReplies;
-            if (c.firstError.empty()) c.firstError = "error reply: " + sample(line, static_cast<std::size_t>(end - line));
+            if (c.firstError.empty())
+                c.firstError = "error reply: " + sample(line, static_cast<std::size_t>(end - line));
         }
         return;
     }
@@ -409,11 +433,14 @@ void Subscriber::scanQosLine(const char* line, const char* end, std::int64_t& no
     }
     // A message: its QoS comes just before its did (`,"qos":2,"did":17`); our own --qos if absent.
     unsigned qos = loop_.shared.options.qos;
-    auto* qosKey = static_cast<const char*>(memmem(from, static_cast<std::size_t>(didKey - from), kQos.data(), kQos.size()));
+    auto* qosKey =
+        static_cast<const char*>(memmem(from, static_cast<std::size_t>(didKey - from), kQos.data(), kQos.size()));
     if (qosKey != nullptr && qosKey + kQos.size() < didKey && qosKey[kQos.size()] >= '0' && qosKey[kQos.size()] <= '2')
         qos = static_cast<unsigned>(qosKey[kQos.size()] - '0');
-    if (qos == 1) appendAnswer(R"({"type":"ack","did":)", did);
-    else if (qos == 2) appendAnswer(R"({"type":"rec","did":)", did);
+    if (qos == 1)
+        appendAnswer(R"({"type":"ack","did":)", did);
+    else if (qos == 2)
+        appendAnswer(R"({"type":"rec","did":)", did);
 }
 
 void Subscriber::appendAnswer(std::string_view prefix, std::uint64_t did) {
@@ -523,7 +550,8 @@ struct SubscriberPool::Impl {
     bool stopped = false;
 
     Impl(const Options& o, const Target& t, std::uint64_t first, std::uint64_t n)
-        : shared{o, t, resolveEndpoint(o.host, o.port), o.host + ":" + std::to_string(o.port), secondsToNs(o.connectTimeout)},
+        : shared{o, t, resolveEndpoint(o.host, o.port), o.host + ":" + std::to_string(o.port),
+                 secondsToNs(o.connectTimeout)},
           count(n) {
         auto threads = static_cast<std::size_t>(std::max<std::uint64_t>(1, std::min<std::uint64_t>(o.threads, n)));
         for (std::size_t i = 0; i < threads; ++i) loops.push_back(std::make_unique<PoolLoop>(shared));
@@ -569,9 +597,15 @@ void SubscriberPool::start() {
     }
 }
 
-bool SubscriberPool::settled() const { return impl_->shared.settled.load(std::memory_order_acquire) >= impl_->count; }
-std::uint64_t SubscriberPool::connectedNow() const { return impl_->shared.connected.load(std::memory_order_relaxed); }
-std::uint64_t SubscriberPool::failedNow() const { return impl_->shared.failed.load(std::memory_order_relaxed); }
+bool SubscriberPool::settled() const {
+    return impl_->shared.settled.load(std::memory_order_acquire) >= impl_->count;
+}
+std::uint64_t SubscriberPool::connectedNow() const {
+    return impl_->shared.connected.load(std::memory_order_relaxed);
+}
+std::uint64_t SubscriberPool::failedNow() const {
+    return impl_->shared.failed.load(std::memory_order_relaxed);
+}
 
 void SubscriberPool::abortConnecting() {
     for (auto& loop : impl_->loops) {
@@ -607,8 +641,12 @@ void SubscriberPool::expect(const std::vector<std::uint64_t>& perChannel) {
     }
 }
 
-bool SubscriberPool::complete() const { return impl_->shared.complete.load(std::memory_order_acquire); }
-std::int64_t SubscriberPool::completeNs() const { return impl_->shared.completeNs.load(std::memory_order_relaxed); }
+bool SubscriberPool::complete() const {
+    return impl_->shared.complete.load(std::memory_order_acquire);
+}
+std::int64_t SubscriberPool::completeNs() const {
+    return impl_->shared.completeNs.load(std::memory_order_relaxed);
+}
 
 SubscriberCounters SubscriberPool::stop() {
     impl_->stopLoops();
@@ -687,12 +725,15 @@ struct ChurnLoop {
     std::thread thread;
 };
 
-net::io_context& ChurnSlot::loopContext() { return loop_.ctx; }
+net::io_context& ChurnSlot::loopContext() {
+    return loop_.ctx;
+}
 
 std::string ChurnSlot::channel() const {
     const Options& o = loop_.options;
     if (o.uniqueChannels)
-        return o.channelPrefix + "-u" + o.runTag + "-" + std::to_string(loop_.workerIndex) + "-" + std::to_string(id_) + "-" + std::to_string(cycleNo_);
+        return o.channelPrefix + "-u" + o.runTag + "-" + std::to_string(loop_.workerIndex) + "-" + std::to_string(id_) +
+               "-" + std::to_string(cycleNo_);
     return channelName(o, (id_ + cycleNo_) % o.channels);
 }
 
@@ -733,19 +774,19 @@ void ChurnSlot::onHandshake(const error_code& ec) {
         subscribed_ = written_ = frame_.empty();
         if (!frame_.empty()) {
             ws_->async_write(net::buffer(frame_), guard([this](const error_code& e, std::size_t) {
-                if (e) return fail("subscribe", e);
-                written_ = subscribed_ = true;
-                maybeClose();
-            }));
+                                 if (e) return fail("subscribe", e);
+                                 written_ = subscribed_ = true;
+                                 maybeClose();
+                             }));
             return;
         }
         return maybeClose();
     }
     ws_->async_write(net::buffer(frame_), guard([this](const error_code& e, std::size_t) {
-        if (e) return fail("subscribe", e);
-        written_ = true;
-        maybeClose();
-    }));
+                         if (e) return fail("subscribe", e);
+                         written_ = true;
+                         maybeClose();
+                     }));
     doRead();
 }
 

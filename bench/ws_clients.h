@@ -31,8 +31,8 @@ struct SubscriberCounters {
     std::uint64_t errorReplies = 0;
     std::map<int, std::uint64_t> dropCodes;  // close code of dropped connections (0: no close frame)
     std::string firstError;
-    Histogram latency;              // publish stamp -> receive, ns (unique messages)
-    Histogram connectTime;          // TCP connect -> subscribed, ns
+    Histogram latency;      // publish stamp -> receive, ns (unique messages)
+    Histogram connectTime;  // TCP connect -> subscribed, ns
 
     json toJson() const;
     static SubscriberCounters fromJson(const json& j);
@@ -46,9 +46,9 @@ public:
     SubscriberPool(const Options& options, const Target& target, std::uint64_t first, std::uint64_t count);
     ~SubscriberPool();
 
-    void start();                     // starts the loops; connections open, paced by --connect-concurrency
-    bool settled() const;             // every connection is subscribed or failed
-    void abortConnecting();           // fails every connection not yet subscribed
+    void start();            // starts the loops; connections open, paced by --connect-concurrency
+    bool settled() const;    // every connection is subscribed or failed
+    void abortConnecting();  // fails every connection not yet subscribed
     std::uint64_t connectedNow() const;
     std::uint64_t failedNow() const;
 
@@ -58,7 +58,7 @@ public:
     bool complete() const;
     std::int64_t completeNs() const;  // when the last expected message arrived
 
-    SubscriberCounters stop();        // stops the loops (connections stay open until destruction)
+    SubscriberCounters stop();  // stops the loops (connections stay open until destruction)
 
 private:
     struct Impl;
@@ -68,7 +68,8 @@ private:
 struct ChurnCounters {
     std::uint64_t cycles = 0;
     std::uint64_t failures = 0;
-    std::map<std::string, std::uint64_t> failureKinds;  // step that failed: connect, handshake, subscribe, close, timeout
+    std::map<std::string, std::uint64_t>
+        failureKinds;  // step that failed: connect, handshake, subscribe, close, timeout
     std::string firstError;
     Histogram cycleTime;  // ns, successful cycles
 

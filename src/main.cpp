@@ -4,8 +4,8 @@
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
-#include <sstream>
 #include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -58,7 +58,8 @@ void setUpLogging(const wspush::LogConfig& log) {
     auto logger = std::make_shared<spdlog::logger>("wspush", std::make_shared<spdlog::sinks::stdout_sink_mt>());
     if (log.format == "json") {
         auto formatter = std::make_unique<spdlog::pattern_formatter>();
-        formatter->add_flag<JsonEscapedMessage>('*').set_pattern(R"({"ts":"%Y-%m-%dT%H:%M:%S.%e%z","level":"%l","msg":"%*"})");
+        formatter->add_flag<JsonEscapedMessage>('*').set_pattern(
+            R"({"ts":"%Y-%m-%dT%H:%M:%S.%e%z","level":"%l","msg":"%*"})");
         logger->set_formatter(std::move(formatter));
     } else {
         logger->set_pattern("%Y-%m-%d %H:%M:%S.%e %^%-5l%$ %v");
@@ -111,11 +112,16 @@ int main(int argc, char** argv) {
             }
             return args[++i];
         };
-        if (arg == "--config") configPath = value("--config");
-        else if (arg == "--check-config") checkOnly = true;
-        else if (arg == "--echo") options.echo = true;
-        else if (arg == "--ready-file") options.readyFile = value("--ready-file");
-        else if (arg == "--log-level") logLevel = value("--log-level");
+        if (arg == "--config")
+            configPath = value("--config");
+        else if (arg == "--check-config")
+            checkOnly = true;
+        else if (arg == "--echo")
+            options.echo = true;
+        else if (arg == "--ready-file")
+            options.readyFile = value("--ready-file");
+        else if (arg == "--log-level")
+            logLevel = value("--log-level");
         else if (arg == "--port" || arg == "--threads") {
             std::string text = value(arg.c_str());
             unsigned long number = 0;

@@ -6,9 +6,9 @@
 #include <fstream>
 #include <random>
 
+#include <spdlog/spdlog.h>
 #include <boost/asio/post.hpp>
 #include <nlohmann/json.hpp>
-#include <spdlog/spdlog.h>
 
 #include "engine/memory/memory_broker.h"
 
@@ -32,7 +32,8 @@ std::string randomHex(std::size_t digits) {
 }
 
 std::int64_t unixMillis() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
 }
 
 unsigned loopCount(const Config& config) {
@@ -64,7 +65,8 @@ bool Server::open() {
     const Config& config = node_.config();
     SessionMode mode = options_.echo ? SessionMode::Echo : SessionMode::Protocol;
     bool separateApi = config.api.listen.has_value();
-    publicListener_ = std::make_shared<Listener>(node_, api_, loops_, loops_.at(0), ListenerRoutes{true, !separateApi}, mode);
+    publicListener_ =
+        std::make_shared<Listener>(node_, api_, loops_, loops_.at(0), ListenerRoutes{true, !separateApi}, mode);
     boost::system::error_code ec;
     if (!publicListener_->open(config.listen, ec)) {
         spdlog::critical("cannot listen on {}:{}: {}", config.listen.host, config.listen.port, ec.message());
@@ -73,8 +75,8 @@ bool Server::open() {
     if (separateApi) {
         apiListener_ = std::make_shared<Listener>(node_, api_, loops_, loops_.at(0), ListenerRoutes{false, true}, mode);
         if (!apiListener_->open(*config.api.listen, ec)) {
-            spdlog::critical("cannot listen on {}:{} (api.listen): {}", config.api.listen->host, config.api.listen->port,
-                             ec.message());
+            spdlog::critical("cannot listen on {}:{} (api.listen): {}", config.api.listen->host,
+                             config.api.listen->port, ec.message());
             return false;
         }
     }
@@ -111,7 +113,8 @@ void Server::waitForSignal() {
         if (signal == SIGHUP) {
             spdlog::info("received SIGHUP: ignored (the configuration is read at startup only)");
         } else if (!shuttingDown_) {
-            spdlog::info("received {}, draining connections (again to stop at once)", signal == SIGTERM ? "SIGTERM" : "SIGINT");
+            spdlog::info("received {}, draining connections (again to stop at once)",
+                         signal == SIGTERM ? "SIGTERM" : "SIGINT");
             beginShutdown();
         } else {
             spdlog::warn("received {} while draining: stopping now", signal == SIGTERM ? "SIGTERM" : "SIGINT");

@@ -19,8 +19,8 @@
 namespace wspush {
 
 struct ServerOptions {
-    bool echo = false;          // conformance mode (docs/protocol.md)
-    std::string readyFile;      // written with the bound ports once listening (tests, scripts)
+    bool echo = false;      // conformance mode (docs/protocol.md)
+    std::string readyFile;  // written with the bound ports once listening (tests, scripts)
 };
 
 class Server {

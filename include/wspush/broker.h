@@ -32,12 +32,16 @@ struct BrokerError {
 struct PublishRequest {
     PublishRequest(std::string channel_, std::string data_, int qos_ = 0, std::string mid_ = {},
                    std::shared_ptr<DeliveryReport> report_ = nullptr)
-        : channel(std::move(channel_)), data(std::move(data_)), qos(qos_), mid(std::move(mid_)), report(std::move(report_)) {}
+        : channel(std::move(channel_)),
+          data(std::move(data_)),
+          qos(qos_),
+          mid(std::move(mid_)),
+          report(std::move(report_)) {}
 
-    std::string channel;   // already validated by the caller
-    std::string data;      // compact JSON
+    std::string channel;  // already validated by the caller
+    std::string data;     // compact JSON
     int qos = 0;
-    std::string mid;       // the publisher's own message id; empty: the engine makes one
+    std::string mid;                         // the publisher's own message id; empty: the engine makes one
     std::shared_ptr<DeliveryReport> report;  // travels with the publication on this node only
 };
 

@@ -21,31 +21,31 @@ struct Endpoint {
 // Per-namespace channel options. The slots after client_publish are read and validated now and
 // filled with behaviour by later releases (history, presence, QoS).
 struct NamespaceConfig {
-    bool client_publish = false;      // may connected clients publish into these channels?
-    std::size_t history_size = 0;     // publications kept per channel (0 = no history)
-    Seconds history_ttl{0};           // how long history is kept
-    bool presence = false;            // track who is subscribed
-    int default_qos = 0;              // QoS of a publication that names none (0, 1 or 2)
+    bool client_publish = false;   // may connected clients publish into these channels?
+    std::size_t history_size = 0;  // publications kept per channel (0 = no history)
+    Seconds history_ttl{0};        // how long history is kept
+    bool presence = false;         // track who is subscribed
+    int default_qos = 0;           // QoS of a publication that names none (0, 1 or 2)
 };
 
 struct CompressionConfig {
-    bool enabled = false;             // negotiate permessage-deflate when a client offers it
-    int level = 1;                    // zlib level 0..9: fast, push payloads are small
-    int window_bits = 10;             // 9..15; 1 KiB windows keep per-connection memory low
-    int mem_level = 4;                // 1..9; zlib's deflate state is ~2^(mem_level+9) bytes
-    std::size_t threshold = 256;      // messages smaller than this are sent uncompressed
+    bool enabled = false;         // negotiate permessage-deflate when a client offers it
+    int level = 1;                // zlib level 0..9: fast, push payloads are small
+    int window_bits = 10;         // 9..15; 1 KiB windows keep per-connection memory low
+    int mem_level = 4;            // 1..9; zlib's deflate state is ~2^(mem_level+9) bytes
+    std::size_t threshold = 256;  // messages smaller than this are sent uncompressed
 };
 
 struct WebSocketConfig {
     std::string path = "/ws";
-    std::size_t max_message_size = 64 * 1024;   // larger incoming frames: close 1009
-    Seconds ping_interval{25};                 // server ping frame period
-    Seconds pong_timeout{10};                  // silence allowed past ping_interval before 4002
-    Seconds connect_timeout{10};               // time to send `connect` before 4003
-    Seconds handshake_timeout{10};             // HTTP upgrade + WebSocket handshake
+    std::size_t max_message_size = 64 * 1024;         // larger incoming frames: close 1009
+    Seconds ping_interval{25};                        // server ping frame period
+    Seconds pong_timeout{10};                         // silence allowed past ping_interval before 4002
+    Seconds connect_timeout{10};                      // time to send `connect` before 4003
+    Seconds handshake_timeout{10};                    // HTTP upgrade + WebSocket handshake
     std::size_t write_queue_max_bytes = 1024 * 1024;  // past either bound: slow consumer, 4001
     std::size_t write_queue_max_frames = 4096;
-    std::size_t max_subscriptions = 128;       // channels per connection
+    std::size_t max_subscriptions = 128;  // channels per connection
     CompressionConfig compression;
 };
 
@@ -53,8 +53,8 @@ struct ApiConfig {
     // Empty: the HTTP API shares the public listener. Otherwise the API and /metrics listen here
     // only, and the public listener serves just the WebSocket path and /healthz.
     std::optional<Endpoint> listen;
-    std::vector<std::string> keys;             // accepted `Authorization: Bearer` keys; none: loopback only
-    std::size_t max_body_size = 1024 * 1024;   // larger request bodies: 413
+    std::vector<std::string> keys;            // accepted `Authorization: Bearer` keys; none: loopback only
+    std::size_t max_body_size = 1024 * 1024;  // larger request bodies: 413
     // Idempotent publishing (docs/http-api.md): a keyed publish/broadcast response is remembered
     // this long after it was sent; a retry with the same key and body within it is answered with
     // the remembered response and publishes nothing.
@@ -65,29 +65,29 @@ struct ApiConfig {
 };
 
 struct SessionConfig {
-    Seconds ttl{120};                   // how long a session outlives its connection, for resuming
-    std::size_t max_queued = 10000;     // QoS ≥ 1 publications held beyond the inflight window
+    Seconds ttl{120};                // how long a session outlives its connection, for resuming
+    std::size_t max_queued = 10000;  // QoS ≥ 1 publications held beyond the inflight window
 };
 
 struct QosConfig {
-    Seconds ack_timeout{10};            // first resend of an unacknowledged QoS ≥ 1 delivery
-    unsigned max_redeliveries = 5;      // resends before the connection is closed as unhealthy (4005)
-    std::size_t max_inflight = 64;      // unfinished QoS ≥ 1 deliveries per session
+    Seconds ack_timeout{10};        // first resend of an unacknowledged QoS ≥ 1 delivery
+    unsigned max_redeliveries = 5;  // resends before the connection is closed as unhealthy (4005)
+    std::size_t max_inflight = 64;  // unfinished QoS ≥ 1 deliveries per session
 };
 
 struct ClientConfig {
-    bool allow_anonymous = false;      // accept `connect` without a token
-    bool trust_client_user = false;    // accept the `user` a client names in `connect`
+    bool allow_anonymous = false;    // accept `connect` without a token
+    bool trust_client_user = false;  // accept the `user` a client names in `connect`
 };
 
 struct LogConfig {
-    std::string level = "info";        // trace, debug, info, warn, error, critical, off
-    std::string format = "text";       // text or json (one object per line)
+    std::string level = "info";   // trace, debug, info, warn, error, critical, off
+    std::string format = "text";  // text or json (one object per line)
 };
 
 struct Config {
-    std::string node_name;             // empty: the host name
-    unsigned threads = 0;              // event loops; 0: one per core. At most 64.
+    std::string node_name;  // empty: the host name
+    unsigned threads = 0;   // event loops; 0: one per core. At most 64.
     Endpoint listen;
     ApiConfig api;
     WebSocketConfig websocket;
@@ -104,7 +104,7 @@ struct Config {
 };
 
 struct ConfigError {
-    std::string path;     // JSON path of the offending key, e.g. "websocket.ping_interval"
+    std::string path;  // JSON path of the offending key, e.g. "websocket.ping_interval"
     std::string message;
     std::string describe() const { return path.empty() ? message : path + ": " + message; }
 };

@@ -65,7 +65,7 @@ private:
 
 struct Publication {
     std::string channel;
-    std::uint64_t offset = 0;      // gap-free and increasing per channel within `epoch`
+    std::uint64_t offset = 0;  // gap-free and increasing per channel within `epoch`
     std::string epoch;
     std::string mid;               // unique message id
     std::int64_t timestampMs = 0;  // Unix milliseconds when the engine accepted it

@@ -68,10 +68,11 @@ std::variant<std::optional<WaitForAcks>, ApiResponse> waitOf(const json& body, i
     if (!wait->is_object() || acks == wait->end() || !acks->is_number_unsigned() || acks->get<std::uint64_t>() == 0 ||
         timeout == wait->end() || !timeout->is_number_unsigned() ||
         timeout->get<std::uint64_t>() > static_cast<std::uint64_t>(kMaxWait.count()))
-        return HttpApi::error(ApiErrorCode::WrongType,
-                              "\"wait\" must be {\"acks\": N ≥ 1, \"timeout_ms\": 0..60000}");
-    if (qos == 0) return HttpApi::error(ApiErrorCode::WrongType, "\"wait\" needs qos 1 or 2: QoS 0 is never acknowledged");
-    return std::optional<WaitForAcks>{WaitForAcks{acks->get<std::uint64_t>(), std::chrono::milliseconds(timeout->get<std::uint64_t>())}};
+        return HttpApi::error(ApiErrorCode::WrongType, "\"wait\" must be {\"acks\": N ≥ 1, \"timeout_ms\": 0..60000}");
+    if (qos == 0)
+        return HttpApi::error(ApiErrorCode::WrongType, "\"wait\" needs qos 1 or 2: QoS 0 is never acknowledged");
+    return std::optional<WaitForAcks>{
+        WaitForAcks{acks->get<std::uint64_t>(), std::chrono::milliseconds(timeout->get<std::uint64_t>())}};
 }
 
 json publicationJson(const Publication& p);
@@ -104,11 +105,12 @@ void publishReported(Node& node, PublishRequest request, std::optional<WaitForAc
     };
     auto outcome = std::make_shared<Outcome>();
     outcome->respond = std::move(respond);
-    auto report = std::make_shared<DeliveryReport>(wait ? wait->acks : 0, [outcome](std::uint64_t reached, std::uint64_t acked) {
-        std::unique_lock lock(outcome->mutex);
-        outcome->delivery = std::make_pair(reached, acked);
-        outcome->answerIfComplete(lock);
-    });
+    auto report =
+        std::make_shared<DeliveryReport>(wait ? wait->acks : 0, [outcome](std::uint64_t reached, std::uint64_t acked) {
+            std::unique_lock lock(outcome->mutex);
+            outcome->delivery = std::make_pair(reached, acked);
+            outcome->answerIfComplete(lock);
+        });
     request.report = report;
     if (wait && api.after) api.after(wait->timeout, [report] { report->expire(); });
     node.broker().publish(std::move(request), [outcome](PublishResult result) {
@@ -191,8 +193,8 @@ std::optional<ApiResponse> checkChannel(const Node& node, std::string_view chann
 
 HttpApi::HttpApi(Node& node, IdempotencyCache::Clock clock)
     : node_(node),
-      idempotency_(std::make_shared<IdempotencyCache>(windowOf(node.config().api), node.config().api.idempotency_max_entries,
-                                                      std::move(clock))) {}
+      idempotency_(std::make_shared<IdempotencyCache>(windowOf(node.config().api),
+                                                      node.config().api.idempotency_max_entries, std::move(clock))) {}
 
 ApiResponse HttpApi::error(ApiErrorCode code, std::string_view message) {
     ApiResponse response;
@@ -208,7 +210,7 @@ void HttpApi::handle(const ApiRequest& request, const ListenerRoutes& routes, Ap
         bool api;
     };
     static constexpr Route kRoutes[] = {
-        {"/healthz", "GET", false},       {"/metrics", "GET", true},       {"/api/publish", "POST", true},
+        {"/healthz", "GET", false},       {"/metrics", "GET", true},      {"/api/publish", "POST", true},
         {"/api/broadcast", "POST", true}, {"/api/channels", "GET", true}, {"/api/info", "GET", true},
         {"/api/send", "POST", true},
     };
@@ -242,11 +244,9 @@ std::optional<ApiResponse> HttpApi::authorize(const ApiRequest& request) const {
     constexpr std::string_view kBearer = "bearer ";  // the scheme is case-insensitive (RFC 9110)
     std::string_view scheme = std::string_view(request.authorization).substr(0, kBearer.size());
     bool isBearer = scheme.size() == kBearer.size() &&
-                    std::equal(scheme.begin(), scheme.end(), kBearer.begin(), [](char a, char b) {
-                        return std::tolower(static_cast<unsigned char>(a)) == b;
-                    });
-    if (!isBearer)
-        return error(ApiErrorCode::Unauthorized, "missing \"Authorization: Bearer <api key>\"");
+                    std::equal(scheme.begin(), scheme.end(), kBearer.begin(),
+                               [](char a, char b) { return std::tolower(static_cast<unsigned char>(a)) == b; });
+    if (!isBearer) return error(ApiErrorCode::Unauthorized, "missing \"Authorization: Bearer <api key>\"");
     std::string_view presented = std::string_view(request.authorization).substr(kBearer.size());
     bool accepted = false;
     for (const auto& key : keys) accepted |= constantTimeEquals(presented, key);
@@ -277,7 +277,8 @@ void HttpApi::publish(const ApiRequest& request, ApiRespond respond) {
         if (auto waitForAcks = std::get<std::optional<WaitForAcks>>(wait))
             return publishReported(node_, std::move(publication), waitForAcks, request, std::move(respond));
         node_.broker().publish(std::move(publication), [respond = std::move(respond)](PublishResult result) {
-            if (auto* failure = std::get_if<BrokerError>(&result)) return respond(error(failure->code, failure->message));
+            if (auto* failure = std::get_if<BrokerError>(&result))
+                return respond(error(failure->code, failure->message));
             ApiResponse response = ok(publicationJson(*std::get<PublicationPtr>(result)));
             response.wasPublish = true;
             respond(std::move(response));
@@ -299,7 +300,8 @@ void HttpApi::broadcast(const ApiRequest& request, ApiRespond respond) {
     if (channels.size() > kMaxBroadcastChannels)
         return respond(error(ApiErrorCode::WrongType, "\"channels\" may name at most 1000 channels"));
     for (const auto& channel : channels)
-        if (!channel.is_string()) return respond(error(ApiErrorCode::WrongType, "\"channels\" must be an array of strings"));
+        if (!channel.is_string())
+            return respond(error(ApiErrorCode::WrongType, "\"channels\" must be an array of strings"));
     auto data = body.find("data");
     if (data == body.end()) return respond(error(ApiErrorCode::MissingField, "\"data\" is required"));
     std::optional<int> explicitQos;
@@ -345,7 +347,8 @@ void HttpApi::broadcast(const ApiRequest& request, ApiRespond respond) {
             publication.qos = explicitQos.value_or(defaultQos);
             node_.broker().publish(std::move(publication), [complete, i](PublishResult result) {
                 if (auto* failure = std::get_if<BrokerError>(&result))
-                    return complete(i, json{{"error", {{"code", static_cast<int>(failure->code)}, {"message", failure->message}}}});
+                    return complete(
+                        i, json{{"error", {{"code", static_cast<int>(failure->code)}, {"message", failure->message}}}});
                 complete(i, publicationJson(*std::get<PublicationPtr>(result)));
             });
         }
@@ -363,7 +366,8 @@ void HttpApi::runIdempotent(const ApiRequest& request, const std::optional<std::
     switch (begun.outcome) {
         case Outcome::Replay: return (*shared)(replayOf(begun.response));
         case Outcome::Conflict:
-            return (*shared)(error(ApiErrorCode::Conflict, "this idempotency key was used with a different request body"));
+            return (*shared)(
+                error(ApiErrorCode::Conflict, "this idempotency key was used with a different request body"));
         case Outcome::Wait: return;  // the waiter answers when the first request with this key does
         case Outcome::Proceed: break;
     }

@@ -20,10 +20,10 @@ struct ListenerRoutes {
 };
 
 struct ApiRequest {
-    std::string method;          // "GET", "POST", …
-    std::string path;            // without the query string
-    std::string authorization;   // the Authorization header, or ""
-    std::string contentType;     // the Content-Type header, or ""
+    std::string method;         // "GET", "POST", …
+    std::string path;           // without the query string
+    std::string authorization;  // the Authorization header, or ""
+    std::string contentType;    // the Content-Type header, or ""
     std::string body;
     bool fromLoopback = false;
     // The Idempotency-Key header; nullopt when absent (then the body's "mid" is the key, if any).
@@ -37,9 +37,9 @@ struct ApiResponse {
     unsigned status = 200;
     std::string body;
     std::string contentType = "application/json";
-    std::string allow;           // for 405: the methods the path accepts
-    bool wasPublish = false;     // the caller records publish latency for these
-    bool replayed = false;       // another request's response, repeated: send Idempotency-Replayed: true
+    std::string allow;        // for 405: the methods the path accepts
+    bool wasPublish = false;  // the caller records publish latency for these
+    bool replayed = false;    // another request's response, repeated: send Idempotency-Replayed: true
 };
 
 // Called exactly once, on any thread (engines may complete elsewhere); the caller dispatches.

@@ -16,8 +16,8 @@
 #include <array>
 #include <chrono>
 #include <cstddef>
-#include <functional>
 #include <deque>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -30,7 +30,7 @@ class IdempotencyCache {
 public:
     using TimePoint = std::chrono::steady_clock::time_point;
     using Duration = std::chrono::steady_clock::duration;
-    using Clock = std::function<TimePoint()>;   // injected so tests control time
+    using Clock = std::function<TimePoint()>;           // injected so tests control time
     using Fingerprint = std::array<unsigned char, 32>;  // SHA-256 of the request body
 
     // What is remembered of a response: enough to send it again.
@@ -81,9 +81,9 @@ private:
     struct Entry {
         Fingerprint fingerprint{};
         bool completed = false;
-        Response response;                 // once completed
+        Response response;  // once completed
         TimePoint completedAt{};
-        std::vector<Waiter> waiters;       // while in flight
+        std::vector<Waiter> waiters;  // while in flight
     };
 
     static std::string compositeKey(std::string_view scope, std::string_view key);

@@ -61,8 +61,9 @@ private:
     // get<int>() and get<unsigned>() narrow silently (2^32 + 1 would read as 1), so check first.
     static void readValue(const json& v, const std::string& path, int& out) {
         if (!v.is_number_integer()) fail(path, "expected an integer");
-        bool inRange = v.is_number_unsigned() ? v.get<std::uint64_t>() <= static_cast<std::uint64_t>(std::numeric_limits<int>::max())
-                                              : v.get<std::int64_t>() >= std::numeric_limits<int>::min();
+        bool inRange = v.is_number_unsigned()
+                           ? v.get<std::uint64_t>() <= static_cast<std::uint64_t>(std::numeric_limits<int>::max())
+                           : v.get<std::int64_t>() >= std::numeric_limits<int>::min();
         if (!inRange) fail(path, "integer out of range");
         out = v.get<int>();
     }
@@ -183,7 +184,8 @@ void ObjectReader::readValue(const json& v, const std::string& path, ApiConfig& 
     if (out.idempotency_window.count() <= 0) fail(join(path, "idempotency_window"), "must be positive");
     if (out.idempotency_max_entries == 0) fail(join(path, "idempotency_max_entries"), "must be positive");
     for (std::size_t i = 0; i < out.keys.size(); ++i)
-        if (out.keys[i].size() < 16) fail(join(path, "keys") + "[" + std::to_string(i) + "]", "must be at least 16 characters");
+        if (out.keys[i].size() < 16)
+            fail(join(path, "keys") + "[" + std::to_string(i) + "]", "must be at least 16 characters");
 }
 
 void ObjectReader::readValue(const json& v, const std::string& path, ClientConfig& out) {
@@ -218,7 +220,8 @@ void ObjectReader::readValue(const json& v, const std::string& path, LogConfig& 
     r.read("format", out.format);
     r.rejectUnknownKeys();
     static const std::set<std::string> levels{"trace", "debug", "info", "warn", "error", "critical", "off"};
-    if (!levels.contains(out.level)) fail(join(path, "level"), "must be one of trace, debug, info, warn, error, critical, off");
+    if (!levels.contains(out.level))
+        fail(join(path, "level"), "must be one of trace, debug, info, warn, error, critical, off");
     if (out.format != "text" && out.format != "json") fail(join(path, "format"), "must be \"text\" or \"json\"");
 }
 

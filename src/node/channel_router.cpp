@@ -41,7 +41,7 @@ void ChannelRouter::onPublication(const PublicationPtr& publication) {
     std::uint64_t mask = 0;
     auto it = shard.channels.find(publication->channel);
     if (it != shard.channels.end()) mask = it->second.loopMask;
-    if (mask == 0) {  // nobody here listens: nothing to encode
+    if (mask == 0) {    // nobody here listens: nothing to encode
         lock.unlock();  // a report completes here and answers its request: not under the lock
         if (publication->report) publication->report->expectLoops(0);
         return;

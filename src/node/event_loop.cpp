@@ -1,7 +1,7 @@
 #include "node/event_loop.h"
 
-#include <boost/asio/post.hpp>
 #include <spdlog/spdlog.h>
+#include <boost/asio/post.hpp>
 
 namespace wspush {
 

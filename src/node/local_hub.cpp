@@ -5,7 +5,9 @@
 
 namespace wspush {
 
-bool LocalHub::contains(std::string_view channel) const { return channels_.find(channel) != channels_.end(); }
+bool LocalHub::contains(std::string_view channel) const {
+    return channels_.find(channel) != channels_.end();
+}
 
 void LocalHub::add(std::string_view channel, Subscriber* subscriber, std::uint64_t sinceOffset) {
     assert(!delivering_);
@@ -32,7 +34,8 @@ bool LocalHub::remove(std::string_view channel, Subscriber* subscriber) {
     auto it = channels_.find(channel);
     if (it == channels_.end()) return false;
     auto& entries = it->second;
-    auto found = std::find_if(entries.begin(), entries.end(), [&](const Entry& e) { return e.subscriber == subscriber; });
+    auto found =
+        std::find_if(entries.begin(), entries.end(), [&](const Entry& e) { return e.subscriber == subscriber; });
     if (found == entries.end()) return false;
     *found = entries.back();  // order among subscribers carries no meaning
     entries.pop_back();

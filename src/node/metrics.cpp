@@ -28,37 +28,56 @@ std::string renderPrometheus(const std::vector<const LoopMetrics*>& loops, const
     metric("wspush_connections", "gauge", "Open WebSocket connections.", totals.websocketConnections);
     metric("wspush_http_connections", "gauge", "Open HTTP (non-WebSocket) connections.", totals.httpConnections);
     metric("wspush_channels", "gauge", "Channels with at least one subscriber on this node.", totals.channels);
-    metric("wspush_connections_total", "counter", "WebSocket connections accepted.", sum(&LoopMetrics::websocketConnectionsTotal));
+    metric("wspush_connections_total", "counter", "WebSocket connections accepted.",
+           sum(&LoopMetrics::websocketConnectionsTotal));
     metric("wspush_http_requests_total", "counter", "HTTP requests served.", sum(&LoopMetrics::httpRequests));
     metric("wspush_publications_total", "counter", "Publications routed by this node.", totals.publications);
-    metric("wspush_messages_in_total", "counter", "Protocol messages received from clients.", sum(&LoopMetrics::messagesIn));
+    metric("wspush_messages_in_total", "counter", "Protocol messages received from clients.",
+           sum(&LoopMetrics::messagesIn));
     metric("wspush_messages_out_total", "counter", "Messages written to clients.", sum(&LoopMetrics::messagesOut));
     metric("wspush_bytes_in_total", "counter", "WebSocket payload bytes received.", sum(&LoopMetrics::bytesIn));
     metric("wspush_bytes_out_total", "counter", "WebSocket payload bytes written.", sum(&LoopMetrics::bytesOut));
     metric("wspush_writes_total", "counter", "WebSocket writes (coalesced batches).", sum(&LoopMetrics::writes));
-    metric("wspush_slow_consumer_closes_total", "counter", "Connections closed because their write queue overflowed.", sum(&LoopMetrics::slowConsumerCloses));
-    metric("wspush_no_pong_closes_total", "counter", "Connections closed for silence past ping_interval + pong_timeout.", sum(&LoopMetrics::noPongCloses));
-    metric("wspush_connect_timeout_closes_total", "counter", "Connections closed for not sending connect in time.", sum(&LoopMetrics::connectTimeoutCloses));
-    metric("wspush_protocol_errors_total", "counter", "Client commands answered with an error.", sum(&LoopMetrics::protocolErrors));
+    metric("wspush_slow_consumer_closes_total", "counter", "Connections closed because their write queue overflowed.",
+           sum(&LoopMetrics::slowConsumerCloses));
+    metric("wspush_no_pong_closes_total", "counter",
+           "Connections closed for silence past ping_interval + pong_timeout.", sum(&LoopMetrics::noPongCloses));
+    metric("wspush_connect_timeout_closes_total", "counter", "Connections closed for not sending connect in time.",
+           sum(&LoopMetrics::connectTimeoutCloses));
+    metric("wspush_protocol_errors_total", "counter", "Client commands answered with an error.",
+           sum(&LoopMetrics::protocolErrors));
     metric("wspush_sessions", "gauge", "Client sessions, with or without a connection.", totals.sessions);
-    metric("wspush_sessions_resumed_total", "counter", "Sessions resumed by a reconnecting client.", sum(&LoopMetrics::sessionsResumed));
-    metric("wspush_sessions_ended_total", "counter", "Sessions ended (client goodbye, ttl, overflow).", sum(&LoopMetrics::sessionsEnded));
-    metric("wspush_unhealthy_closes_total", "counter", "Connections closed because QoS deliveries stayed unacknowledged.", sum(&LoopMetrics::unhealthyCloses));
-    metric("wspush_qos_redeliveries_total", "counter", "QoS messages or rels sent again.", sum(&LoopMetrics::qosRedeliveries));
-    metric("wspush_qos0_dropped_away_total", "counter", "QoS 0 publications not delivered because the session had no connection.", sum(&LoopMetrics::qos0DroppedAway));
-    metric("wspush_session_overflows_total", "counter", "Times a session's QoS queue passed sessions.max_queued.", sum(&LoopMetrics::sessionOverflows));
-    metric("wspush_qos_abandoned_total", "counter", "QoS deliveries unfinished when their session ended.", sum(&LoopMetrics::qosAbandoned));
+    metric("wspush_sessions_resumed_total", "counter", "Sessions resumed by a reconnecting client.",
+           sum(&LoopMetrics::sessionsResumed));
+    metric("wspush_sessions_ended_total", "counter", "Sessions ended (client goodbye, ttl, overflow).",
+           sum(&LoopMetrics::sessionsEnded));
+    metric("wspush_unhealthy_closes_total", "counter",
+           "Connections closed because QoS deliveries stayed unacknowledged.", sum(&LoopMetrics::unhealthyCloses));
+    metric("wspush_qos_redeliveries_total", "counter", "QoS messages or rels sent again.",
+           sum(&LoopMetrics::qosRedeliveries));
+    metric("wspush_qos0_dropped_away_total", "counter",
+           "QoS 0 publications not delivered because the session had no connection.",
+           sum(&LoopMetrics::qos0DroppedAway));
+    metric("wspush_session_overflows_total", "counter", "Times a session's QoS queue passed sessions.max_queued.",
+           sum(&LoopMetrics::sessionOverflows));
+    metric("wspush_qos_abandoned_total", "counter", "QoS deliveries unfinished when their session ended.",
+           sum(&LoopMetrics::qosAbandoned));
 
-    out << "# HELP wspush_publish_latency_seconds Time from an API publish request to its response (with wait, acks included).\n"
+    out << "# HELP wspush_publish_latency_seconds Time from an API publish request to its response (with wait, acks "
+           "included).\n"
            "# TYPE wspush_publish_latency_seconds histogram\n";
     std::uint64_t cumulative = 0;
     for (std::size_t i = 0; i <= kLatencyBuckets.size(); ++i) {
         for (const auto* loop : loops) cumulative += loop->publishLatencyBuckets[i].get();
         out << "wspush_publish_latency_seconds_bucket{le=\"";
-        if (i < kLatencyBuckets.size()) out << kLatencyBuckets[i]; else out << "+Inf";
+        if (i < kLatencyBuckets.size())
+            out << kLatencyBuckets[i];
+        else
+            out << "+Inf";
         out << "\"} " << cumulative << '\n';
     }
-    out << "wspush_publish_latency_seconds_sum " << static_cast<double>(sum(&LoopMetrics::publishLatencyMicros)) / 1e6 << '\n'
+    out << "wspush_publish_latency_seconds_sum " << static_cast<double>(sum(&LoopMetrics::publishLatencyMicros)) / 1e6
+        << '\n'
         << "wspush_publish_latency_seconds_count " << sum(&LoopMetrics::publishLatencyCount) << '\n';
     return out.str();
 }

@@ -15,8 +15,12 @@ namespace wspush {
 
 class Counter {
 public:
-    void add(std::uint64_t n = 1) noexcept { value_.store(value_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
-    void sub(std::uint64_t n = 1) noexcept { value_.store(value_.load(std::memory_order_relaxed) - n, std::memory_order_relaxed); }
+    void add(std::uint64_t n = 1) noexcept {
+        value_.store(value_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+    }
+    void sub(std::uint64_t n = 1) noexcept {
+        value_.store(value_.load(std::memory_order_relaxed) - n, std::memory_order_relaxed);
+    }
     std::uint64_t get() const noexcept { return value_.load(std::memory_order_relaxed); }
 
 private:
@@ -28,24 +32,24 @@ inline constexpr std::array<double, 12> kLatencyBuckets{0.0001, 0.00025, 0.0005,
                                                         0.01,   0.025,   0.05,   0.1,   0.25,   1.0};
 
 struct LoopMetrics {
-    Counter websocketConnections;       // gauge
-    Counter httpConnections;            // gauge
+    Counter websocketConnections;  // gauge
+    Counter httpConnections;       // gauge
     Counter websocketConnectionsTotal;
     Counter httpRequests;
-    Counter messagesIn;                 // protocol messages received from clients
-    Counter messagesOut;                // messages written to clients (each coalesced piece counts)
+    Counter messagesIn;   // protocol messages received from clients
+    Counter messagesOut;  // messages written to clients (each coalesced piece counts)
     Counter bytesIn;
     Counter bytesOut;
-    Counter writes;                     // WebSocket writes (one per coalesced batch)
+    Counter writes;  // WebSocket writes (one per coalesced batch)
     Counter slowConsumerCloses;
     Counter noPongCloses;
     Counter connectTimeoutCloses;
     Counter protocolErrors;
-    Counter unhealthyCloses;            // QoS deliveries unacknowledged after max_redeliveries
-    Counter qosRedeliveries;            // QoS messages (or rels) sent again
-    Counter qos0DroppedAway;            // QoS 0 publications for a session without a connection
-    Counter sessionOverflows;           // a session's QoS queue passed sessions.max_queued
-    Counter qosAbandoned;               // QoS deliveries unfinished when their session ended
+    Counter unhealthyCloses;   // QoS deliveries unacknowledged after max_redeliveries
+    Counter qosRedeliveries;   // QoS messages (or rels) sent again
+    Counter qos0DroppedAway;   // QoS 0 publications for a session without a connection
+    Counter sessionOverflows;  // a session's QoS queue passed sessions.max_queued
+    Counter qosAbandoned;      // QoS deliveries unfinished when their session ended
     Counter sessionsResumed;
     Counter sessionsEnded;
     // Publish latency: from the API request being parsed to its publication being accepted.

@@ -18,7 +18,9 @@ void Node::attach(EventLoopPool& loops) {
     router_.attach(loops_);
 }
 
-const char* Node::version() { return WSPUSH_VERSION; }
+const char* Node::version() {
+    return WSPUSH_VERSION;
+}
 
 ChannelCheck Node::checkChannel(std::string_view channel) const {
     if (!isValidChannelName(channel)) return ChannelCheck::InvalidName;

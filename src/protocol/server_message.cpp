@@ -115,7 +115,9 @@ std::string encodePublished(RequestId id, const Publication& publication) {
     return encodeAccepted(id, "published", publication);
 }
 
-std::string encodePong(RequestId id) { return dump(reply(id, "pong")); }
+std::string encodePong(RequestId id) {
+    return dump(reply(id, "pong"));
+}
 
 std::string encodeRel(std::uint64_t did) {
     json object = reply(std::nullopt, "rel");

@@ -2,9 +2,9 @@
 
 #include <algorithm>
 
+#include <spdlog/spdlog.h>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
-#include <spdlog/spdlog.h>
 
 #include "protocol/server_message.h"
 #include "session/session_registry.h"
@@ -104,8 +104,10 @@ void ClientSession::deliver(const PublicationPtr& publication, const SharedFrame
     if (publication->report && connection_) publication->report->reached();
     if (publication->qos == 0) {
         // At most once: a client that is away misses it.
-        if (connection_) connection_->sendFrame(OutboundFrame::text(frame));
-        else loop_->metrics().qos0DroppedAway.add();
+        if (connection_)
+            connection_->sendFrame(OutboundFrame::text(frame));
+        else
+            loop_->metrics().qos0DroppedAway.add();
         return;
     }
     Pending pending{frame, publication->qos, publication->report};

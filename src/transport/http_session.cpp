@@ -1,11 +1,11 @@
 #include "transport/http_session.h"
 
+#include <spdlog/spdlog.h>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
-#include <spdlog/spdlog.h>
 
 namespace wspush {
 
@@ -37,7 +37,9 @@ HttpSession::~HttpSession() {
     loop_.metrics().httpConnections.sub();
 }
 
-void HttpSession::start() { doRead(); }
+void HttpSession::start() {
+    doRead();
+}
 
 void HttpSession::doRead() {
     parser_.emplace();
@@ -73,7 +75,8 @@ void HttpSession::onRead(beast::error_code ec, std::size_t) {
     std::string_view target = request.target();
     std::string_view path = target.substr(0, target.find('?'));
     if (beast::websocket::is_upgrade(request)) {
-        if (routes_.websocket && path == node_.config().websocket.path && !draining_) return upgrade(std::move(request));
+        if (routes_.websocket && path == node_.config().websocket.path && !draining_)
+            return upgrade(std::move(request));
         keepAlive_ = false;
         return respond(HttpApi::error(ApiErrorCode::NotFound, "no WebSocket endpoint at this path"));
     }
@@ -85,8 +88,10 @@ void HttpSession::onRead(beast::error_code ec, std::size_t) {
     apiRequest.contentType = std::string(request[http::field::content_type]);
     apiRequest.body = std::move(request.body());
     apiRequest.fromLoopback = fromLoopback_;
-    if (auto key = request.find("Idempotency-Key"); key != request.end()) apiRequest.idempotencyKey = std::string(key->value());
-    apiRequest.after = [executor = stream_.get_executor()](std::chrono::milliseconds delay, std::function<void()> task) {
+    if (auto key = request.find("Idempotency-Key"); key != request.end())
+        apiRequest.idempotencyKey = std::string(key->value());
+    apiRequest.after = [executor = stream_.get_executor()](std::chrono::milliseconds delay,
+                                                           std::function<void()> task) {
         auto timer = std::make_shared<net::steady_timer>(executor, delay);
         timer->async_wait([timer, task = std::move(task)](const beast::error_code&) { task(); });
     };

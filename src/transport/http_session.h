@@ -46,7 +46,7 @@ private:
     boost::beast::http::response<boost::beast::http::string_body> response_;
     unsigned version_ = 11;
     bool keepAlive_ = true;
-    bool busy_ = false;       // between a request read and its response written
+    bool busy_ = false;  // between a request read and its response written
     bool draining_ = false;
     bool firstRequest_ = true;
     bool headRequest_ = false;

@@ -1,7 +1,7 @@
 #include "transport/listener.h"
 
-#include <boost/asio/post.hpp>
 #include <spdlog/spdlog.h>
+#include <boost/asio/post.hpp>
 
 #include "transport/http_session.h"
 
@@ -52,9 +52,10 @@ void Listener::stop() {
 void Listener::doAccept() {
     // The socket is created on the loop that will own the connection for its whole life.
     EventLoop& loop = loops_.next();
-    acceptor_.async_accept(loop.context(), [self = shared_from_this(), &loop](boost::system::error_code ec, tcp::socket socket) {
-        self->onAccept(loop, ec, std::move(socket));
-    });
+    acceptor_.async_accept(loop.context(),
+                           [self = shared_from_this(), &loop](boost::system::error_code ec, tcp::socket socket) {
+                               self->onAccept(loop, ec, std::move(socket));
+                           });
 }
 
 void Listener::onAccept(EventLoop& loop, boost::system::error_code ec, tcp::socket socket) {
@@ -70,7 +71,8 @@ void Listener::onAccept(EventLoop& loop, boost::system::error_code ec, tcp::sock
     }
     socket.set_option(tcp::no_delay(true), ec);
     net::post(loop.context(), [self = shared_from_this(), &loop, socket = std::move(socket)]() mutable {
-        std::make_shared<HttpSession>(self->node_, self->api_, loop, std::move(socket), self->routes_, self->websocketMode_)
+        std::make_shared<HttpSession>(self->node_, self->api_, loop, std::move(socket), self->routes_,
+                                      self->websocketMode_)
             ->start();
     });
     doAccept();

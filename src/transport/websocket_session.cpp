@@ -4,11 +4,11 @@
 #include <random>
 #include <span>
 
+#include <spdlog/spdlog.h>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/beast/websocket/error.hpp>
 #include <nlohmann/json.hpp>
-#include <spdlog/spdlog.h>
 
 #include "protocol/server_message.h"
 #include "wspush/channel_name.h"
@@ -72,7 +72,8 @@ void WebSocketSession::start(Request request) {
     const auto& ws = node_.config().websocket;
     // Beast's own timer guards the handshake; heartbeats are ours (armTimer), so no idle timeout here.
     beast::get_lowest_layer(ws_).expires_never();
-    ws_.set_option(websocket::stream_base::timeout{toClock(ws.handshake_timeout), websocket::stream_base::none(), false});
+    ws_.set_option(
+        websocket::stream_base::timeout{toClock(ws.handshake_timeout), websocket::stream_base::none(), false});
     ws_.set_option(websocket::stream_base::decorator(
         [](websocket::response_type& response) { response.set(beast::http::field::server, "wspush"); }));
     if (ws.compression.enabled) {
@@ -218,8 +219,10 @@ void WebSocketSession::tryResume(std::string id, std::string token, std::string 
     bool busy = false;
     if (auto claim = node_.sessions().claim(id, token, &busy)) {
         if (claim->session->user() == user) {
-            if (claim->loop == loop_.index()) resumeHere(std::move(claim->session));
-            else resumeFrom(std::move(claim->session), claim->loop);
+            if (claim->loop == loop_.index())
+                resumeHere(std::move(claim->session));
+            else
+                resumeFrom(std::move(claim->session), claim->loop);
             return;
         }
         node_.sessions().release(id, claim->loop);  // someone else's session: start afresh
@@ -289,9 +292,9 @@ void WebSocketSession::sessionReady(std::shared_ptr<ClientSession> session, bool
     connectDeadline_ = Clock::time_point::max();
     if (resumed) loop_.metrics().sessionsResumed.add();
     const auto& ws = node_.config().websocket;
-    reply(encodeConnected(connectId_, ConnectedReply{id_, session_->user(), session_->id(), session_->resumeToken(),
-                                                     resumed, ws.ping_interval.count(), ws.pong_timeout.count(),
-                                                     node_.name(), Node::version()}));
+    reply(encodeConnected(
+        connectId_, ConnectedReply{id_, session_->user(), session_->id(), session_->resumeToken(), resumed,
+                                   ws.ping_interval.count(), ws.pong_timeout.count(), node_.name(), Node::version()}));
     // After `connected`: resent and waiting deliveries follow it.
     session_->attach(this);
 }
@@ -299,11 +302,14 @@ void WebSocketSession::sessionReady(std::shared_ptr<ClientSession> session, bool
 void WebSocketSession::handleSubscribe(const ClientCommand& command) {
     const std::string& channel = command.channel;
     switch (node_.checkChannel(channel)) {
-        case ChannelCheck::InvalidName: return replyError(command.id, ErrorCode::InvalidChannel, "invalid channel name");
-        case ChannelCheck::UnknownNamespace: return replyError(command.id, ErrorCode::UnknownNamespace, "unknown namespace");
+        case ChannelCheck::InvalidName:
+            return replyError(command.id, ErrorCode::InvalidChannel, "invalid channel name");
+        case ChannelCheck::UnknownNamespace:
+            return replyError(command.id, ErrorCode::UnknownNamespace, "unknown namespace");
         case ChannelCheck::Ok: break;
     }
-    if (session_->isSubscribed(channel)) return replyError(command.id, ErrorCode::AlreadySubscribed, "already subscribed");
+    if (session_->isSubscribed(channel))
+        return replyError(command.id, ErrorCode::AlreadySubscribed, "already subscribed");
     if (session_->subscriptionCount() >= node_.config().websocket.max_subscriptions)
         return replyError(command.id, ErrorCode::LimitExceeded, "too many subscriptions");
 
@@ -327,8 +333,10 @@ void WebSocketSession::handleUnsubscribe(const ClientCommand& command) {
 
 void WebSocketSession::handlePublish(const ClientCommand& command) {
     switch (node_.checkChannel(command.channel)) {
-        case ChannelCheck::InvalidName: return replyError(command.id, ErrorCode::InvalidChannel, "invalid channel name");
-        case ChannelCheck::UnknownNamespace: return replyError(command.id, ErrorCode::UnknownNamespace, "unknown namespace");
+        case ChannelCheck::InvalidName:
+            return replyError(command.id, ErrorCode::InvalidChannel, "invalid channel name");
+        case ChannelCheck::UnknownNamespace:
+            return replyError(command.id, ErrorCode::UnknownNamespace, "unknown namespace");
         case ChannelCheck::Ok: break;
     }
     const NamespaceConfig* options = node_.config().namespaceFor(command.channel);
@@ -343,7 +351,8 @@ void WebSocketSession::handlePublish(const ClientCommand& command) {
     // A client resends a publish until it is answered; its mid makes the resends harmless.
     // Scoped by user (or, anonymous, by session), so one client cannot shadow another's mids.
     std::string key = (session_->user().empty() ? "s:" + session_->id() : "u:" + session_->user()) + ":" + *command.mid;
-    auto fingerprint = IdempotencyCache::fingerprint(command.channel + '\n' + std::to_string(qos) + '\n' + command.data);
+    auto fingerprint =
+        IdempotencyCache::fingerprint(command.channel + '\n' + std::to_string(qos) + '\n' + command.data);
     auto waiter = [self = shared_from_this(), id = command.id, qos](const IdempotencyCache::Response& first) {
         net::dispatch(self->ws_.get_executor(), [self, id, qos, first] { self->replyRemembered(id, qos, first); });
     };
@@ -363,22 +372,26 @@ void WebSocketSession::publishAndReply(PublishRequest request, std::optional<std
     node_.broker().publish(std::move(request), [self = shared_from_this(), id, qos, dedupKey](PublishResult result) {
         IdempotencyCache& remembered = self->node_.clientPublishes();
         if (auto* error = std::get_if<BrokerError>(&result)) {
-            if (!dedupKey.empty()) remembered.abandon("ws", dedupKey, IdempotencyCache::Response{500, "", error->message});
+            if (!dedupKey.empty())
+                remembered.abandon("ws", dedupKey, IdempotencyCache::Response{500, "", error->message});
             return net::dispatch(self->ws_.get_executor(), [self, id, message = error->message] {
                 self->replyError(id, ErrorCode::Internal, message);
             });
         }
         const Publication& publication = *std::get<PublicationPtr>(result);
         if (!dedupKey.empty()) {
-            nlohmann::json fields{{"channel", publication.channel}, {"offset", publication.offset}, {"mid", publication.mid}};
+            nlohmann::json fields{
+                {"channel", publication.channel}, {"offset", publication.offset}, {"mid", publication.mid}};
             remembered.complete("ws", dedupKey, IdempotencyCache::Response{200, "", fields.dump()});
         }
         std::string reply = qos == 2 ? encodePubrec(id, publication) : encodePublished(id, publication);
-        net::dispatch(self->ws_.get_executor(), [self, reply = std::move(reply)]() mutable { self->reply(std::move(reply)); });
+        net::dispatch(self->ws_.get_executor(),
+                      [self, reply = std::move(reply)]() mutable { self->reply(std::move(reply)); });
     });
 }
 
-void WebSocketSession::replyRemembered(std::optional<std::uint64_t> id, int qos, const IdempotencyCache::Response& first) {
+void WebSocketSession::replyRemembered(std::optional<std::uint64_t> id, int qos,
+                                       const IdempotencyCache::Response& first) {
     if (first.status != 200) return replyError(id, ErrorCode::Internal, first.body);
     auto fields = nlohmann::json::parse(first.body, nullptr, false);
     Publication publication;
@@ -412,7 +425,9 @@ bool WebSocketSession::sendFrame(OutboundFrame frame) {
     return send(std::move(frame));
 }
 
-void WebSocketSession::closeFor(const Disconnect& reason) { closeWith(reason, true); }
+void WebSocketSession::closeFor(const Disconnect& reason) {
+    closeWith(reason, true);
+}
 
 void WebSocketSession::reply(std::string message) {
     send(OutboundFrame::text(std::make_shared<const std::string>(std::move(message))));
@@ -473,7 +488,8 @@ void WebSocketSession::doClose() {
     // Beast allows one ping/pong/close at a time; the ping's completion calls back here.
     if (closeStarted_ || pingInFlight_) return;
     closeStarted_ = true;
-    websocket::close_reason reason(static_cast<websocket::close_code>(closeReason_.code), beast::string_view(closeReason_.reason.data(), closeReason_.reason.size()));
+    websocket::close_reason reason(static_cast<websocket::close_code>(closeReason_.code),
+                                   beast::string_view(closeReason_.reason.data(), closeReason_.reason.size()));
     ws_.async_close(reason, beast::bind_front_handler(&WebSocketSession::onClose, shared_from_this()));
 }
 

@@ -102,9 +102,9 @@ private:
     std::vector<boost::asio::const_buffer> writeBuffers_;
     Batch batch_;
     Disconnect closeReason_{1000, "", false};
-    bool closeStarted_ = false;   // async_close issued
+    bool closeStarted_ = false;  // async_close issued
     bool pingInFlight_ = false;
-    bool counted_ = false;        // included in the loop's connection gauge
+    bool counted_ = false;  // included in the loop's connection gauge
 
     // One timer per connection, armed to the earliest deadline below. Receiving data only moves
     // lastHeard_; the timer notices when it fires, so the hot path never touches the timer.

@@ -16,7 +16,9 @@ bool WriteQueue::push(OutboundFrame frame) {
     return true;
 }
 
-void WriteQueue::pushUnbounded(OutboundFrame frame) { append(std::move(frame)); }
+void WriteQueue::pushUnbounded(OutboundFrame frame) {
+    append(std::move(frame));
+}
 
 void WriteQueue::append(OutboundFrame frame) {
     if (size_ == ring_.size()) {

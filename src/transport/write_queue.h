@@ -14,7 +14,7 @@ namespace wspush {
 
 struct Batch {
     std::size_t frames = 0;
-    std::size_t bytes = 0;    // payload bytes, separators included
+    std::size_t bytes = 0;  // payload bytes, separators included
     bool binary = false;
 };
 
@@ -63,7 +63,7 @@ private:
     std::vector<OutboundFrame> ring_;  // capacity 0 or a power of two; empty while idle
     std::size_t head_ = 0;
     std::size_t size_ = 0;
-    std::size_t inFlight_ = 0;         // frames at the front that belong to the current write
+    std::size_t inFlight_ = 0;  // frames at the front that belong to the current write
     std::size_t bytes_ = 0;
 };
 

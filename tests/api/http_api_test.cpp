@@ -231,9 +231,10 @@ TEST_F(HttpApiTest, NonJsonContentTypeIs415) {
 }
 
 TEST_F(HttpApiTest, JsonContentTypeVariantsAreAccepted) {
-    for (const char* contentType : {"application/json", "application/json; charset=utf-8", "Application/JSON",
-                                    "application/json ;charset=UTF-8"})
-        EXPECT_EQ(call(post("/api/publish", R"({"channel":"news","data":1})", contentType)).status, 200u) << contentType;
+    for (const char* contentType :
+         {"application/json", "application/json; charset=utf-8", "Application/JSON", "application/json ;charset=UTF-8"})
+        EXPECT_EQ(call(post("/api/publish", R"({"channel":"news","data":1})", contentType)).status, 200u)
+            << contentType;
 }
 
 TEST_F(HttpApiTest, PublishErrors) {
@@ -380,8 +381,8 @@ TEST_F(HttpApiTest, ChannelsListsSubscribedChannelsSorted) {
     ApiResponse response = call(get("/api/channels"));
     EXPECT_EQ(response.status, 200u);
     json expected = json::object();
-    expected["channels"] = json::array({json{{"channel", "chat:1"}, {"subscribers", 1}},
-                                        json{{"channel", "news"}, {"subscribers", 2}}});
+    expected["channels"] =
+        json::array({json{{"channel", "chat:1"}, {"subscribers", 1}}, json{{"channel", "news"}, {"subscribers", 2}}});
     EXPECT_EQ(bodyOf(response), expected);
 }
 
@@ -514,15 +515,16 @@ TEST_F(HttpApiTest, TheHeaderWinsOverTheBodyMid) {
 
 TEST_F(HttpApiTest, InvalidIdempotencyKeysAre400) {
     const std::string body = R"({"channel":"news","data":1})";
-    for (const std::string& key : {std::string(), std::string(129, 'k'), std::string("tab\there"),
-                                   std::string("new\nline"), std::string("caf\xc3\xa9"), std::string("del\x7f"),
-                                   std::string(1, '\0')}) {
+    for (const std::string& key :
+         {std::string(), std::string(129, 'k'), std::string("tab\there"), std::string("new\nline"),
+          std::string("caf\xc3\xa9"), std::string("del\x7f"), std::string(1, '\0')}) {
         expectError(call(keyed(post("/api/publish", body), key)), 400, 40006);
         expectError(call(keyed(post("/api/broadcast", R"({"channels":["news"],"data":1})"), key)), 400, 40006);
     }
-    for (const char* invalid : {R"({"channel":"news","data":1,"mid":""})", R"({"channel":"news","data":1,"mid":5})",
-                                R"({"channel":"news","data":1,"mid":null})", R"({"channel":"news","data":1,"mid":["a"]})",
-                                "{\"channel\":\"news\",\"data\":1,\"mid\":\"caf\xc3\xa9\"}"})
+    for (const char* invalid :
+         {R"({"channel":"news","data":1,"mid":""})", R"({"channel":"news","data":1,"mid":5})",
+          R"({"channel":"news","data":1,"mid":null})", R"({"channel":"news","data":1,"mid":["a"]})",
+          "{\"channel\":\"news\",\"data\":1,\"mid\":\"caf\xc3\xa9\"}"})
         expectError(call(post("/api/publish", invalid)), 400, 40006);
     EXPECT_EQ(node.router().publications(), 0u);
 
@@ -598,7 +600,9 @@ public:
     }
     void subscribe(std::string_view channel) override { inner_.subscribe(channel); }
     void unsubscribe(std::string_view channel) override { inner_.unsubscribe(channel); }
-    void position(std::string_view channel, PositionCompletion done) override { inner_.position(channel, std::move(done)); }
+    void position(std::string_view channel, PositionCompletion done) override {
+        inner_.position(channel, std::move(done));
+    }
 
     void releaseAll() {
         auto completions = std::move(held);

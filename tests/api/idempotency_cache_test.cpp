@@ -82,7 +82,8 @@ TEST_F(IdempotencyCacheTest, DifferentBodyConflictsWhetherCompletedOrInFlight) {
     EXPECT_EQ(cache.begin("/api/publish", "k1", b, ignore()).outcome, Outcome::Conflict) << "in flight";
     cache.complete("/api/publish", "k1", response("r"));
     EXPECT_EQ(cache.begin("/api/publish", "k1", b, ignore()).outcome, Outcome::Conflict) << "completed";
-    EXPECT_EQ(cache.begin("/api/publish", "k1", a, ignore()).outcome, Outcome::Replay) << "the conflict changed nothing";
+    EXPECT_EQ(cache.begin("/api/publish", "k1", a, ignore()).outcome, Outcome::Replay)
+        << "the conflict changed nothing";
 }
 
 TEST_F(IdempotencyCacheTest, ScopesAndKeysAreSeparate) {

@@ -360,7 +360,8 @@ TEST(ParseEndpointTest, AcceptsHostPortAndBracketedV6) {
 }
 
 TEST(ParseEndpointTest, RejectsMalformedText) {
-    for (const char* text : {"", "nohost", ":80", "host:", "host:65536", "host:123456", "host:-1", "[::1:80", "[]:80", "host:8 "})
+    for (const char* text :
+         {"", "nohost", ":80", "host:", "host:65536", "host:123456", "host:-1", "[::1:80", "[]:80", "host:8 "})
         EXPECT_FALSE(parseEndpoint(text).has_value()) << text;
 }
 
@@ -457,7 +458,8 @@ TEST_F(ConfigTest, EnvironmentValuesAreValidatedLikeFileValues) {
 TEST_F(ConfigTest, EnvironmentOverridesTheFile) {
     setEnv("WSPUSH_WEBSOCKET_PING_INTERVAL", "5");
     setEnv("WSPUSH_API_LISTEN", "");
-    Config c = parseOk(R"({"websocket": {"ping_interval": 30, "pong_timeout": 7}, "api": {"listen": "127.0.0.1:9100"}})");
+    Config c =
+        parseOk(R"({"websocket": {"ping_interval": 30, "pong_timeout": 7}, "api": {"listen": "127.0.0.1:9100"}})");
     EXPECT_DOUBLE_EQ(c.websocket.ping_interval.count(), 5);
     EXPECT_DOUBLE_EQ(c.websocket.pong_timeout.count(), 7);  // siblings in the file survive
     EXPECT_FALSE(c.api.listen.has_value());

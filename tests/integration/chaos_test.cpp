@@ -32,7 +32,9 @@ std::uint32_t chaosSeed() {
     return text != nullptr && *text != '\0' ? static_cast<std::uint32_t>(std::stoul(text)) : 20240611u;
 }
 
-double secondsSince(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
+double secondsSince(Clock::time_point start) {
+    return std::chrono::duration<double>(Clock::now() - start).count();
+}
 
 // Offsets that reached the application more than once (at most `limit`).
 std::vector<std::uint64_t> repeated(const ChannelLog& log, std::size_t limit = 20) {
@@ -48,7 +50,8 @@ TEST(Chaos, RandomConnectionCutsLoseNoQos1AndDuplicateNoQos2) {
     const std::string q1 = "q1:chaos", q2 = "q2:chaos";
     DaemonProcess daemon(json{
         {"namespaces",
-         {{"q1", {{"default_qos", 1}, {"client_publish", true}}}, {"q2", {{"default_qos", 2}, {"client_publish", true}}}}},
+         {{"q1", {{"default_qos", 1}, {"client_publish", true}}},
+          {"q2", {{"default_qos", 2}, {"client_publish", true}}}}},
         {"sessions", {{"ttl", 30}}},
         {"qos", {{"ack_timeout", 0.5}, {"max_redeliveries", 50}, {"max_inflight", 256}}},
     });
@@ -100,8 +103,8 @@ TEST(Chaos, RandomConnectionCutsLoseNoQos1AndDuplicateNoQos2) {
 
     std::cout << "chaos: seed " << chaosSeed() << "\n"
               << "chaos: cuts " << forwarder.pairsCut() << " (" << forwarder.resetsSent() << " by RST) in "
-              << forwarder.cutRounds() << " rounds; forwarded connections " << forwarder.accepted()
-              << "; reconnects " << (client.stats.connects - 1) << " (+" << client.stats.failedConnects
+              << forwarder.cutRounds() << " rounds; forwarded connections " << forwarder.accepted() << "; reconnects "
+              << (client.stats.connects - 1) << " (+" << client.stats.failedConnects
               << " failed attempts); resumes (resumed:true) " << client.stats.resumed << "; resumed:false "
               << client.stats.notResumed << "\n"
               << "chaos: published " << publisher.published(0) << " QoS 1 + " << publisher.published(1) << " QoS 2 in "
@@ -114,7 +117,8 @@ TEST(Chaos, RandomConnectionCutsLoseNoQos1AndDuplicateNoQos2) {
               << client.app.rels << " (" << client.app.relsForUnknownDid << " for a forgotten did), open exchanges "
               << client.app.awaitingRel.size() << "\n"
               << "chaos: all delivered after " << deliveredAfter << " s, elapsed " << secondsSince(start) << " s\n";
-    for (const auto& [code, count] : client.app.disconnects) std::cout << "chaos: disconnect " << code << " × " << count << "\n";
+    for (const auto& [code, count] : client.app.disconnects)
+        std::cout << "chaos: disconnect " << code << " × " << count << "\n";
 
     EXPECT_TRUE(publisher.finished()) << "the publisher did not finish: " << publisher.totalPublished();
     EXPECT_TRUE(publisher.failures().empty()) << publisher.failures().front();
@@ -125,7 +129,8 @@ TEST(Chaos, RandomConnectionCutsLoseNoQos1AndDuplicateNoQos2) {
     EXPECT_EQ(log1.unflaggedRepeats, 0u) << "a QoS 1 repeat without dup:true";
     EXPECT_TRUE(log2.hasAll(kPerChannel)) << "QoS 2 lost " << kPerChannel - log2.delivered.size()
                                           << "; first missing: " << ::testing::PrintToString(log2.missing(kPerChannel));
-    EXPECT_EQ(log2.appDuplicates, 0u) << "QoS 2 duplicated at the application: " << ::testing::PrintToString(repeated(log2));
+    EXPECT_EQ(log2.appDuplicates, 0u) << "QoS 2 duplicated at the application: "
+                                      << ::testing::PrintToString(repeated(log2));
     EXPECT_EQ(log2.unflaggedRepeats, 0u) << "a QoS 2 resend without dup:true";
     EXPECT_EQ(log1.delivered.size(), kPerChannel) << "offsets beyond the published ones";
     EXPECT_EQ(log2.delivered.size(), kPerChannel);
@@ -133,7 +138,8 @@ TEST(Chaos, RandomConnectionCutsLoseNoQos1AndDuplicateNoQos2) {
     EXPECT_EQ(log1.qos.value_or(0), 1);
     EXPECT_EQ(log2.qos.value_or(0), 2);
     EXPECT_TRUE(client.app.awaitingRel.empty()) << client.app.awaitingRel.size() << " QoS 2 exchanges never finished";
-    EXPECT_TRUE(client.app.errors.empty()) << client.app.errors.size() << " errors, first: " << client.app.errors.front().dump();
+    EXPECT_TRUE(client.app.errors.empty())
+        << client.app.errors.size() << " errors, first: " << client.app.errors.front().dump();
     EXPECT_LE(secondsSince(start), 60.0);
 }
 

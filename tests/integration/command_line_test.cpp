@@ -22,7 +22,8 @@ CommandResult checkConfig(const std::string& configText, const std::map<std::str
 }
 
 TEST(CommandLine, CheckConfigAcceptsAValidConfig) {
-    CommandResult result = checkConfig(R"({"websocket":{"ping_interval":15},"namespaces":{"chat":{"client_publish":true}}})");
+    CommandResult result =
+        checkConfig(R"({"websocket":{"ping_interval":15},"namespaces":{"chat":{"client_publish":true}}})");
     ASSERT_TRUE(result.exitCode) << "--check-config did not exit";
     EXPECT_EQ(*result.exitCode, 0) << result.err;
     EXPECT_TRUE(mentions(result.out, "config ok"));

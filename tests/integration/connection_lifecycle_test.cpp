@@ -29,7 +29,8 @@ long long millisSince(Clock::time_point start) {
 TEST(ConnectionLifecycle, AClientThatStopsAnsweringPingsIsDroppedAndOneThatReadsIsKept) {
     // A short handshake_timeout bounds the closing handshake too, so the server lets go of the
     // silent client's socket soon after its close frame instead of after the 5 s hard deadline.
-    DaemonProcess daemon(json{{"websocket", {{"ping_interval", 0.3}, {"pong_timeout", 0.3}, {"handshake_timeout", 0.5}}}});
+    DaemonProcess daemon(
+        json{{"websocket", {{"ping_interval", 0.3}, {"pong_timeout", 0.3}, {"handshake_timeout", 0.5}}}});
     WsTestClient reader, silent;
     ASSERT_TRUE(reader.connectProtocol(daemon.port())) << reader.lastError();
     auto connected = silent.connectProtocol(daemon.port());
@@ -57,7 +58,8 @@ TEST(ConnectionLifecycle, AClientThatStopsAnsweringPingsIsDroppedAndOneThatReads
     })) << httpGet(daemon.apiPort(), "/api/info").body;
     EXPECT_GE(millisSince(start), 500) << "dropped before ping_interval + pong_timeout";
     // Five ping intervals in all, for the reader.
-    EXPECT_TRUE(readWhileWaitingFor([&] { return millisSince(start) >= 1500; })) << "a client that answers pings was dropped";
+    EXPECT_TRUE(readWhileWaitingFor([&] { return millisSince(start) >= 1500; }))
+        << "a client that answers pings was dropped";
     EXPECT_EQ(readMetric(daemon.apiPort(), "wspush_no_pong_closes_total"), 1);
 
     // The server sent `disconnect` and a 4002 close frame before it closed the socket. Whether
@@ -117,7 +119,7 @@ TEST(ConnectionLifecycle, AFrameLargerThanMaxMessageSizeIsClosedWith1009) {
 std::string maskedTextFrame(const std::string& payload) {
     const unsigned char mask[4] = {0x37, 0xfa, 0x21, 0x3d};
     std::string frame;
-    frame += static_cast<char>(0x81);  // FIN + text
+    frame += static_cast<char>(0x81);                   // FIN + text
     frame += static_cast<char>(0x80 | payload.size());  // masked; short payloads only
     for (unsigned char byte : mask) frame += static_cast<char>(byte);
     for (std::size_t i = 0; i < payload.size(); ++i)
@@ -141,7 +143,9 @@ TEST(ConnectionLifecycle, HandMadeValidFramesAreAccepted) {
     DaemonProcess daemon;
     WsTestClient client;
     ASSERT_TRUE(client.connectProtocol(daemon.port())) << client.lastError();
-    ASSERT_TRUE(client.sendRaw(maskedTextFrame(R"({"id":3,"type":"ping","note":"caf)" "\xC3\xA9" R"("})")));
+    ASSERT_TRUE(client.sendRaw(maskedTextFrame(R"({"id":3,"type":"ping","note":"caf)"
+                                               "\xC3\xA9"
+                                               R"("})")));
     auto pong = client.nextMessage();
     ASSERT_TRUE(pong) << client.lastError();
     EXPECT_EQ(pong->value("id", 0), 3);
@@ -218,15 +222,16 @@ TEST(ConnectionLifecycle, ASlowConsumerIsClosedWhileOthersOnTheChannelGetEveryth
     int published = 0;
     int publishedAtClose = -1;
     while (published < kMaxPublications) {
-        HttpResult result =
-            api.postJson("/api/publish", {{"channel", "firehose"}, {"data", {{"seq", published + 1}, {"pad", padding}}}});
+        HttpResult result = api.postJson(
+            "/api/publish", {{"channel", "firehose"}, {"data", {{"seq", published + 1}, {"pad", padding}}}});
         if (result.status != 200) {
             ADD_FAILURE() << "publish " << published + 1 << ": " << result.status << " " << result.body << result.error;
             break;
         }
         ++published;
         if (!waitForHealthyReader(published)) {
-            ADD_FAILURE() << "the healthy client stopped receiving at " << healthyReceived.load() << " of " << published;
+            ADD_FAILURE() << "the healthy client stopped receiving at " << healthyReceived.load() << " of "
+                          << published;
             break;
         }
         if (publishedAtClose < 0 && published % kCheckEvery == 0 &&

@@ -29,7 +29,8 @@ TEST(HttpApi, ApiKeysAreEnforcedOnTheApiButNotOnHealthz) {
     EXPECT_EQ(apiErrorCode(anonymous), 40101);
     EXPECT_EQ(anonymous.header("WWW-Authenticate"), "Bearer");
 
-    HttpResult wrongKey = http.postJson("/api/publish", publication, {{"Authorization", "Bearer 0123456789abcdef0124"}});
+    HttpResult wrongKey =
+        http.postJson("/api/publish", publication, {{"Authorization", "Bearer 0123456789abcdef0124"}});
     EXPECT_EQ(wrongKey.status, 401u) << wrongKey.body;
     EXPECT_EQ(apiErrorCode(wrongKey), 40101);
     HttpResult notBearer = http.postJson("/api/publish", publication, {{"Authorization", kApiKey}});
@@ -48,8 +49,8 @@ TEST(HttpApi, ApiKeysAreEnforcedOnTheApiButNotOnHealthz) {
 }
 
 TEST(HttpApi, BadRequestsGetTheirStatusAndErrorCode) {
-    DaemonProcess daemon(json{{"api", {{"keys", {kApiKey}}, {"max_body_size", 1024}}},
-                              {"namespaces", {{"chat", json::object()}}}});
+    DaemonProcess daemon(
+        json{{"api", {{"keys", {kApiKey}}, {"max_body_size", 1024}}}, {"namespaces", {{"chat", json::object()}}}});
     HttpTestClient http(daemon.apiPort());
     struct Case {
         const char* what;
@@ -94,7 +95,8 @@ TEST(HttpApi, BadRequestsGetTheirStatusAndErrorCode) {
     HttpResult broadcastWithoutChannels = http.postJson("/api/broadcast", {{"data", 1}}, kAuthorized);
     EXPECT_EQ(broadcastWithoutChannels.status, 400u);
     EXPECT_EQ(apiErrorCode(broadcastWithoutChannels), 40002);
-    HttpResult broadcastEmpty = http.postJson("/api/broadcast", {{"channels", json::array()}, {"data", 1}}, kAuthorized);
+    HttpResult broadcastEmpty =
+        http.postJson("/api/broadcast", {{"channels", json::array()}, {"data", 1}}, kAuthorized);
     EXPECT_EQ(broadcastEmpty.status, 400u);
     EXPECT_EQ(apiErrorCode(broadcastEmpty), 40003);
 }

@@ -65,8 +65,10 @@ TEST(Idempotency, ConcurrentDuplicatesPublishOnceAndAllGetTheSameResponse) {
         ASSERT_EQ(result.status, 200u) << i << ": " << result.body << result.error;
         bodies.insert(result.body);
         std::string header = result.header("Idempotency-Replayed");
-        if (header == "true") ++replayed;
-        else EXPECT_EQ(header, "") << "the header is either absent or \"true\"";
+        if (header == "true")
+            ++replayed;
+        else
+            EXPECT_EQ(header, "") << "the header is either absent or \"true\"";
     }
     EXPECT_EQ(replayed, kRequests - 1) << "exactly one request published";
     ASSERT_EQ(bodies.size(), 1u) << "every response is the same, byte for byte";

@@ -60,7 +60,8 @@ TEST(ProtocolErrors, EachRefusedCommandGetsItsCodeAndTheConnectionStaysUsable) {
     EXPECT_FALSE(uncorrelated->contains("id"));
 
     // After all of that the subscription still delivers.
-    ASSERT_EQ(httpPostJson(daemon.apiPort(), "/api/publish", {{"channel", "news"}, {"data", "still here"}}).status, 200u);
+    ASSERT_EQ(httpPostJson(daemon.apiPort(), "/api/publish", {{"channel", "news"}, {"data", "still here"}}).status,
+              200u);
     auto message = client.waitFor([](const json& m) { return typeOf(m) == "message"; });
     ASSERT_TRUE(message);
     EXPECT_EQ((*message)["data"], "still here");
@@ -78,7 +79,8 @@ TEST(ProtocolErrors, SeveralCommandsInOneFrameAreAllAnsweredInOrder) {
                                 "\n"
                                 R"({"id":4,"type":"teleport"})"
                                 "\n"));
-    const std::vector<std::pair<int, std::string>> expected{{1, "connected"}, {2, "pong"}, {3, "subscribed"}, {4, "error"}};
+    const std::vector<std::pair<int, std::string>> expected{
+        {1, "connected"}, {2, "pong"}, {3, "subscribed"}, {4, "error"}};
     for (const auto& [id, type] : expected) {
         auto reply = client.nextMessage();
         ASSERT_TRUE(reply) << "no reply for id " << id;
@@ -111,7 +113,8 @@ TEST(ProtocolErrors, MalformedJsonIsAnsweredWith112ThenTheConnectionIsClosedWith
     EXPECT_EQ(error.value("code", 0), 112);
     // Exactly two messages: the ping after the bad piece was not answered.
     const json& disconnect = ending->messages[1];
-    EXPECT_EQ(disconnect, (json{{"type", "disconnect"}, {"code", 4500}, {"reason", "bad request"}, {"reconnect", false}}));
+    EXPECT_EQ(disconnect,
+              (json{{"type", "disconnect"}, {"code", 4500}, {"reason", "bad request"}, {"reconnect", false}}));
 
     // The other subscriber of the channel is unaffected.
     ASSERT_EQ(api.postJson("/api/publish", {{"channel", "news"}, {"data", 2}}).status, 200u);

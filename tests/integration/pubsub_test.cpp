@@ -32,7 +32,8 @@ TEST(PubSub, PublishedMessagesArriveInOffsetOrderWithTheSubscribedEpoch) {
     HttpTestClient api(daemon.apiPort());
     std::vector<json> publishReplies;
     for (int i = 1; i <= 3; ++i) {
-        HttpResult published = api.postJson("/api/publish", {{"channel", "news"}, {"data", {{"n", i}, {"text", "hello"}}}});
+        HttpResult published =
+            api.postJson("/api/publish", {{"channel", "news"}, {"data", {{"n", i}, {"text", "hello"}}}});
         ASSERT_EQ(published.status, 200u) << published.body;
         publishReplies.push_back(published.json());
         EXPECT_EQ(publishReplies.back().value("channel", ""), "news");
@@ -170,7 +171,8 @@ TEST(PubSub, PublicationsFromSeveralApiConnectionsArriveInOffsetOrder) {
     std::vector<std::unique_ptr<HttpTestClient>> publishers;
     for (int i = 0; i < kConnections; ++i) publishers.push_back(std::make_unique<HttpTestClient>(daemon.apiPort()));
     for (int i = 1; i <= kPublications; ++i) {
-        HttpResult published = publishers[i % kConnections]->postJson("/api/publish", {{"channel", "ordered"}, {"data", i}});
+        HttpResult published =
+            publishers[i % kConnections]->postJson("/api/publish", {{"channel", "ordered"}, {"data", i}});
         ASSERT_EQ(published.status, 200u) << published.body << published.error;
         ASSERT_EQ(published.json().value("offset", -1), i);
     }
@@ -183,7 +185,8 @@ TEST(PubSub, PublicationsFromSeveralApiConnectionsArriveInOffsetOrder) {
         if (message->value("offset", -1) != i) outOfOrder.push_back(i);
     }
     EXPECT_TRUE(outOfOrder.empty()) << outOfOrder.size() << " of " << kPublications
-                                    << " messages arrived out of offset order, the first at position " << outOfOrder.front();
+                                    << " messages arrived out of offset order, the first at position "
+                                    << outOfOrder.front();
 }
 
 TEST(PubSub, SubscribingWhilePublicationsFlowDeliversEverythingAfterTheSubscribedOffset) {
@@ -220,8 +223,10 @@ TEST(PubSub, SubscribingWhilePublicationsFlowDeliversEverythingAfterTheSubscribe
     for (int c = 0; c < kLateSubscribers; ++c) {
         for (int offset = subscribedAt[c] + 1; offset <= kPublications; ++offset) {
             auto message = subscribers[c]->nextMessage();
-            ASSERT_TRUE(message) << "subscriber " << c << " (subscribed at " << subscribedAt[c] << ") is missing " << offset;
-            ASSERT_EQ(message->value("offset", -1), offset) << "subscriber " << c << " subscribed at " << subscribedAt[c];
+            ASSERT_TRUE(message) << "subscriber " << c << " (subscribed at " << subscribedAt[c] << ") is missing "
+                                 << offset;
+            ASSERT_EQ(message->value("offset", -1), offset)
+                << "subscriber " << c << " subscribed at " << subscribedAt[c];
         }
         EXPECT_FALSE(subscribers[c]->nextMessage(std::chrono::milliseconds(20))) << "more than was published";
     }
@@ -286,8 +291,9 @@ TEST(PubSub, ChannelsAndInfoDescribeTheLiveSubscriptions) {
 
     HttpResult channels = httpGet(daemon.apiPort(), "/api/channels");
     ASSERT_EQ(channels.status, 200u) << channels.body;
-    EXPECT_EQ(channels.json()["channels"],
-              (json::array({{{"channel", "chat-room"}, {"subscribers", 1}}, {{"channel", "lobby"}, {"subscribers", 2}}})))
+    EXPECT_EQ(
+        channels.json()["channels"],
+        (json::array({{{"channel", "chat-room"}, {"subscribers", 1}}, {{"channel", "lobby"}, {"subscribers", 2}}})))
         << channels.body;
 
     HttpResult info = httpGet(daemon.apiPort(), "/api/info");
@@ -298,7 +304,8 @@ TEST(PubSub, ChannelsAndInfoDescribeTheLiveSubscriptions) {
 
     // Leaving shows up too, once the server noticed the close.
     second.close();
-    EXPECT_TRUE(eventually([&] { return httpGet(daemon.apiPort(), "/api/info").json().value("connections", -1) == 1; }));
+    EXPECT_TRUE(
+        eventually([&] { return httpGet(daemon.apiPort(), "/api/info").json().value("connections", -1) == 1; }));
     EXPECT_TRUE(eventually([&] {
         return httpGet(daemon.apiPort(), "/api/channels").json()["channels"] ==
                json::array({{{"channel", "lobby"}, {"subscribers", 1}}});

@@ -45,11 +45,14 @@ json publish(HttpTestClient& api, const std::string& channel, const json& data, 
     return result.json();
 }
 
-bool isMessage(const json& m) { return typeOf(m) == "message"; }
+bool isMessage(const json& m) {
+    return typeOf(m) == "message";
+}
 
 std::function<bool(const json&)> messageAt(const std::string& channel, std::uint64_t offset) {
     return [=](const json& m) {
-        return typeOf(m) == "message" && m.value("channel", "") == channel && m.value("offset", std::uint64_t{0}) == offset;
+        return typeOf(m) == "message" && m.value("channel", "") == channel &&
+               m.value("offset", std::uint64_t{0}) == offset;
     };
 }
 
@@ -57,7 +60,9 @@ std::function<bool(const json&)> relFor(std::uint64_t did) {
     return [=](const json& m) { return typeOf(m) == "rel" && m.value("did", std::uint64_t{0}) == did; };
 }
 
-std::uint64_t didOf(const json& m) { return m.value("did", std::uint64_t{0}); }
+std::uint64_t didOf(const json& m) {
+    return m.value("did", std::uint64_t{0});
+}
 
 json resumeFields(const json& connected) {
     return json{{"session", connected.value("session", "")}, {"resume", connected.value("resume", "")}};
@@ -71,8 +76,10 @@ std::vector<json> drain(WsTestClient& client, Millis duration) {
         auto left = std::chrono::duration_cast<Millis>(deadline - Clock::now());
         if (left <= 0ms) break;
         auto message = client.nextMessage(left);
-        if (message) messages.push_back(*message);
-        else if (!client.isOpen()) break;
+        if (message)
+            messages.push_back(*message);
+        else if (!client.isOpen())
+            break;
     }
     return messages;
 }
@@ -173,7 +180,8 @@ TEST(QosSession, Qos1WithheldAckIsResentWithDupAndBackoffThenTheConnectionIs4005
     auto t3 = Clock::now();
     ASSERT_TRUE(ending) << "still open after max_redeliveries";
     EXPECT_GE(millisBetween(t2, t3), 500) << "closed before the third due time";
-    for (const auto& m : ending->messages) EXPECT_NE(didOf(m), didOf(*acked)) << "an acked delivery came back: " << m.dump();
+    for (const auto& m : ending->messages)
+        EXPECT_NE(didOf(m), didOf(*acked)) << "an acked delivery came back: " << m.dump();
     EXPECT_TRUE(ending->closeCode == 4005 || ending->closeCode == kAbnormalClosure) << ending->closeCode;
     if (ending->closeCode == 4005) {
         ASSERT_FALSE(ending->messages.empty());
@@ -251,9 +259,10 @@ TEST(QosSession, Qos2RecRelCompAndAnswersThatDoNotFitAreError113) {
     ASSERT_TRUE(client.sendJson({{"type", "ack"}, {"did", d3}}));
 
     // Unknown or finished dids: no reply at all, and the connection stays usable.
-    for (const json& late : {json{{"type", "ack"}, {"did", 999999}, {"id", 20}}, json{{"type", "rec"}, {"did", 999999}, {"id", 21}},
-                             json{{"type", "comp"}, {"did", 999999}, {"id", 22}}, json{{"type", "ack"}, {"did", d3}, {"id", 23}},
-                             json{{"type", "rec"}, {"did", d1}, {"id", 24}}, json{{"type", "comp"}, {"did", d2}, {"id", 25}}}) {
+    for (const json& late :
+         {json{{"type", "ack"}, {"did", 999999}, {"id", 20}}, json{{"type", "rec"}, {"did", 999999}, {"id", 21}},
+          json{{"type", "comp"}, {"did", 999999}, {"id", 22}}, json{{"type", "ack"}, {"did", d3}, {"id", 23}},
+          json{{"type", "rec"}, {"did", d1}, {"id", 24}}, json{{"type", "comp"}, {"did", d2}, {"id", 25}}}) {
         ASSERT_TRUE(client.sendJson(late));
         auto reply = client.nextMessage(200ms);
         EXPECT_FALSE(reply) << late.dump() << " got " << reply->dump();
@@ -337,7 +346,8 @@ TEST(QosSession, AWrongResumeTokenOrUnknownSessionStartsANewSessionAndLeavesTheO
     EXPECT_TRUE(subscribeOk(intruder, "news")) << "a new session is empty: subscribing is no error";
 
     WsTestClient stranger;
-    auto unknown = stranger.connectWith(daemon.port(), {{"session", "00000000000000000000000000000000"}, {"resume", wrongToken}});
+    auto unknown =
+        stranger.connectWith(daemon.port(), {{"session", "00000000000000000000000000000000"}, {"resume", wrongToken}});
     ASSERT_TRUE(unknown);
     EXPECT_EQ(unknown->value("resumed", true), false) << unknown->dump();
 
@@ -353,7 +363,8 @@ TEST(QosSession, AWrongResumeTokenOrUnknownSessionStartsANewSessionAndLeavesTheO
     WsTestClient back;
     auto resumed = back.connectWith(daemon.port(), resumeFields(*connected));
     ASSERT_TRUE(resumed);
-    EXPECT_TRUE(resumed->value("resumed", false)) << "the failed attempts must not spoil the session: " << resumed->dump();
+    EXPECT_TRUE(resumed->value("resumed", false))
+        << "the failed attempts must not spoil the session: " << resumed->dump();
 }
 
 TEST(QosSession, ASessionIsGoneAfterTheTtl) {
@@ -441,7 +452,8 @@ TEST(QosSession, AResumeResendsUnackedQos1AndDeliversQos1ThatArrivedWhileAwayBut
         }
     }
     std::vector<json> after = drain(second, 600ms);
-    EXPECT_TRUE(after.empty()) << "nothing else (no QoS 0 of the time away, no resend of acked ones):\n" << dumpAll(after);
+    EXPECT_TRUE(after.empty()) << "nothing else (no QoS 0 of the time away, no resend of acked ones):\n"
+                               << dumpAll(after);
 }
 
 // "TCP reset with 500 unacked QoS 1 messages → resume → all delivered, none lost": with a window
@@ -459,7 +471,8 @@ TEST_P(QosSessionManyUnacked, TcpResetWith500UnackedQos1ThenResumeDeliversAllNon
     client.app.answering = false;  // nothing is acked before the reset
     {
         HttpTestClient api(daemon.apiPort());
-        for (std::uint64_t n = 1; n <= kMessages; ++n) ASSERT_EQ(api.postJson("/api/publish", {{"channel", "q1:x"}, {"data", {{"n", n}}}}).status, 200u);
+        for (std::uint64_t n = 1; n <= kMessages; ++n)
+            ASSERT_EQ(api.postJson("/api/publish", {{"channel", "q1:x"}, {"data", {{"n", n}}}}).status, 200u);
     }
     const ChannelLog& log = client.app.channels["q1:x"];
     const std::uint64_t window = std::min<std::uint64_t>(kMessages, static_cast<std::uint64_t>(maxInflight));
@@ -475,8 +488,8 @@ TEST_P(QosSessionManyUnacked, TcpResetWith500UnackedQos1ThenResumeDeliversAllNon
     ASSERT_TRUE(resumed) << client.lastError();
     ASSERT_TRUE(resumed->value("resumed", false)) << resumed->dump();
     bool all = client.pumpUntil([&] { return log.hasAll(kMessages); }, 20000ms);
-    ASSERT_TRUE(all) << log.delivered.size() << " of " << kMessages << " offsets; first missing: "
-                     << ::testing::PrintToString(log.missing(kMessages));
+    ASSERT_TRUE(all) << log.delivered.size() << " of " << kMessages
+                     << " offsets; first missing: " << ::testing::PrintToString(log.missing(kMessages));
     client.pump(300ms);  // the last acks go out; nothing more may come
     EXPECT_EQ(log.delivered.size(), kMessages);
     EXPECT_EQ(log.dupFrames, window) << "exactly the unacked window is resent";
@@ -644,7 +657,8 @@ TEST(QosSession, ConcurrentResumesOfOneSessionAllResumeAndLeaveExactlyOneHolder)
     constexpr int kRounds = 10;
     int notResumed = 0;
     for (int round = 1; round <= kRounds; ++round) {
-        std::array<std::unique_ptr<WsTestClient>, 2> rivals{std::make_unique<WsTestClient>(), std::make_unique<WsTestClient>()};
+        std::array<std::unique_ptr<WsTestClient>, 2> rivals{std::make_unique<WsTestClient>(),
+                                                            std::make_unique<WsTestClient>()};
         for (auto& rival : rivals) ASSERT_TRUE(rival->connect(daemon.port())) << rival->lastError();
         std::array<std::optional<json>, 2> replies;
         std::latch start(2);
@@ -665,7 +679,8 @@ TEST(QosSession, ConcurrentResumesOfOneSessionAllResumeAndLeaveExactlyOneHolder)
             ASSERT_EQ(typeOf(*replies[i]), "connected") << replies[i]->dump();
             bool resumed = replies[i]->value("resumed", false);
             if (!resumed) ++notResumed;
-            EXPECT_TRUE(resumed) << "round " << round << ": a concurrent resume with the right token got a new session: "
+            EXPECT_TRUE(resumed) << "round " << round
+                                 << ": a concurrent resume with the right token got a new session: "
                                  << replies[i]->dump();
             if (resumed) {
                 EXPECT_EQ(replies[i]->value("session", ""), session);
@@ -728,7 +743,8 @@ TEST(QosSession, RepeatedResumesAcrossEventLoopsUnderSteadyQos1PublishingLoseNot
     ASSERT_TRUE(client.connect(daemon.port())) << client.lastError();
     ASSERT_TRUE(client.subscribe({"q1:x"})) << client.lastError();
 
-    PacedPublisher publisher(daemon.apiPort(), {.channels = {"q1:x"}, .perChannel = 0, .perSecond = 250, .qos = {}, .keyPrefix = "cycles"});
+    PacedPublisher publisher(
+        daemon.apiPort(), {.channels = {"q1:x"}, .perChannel = 0, .perSecond = 250, .qos = {}, .keyPrefix = "cycles"});
     std::mt19937 random(7);
     std::uniform_int_distribution<int> stay(40, 160);
     std::uniform_int_distribution<int> away(5, 40);  // a reconnecting client backs off: publications arrive meanwhile
@@ -780,7 +796,9 @@ TEST(QosSession, ResumesAcrossEventLoopsDuringAPublishingFloodLoseNothing) {
     std::vector<std::unique_ptr<PacedPublisher>> publishers;
     for (const auto& channel : channels)
         publishers.push_back(std::make_unique<PacedPublisher>(
-            daemon.apiPort(), PacedPublisher::Plan{.channels = {channel}, .perChannel = 0, .perSecond = 1e6, .qos = {}, .keyPrefix = "flood"}));
+            daemon.apiPort(),
+            PacedPublisher::Plan{
+                .channels = {channel}, .perChannel = 0, .perSecond = 1e6, .qos = {}, .keyPrefix = "flood"}));
     constexpr int kCycles = 20;
     auto start = Clock::now();
     for (int cycle = 0; cycle < kCycles; ++cycle) {

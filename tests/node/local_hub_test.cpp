@@ -26,7 +26,9 @@ PublicationPtr publication(std::string channel, std::uint64_t offset) {
     return p;
 }
 
-SharedFrame frame(std::string text) { return std::make_shared<const std::string>(std::move(text)); }
+SharedFrame frame(std::string text) {
+    return std::make_shared<const std::string>(std::move(text));
+}
 
 using Texts = std::vector<std::string>;
 
@@ -111,7 +113,8 @@ TEST(LocalHubTest, SinceOffsetFiltersPublicationsAtOrBelowIt) {
     LocalHub hub;
     RecordingSubscriber a;
     hub.add("news", &a, 5);
-    for (std::uint64_t offset = 4; offset <= 7; ++offset) hub.deliver(publication("news", offset), frame(std::to_string(offset)));
+    for (std::uint64_t offset = 4; offset <= 7; ++offset)
+        hub.deliver(publication("news", offset), frame(std::to_string(offset)));
     EXPECT_EQ(a.texts(), (Texts{"6", "7"}));
 }
 
@@ -120,7 +123,8 @@ TEST(LocalHubTest, SinceOffsetIsPerSubscriber) {
     RecordingSubscriber early, late;
     hub.add("news", &early, 0);
     hub.add("news", &late, 2);
-    for (std::uint64_t offset = 1; offset <= 3; ++offset) hub.deliver(publication("news", offset), frame(std::to_string(offset)));
+    for (std::uint64_t offset = 1; offset <= 3; ++offset)
+        hub.deliver(publication("news", offset), frame(std::to_string(offset)));
     EXPECT_EQ(early.texts(), (Texts{"1", "2", "3"}));
     EXPECT_EQ(late.texts(), (Texts{"3"}));
 }

@@ -29,8 +29,8 @@ TEST(ChannelNameTest, EveryAllowedPunctuationCharacter) {
 }
 
 TEST(ChannelNameTest, DisallowedCharacters) {
-    for (std::string bad : {" ", "\"", "\\", "\n", "\r", "\t", "$", "%", "&", "*", "?", "'", ",", ";", "<", ">",
-                            "[", "]", "{", "}", "(", ")", "|", "~", "^", "`"}) {
+    for (std::string bad : {" ", "\"", "\\", "\n", "\r", "\t", "$", "%", "&", "*", "?", "'", ",",
+                            ";", "<",  ">",  "[",  "]",  "{",  "}", "(", ")", "|", "~", "^", "`"}) {
         EXPECT_FALSE(isValidChannelName(bad)) << static_cast<int>(bad[0]);
         EXPECT_FALSE(isValidChannelName("news" + bad)) << static_cast<int>(bad[0]);
     }
@@ -45,8 +45,7 @@ TEST(ChannelNameTest, NonAsciiBytesAreDisallowed) {
 }
 
 TEST(ChannelNameTest, EveryByteOutsideTheAllowedSetIsRejected) {
-    const std::string allowed =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-.:@/=+!#";
+    const std::string allowed = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-.:@/=+!#";
     int accepted = 0;
     for (int byte = 0; byte < 256; ++byte) {
         char c = static_cast<char>(byte);

@@ -14,7 +14,8 @@ using json = nlohmann::json;
 ClientCommand parseOk(std::string_view piece) {
     ParsedCommand parsed = parseClientCommand(piece);
     if (auto* error = std::get_if<CommandError>(&parsed)) {
-        ADD_FAILURE() << "unexpected error " << static_cast<int>(error->code) << ": " << error->message << " for " << piece;
+        ADD_FAILURE() << "unexpected error " << static_cast<int>(error->code) << ": " << error->message << " for "
+                      << piece;
         return {};
     }
     return std::get<ClientCommand>(parsed);
@@ -150,7 +151,8 @@ TEST(ParseClientCommandTest, JsonThatIsNotAnObjectIsFatalMalformedMessage) {
 }
 
 TEST(ParseClientCommandTest, MissingOrNonStringTypeIsBadRequest) {
-    for (const char* piece : {R"({"id":5})", R"({"id":5,"type":1})", R"({"id":5,"type":null})", R"({"id":5,"type":["ping"]})"}) {
+    for (const char* piece :
+         {R"({"id":5})", R"({"id":5,"type":1})", R"({"id":5,"type":null})", R"({"id":5,"type":["ping"]})"}) {
         CommandError error = parseError(piece);
         EXPECT_EQ(error.code, ErrorCode::BadRequest) << piece;
         EXPECT_FALSE(error.fatal) << piece;
@@ -212,7 +214,8 @@ TEST(ParseClientCommandTest, PublishDataOfEveryKindIsReDumpedCompact) {
 
 TEST(ParseClientCommandTest, PublishDataNeverContainsARawNewline) {
     // The escaped "\n" inside the string must stay escaped; the raw newlines between tokens go.
-    ClientCommand command = parseOk("{\"type\":\"publish\",\"channel\":\"c\",\"data\":{\"text\":\"line1\\nline2\",\n\"n\":[1,\n2]}}");
+    ClientCommand command =
+        parseOk("{\"type\":\"publish\",\"channel\":\"c\",\"data\":{\"text\":\"line1\\nline2\",\n\"n\":[1,\n2]}}");
     EXPECT_EQ(command.data.find('\n'), std::string::npos) << command.data;
     EXPECT_EQ(json::parse(command.data)["text"], "line1\nline2");
     EXPECT_EQ(json::parse(command.data)["n"], json::array({1, 2}));

@@ -57,7 +57,8 @@ TEST(EncodeMessageTest, HasExactlyTheDocumentedFields) {
 }
 
 TEST(EncodeMessageTest, DataOfEveryJsonKindRoundTrips) {
-    for (const char* data : {"null", "true", "0", "18446744073709551615", "-3.25", R"("s")", "[]", "{}", R"([{"a":"\u00e9"}])"}) {
+    for (const char* data :
+         {"null", "true", "0", "18446744073709551615", "-3.25", R"("s")", "[]", "{}", R"([{"a":"\u00e9"}])"}) {
         Publication p = samplePublication();
         p.data = data;
         json m = json::parse(encodeMessage(p));
@@ -78,7 +79,7 @@ TEST(EncodeConnectedTest, Fields) {
     ConnectedReply r{"conn-1", "alice", "s1", "r1", false, 25, 10, "node-a", "0.1.0"};
     json m = parseMessage(encodeConnected(1, r));
     EXPECT_EQ(keysOf(m), (std::set<std::string>{"id", "type", "client", "user", "session", "resume", "resumed",
-                                                 "ping_interval", "pong_timeout", "node", "version"}));
+                                                "ping_interval", "pong_timeout", "node", "version"}));
     EXPECT_EQ(m["session"], "s1");
     EXPECT_EQ(m["resume"], "r1");
     EXPECT_EQ(m["resumed"], false);
@@ -127,7 +128,8 @@ TEST(EncodeUnsubscribedTest, Fields) {
     EXPECT_EQ(m["id"], 3);
     EXPECT_EQ(m["type"], "unsubscribed");
     EXPECT_EQ(m["channel"], "news");
-    EXPECT_EQ(keysOf(parseMessage(encodeUnsubscribed(std::nullopt, "news"))), (std::set<std::string>{"type", "channel"}));
+    EXPECT_EQ(keysOf(parseMessage(encodeUnsubscribed(std::nullopt, "news"))),
+              (std::set<std::string>{"type", "channel"}));
 }
 
 TEST(EncodePublishedTest, Fields) {

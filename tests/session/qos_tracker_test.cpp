@@ -37,8 +37,12 @@ static const char* name(QosOutcome o) {
     }
     return "?";
 }
-[[maybe_unused]] static void PrintTo(DeliveryState s, std::ostream* os) { *os << name(s); }
-[[maybe_unused]] static void PrintTo(QosOutcome o, std::ostream* os) { *os << name(o); }
+[[maybe_unused]] static void PrintTo(DeliveryState s, std::ostream* os) {
+    *os << name(s);
+}
+[[maybe_unused]] static void PrintTo(QosOutcome o, std::ostream* os) {
+    *os << name(o);
+}
 
 namespace {
 
@@ -48,7 +52,9 @@ using Tracker = QosTracker<int>;
 using TimePoint = Tracker::TimePoint;
 
 const TimePoint kT0 = std::chrono::steady_clock::time_point{};
-TimePoint at(milliseconds offset) { return kT0 + offset; }
+TimePoint at(milliseconds offset) {
+    return kT0 + offset;
+}
 
 constexpr DeliveryId kHugeDid = std::numeric_limits<DeliveryId>::max();
 
@@ -237,8 +243,8 @@ TEST(QosTrackerTransitions, EveryStateTimesEveryInput) {
     const QosTimings timings{100ms, 1000ms, 3};
     for (const Row& row : kTransitions) {
         std::ostringstream label;
-        label << "QoS " << row.qos << ", " << name(row.start) << " + " << name(row.input) << " -> "
-              << name(row.result) << ", " << name(row.after);
+        label << "QoS " << row.qos << ", " << name(row.start) << " + " << name(row.input) << " -> " << name(row.result)
+              << ", " << name(row.after);
         SCOPED_TRACE(label.str());
 
         Tracker tracker(8, timings);
@@ -247,9 +253,7 @@ TEST(QosTrackerTransitions, EveryStateTimesEveryInput) {
         DeliveryId did = 0;
         switch (row.start) {
             case S::AwaitingAck:
-            case S::AwaitingRec:
-                did = tracker.track(kSubjectMessage, row.qos, kT0);
-                break;
+            case S::AwaitingRec: did = tracker.track(kSubjectMessage, row.qos, kT0); break;
             case S::AwaitingComp:
                 did = tracker.track(kSubjectMessage, row.qos, kT0);
                 ASSERT_EQ(tracker.onRec(did, kT0), QosOutcome::SendRel);
@@ -292,7 +296,9 @@ TEST(QosTrackerTransitions, EveryStateTimesEveryInput) {
                 } else {
                     result = it->hasMessage ? Result::ResentMessage : Result::ResentRel;
                     EXPECT_EQ(it->state, row.after);
-                    if (it->hasMessage) { EXPECT_EQ(it->message, kSubjectMessage); }
+                    if (it->hasMessage) {
+                        EXPECT_EQ(it->message, kSubjectMessage);
+                    }
                 }
                 break;
             }
@@ -301,7 +307,9 @@ TEST(QosTrackerTransitions, EveryStateTimesEveryInput) {
         EXPECT_EQ(tracker.stateOf(did), row.after);
 
         // A tick resends exactly what is due, oldest first; nothing is due before the ack timeout.
-        if (row.input == I::TickEarly) { EXPECT_TRUE(sent.empty()); }
+        if (row.input == I::TickEarly) {
+            EXPECT_TRUE(sent.empty());
+        }
         if (row.input == I::TickDue) {
             std::vector<DeliveryId> expected{neighbour};
             if (row.result == R::ResentMessage || row.result == R::ResentRel) expected.push_back(did);
@@ -463,7 +471,9 @@ TEST(QosTrackerWindow, RingGrowsAndWrapsOver100000Deliveries) {
                 ASSERT_EQ(s.did, it->first);
                 ASSERT_EQ(s.state, it->second.second);
                 ASSERT_EQ(s.hasMessage, it->second.second != DeliveryState::AwaitingComp);
-                if (s.hasMessage) { ASSERT_EQ(s.message, it->second.first); }
+                if (s.hasMessage) {
+                    ASSERT_EQ(s.message, it->second.first);
+                }
                 ++it;
             }
             // Dids outside the window and finished ones inside it are unknown.
@@ -487,7 +497,9 @@ std::vector<milliseconds> resendIntervals(QosTimings timings, int qos, bool recF
     Tracker tracker(1, timings);
     DeliveryId did = tracker.track(5, qos, kT0);
     TimePoint last = kT0;
-    if (recFirst) { EXPECT_EQ(tracker.onRec(did, kT0), QosOutcome::SendRel); }
+    if (recFirst) {
+        EXPECT_EQ(tracker.onRec(did, kT0), QosOutcome::SendRel);
+    }
     std::vector<milliseconds> intervals;
     for (unsigned i = 0; i <= timings.maxRedeliveries; ++i) {
         std::optional<TimePoint> due = tracker.nextDue();
@@ -502,8 +514,9 @@ std::vector<milliseconds> resendIntervals(QosTimings timings, int qos, bool recF
         if (i == timings.maxRedeliveries) {
             EXPECT_FALSE(healthy);  // due again after maxRedeliveries resends
             EXPECT_TRUE(sent.empty());
-            EXPECT_EQ(tracker.stateOf(did), recFirst ? DeliveryState::AwaitingComp
-                                                     : (qos == 1 ? DeliveryState::AwaitingAck : DeliveryState::AwaitingRec));
+            EXPECT_EQ(tracker.stateOf(did), recFirst
+                                                ? DeliveryState::AwaitingComp
+                                                : (qos == 1 ? DeliveryState::AwaitingAck : DeliveryState::AwaitingRec));
             EXPECT_EQ(tracker.nextDue(), due);  // an unhealthy delivery stays, unchanged
             break;
         }
@@ -573,7 +586,7 @@ TEST(QosTrackerTiming, ResendsOldestFirstWithTheRightPayload) {
     EXPECT_EQ(seen[2].did, dc);
     EXPECT_EQ(seen[2].state, DeliveryState::AwaitingComp);
     EXPECT_EQ(seen[2].payload, nullptr);
-    EXPECT_EQ(c.use_count(), 1);  // after the rec the tracker no longer holds the message
+    EXPECT_EQ(c.use_count(), 1);              // after the rec the tracker no longer holds the message
     EXPECT_EQ(tracker.nextDue(), at(200ms));  // e; the others are now due at 350
 
     seen.clear();
@@ -598,10 +611,10 @@ TEST(QosTrackerTiming, UnhealthyStopsTheSweepButKeepsTheDeliveries) {
     DeliveryId d1 = tracker.track(1, 2, kT0);
     DeliveryId d2 = tracker.track(2, 1, kT0);
     EXPECT_EQ(dids(resendDue(tracker, at(100ms))), (std::vector<DeliveryId>{d1, d2}));
-    EXPECT_EQ(tracker.onRec(d1, at(250ms)), QosOutcome::SendRel);  // d1: resends 0, due 350
+    EXPECT_EQ(tracker.onRec(d1, at(250ms)), QosOutcome::SendRel);                   // d1: resends 0, due 350
     EXPECT_EQ(dids(resendDue(tracker, at(300ms))), (std::vector<DeliveryId>{d2}));  // d2: 2 resends, due 700
     EXPECT_EQ(dids(resendDue(tracker, at(350ms))), (std::vector<DeliveryId>{d1}));  // d1: due 550
-    DeliveryId d3 = tracker.track(3, 1, at(600ms));                                // due 700
+    DeliveryId d3 = tracker.track(3, 1, at(600ms));                                 // due 700
 
     bool healthy = true;
     // d1 (older) is resent; d2 has used up its resends, so the sweep stops before d3.
@@ -663,9 +676,9 @@ TEST(QosTrackerTiming, NextDueIsTheMinimumAndNothingDueMeansNoCalls) {
     EXPECT_TRUE(resendDue(tracker, at(1000000ms), &healthy).empty());  // empty tracker
     EXPECT_TRUE(healthy);
 
-    DeliveryId d1 = tracker.track(1, 1, kT0);        // due 100
-    DeliveryId d2 = tracker.track(2, 1, at(10ms));   // due 110
-    DeliveryId d3 = tracker.track(3, 2, at(20ms));   // due 120
+    DeliveryId d1 = tracker.track(1, 1, kT0);       // due 100
+    DeliveryId d2 = tracker.track(2, 1, at(10ms));  // due 110
+    DeliveryId d3 = tracker.track(3, 2, at(20ms));  // due 120
     EXPECT_EQ(tracker.nextDue(), at(100ms));
     EXPECT_EQ(dids(resendDue(tracker, at(100ms))), std::vector<DeliveryId>{d1});  // d1 → 300
     EXPECT_EQ(tracker.nextDue(), at(110ms));  // the minimum is not the oldest delivery
@@ -822,8 +835,8 @@ std::string runModelCheck(std::uint32_t seed, int steps) {
     auto fail = [&](int step, const std::string& what) {
         std::ostringstream out;
         out << "seed " << seed << " step " << step << " (maxInflight " << maxInflight << ", ackTimeout "
-            << timings.ackTimeout.count() << "ms, maxBackoff " << timings.maxBackoff.count()
-            << "ms, maxRedeliveries " << timings.maxRedeliveries << "): " << what;
+            << timings.ackTimeout.count() << "ms, maxBackoff " << timings.maxBackoff.count() << "ms, maxRedeliveries "
+            << timings.maxRedeliveries << "): " << what;
         return out.str();
     };
 
@@ -851,15 +864,16 @@ std::string runModelCheck(std::uint32_t seed, int steps) {
             DeliveryId expected = model.track(message, qos, now);
             DeliveryId got = tracker.track(message, qos, now);
             if (got != expected)
-                return fail(step, "track returned did " + std::to_string(got) + ", expected " + std::to_string(expected));
+                return fail(step,
+                            "track returned did " + std::to_string(got) + ", expected " + std::to_string(expected));
         } else if (roll < 75) {
             DeliveryId did = pickDid();
             // For a live did, mostly the input its state expects.
             int input = static_cast<int>(rng() % 3);  // 0 ack, 1 rec, 2 comp
             if (auto it = model.live.find(did); it != model.live.end() && rng() % 10 < 6) {
-                input = it->second.state == DeliveryState::AwaitingAck ? 0
+                input = it->second.state == DeliveryState::AwaitingAck   ? 0
                         : it->second.state == DeliveryState::AwaitingRec ? 1
-                                                                          : 2;
+                                                                         : 2;
             }
             QosOutcome expected{}, got{};
             switch (input) {
@@ -896,8 +910,8 @@ std::string runModelCheck(std::uint32_t seed, int steps) {
 
         // The observable state after every step.
         if (tracker.hasRoom() != model.hasRoom())
-            return fail(step, "hasRoom " + std::to_string(tracker.hasRoom()) + ", expected " +
-                                  std::to_string(model.hasRoom()));
+            return fail(
+                step, "hasRoom " + std::to_string(tracker.hasRoom()) + ", expected " + std::to_string(model.hasRoom()));
         if (tracker.inflight() != model.live.size())
             return fail(step, "inflight " + std::to_string(tracker.inflight()) + ", expected " +
                                   std::to_string(model.live.size()));
@@ -907,8 +921,8 @@ std::string runModelCheck(std::uint32_t seed, int steps) {
         if (unfinished(tracker) != model.unfinished()) return fail(step, "forEachUnfinished differs");
         for (DeliveryId did = model.next > 8 ? model.next - 8 : 0; did <= model.next + 1; ++did)
             if (tracker.stateOf(did) != model.stateOf(did))
-                return fail(step, "stateOf(" + std::to_string(did) + ") " + name(tracker.stateOf(did)) +
-                                      ", expected " + name(model.stateOf(did)));
+                return fail(step, "stateOf(" + std::to_string(did) + ") " + name(tracker.stateOf(did)) + ", expected " +
+                                      name(model.stateOf(did)));
     }
     return {};
 }

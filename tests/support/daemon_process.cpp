@@ -175,12 +175,15 @@ DaemonProcess::~DaemonProcess() {
         kill(pid_, SIGKILL);
         exitCode_ = waitForChild(pid_, std::chrono::milliseconds(5000));
     }
-    if (::testing::Test::HasFailure()) std::cerr << "----- wspushd output -----\n" << logText() << "----- end of wspushd output -----\n";
+    if (::testing::Test::HasFailure())
+        std::cerr << "----- wspushd output -----\n" << logText() << "----- end of wspushd output -----\n";
     std::error_code ignored;
     std::filesystem::remove_all(directory_, ignored);
 }
 
-std::string DaemonProcess::logText() const { return readWholeFile(logPath_); }
+std::string DaemonProcess::logText() const {
+    return readWholeFile(logPath_);
+}
 
 bool DaemonProcess::terminate(int signal) {
     if (!running()) return false;
@@ -197,7 +200,8 @@ bool DaemonProcess::running() {
     return !exitCode_.has_value();
 }
 
-CommandResult runDaemonCommand(const std::vector<std::string>& args, const std::map<std::string, std::string>& environment,
+CommandResult runDaemonCommand(const std::vector<std::string>& args,
+                               const std::map<std::string, std::string>& environment,
                                std::chrono::milliseconds timeout) {
     auto directory = makeTemporaryDirectory();
     auto outPath = directory / "stdout";

@@ -18,8 +18,8 @@
 namespace wspush::testing {
 
 struct DaemonOptions {
-    std::vector<std::string> extraArgs;               // appended after --config/--ready-file
-    std::map<std::string, std::string> environment;   // set in the daemon's environment
+    std::vector<std::string> extraArgs;              // appended after --config/--ready-file
+    std::map<std::string, std::string> environment;  // set in the daemon's environment
     std::chrono::milliseconds readyTimeout{10'000};
 };
 
@@ -32,7 +32,8 @@ public:
     // Starts the daemon with `configOverrides` merged (RFC 7386 merge patch) over baseConfig()
     // and waits for its ready file. Throws std::runtime_error (with the daemon's output) when the
     // daemon exits or is not ready in time; GoogleTest reports that as a test failure.
-    explicit DaemonProcess(const nlohmann::json& configOverrides = nlohmann::json::object(), DaemonOptions options = {});
+    explicit DaemonProcess(const nlohmann::json& configOverrides = nlohmann::json::object(),
+                           DaemonOptions options = {});
     ~DaemonProcess();  // SIGKILLs the daemon if it still runs; prints the log if the test failed
 
     DaemonProcess(const DaemonProcess&) = delete;

@@ -42,7 +42,8 @@ std::string HttpResult::header(const std::string& name) const {
     return "";
 }
 
-HttpTestClient::HttpTestClient(unsigned short port, std::chrono::milliseconds timeout) : port_(port), timeout_(timeout) {}
+HttpTestClient::HttpTestClient(unsigned short port, std::chrono::milliseconds timeout)
+    : port_(port), timeout_(timeout) {}
 
 HttpTestClient::~HttpTestClient() {
     disconnect();
@@ -140,8 +141,9 @@ HttpResult HttpTestClient::request(const std::string& method, const std::string&
             return failure;
         }
         if (readError || writeError) {
-            bool nothingReceived = readError == http::error::end_of_stream || readError == net::error::connection_reset ||
-                                   readError == net::error::eof || writeError;
+            bool nothingReceived = readError == http::error::end_of_stream ||
+                                   readError == net::error::connection_reset || readError == net::error::eof ||
+                                   writeError;
             failure.error = "request failed: " + (writeError ? writeError : readError).message();
             disconnect();
             if (reused && nothingReceived) continue;
@@ -153,7 +155,9 @@ HttpResult HttpTestClient::request(const std::string& method, const std::string&
     return failure;
 }
 
-HttpResult HttpTestClient::get(const std::string& path, const Headers& headers) { return request("GET", path, "", headers); }
+HttpResult HttpTestClient::get(const std::string& path, const Headers& headers) {
+    return request("GET", path, "", headers);
+}
 
 HttpResult HttpTestClient::post(const std::string& path, const std::string& body, const std::string& contentType,
                                 const Headers& headers) {
@@ -201,7 +205,8 @@ HttpResult httpGet(unsigned short port, const std::string& path, const Headers& 
     return client.get(path, headers);
 }
 
-HttpResult httpPostJson(unsigned short port, const std::string& path, const nlohmann::json& body, const Headers& headers) {
+HttpResult httpPostJson(unsigned short port, const std::string& path, const nlohmann::json& body,
+                        const Headers& headers) {
     HttpTestClient client(port);
     return client.postJson(path, body, headers);
 }

@@ -19,9 +19,9 @@ namespace wspush::testing {
 using Headers = std::map<std::string, std::string>;
 
 struct HttpResult {
-    unsigned status = 0;          // 0: no response (connection failed or timed out; see error)
+    unsigned status = 0;  // 0: no response (connection failed or timed out; see error)
     std::string body;
-    Headers headers;              // names as the server sent them
+    Headers headers;  // names as the server sent them
     std::string error;
 
     // The body parsed as JSON (discarded value if it is not JSON).
@@ -37,8 +37,8 @@ public:
     HttpTestClient& operator=(const HttpTestClient&) = delete;
 
     HttpResult get(const std::string& path, const Headers& headers = {});
-    HttpResult post(const std::string& path, const std::string& body, const std::string& contentType = "application/json",
-                    const Headers& headers = {});
+    HttpResult post(const std::string& path, const std::string& body,
+                    const std::string& contentType = "application/json", const Headers& headers = {});
     HttpResult postJson(const std::string& path, const nlohmann::json& body, const Headers& headers = {}) {
         return post(path, body.dump(), "application/json", headers);
     }

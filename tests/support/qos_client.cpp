@@ -28,8 +28,10 @@ void QosApp::handle(const json& message, std::vector<json>& answers) {
         std::uint64_t did = message.value("did", std::uint64_t{0});
         ++channel.frames;
         if (dup) ++channel.dupFrames;
-        if (!channel.qos) channel.qos = qos;
-        else if (*channel.qos != qos) ++channel.wrongQos;
+        if (!channel.qos)
+            channel.qos = qos;
+        else if (*channel.qos != qos)
+            ++channel.wrongQos;
 
         if (qos == 2) {
             if (awaitingRel.contains(did)) {

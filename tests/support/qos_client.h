@@ -51,22 +51,22 @@ public:
     bool answering = true;
 
     std::map<std::string, ChannelLog> channels;
-    std::set<std::uint64_t> awaitingRel;          // QoS 2 dids handed to the application, no rel yet
-    std::set<std::uint64_t> seenQos1Dids;         // QoS 1 dids received (to spot unflagged repeats)
+    std::set<std::uint64_t> awaitingRel;   // QoS 2 dids handed to the application, no rel yet
+    std::set<std::uint64_t> seenQos1Dids;  // QoS 1 dids received (to spot unflagged repeats)
     std::uint64_t rels = 0;
-    std::uint64_t relsForUnknownDid = 0;          // rel for a did not awaiting one (our comp was lost)
-    std::vector<nlohmann::json> errors;           // `error` replies (none is expected)
-    std::map<int, int> disconnects;               // `disconnect` codes received → count
-    std::uint64_t others = 0;                     // anything else (replies to our commands)
+    std::uint64_t relsForUnknownDid = 0;  // rel for a did not awaiting one (our comp was lost)
+    std::vector<nlohmann::json> errors;   // `error` replies (none is expected)
+    std::map<int, int> disconnects;       // `disconnect` codes received → count
+    std::uint64_t others = 0;             // anything else (replies to our commands)
 
     ChannelLog& log(const std::string& channel) { return channels[channel]; }
 };
 
 struct ResumingClientStats {
-    std::uint64_t connects = 0;           // connections that got a `connected`
-    std::uint64_t failedConnects = 0;     // TCP/handshake/connect attempts that got no `connected`
-    std::uint64_t resumed = 0;            // `"resumed":true`
-    std::uint64_t notResumed = 0;         // `"resumed":false` although a session was known: the session was lost
+    std::uint64_t connects = 0;        // connections that got a `connected`
+    std::uint64_t failedConnects = 0;  // TCP/handshake/connect attempts that got no `connected`
+    std::uint64_t resumed = 0;         // `"resumed":true`
+    std::uint64_t notResumed = 0;      // `"resumed":false` although a session was known: the session was lost
 };
 
 // A client that keeps one session across connections: it connects, resumes with the session and

@@ -37,9 +37,9 @@ public:
     void setCutting(bool on) { cutting_.store(on); }
 
     std::uint64_t accepted() const { return accepted_.load(); }
-    std::uint64_t cutRounds() const { return cutRounds_.load(); }    // timer rounds that killed ≥ 1 pair
-    std::uint64_t pairsCut() const { return pairsCut_.load(); }      // pairs killed by the timer
-    std::uint64_t resetsSent() const { return resets_.load(); }      // of which closed with RST
+    std::uint64_t cutRounds() const { return cutRounds_.load(); }  // timer rounds that killed ≥ 1 pair
+    std::uint64_t pairsCut() const { return pairsCut_.load(); }    // pairs killed by the timer
+    std::uint64_t resetsSent() const { return resets_.load(); }    // of which closed with RST
 
 private:
     struct Pair;

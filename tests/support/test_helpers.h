@@ -16,7 +16,8 @@
 namespace wspush::testing {
 
 // Polls `condition` every 10 ms until it holds or `timeout` passes; returns its last value.
-inline bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout = std::chrono::milliseconds(3000)) {
+inline bool eventually(const std::function<bool()>& condition,
+                       std::chrono::milliseconds timeout = std::chrono::milliseconds(3000)) {
     auto deadline = std::chrono::steady_clock::now() + timeout;
     while (!condition()) {
         if (std::chrono::steady_clock::now() >= deadline) return condition();
@@ -33,7 +34,9 @@ inline double readMetric(unsigned short apiPort, const std::string& name) {
 }
 
 // "type" of a message, "" if it has none; keeps EXPECT lines short.
-inline std::string typeOf(const nlohmann::json& message) { return message.value("type", ""); }
+inline std::string typeOf(const nlohmann::json& message) {
+    return message.value("type", "");
+}
 
 // The error code of an `error` reply, 0 for anything else.
 inline int errorCodeOf(const std::optional<nlohmann::json>& reply) {
@@ -44,8 +47,10 @@ inline int errorCodeOf(const std::optional<nlohmann::json>& reply) {
 // Subscribes `client` to `channel`; fails (with the reply) unless the reply is `subscribed`.
 inline ::testing::AssertionResult subscribeOk(WsTestClient& client, const std::string& channel) {
     auto reply = client.subscribe(channel);
-    if (!reply) return ::testing::AssertionFailure() << "no reply to subscribe " << channel << ": " << client.lastError();
-    if (typeOf(*reply) != "subscribed") return ::testing::AssertionFailure() << "subscribe " << channel << ": " << reply->dump();
+    if (!reply)
+        return ::testing::AssertionFailure() << "no reply to subscribe " << channel << ": " << client.lastError();
+    if (typeOf(*reply) != "subscribed")
+        return ::testing::AssertionFailure() << "subscribe " << channel << ": " << reply->dump();
     return ::testing::AssertionSuccess();
 }
 

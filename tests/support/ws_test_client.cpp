@@ -1,11 +1,11 @@
 #include "support/ws_test_client.h"
 
+#include <gtest/gtest.h>
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/buffers_to_string.hpp>
 #include <boost/beast/http/field.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
-#include <gtest/gtest.h>
 
 namespace wspush::testing {
 
@@ -22,7 +22,9 @@ constexpr std::uint64_t kFirstAutomaticId = 1'000'000;
 
 WsTestClient::WsTestClient() : nextId_(kFirstAutomaticId) {}
 
-WsTestClient::~WsTestClient() { discardConnection(); }
+WsTestClient::~WsTestClient() {
+    discardConnection();
+}
 
 void WsTestClient::discardConnection() {
     abort();
@@ -140,9 +142,13 @@ std::optional<json> WsTestClient::connectWith(unsigned short port, json fields, 
     return reply;
 }
 
-bool WsTestClient::isOpen() const { return ws_ && ws_->is_open() && !ended_; }
+bool WsTestClient::isOpen() const {
+    return ws_ && ws_->is_open() && !ended_;
+}
 
-bool WsTestClient::deflateNegotiated() const { return extensions_.find("permessage-deflate") != std::string::npos; }
+bool WsTestClient::deflateNegotiated() const {
+    return extensions_.find("permessage-deflate") != std::string::npos;
+}
 
 void WsTestClient::startRead() {
     if (!ws_ || reading_ || ended_) return;
@@ -156,8 +162,8 @@ void WsTestClient::onRead(beast::error_code ec, std::size_t) {
         ended_ = true;
         // reason() holds the close frame's code when one arrived, even if the TCP teardown after
         // it failed; without a close frame the connection closed abnormally.
-        closeCode_ = ws_->reason().code != websocket::close_code::none ? static_cast<int>(ws_->reason().code)
-                                                                       : kAbnormalClosure;
+        closeCode_ =
+            ws_->reason().code != websocket::close_code::none ? static_cast<int>(ws_->reason().code) : kAbnormalClosure;
         closeReason_ = std::string(ws_->reason().reason.data(), ws_->reason().reason.size());
         lastError_ = "read ended: " + ec.message();
         return;
@@ -189,9 +195,13 @@ bool WsTestClient::write(const std::string& payload, bool binary, Millis timeout
     return !writeError;
 }
 
-bool WsTestClient::sendText(const std::string& text, Millis timeout) { return write(text, false, timeout); }
+bool WsTestClient::sendText(const std::string& text, Millis timeout) {
+    return write(text, false, timeout);
+}
 
-bool WsTestClient::sendBinary(const std::string& bytes, Millis timeout) { return write(bytes, true, timeout); }
+bool WsTestClient::sendBinary(const std::string& bytes, Millis timeout) {
+    return write(bytes, true, timeout);
+}
 
 bool WsTestClient::sendRaw(const std::string& bytes, Millis timeout) {
     if (!ws_) return false;
@@ -296,7 +306,9 @@ bool WsTestClient::pumpFor(Millis duration) {
     return !ended_;
 }
 
-void WsTestClient::close(Millis timeout) { closeWith(websocket::close_code::normal, timeout); }
+void WsTestClient::close(Millis timeout) {
+    closeWith(websocket::close_code::normal, timeout);
+}
 
 void WsTestClient::drop(bool reset) {
     if (!ws_) return;

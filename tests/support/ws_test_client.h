@@ -31,9 +31,9 @@ inline constexpr int kAbnormalClosure = 1006;
 
 struct WsConnectOptions {
     std::string path = "/ws";
-    bool offerDeflate = false;    // offer permessage-deflate in the handshake
-    int receiveBufferSize = 0;    // SO_RCVBUF set before connecting; 0 keeps the kernel's default
-    Millis timeout = 5000ms;      // TCP connect + WebSocket handshake
+    bool offerDeflate = false;  // offer permessage-deflate in the handshake
+    int receiveBufferSize = 0;  // SO_RCVBUF set before connecting; 0 keeps the kernel's default
+    Millis timeout = 5000ms;    // TCP connect + WebSocket handshake
 };
 
 struct WsFrame {
@@ -43,9 +43,9 @@ struct WsFrame {
 
 // How a connection ended, as seen by reading it until the end.
 struct WsEnding {
-    int closeCode = 0;                      // the close frame's code, or kAbnormalClosure
-    std::string closeReason;                // the close frame's reason text
-    std::vector<nlohmann::json> messages;   // messages received before the close
+    int closeCode = 0;                     // the close frame's code, or kAbnormalClosure
+    std::string closeReason;               // the close frame's reason text
+    std::vector<nlohmann::json> messages;  // messages received before the close
 };
 
 class WsTestClient {
@@ -116,14 +116,14 @@ private:
     bool write(const std::string& payload, bool binary, Millis timeout);
     // Moves frames into the message queue, splitting each on '\n'.
     void splitFrames();
-    void abort();  // closes the socket: every pending operation completes with an error
+    void abort();              // closes the socket: every pending operation completes with an error
     void discardConnection();  // abort() and run the failing handlers to completion
 
     boost::asio::io_context ioc_;
     std::optional<Stream> ws_;
     boost::beast::flat_buffer readBuffer_;
     bool reading_ = false;
-    bool ended_ = false;                 // the read loop stopped: closed or failed
+    bool ended_ = false;  // the read loop stopped: closed or failed
     int closeCode_ = 0;
     std::string closeReason_;
     std::deque<WsFrame> frames_;

@@ -1,5 +1,5 @@
-#include <cstring>
 #include "transport/write_queue.h"
+#include <cstring>
 
 #include <deque>
 #include <random>
@@ -11,7 +11,9 @@
 namespace wspush {
 namespace {
 
-OutboundFrame text(std::string payload) { return OutboundFrame::text(std::make_shared<const std::string>(std::move(payload))); }
+OutboundFrame text(std::string payload) {
+    return OutboundFrame::text(std::make_shared<const std::string>(std::move(payload)));
+}
 
 OutboundFrame binary(std::string payload, bool standalone = true) {
     OutboundFrame frame = OutboundFrame::echo(std::make_shared<const std::string>(std::move(payload)), true);
@@ -168,7 +170,8 @@ TEST(WriteQueueTest, BatchIsLimitedToMaxBatchBytes) {
     // n frames take n * size + (n - 1) separator bytes.
     const std::size_t fit = (WriteQueue::kMaxBatchBytes + 1) / (size + 1);
     ASSERT_LT(fit, WriteQueue::kMaxBatchFrames);
-    for (std::size_t i = 0; i < fit + 3; ++i) ASSERT_TRUE(queue.push(text(std::string(size, static_cast<char>('a' + i % 26)))));
+    for (std::size_t i = 0; i < fit + 3; ++i)
+        ASSERT_TRUE(queue.push(text(std::string(size, static_cast<char>('a' + i % 26)))));
     Batch batch;
     nextBatch(queue, &batch);
     EXPECT_EQ(batch.frames, fit);
@@ -313,7 +316,8 @@ TEST(WriteQueueTest, QueueIsReusableAfterGrowingAndDraining) {
             Batch batch;
             std::string written = nextBatch(queue, &batch);
             std::string want;
-            for (std::size_t i = 0; i < batch.frames; ++i) want += (i ? "\n" : "") + std::to_string(round * 1000 + next++);
+            for (std::size_t i = 0; i < batch.frames; ++i)
+                want += (i ? "\n" : "") + std::to_string(round * 1000 + next++);
             EXPECT_EQ(written, want);
             queue.finishBatch();
         }
@@ -368,7 +372,8 @@ TEST(WriteQueueTest, RandomizedOperationsKeepFifoOrderAgainstAReferenceModel) {
             std::size_t frames = 1;
             if (!model[0].standalone && !model[0].binary) {
                 while (frames < model.size() && frames < WriteQueue::kMaxBatchFrames && !model[frames].standalone &&
-                       !model[frames].binary && want.size() + 1 + model[frames].payload->size() <= WriteQueue::kMaxBatchBytes) {
+                       !model[frames].binary &&
+                       want.size() + 1 + model[frames].payload->size() <= WriteQueue::kMaxBatchBytes) {
                     want += "\n" + *model[frames].payload;
                     ++frames;
                 }
@@ -438,13 +443,16 @@ namespace {
 
 TEST(WriteQueueTest, SuffixesFollowTheirPayloadAndCountAgainstTheBufferLimit) {
     WriteQueue queue(1 << 20, 100);
-    for (int i = 0; i < 8; ++i) ASSERT_TRUE(queue.push(withSuffix("{\"m\":" + std::to_string(i), ",\"did\":" + std::to_string(i) + "}")));
+    for (int i = 0; i < 8; ++i)
+        ASSERT_TRUE(queue.push(withSuffix("{\"m\":" + std::to_string(i), ",\"did\":" + std::to_string(i) + "}")));
     std::vector<boost::asio::const_buffer> buffers;
     Batch batch = queue.startBatch(buffers);
     // The first frame takes 2 buffers, every further one 3 (separator, payload, suffix): 2 + 3·4 ≤ 15.
     EXPECT_EQ(batch.frames, 5u);
     EXPECT_LE(buffers.size(), WriteQueue::kMaxBatchBuffers);
-    EXPECT_EQ(concat(buffers), "{\"m\":0,\"did\":0}\n{\"m\":1,\"did\":1}\n{\"m\":2,\"did\":2}\n{\"m\":3,\"did\":3}\n{\"m\":4,\"did\":4}");
+    EXPECT_EQ(
+        concat(buffers),
+        "{\"m\":0,\"did\":0}\n{\"m\":1,\"did\":1}\n{\"m\":2,\"did\":2}\n{\"m\":3,\"did\":3}\n{\"m\":4,\"did\":4}");
     EXPECT_EQ(batch.bytes, concat(buffers).size());
     queue.finishBatch();
     EXPECT_EQ(queue.frames(), 3u);
@@ -466,11 +474,13 @@ TEST(WriteQueueTest, TheBatchInFlightSurvivesTheRingGrowingUnderIt) {
     // A write may still be under way when more frames arrive and the ring reallocates; the
     // buffers of the batch in flight must not point into the old ring (ASan reports it if they do).
     WriteQueue queue(1 << 20, 1000);
-    for (int i = 0; i < 4; ++i) ASSERT_TRUE(queue.push(withSuffix("{\"m\":" + std::to_string(i), ",\"did\":" + std::to_string(i) + "}")));
+    for (int i = 0; i < 4; ++i)
+        ASSERT_TRUE(queue.push(withSuffix("{\"m\":" + std::to_string(i), ",\"did\":" + std::to_string(i) + "}")));
     std::vector<boost::asio::const_buffer> buffers;
     queue.startBatch(buffers);
     std::string before = concat(buffers);
-    for (int i = 4; i < 200; ++i) ASSERT_TRUE(queue.push(withSuffix("{\"m\":" + std::to_string(i), ",\"did\":" + std::to_string(i) + "}")));
+    for (int i = 4; i < 200; ++i)
+        ASSERT_TRUE(queue.push(withSuffix("{\"m\":" + std::to_string(i), ",\"did\":" + std::to_string(i) + "}")));
     EXPECT_EQ(concat(buffers), before);
     EXPECT_EQ(before, "{\"m\":0,\"did\":0}\n{\"m\":1,\"did\":1}\n{\"m\":2,\"did\":2}\n{\"m\":3,\"did\":3}");
 }

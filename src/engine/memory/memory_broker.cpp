@@ -62,8 +62,9 @@ void MemoryBroker::publish(PublishRequest request, PublishCompletion done) {
     publication->data = std::move(request.data);
     publication->qos = request.qos;
     publication->report = std::move(request.report);
-    publication->mid = !request.mid.empty() ? std::move(request.mid)
-                                            : instanceId_ + "-" + std::to_string(nextMid_.fetch_add(1, std::memory_order_relaxed));
+    publication->mid = !request.mid.empty()
+                           ? std::move(request.mid)
+                           : instanceId_ + "-" + std::to_string(nextMid_.fetch_add(1, std::memory_order_relaxed));
     publication->timestampMs = clock_();
     Shard& shard = shardOf(publication->channel);
     {

@@ -3,9 +3,9 @@
 
 #include <array>
 #include <atomic>
-#include <list>
 #include <cstdint>
 #include <functional>
+#include <list>
 #include <mutex>
 #include <string>
 #include <unordered_map>

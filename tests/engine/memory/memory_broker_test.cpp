@@ -38,7 +38,9 @@ protected:
         EXPECT_NE(result, nullptr) << "MemoryBroker completes synchronously";
         return result;
     }
-    PublicationPtr publish(const std::string& channel, const std::string& data = "1") { return publish(broker, channel, data); }
+    PublicationPtr publish(const std::string& channel, const std::string& data = "1") {
+        return publish(broker, channel, data);
+    }
 
     StreamPosition position(const std::string& channel) {
         StreamPosition result{~0ull, "<unset>"};
