@@ -26,6 +26,7 @@ const char* kUsage = R"(usage: wspushd [options]
   --port N             override the port of "listen"
   --threads N          override "threads"
   --log-level LEVEL    override "log.level"
+  --static-root DIR    override "static_files.root": serve DIR's files over HTTP (demo page)
   --echo               conformance mode: /ws echoes every message (tests only)
   --ready-file PATH    write {"pid","port","api_port"} here once listening
   --version, --help
@@ -100,7 +101,7 @@ int main(int argc, char** argv) {
     bool checkOnly = false;
     wspush::ServerOptions options;
     std::optional<unsigned long> port, threads;
-    std::optional<std::string> logLevel;
+    std::optional<std::string> logLevel, staticRoot;
 
     std::vector<std::string> args(argv + 1, argv + argc);
     for (std::size_t i = 0; i < args.size(); ++i) {
@@ -122,6 +123,8 @@ int main(int argc, char** argv) {
             options.readyFile = value("--ready-file");
         else if (arg == "--log-level")
             logLevel = value("--log-level");
+        else if (arg == "--static-root")
+            staticRoot = value("--static-root");
         else if (arg == "--port" || arg == "--threads") {
             std::string text = value(arg.c_str());
             unsigned long number = 0;
@@ -157,6 +160,7 @@ int main(int argc, char** argv) {
     // Flags are the last word, after the file and the environment.
     if (port) config.listen.port = static_cast<unsigned short>(*port);
     if (threads) config.threads = static_cast<unsigned>(*threads);
+    if (staticRoot) config.static_files.root = *staticRoot;
     if (logLevel) {
         static const std::set<std::string> kLevels{"trace", "debug", "info", "warn", "error", "critical", "off"};
         if (!kLevels.contains(*logLevel)) {

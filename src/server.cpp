@@ -10,6 +10,7 @@
 #include <boost/asio/post.hpp>
 #include <nlohmann/json.hpp>
 
+#include "api/static_files.h"
 #include "engine/memory/memory_broker.h"
 
 namespace wspush {
@@ -64,6 +65,16 @@ Server::~Server() {
 bool Server::open() {
     const Config& config = node_.config();
     SessionMode mode = options_.echo ? SessionMode::Echo : SessionMode::Protocol;
+    if (!config.static_files.root.empty()) {
+        auto files = StaticFiles::load(config.static_files.root);
+        if (auto* problem = std::get_if<std::string>(&files)) {
+            spdlog::critical("cannot serve static_files.root: {}", *problem);
+            return false;
+        }
+        auto loaded = std::make_shared<const StaticFiles>(std::move(std::get<StaticFiles>(files)));
+        spdlog::info("serving {} static files from {}", loaded->fileCount(), config.static_files.root);
+        api_.serveStaticFiles(std::move(loaded));
+    }
     bool separateApi = config.api.listen.has_value();
     publicListener_ =
         std::make_shared<Listener>(node_, api_, loops_, loops_.at(0), ListenerRoutes{true, !separateApi}, mode);

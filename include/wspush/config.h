@@ -80,6 +80,13 @@ struct ClientConfig {
     bool trust_client_user = false;  // accept the `user` a client names in `connect`
 };
 
+// Files served over plain HTTP on the public listener, e.g. the SDK's demo page. Off when `root`
+// is empty. The folder is read once at startup (so serving never blocks an event loop); restart
+// to pick up changes.
+struct StaticFilesConfig {
+    std::string root;
+};
+
 struct LogConfig {
     std::string level = "info";   // trace, debug, info, warn, error, critical, off
     std::string format = "text";  // text or json (one object per line)
@@ -97,6 +104,7 @@ struct Config {
     NamespaceConfig channel_defaults;  // channels without a "ns:" prefix
     std::map<std::string, NamespaceConfig> namespaces;
     Seconds shutdown_timeout{10};
+    StaticFilesConfig static_files;
     LogConfig log;
 
     // The options of `channel`'s namespace, or nullptr when its namespace is not configured.

@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "api/static_files.h"
 #include "wspush/channel_name.h"
 
 namespace wspush {
@@ -217,7 +218,7 @@ void HttpApi::handle(const ApiRequest& request, const ListenerRoutes& routes, Ap
     const Route* route = nullptr;
     for (const auto& candidate : kRoutes)
         if (candidate.path == request.path && (routes.api || !candidate.api)) route = &candidate;
-    if (route == nullptr) return respond(error(ApiErrorCode::NotFound, "no such endpoint"));
+    if (route == nullptr) return respond(staticFile(request, routes));
     bool head = request.method == "HEAD" && route->method == "GET";
     if (request.method != route->method && !head) {
         ApiResponse response = error(ApiErrorCode::MethodNotAllowed, "method not allowed");
@@ -233,6 +234,22 @@ void HttpApi::handle(const ApiRequest& request, const ListenerRoutes& routes, Ap
     if (route->path == "/api/channels") return respond(channels());
     if (route->path == "/api/info") return respond(info());
     respond(metrics());
+}
+
+void HttpApi::serveStaticFiles(std::shared_ptr<const StaticFiles> files) {
+    staticFiles_ = std::move(files);
+}
+
+ApiResponse HttpApi::staticFile(const ApiRequest& request, const ListenerRoutes& routes) const {
+    // Only where browsers connect: the internal API listener has no pages.
+    auto file = staticFiles_ && routes.websocket ? staticFiles_->find(request.path) : std::nullopt;
+    if (!file) return error(ApiErrorCode::NotFound, "no such endpoint");
+    if (request.method != "GET" && request.method != "HEAD") {
+        ApiResponse response = error(ApiErrorCode::MethodNotAllowed, "method not allowed");
+        response.allow = "GET, HEAD";
+        return response;
+    }
+    return std::move(*file);
 }
 
 std::optional<ApiResponse> HttpApi::authorize(const ApiRequest& request) const {

@@ -37,13 +37,17 @@ struct ApiResponse {
     unsigned status = 200;
     std::string body;
     std::string contentType = "application/json";
-    std::string allow;        // for 405: the methods the path accepts
-    bool wasPublish = false;  // the caller records publish latency for these
-    bool replayed = false;    // another request's response, repeated: send Idempotency-Replayed: true
+    std::string allow;         // for 405: the methods the path accepts
+    std::string location;      // for redirects
+    std::string cacheControl;  // static files
+    bool wasPublish = false;   // the caller records publish latency for these
+    bool replayed = false;     // another request's response, repeated: send Idempotency-Replayed: true
 };
 
 // Called exactly once, on any thread (engines may complete elsewhere); the caller dispatches.
 using ApiRespond = std::function<void(ApiResponse)>;
+
+class StaticFiles;
 
 class HttpApi {
 public:
@@ -55,8 +59,13 @@ public:
     // A JSON error body {"error":{"code":…,"message":…}}; the status is the code's first three digits.
     static ApiResponse error(ApiErrorCode code, std::string_view message);
 
+    // Serves `files` on the public listener for GET/HEAD paths no route owns. Call before the
+    // listeners start: handle() reads it from every loop without a lock.
+    void serveStaticFiles(std::shared_ptr<const StaticFiles> files);
+
 private:
     std::optional<ApiResponse> authorize(const ApiRequest& request) const;
+    ApiResponse staticFile(const ApiRequest& request, const ListenerRoutes& routes) const;
     void publish(const ApiRequest& request, ApiRespond respond);
     void broadcast(const ApiRequest& request, ApiRespond respond);
     void send(const ApiRequest& request, ApiRespond respond);
@@ -69,6 +78,7 @@ private:
     ApiResponse metrics() const;
 
     Node& node_;
+    std::shared_ptr<const StaticFiles> staticFiles_;
     // Shared with the completions of requests in flight, which may outlive a call to handle().
     std::shared_ptr<IdempotencyCache> idempotency_;
 };

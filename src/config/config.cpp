@@ -116,6 +116,7 @@ private:
     static void readValue(const json& v, const std::string& path, ClientConfig& out);
     static void readValue(const json& v, const std::string& path, SessionConfig& out);
     static void readValue(const json& v, const std::string& path, QosConfig& out);
+    static void readValue(const json& v, const std::string& path, StaticFilesConfig& out);
     static void readValue(const json& v, const std::string& path, LogConfig& out);
     static void readValue(const json& v, const std::string& path, std::map<std::string, NamespaceConfig>& out);
 
@@ -214,6 +215,12 @@ void ObjectReader::readValue(const json& v, const std::string& path, QosConfig& 
     if (out.max_inflight == 0 || out.max_inflight > 65536) fail(join(path, "max_inflight"), "must be 1..65536");
 }
 
+void ObjectReader::readValue(const json& v, const std::string& path, StaticFilesConfig& out) {
+    ObjectReader r(v, path);
+    r.read("root", out.root);
+    r.rejectUnknownKeys();
+}
+
 void ObjectReader::readValue(const json& v, const std::string& path, LogConfig& out) {
     ObjectReader r(v, path);
     r.read("level", out.level);
@@ -248,6 +255,7 @@ Config readConfig(const json& document) {
     r.read("channel_defaults", c.channel_defaults);
     r.read("namespaces", c.namespaces);
     r.read("shutdown_timeout", c.shutdown_timeout);
+    r.read("static_files", c.static_files);
     r.read("log", c.log);
     r.rejectUnknownKeys();
     // Subscription interest is a 64-bit mask of event loops (see ChannelRouter).
@@ -294,6 +302,7 @@ constexpr Overridable kOverridable[] = {
     {"channel_defaults", false},
     {"namespaces", false},
     {"shutdown_timeout", false},
+    {"static_files.root", true},
     {"log.level", true},
     {"log.format", true},
 };

@@ -113,7 +113,10 @@ void HttpSession::respond(ApiResponse response) {
     response_.result(response.status);
     response_.set(http::field::server, "wspush");
     response_.set(http::field::content_type, response.contentType);
+    response_.set("X-Content-Type-Options", "nosniff");
     if (!response.allow.empty()) response_.set(http::field::allow, response.allow);
+    if (!response.location.empty()) response_.set(http::field::location, response.location);
+    if (!response.cacheControl.empty()) response_.set(http::field::cache_control, response.cacheControl);
     if (response.status == 401) response_.set(http::field::www_authenticate, "Bearer");
     if (response.replayed) response_.set("Idempotency-Replayed", "true");
     response_.body() = std::move(response.body);

@@ -505,6 +505,7 @@ TEST_F(ConfigTest, EnvironmentVariablesAreTheDocumentedList) {
         "WSPUSH_CHANNEL_DEFAULTS",
         "WSPUSH_NAMESPACES",
         "WSPUSH_SHUTDOWN_TIMEOUT",
+        "WSPUSH_STATIC_FILES_ROOT",
         "WSPUSH_LOG_LEVEL",
         "WSPUSH_LOG_FORMAT",
     };
