@@ -25,6 +25,8 @@ namespace {
 constexpr std::chrono::seconds kCloseTimeout{5};
 // How long a resume waits for another connection's resume of the same session to finish.
 constexpr std::chrono::seconds kResumeWait{2};
+// Commands, acks and pings fit; an idle connection holds this much read buffer.
+constexpr std::size_t kFirstReadLimit = 128;
 
 // `words` random 64-bit words as hex. Session ids and resume tokens use 128 bits: unguessable.
 std::string randomHex(int words) {
@@ -71,7 +73,6 @@ WebSocketSession::~WebSocketSession() {
 void WebSocketSession::start(Request request) {
     const auto& ws = node_.config().websocket;
     // Beast's own timer guards the handshake; heartbeats are ours (armTimer), so no idle timeout here.
-    beast::get_lowest_layer(ws_).expires_never();
     ws_.set_option(
         websocket::stream_base::timeout{toClock(ws.handshake_timeout), websocket::stream_base::none(), false});
     ws_.set_option(websocket::stream_base::decorator(
@@ -114,7 +115,11 @@ void WebSocketSession::onAccept(beast::error_code ec) {
 }
 
 void WebSocketSession::doRead() {
-    ws_.async_read(readBuffer_, beast::bind_front_handler(&WebSocketSession::onRead, shared_from_this()));
+    // The buffer a pending read prepares is held for as long as the connection stays idle, so
+    // the first piece of a message is read with a small limit; the rest of a longer message
+    // then comes in one piece.
+    std::size_t limit = readBuffer_.size() == 0 ? kFirstReadLimit : node_.config().websocket.max_message_size;
+    ws_.async_read_some(readBuffer_, limit, beast::bind_front_handler(&WebSocketSession::onRead, shared_from_this()));
 }
 
 void WebSocketSession::onRead(beast::error_code ec, std::size_t bytes) {
@@ -129,6 +134,7 @@ void WebSocketSession::onRead(beast::error_code ec, std::size_t bytes) {
     }
     lastHeard_ = Clock::now();
     loop_.metrics().bytesIn.add(bytes);
+    if (!ws_.is_message_done()) return doRead();
 
     if (state_ == State::Open || state_ == State::Resuming || state_ == State::Connected) {
         auto data = readBuffer_.cdata();
@@ -504,13 +510,13 @@ void WebSocketSession::finish() {
     detachSession(false);
     timer_.cancel();
     beast::error_code ignored;
-    beast::get_lowest_layer(ws_).socket().close(ignored);  // fails whatever is still pending
+    beast::get_lowest_layer(ws_).close(ignored);  // fails whatever is still pending
 }
 
 void WebSocketSession::drain() {
     if (state_ == State::Handshaking) {
         beast::error_code ignored;
-        beast::get_lowest_layer(ws_).socket().close(ignored);
+        beast::get_lowest_layer(ws_).close(ignored);
         return;
     }
     closeWith(disconnects::kShutdown, true);

@@ -9,9 +9,9 @@
 #include <string>
 #include <vector>
 
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/websocket/stream.hpp>
@@ -96,7 +96,10 @@ private:
     State state_ = State::Handshaking;
     std::shared_ptr<ClientSession> session_;
     std::optional<std::uint64_t> connectId_;  // the id of the `connect` being answered
-    boost::beast::websocket::stream<boost::beast::tcp_stream> ws_;
+    // Over the bare socket: timeouts are ours (armTimer) and Beast's own timer guards the
+    // handshake and close, so beast::tcp_stream's timers and its per-operation layer would only
+    // add memory to every idle connection.
+    boost::beast::websocket::stream<boost::asio::ip::tcp::socket> ws_;
     boost::beast::flat_buffer readBuffer_;
     WriteQueue queue_;
     std::vector<boost::asio::const_buffer> writeBuffers_;

@@ -22,7 +22,7 @@ void WriteQueue::pushUnbounded(OutboundFrame frame) {
 
 void WriteQueue::append(OutboundFrame frame) {
     if (size_ == ring_.size()) {
-        std::vector<OutboundFrame> grown(ring_.empty() ? 4 : ring_.size() * 2);
+        std::vector<OutboundFrame> grown(ring_.empty() ? 2 : ring_.size() * 2);
         for (std::size_t i = 0; i < size_; ++i) grown[i] = std::move(at(i));
         ring_ = std::move(grown);
         head_ = 0;
@@ -43,40 +43,46 @@ void WriteQueue::popFront() {
 Batch WriteQueue::startBatch(std::vector<boost::asio::const_buffer>& buffers) {
     assert(!writing() && hasPending());
     buffers.clear();
-    Batch batch;
-    auto appendFrame = [&buffers, this](const OutboundFrame& frame, std::size_t index) {
-        buffers.emplace_back(frame.payload->data(), frame.payload->size());  // on the heap: stays put
-        if (frame.suffix.length == 0) return;
-        inFlightSuffixes_[index] = frame.suffix;
-        buffers.emplace_back(inFlightSuffixes_[index].text, inFlightSuffixes_[index].length);
-    };
     const OutboundFrame& first = at(0);
-    batch.binary = first.binary;
-    appendFrame(first, 0);
-    batch.bytes = first.size();
-    batch.frames = 1;
-    if (!first.standalone && !first.binary) {  // only text joins: '\n' has no meaning in binary
-        static const char separator = kSeparator;
+    Batch batch{1, first.size(), first.binary};
+    if (joinable(first)) {
         while (batch.frames < size_ && batch.frames < kMaxBatchFrames) {
             const OutboundFrame& next = at(batch.frames);
-            if (next.standalone || next.binary) break;
-            if (batch.bytes + 1 + next.size() > kMaxBatchBytes) break;
-            if (buffers.size() + 2 + (next.suffix.length > 0 ? 1 : 0) > kMaxBatchBuffers) break;
-            buffers.emplace_back(&separator, 1);
-            appendFrame(next, batch.frames);
+            if (!joinable(next) || batch.bytes + 1 + next.size() > kMaxBatchBytes) break;
             batch.bytes += 1 + next.size();
             ++batch.frames;
         }
     }
     inFlight_ = batch.frames;
+
+    if (batch.frames == 1) {
+        buffers.emplace_back(first.payload->data(), first.payload->size());  // on the heap: stays put
+        if (first.suffix.length > 0) {
+            inFlightSuffix_ = first.suffix;
+            buffers.emplace_back(inFlightSuffix_.text, inFlightSuffix_.length);
+        }
+        return batch;
+    }
+    joined_.clear();
+    joined_.reserve(batch.bytes);
+    for (std::size_t i = 0; i < batch.frames; ++i) {
+        const OutboundFrame& frame = at(i);
+        if (i > 0) joined_ += kSeparator;
+        joined_ += *frame.payload;
+        joined_ += frame.suffix.view();
+    }
+    buffers.emplace_back(joined_.data(), joined_.size());
     return batch;
 }
 
 void WriteQueue::finishBatch() {
     for (; inFlight_ > 0; --inFlight_) popFront();
-    if (size_ == 0 && ring_.size() > kKeepCapacity) {
-        std::vector<OutboundFrame>().swap(ring_);
-        head_ = 0;
+    if (size_ == 0) {
+        if (ring_.size() > kKeepCapacity) {
+            std::vector<OutboundFrame>().swap(ring_);
+            head_ = 0;
+        }
+        if (joined_.capacity() > 0) std::string().swap(joined_);
     }
 }
 

@@ -2,8 +2,8 @@
 // Pure bookkeeping: no socket, no clock, so it is unit-tested on its own.
 #pragma once
 
-#include <array>
 #include <cstddef>
+#include <string>
 #include <vector>
 
 #include <boost/asio/buffer.hpp>
@@ -20,12 +20,14 @@ struct Batch {
 
 class WriteQueue {
 public:
-    // Asio's async_write hands at most 16 buffers to one sendmsg, and Beast puts the WebSocket
-    // header first: a batch of at most 15 buffers (a frame is 1 or 2, plus a separator between
-    // frames) leaves in one system call.
-    static constexpr std::size_t kMaxBatchBuffers = 15;
-    static constexpr std::size_t kMaxBatchFrames = 8;
+    // A batch is one WebSocket message. Small text frames queued behind each other are copied
+    // into one contiguous buffer, joined by '\n': a burst then leaves in one sendmsg whatever the
+    // number of frames (Asio gathers at most 16 buffers per call, so gathering the frames in place
+    // would cost a system call per 8 of them). Copying a few KiB is far cheaper than a system call.
+    // A frame alone in its batch, or a large one, is not copied: its payload is written in place.
+    static constexpr std::size_t kMaxBatchFrames = 1024;
     static constexpr std::size_t kMaxBatchBytes = 64 * 1024;
+    static constexpr std::size_t kMaxJoinedFrameBytes = 8 * 1024;  // larger frames go alone
 
     WriteQueue(std::size_t maxBytes, std::size_t maxFrames) : maxBytes_(maxBytes), maxFrames_(maxFrames) {}
 
@@ -41,9 +43,10 @@ public:
     std::size_t frames() const { return size_; }
     std::size_t bytes() const { return bytes_; }
 
-    // Puts the next batch in flight and fills `buffers` with it: consecutive text frames joined
-    // by '\n' (within kMaxBatchBuffers, kMaxBatchFrames and kMaxBatchBytes; a larger frame goes alone), or one
-    // standalone frame. Requires !writing() && hasPending(). The frames stay alive until finishBatch().
+    // Puts the next batch in flight and fills `buffers` with it (one or two buffers): consecutive
+    // text frames of at most kMaxJoinedFrameBytes joined by '\n' (within kMaxBatchFrames and
+    // kMaxBatchBytes), or one frame alone. Requires !writing() && hasPending(). The buffers stay
+    // valid until finishBatch().
     Batch startBatch(std::vector<boost::asio::const_buffer>& buffers);
     // The batch in flight was written (or failed): release it.
     void finishBatch();
@@ -52,14 +55,20 @@ public:
 
 private:
     OutboundFrame& at(std::size_t i) { return ring_[(head_ + i) & (ring_.size() - 1)]; }
+    bool joinable(const OutboundFrame& frame) const {
+        return !frame.standalone && !frame.binary && frame.size() <= kMaxJoinedFrameBytes;
+    }
     void append(OutboundFrame frame);
     void popFront();
 
     std::size_t maxBytes_;
     std::size_t maxFrames_;
-    // The suffixes of the batch in flight. Frames live in the ring, which may grow (and move)
-    // while the write is under way, so the buffers handed to the socket point here instead.
-    std::array<FrameSuffix, kMaxBatchFrames> inFlightSuffixes_;
+    // What the buffers in flight point at besides shared payloads. Frames live in the ring, which
+    // may grow (and move) while a write is under way, so a lone frame's suffix is copied here,
+    // and a joined batch is built in `joined_` (released when the queue empties: idle
+    // connections hold no batch memory).
+    FrameSuffix inFlightSuffix_;
+    std::string joined_;
     std::vector<OutboundFrame> ring_;  // capacity 0 or a power of two; empty while idle
     std::size_t head_ = 0;
     std::size_t size_ = 0;
