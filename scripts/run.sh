@@ -8,6 +8,9 @@ scripts/install-deps.sh build
 cmake -S . -B build-release -G Ninja -DCMAKE_BUILD_TYPE=Release -DWSPUSH_BUILD_TESTS=OFF >/dev/null
 cmake --build build-release --target wspushd
 
+# The chat demo (sdk/js/examples/chat) needs the SDK's browser bundle beside it.
+(cd sdk/js && npm ci --no-audit --no-fund --loglevel=error && node scripts/build.mjs) >/dev/null
+
 port=8080
 args=("$@")
 for ((i = 0; i < ${#args[@]}; i++)); do
@@ -27,8 +30,10 @@ wspushd is starting on 127.0.0.1:${port} (development config: config/wspush.json
     curl -s -X POST http://127.0.0.1:${port}/api/publish -H 'Content-Type: application/json' \\
          -d '{"channel":"news","data":{"text":"hello"}}'
 
+  Chat demo in a browser: http://127.0.0.1:${port}/  (open it twice and chat)
+
   Health and metrics: curl http://127.0.0.1:${port}/healthz ; curl http://127.0.0.1:${port}/metrics
   Stop with Ctrl-C (graceful drain).
 
 MSG
-exec build-release/wspushd --config config/wspush.json "$@"
+exec build-release/wspushd --config config/wspush.json --static-root sdk/js/examples/chat "$@"

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The JavaScript SDK's whole check: install, build (with the bundle size), typecheck, unit tests,
+# end-to-end tests against the real daemon, and the browser test of the chat demo.
+#   WSPUSH_DAEMON  the wspushd binary (default: ../../build/wspushd, relative to sdk/js)
+#   CHROMIUM       the browser for the browser test (default: /usr/bin/chromium, Debian's "chromium")
+# Exits non-zero on the first failure. Every step is bounded in time.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export WSPUSH_DAEMON="${WSPUSH_DAEMON:-../../build/wspushd}"
+[[ -x "$WSPUSH_DAEMON" ]] || { echo "sdk/js: no wspushd at $WSPUSH_DAEMON (set WSPUSH_DAEMON)" >&2; exit 1; }
+[[ -x "${CHROMIUM:-/usr/bin/chromium}" ]] || { echo "sdk/js: no chromium (apt-get install chromium, or set CHROMIUM)" >&2; exit 1; }
+
+step() { echo; echo "=== sdk/js: $1 ==="; }
+
+step "npm ci"
+timeout 300 npm ci --no-audit --no-fund --loglevel=error
+
+step "build"
+timeout 120 node scripts/build.mjs
+
+step "typecheck"
+timeout 120 node_modules/.bin/tsc -p tsconfig.json
+
+step "tests"
+timeout 600 node scripts/run-tests.mjs unit e2e browser

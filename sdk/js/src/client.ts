@@ -1,0 +1,427 @@
+import { backoffDelay } from "./backoff.js";
+import { Calls, type Command, type Reply, type Settle } from "./calls.js";
+import { Emitter } from "./emitter.js";
+import { DisconnectedError, ServerError } from "./errors.js";
+import { Heartbeat } from "./heartbeat.js";
+import { InboundQos, type MessageFrame } from "./qos.js";
+import { Subscription, type Publication } from "./subscription.js";
+import type { Transport, TransportFactory } from "./transport.js";
+import { webSocketTransport, type WebSocketConstructor } from "./transport/browser.js";
+
+export const VERSION = "0.1.0";
+
+export interface WspushOptions {
+    /** Sent in `connect`. */
+    token?: string;
+    /** Called before every connection attempt; its result is sent as the `token`. */
+    getToken?: () => string | Promise<string>;
+    /** The user id to claim (the server must have `client.trust_client_user`). */
+    user?: string;
+    /** "name/version" for the server's logs. */
+    client?: string;
+    /** true: log to console.debug; or a function to log with. */
+    debug?: boolean | ((...args: unknown[]) => void);
+    /** The WebSocket class to use (Node: the `ws` package). Default: the global WebSocket. */
+    WebSocket?: WebSocketConstructor;
+    /** A transport for platforms without a WebSocket class, e.g. `miniProgramTransport(wx)`. */
+    transport?: TransportFactory;
+    /** Default timeout of each call (publish, unsubscribe), in ms, counted from the call. Default 10000. */
+    timeout?: number;
+    /** Longest wait for the WebSocket to open and `connect` to be answered, in ms. Default 10000. */
+    connectTimeout?: number;
+    /** Reconnect delays: the n-th attempt waits random(0, min(maxReconnectDelay, minReconnectDelay·2ⁿ)) ms. Defaults 500 and 20000. */
+    minReconnectDelay?: number;
+    maxReconnectDelay?: number;
+    /** How many recent message ids are remembered to drop duplicates. Default 1000. */
+    dedupWindow?: number;
+    /** Browsers: check the connection at once on online/offline/visibilitychange. Default true. */
+    watchNetwork?: boolean;
+}
+
+export type ConnectionState = "disconnected" | "connecting" | "connected" | "reconnecting";
+
+/** The server's `connected` reply (protocol.md, "connect"). */
+export interface ConnectedInfo {
+    client: string;
+    user: string;
+    session: string;
+    resumed: boolean;
+    ping_interval: number;
+    pong_timeout: number;
+    node: string;
+    version: string;
+}
+
+export interface PublishOptions {
+    /** 0, 1 or 2. Absent: the namespace's `default_qos`. */
+    qos?: 0 | 1 | 2;
+    /** The publication's id; generated when absent. Resends carry the same one. */
+    mid?: string;
+    /** In ms; default: the client's `timeout`. */
+    timeout?: number;
+}
+
+export interface PublishResult {
+    channel: string;
+    offset: number;
+    mid: string;
+}
+
+export type ClientEvents = {
+    state: [state: ConnectionState, previous: ConnectionState];
+    connected: [info: ConnectedInfo];
+    /** A connection ended; `code` is its close code (1006: lost without a close frame). */
+    disconnected: [info: { code: number; reason: string }];
+    /** Every publication delivered, including the personal channel `$user:<user>`. */
+    message: [publication: Publication];
+    /** Errors not tied to a call: a refused `connect`, an uncorrelated server error, a failing getToken. */
+    error: [error: Error];
+};
+
+// Close codes after which the same connection would fail again (protocol.md, "Close codes").
+const isFinalClose = (code: number) => (code >= 4500 && code <= 4999) || code == 1003 || code == 1007 || code == 1009;
+
+// Commands are batched into frames of at most this many characters (the server's default limit
+// is 64 KiB per message).
+const MAX_FRAME = 16384;
+
+/**
+ * A wspush client: one WebSocket, reconnected with backoff, with a resumable session.
+ *
+ *     disconnected ─connect()→ connecting ─connected→ connected ─lost→ reconnecting ─connected→ connected
+ *
+ * (README.md has the full diagram.)
+ */
+export class Wspush extends Emitter<ClientEvents> {
+    state: ConnectionState = "disconnected";
+    /** The last `connected` reply. */
+    info?: ConnectedInfo;
+
+    private readonly opts: Required<Pick<WspushOptions, "timeout" | "connectTimeout" | "minReconnectDelay" | "maxReconnectDelay">> &
+        WspushOptions;
+    private readonly openTransport: TransportFactory;
+    private readonly log: (...args: unknown[]) => void;
+    private readonly calls = new Calls();
+    private readonly qos: InboundQos;
+    private readonly heartbeat: Heartbeat;
+    private readonly subs = new Map<string, Subscription>();
+
+    private transport?: Transport;
+    /** Identifies the current connection attempt; events of older ones are ignored. */
+    private generation = 0;
+    /** Failed attempts since the last `connected`: the backoff exponent. */
+    private attempt = 0;
+    private retryTimer?: ReturnType<typeof setTimeout>;
+    private connectTimer?: ReturnType<typeof setTimeout>;
+    private connectId = 0;
+    private session?: { session: string; resume: string };
+    /** The server's `disconnect` said not to come back. */
+    private refused = false;
+    /** Commands written while one incoming frame is handled go out together, in one frame. */
+    private batch?: Command[];
+    private readonly midPrefix = Math.random().toString(36).slice(2, 10) + Date.now().toString(36);
+    private midCount = 0;
+
+    constructor(
+        readonly url: string,
+        options: WspushOptions = {},
+    ) {
+        super();
+        this.opts = { timeout: 1e4, connectTimeout: 1e4, minReconnectDelay: 500, maxReconnectDelay: 2e4, ...options };
+        this.openTransport = options.transport || webSocketTransport(options.WebSocket);
+        const debug = options.debug;
+        this.log = typeof debug == "function" ? debug : debug ? console.debug.bind(console, "[wspush]") : () => {};
+        this.qos = new InboundQos(options.dedupWindow || 1000);
+        this.heartbeat = new Heartbeat(
+            () => this.write([{ type: "ping" }]),
+            () => this.lost(this.generation, 1006, "no answer to ping"),
+        );
+    }
+
+    /** Starts connecting; the client then stays connected until `disconnect()` or a final close. */
+    connect(): void {
+        if (this.state != "disconnected") return;
+        this.watchNetwork(true);
+        this.setState("connecting");
+        this.open();
+    }
+
+    /** Closes with 1000, which also ends the session on the server. Pending calls fail. */
+    disconnect(): void {
+        if (this.state == "disconnected") return;
+        this.transport?.close(1000, "bye");
+        this.stop(new DisconnectedError("disconnected by the application"));
+    }
+
+    /** Subscribes to `channel` (or returns the existing subscription). Works in any state. */
+    subscribe(channel: string): Subscription {
+        let sub = this.subs.get(channel);
+        if (!sub) {
+            sub = new Subscription(channel, (s) => this.unsubscribe(s));
+            this.subs.set(channel, sub);
+            this.subscribeOnServer(sub); // sent now, or queued in call order until connected
+        }
+        return sub;
+    }
+
+    getSubscription(channel: string): Subscription | undefined {
+        return this.subs.get(channel);
+    }
+
+    /**
+     * Publishes `data` to `channel`. Resolves when the server has published it (QoS 2: after
+     * pubrec → pubrel → pubcomp). Every publish carries a `mid`, so one with QoS ≥ 1 (or the
+     * namespace default) is resent on each new connection until answered without ever being
+     * published twice; a QoS 0 publish is never resent once written.
+     */
+    async publish<T = unknown>(channel: string, data: T, options: PublishOptions = {}): Promise<PublishResult> {
+        const { qos, mid = this.midPrefix + "-" + (++this.midCount).toString(36), timeout = this.opts.timeout } = options;
+        const reply = await this.call({ type: "publish", channel, data, qos, mid }, timeout, qos !== 0);
+        if (reply.type == "pubrec") await this.call({ type: "pubrel", mid }, timeout, true);
+        return { channel, offset: reply.offset as number, mid: reply.mid as string };
+    }
+
+    // ---- connection lifecycle ----
+
+    private setState(state: ConnectionState): void {
+        const previous = this.state;
+        if (state == previous) return;
+        this.state = state;
+        this.log("state", previous, "→", state);
+        this.emit("state", state, previous);
+    }
+
+    private async open(): Promise<void> {
+        const generation = ++this.generation;
+        this.retryTimer = undefined;
+        this.refused = false;
+        let token = this.opts.token;
+        try {
+            if (this.opts.getToken) token = await this.opts.getToken();
+        } catch (err) {
+            if (generation != this.generation) return;
+            this.emit("error", err as Error);
+            return this.lost(generation, 1006, "getToken failed");
+        }
+        if (generation != this.generation) return;
+        this.connectTimer = setTimeout(() => this.lost(generation, 1006, "connect timeout"), this.opts.connectTimeout);
+        try {
+            this.transport = this.openTransport(this.url, {
+                open: () => generation == this.generation && this.sendConnect(token),
+                message: (data) => generation == this.generation && this.receive(data),
+                close: (code, reason) => this.lost(generation, code, reason),
+            });
+        } catch (err) {
+            // A bad URL or a missing WebSocket class will not get better by retrying.
+            this.emit("error", err as Error);
+            this.stop(err as Error);
+        }
+    }
+
+    private sendConnect(token?: string): void {
+        const { user, client = "wspush-js/" + VERSION } = this.opts;
+        this.connectId = this.calls.nextId();
+        this.write([{ type: "connect", id: this.connectId, token, user, client, ...this.session }]);
+    }
+
+    private connected(reply: Reply): void {
+        if (reply.type == "error") {
+            // 101/103: the server closes with 4501 next, which ends the reconnecting.
+            this.emit("error", new ServerError(reply.code as number, reply.message as string));
+            return;
+        }
+        const info = reply as unknown as ConnectedInfo & { resume: string };
+        clearTimeout(this.connectTimer);
+        this.attempt = 0;
+        this.session = { session: info.session, resume: info.resume };
+        if (!info.resumed) {
+            this.qos.newSession();
+            for (const sub of this.subs.values()) sub.known = false;
+        }
+        this.info = info;
+        this.heartbeat.start(info.ping_interval * 1e3, info.pong_timeout * 1e3);
+        this.setState("connected");
+        // A resumed session still holds the subscriptions it had; any other is subscribed again.
+        for (const sub of this.subs.values()) {
+            if (sub.known) sub.subscribed({ channel: sub.channel, resumed: true });
+            else if (!sub.pending) this.subscribeOnServer(sub);
+        }
+        this.write(this.calls.takeUnsent());
+        this.emit("connected", info);
+    }
+
+    /** Connection `generation` is gone: clean up, then reconnect unless the server said not to. */
+    private lost(generation: number, code: number, reason: string): void {
+        if (generation != this.generation) return;
+        const transport = this.transport;
+        this.detach();
+        transport?.close();
+        this.calls.connectionLost();
+        this.log("closed", code, reason);
+        this.emit("disconnected", { code, reason });
+        if (this.refused || isFinalClose(code)) {
+            return this.stop(new DisconnectedError(`closed by the server: ${code} ${reason}`));
+        }
+        this.setState("reconnecting");
+        const { minReconnectDelay: min, maxReconnectDelay: max } = this.opts;
+        this.retryTimer = setTimeout(() => this.open(), backoffDelay(this.attempt++, { min, max }));
+    }
+
+    /** Forgets the current connection (attempt) and its timers. */
+    private detach(): void {
+        this.generation++;
+        this.transport = undefined;
+        this.heartbeat.stop();
+        clearTimeout(this.connectTimer);
+        clearTimeout(this.retryTimer);
+        this.retryTimer = undefined;
+        for (const sub of this.subs.values()) if (sub.state == "subscribed") sub.state = "subscribing";
+    }
+
+    /** Ends the client's activity: it is `disconnected` until the next `connect()`. */
+    private stop(err: Error): void {
+        this.detach();
+        // Only reached by a close that ends the session (1000 from us, or a final close).
+        this.session = undefined;
+        for (const sub of this.subs.values()) sub.known = false;
+        this.calls.failAll(err);
+        this.attempt = 0;
+        this.watchNetwork(false);
+        this.setState("disconnected");
+    }
+
+    // ---- browsers: react at once when the network or the page's visibility changes ----
+
+    private watchNetwork(on: boolean): void {
+        const g = globalThis as any;
+        if (this.opts.watchNetwork === false || !g.document || !g.addEventListener) return;
+        const method = on ? "addEventListener" : "removeEventListener";
+        g[method]("online", this.wake);
+        g[method]("offline", this.wake);
+        g.document[method]("visibilitychange", this.wake);
+    }
+
+    private wake = (): void => {
+        if (this.state == "connected") this.heartbeat.check();
+        else if (this.retryTimer && (globalThis as any).navigator?.onLine !== false) {
+            clearTimeout(this.retryTimer);
+            this.open();
+        }
+    };
+
+    // ---- frames ----
+
+    private receive(frame: string): void {
+        const generation = this.generation;
+        this.heartbeat.received();
+        this.batch = [];
+        for (const line of frame.split("\n")) {
+            if (!line || generation != this.generation) continue;
+            this.log("←", line);
+            let message: Reply;
+            try {
+                message = JSON.parse(line);
+            } catch {
+                continue; // the server only sends JSON; a corrupt line is dropped, not fatal
+            }
+            this.handle(message);
+        }
+        const batch = this.batch;
+        this.batch = undefined;
+        this.write(batch);
+    }
+
+    private handle(m: Reply): void {
+        switch (m.type) {
+            case "message":
+                return this.deliver(m as unknown as MessageFrame);
+            case "rel":
+                return this.write([this.qos.released(m.did as number)]);
+            case "disconnect":
+                this.refused = m.reconnect === false;
+                return;
+        }
+        if (m.id != null && m.id == this.connectId) return this.connected(m);
+        if (m.id != null && this.calls.settle(m.id, m)) return;
+        if (m.type == "error") this.emit("error", new ServerError(m.code as number, m.message as string));
+    }
+
+    private deliver(m: MessageFrame): void {
+        const { deliver, answer } = this.qos.receive(m);
+        if (deliver) {
+            const { channel, data, offset, epoch, mid, ts } = m;
+            const publication: Publication = { channel, data, offset, epoch, mid, ts, qos: m.qos || 0 };
+            this.subs.get(channel)?.deliver(publication);
+            this.emit("message", publication);
+        } else this.log("duplicate dropped", m.channel, m.mid);
+        // Answered after the app has it: an ack means "the application has the message".
+        if (answer) this.write([answer]);
+    }
+
+    /** Sends commands, several per frame; while a frame is being handled, they join its batch. */
+    private write(commands: Command[]): void {
+        if (this.batch) return void this.batch.push(...commands);
+        let frame = "";
+        for (const command of commands) {
+            const line = JSON.stringify(command);
+            if (frame && frame.length + line.length >= MAX_FRAME) this.sendFrame(frame), (frame = "");
+            frame = frame ? frame + "\n" + line : line;
+        }
+        if (frame) this.sendFrame(frame);
+    }
+
+    private sendFrame(frame: string): void {
+        this.log("→", frame);
+        try {
+            this.transport?.send(frame);
+        } catch (err) {
+            this.log("send failed", err); // the close event follows
+        }
+    }
+
+    // ---- calls ----
+
+    /** Sends `command` now, or once connected; `done` gets the reply or the error. */
+    private request(command: Command, timeout: number, resend: boolean, done: Settle): number {
+        const id = this.calls.add(command, timeout, resend, done);
+        if (this.state == "connected") this.write(this.calls.takeUnsent());
+        return id;
+    }
+
+    private call(command: Command, timeout: number, resend: boolean): Promise<Reply> {
+        return new Promise((resolve, reject) => this.request(command, timeout, resend, (err, reply) => (err ? reject(err) : resolve(reply!))));
+    }
+
+    private subscribeOnServer(sub: Subscription): void {
+        const { channel } = sub;
+        const current = () => this.subs.get(channel) == sub;
+        // No timeout: a subscription waits for as many connections as it takes. The outcome is
+        // handled synchronously so that `known` is right for whatever the next frame brings.
+        sub.pending = this.request({ type: "subscribe", channel }, 0, true, (err, reply) => {
+            sub.pending = 0;
+            // 105: our earlier subscribe reached the server before the connection was lost.
+            if (!err || (err instanceof ServerError && err.code == 105)) {
+                sub.known = true;
+                if (current()) sub.subscribed({ channel, offset: reply?.offset as number, epoch: reply?.epoch as string, resumed: !reply });
+            } else if (err instanceof ServerError) {
+                if (current()) this.subs.delete(channel);
+                sub.failed(err);
+            } // DisconnectedError: subscribed again on the next connect()
+        });
+    }
+
+    private unsubscribe(sub: Subscription): Promise<void> {
+        if (this.subs.get(sub.channel) != sub) return Promise.resolve();
+        this.subs.delete(sub.channel);
+        sub.state = "unsubscribed";
+        // The server never had it, or never will: its subscribe was not written yet.
+        if (!sub.known && (!sub.pending || this.calls.withdraw(sub.pending))) return Promise.resolve();
+        return this.call({ type: "unsubscribe", channel: sub.channel }, this.opts.timeout, true).then(
+            () => {},
+            (err) => {
+                // 111: the server's session no longer had it (a new session): nothing to undo.
+                if (!(err instanceof ServerError && err.code == 111)) throw err;
+            },
+        );
+    }
+}

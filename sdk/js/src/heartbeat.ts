@@ -1,0 +1,48 @@
+/**
+ * Application-level liveness of one connection. Browsers never surface WebSocket ping frames, and a
+ * connection cut without a close frame (a NAT dropping it, a laptop waking up) looks open forever,
+ * so the client watches what it *receives*: after `interval` ms of silence it sends a ping, and if
+ * nothing at all arrives within `timeout` ms more, the connection is declared dead.
+ */
+export class Heartbeat {
+    private idleTimer?: ReturnType<typeof setTimeout>;
+    private deadTimer?: ReturnType<typeof setTimeout>;
+    private interval = 0;
+    private timeout = 0;
+
+    constructor(
+        private readonly sendPing: () => void,
+        private readonly onDead: () => void,
+    ) {}
+
+    /** Starts watching with the server's `ping_interval` and `pong_timeout`, in ms. */
+    start(interval: number, timeout: number): void {
+        this.interval = interval;
+        this.timeout = timeout;
+        this.received();
+    }
+
+    /** Something arrived: the connection is alive; the silence count starts over. */
+    received(): void {
+        if (!this.interval) return;
+        this.stop();
+        this.idleTimer = setTimeout(() => this.check(), this.interval);
+    }
+
+    /** Pings now and declares the connection dead unless something arrives within `timeout`. */
+    check(): void {
+        if (!this.interval || this.deadTimer) return;
+        this.sendPing();
+        this.deadTimer = setTimeout(() => {
+            this.stop();
+            this.interval = 0;
+            this.onDead();
+        }, this.timeout);
+    }
+
+    stop(): void {
+        clearTimeout(this.idleTimer);
+        clearTimeout(this.deadTimer);
+        this.idleTimer = this.deadTimer = undefined;
+    }
+}

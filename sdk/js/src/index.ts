@@ -1,0 +1,11 @@
+export { Wspush, VERSION } from "./client.js";
+export type { WspushOptions, ConnectionState, ConnectedInfo, PublishOptions, PublishResult, ClientEvents } from "./client.js";
+export { Subscription } from "./subscription.js";
+export type { Publication, SubscribedInfo, SubscriptionState, SubscriptionEvents } from "./subscription.js";
+export { WspushError, TimeoutError, ServerError, DisconnectedError } from "./errors.js";
+export type { Transport, TransportEvents, TransportFactory } from "./transport.js";
+export { webSocketTransport } from "./transport/browser.js";
+export type { WebSocketLike, WebSocketConstructor } from "./transport/browser.js";
+export { nodeTransport } from "./transport/node.js";
+export { miniProgramTransport } from "./transport/miniprogram.js";
+export type { MiniProgramSocketApi, MiniProgramSocketTask } from "./transport/miniprogram.js";
