@@ -53,6 +53,8 @@ Server::Server(Config config, ServerOptions options)
       signals_(loops_.at(0).context(), SIGTERM, SIGINT, SIGHUP),
       drainTimer_(loops_.at(0).context()) {
     node_.attach(loops_);
+    auto window = std::chrono::duration_cast<std::chrono::steady_clock::duration>(config.websocket.write_delay);
+    for (EventLoop* loop : loops_.all()) loop->setDeliveryWindow(window);
 }
 
 Server::~Server() {

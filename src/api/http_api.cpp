@@ -15,6 +15,7 @@ namespace {
 using json = nlohmann::ordered_json;  // keeps the publisher's key order in `data`
 
 constexpr std::size_t kMaxBroadcastChannels = 1000;
+constexpr std::size_t kMaxBatchPublications = 1000;
 constexpr std::size_t kMaxIdempotencyKey = 128;
 
 // Compares without leaking, through timing, how long a matching prefix was.
@@ -190,6 +191,50 @@ std::optional<ApiResponse> checkChannel(const Node& node, std::string_view chann
     return std::nullopt;
 }
 
+// One element of a broadcast or batch: a publication, or the reason it was refused.
+struct BatchItem {
+    std::string channel;
+    std::variant<PublishRequest, ApiResponse> publication;
+};
+
+// Publishes every item in order and answers {"results":[…]} once the last completion arrived,
+// whichever thread that is on: one entry per item, the publish result or an error object.
+void publishEach(Node& node, std::vector<BatchItem> items, ApiRespond respond) {
+    struct Gather {
+        std::mutex mutex;
+        json results = json::array();
+        std::size_t remaining;
+        ApiRespond respond;
+    };
+    auto gather = std::make_shared<Gather>();
+    gather->remaining = items.size();
+    gather->respond = std::move(respond);
+    for (const auto& item : items) gather->results.push_back(json{{"channel", item.channel}});
+
+    auto complete = [gather](std::size_t index, json outcome) {
+        std::unique_lock lock(gather->mutex);
+        gather->results[index].update(outcome);
+        if (--gather->remaining > 0) return;
+        lock.unlock();
+        ApiResponse response = ok(json{{"results", std::move(gather->results)}});
+        response.wasPublish = true;
+        gather->respond(std::move(response));
+    };
+    for (std::size_t i = 0; i < items.size(); ++i) {
+        if (auto* refusal = std::get_if<ApiResponse>(&items[i].publication)) {
+            complete(i, json::parse(refusal->body));
+            continue;
+        }
+        node.broker().publish(
+            std::move(std::get<PublishRequest>(items[i].publication)), [complete, i](PublishResult result) {
+                if (auto* failure = std::get_if<BrokerError>(&result))
+                    return complete(
+                        i, json{{"error", {{"code", static_cast<int>(failure->code)}, {"message", failure->message}}}});
+                complete(i, publicationJson(*std::get<PublicationPtr>(result)));
+            });
+    }
+}
+
 }  // namespace
 
 HttpApi::HttpApi(Node& node, IdempotencyCache::Clock clock)
@@ -213,7 +258,7 @@ void HttpApi::handle(const ApiRequest& request, const ListenerRoutes& routes, Ap
     static constexpr Route kRoutes[] = {
         {"/healthz", "GET", false},       {"/metrics", "GET", true},      {"/api/publish", "POST", true},
         {"/api/broadcast", "POST", true}, {"/api/channels", "GET", true}, {"/api/info", "GET", true},
-        {"/api/send", "POST", true},
+        {"/api/send", "POST", true},      {"/api/batch", "POST", true},
     };
     const Route* route = nullptr;
     for (const auto& candidate : kRoutes)
@@ -231,6 +276,7 @@ void HttpApi::handle(const ApiRequest& request, const ListenerRoutes& routes, Ap
     if (route->path == "/api/publish") return publish(request, std::move(respond));
     if (route->path == "/api/broadcast") return broadcast(request, std::move(respond));
     if (route->path == "/api/send") return send(request, std::move(respond));
+    if (route->path == "/api/batch") return batch(request, std::move(respond));
     if (route->path == "/api/channels") return respond(channels());
     if (route->path == "/api/info") return respond(info());
     respond(metrics());
@@ -329,47 +375,63 @@ void HttpApi::broadcast(const ApiRequest& request, ApiRespond respond) {
     }
 
     runIdempotent(request, std::get<std::optional<std::string>>(key), std::move(respond), [&](ApiRespond respond) {
-        // Each channel is published on its own; the reply lists every channel's outcome in request
-        // order once the last completion arrived, whichever thread that is on.
-        struct Gather {
-            std::mutex mutex;
-            json results;
-            std::size_t remaining;
-            ApiRespond respond;
-        };
-        auto gather = std::make_shared<Gather>();
-        gather->results = json::array();
-        gather->remaining = channels.size();
-        gather->respond = std::move(respond);
-        for (std::size_t i = 0; i < channels.size(); ++i) gather->results.push_back(json{{"channel", channels[i]}});
-
-        auto complete = [gather](std::size_t index, json outcome) {
-            std::unique_lock lock(gather->mutex);
-            gather->results[index].update(outcome);
-            if (--gather->remaining > 0) return;
-            lock.unlock();
-            ApiResponse response = ok(json{{"results", std::move(gather->results)}});
-            response.wasPublish = true;
-            gather->respond(std::move(response));
-        };
-        std::string payload = data->dump();
-        for (std::size_t i = 0; i < channels.size(); ++i) {
-            const auto& channel = channels[i].get_ref<const std::string&>();
+        std::string payload = data->dump();  // encoded once, shared by every channel
+        std::vector<BatchItem> items;
+        items.reserve(channels.size());
+        for (const auto& name : channels) {
+            const auto& channel = name.get_ref<const std::string&>();
             if (auto refusal = checkChannel(node_, channel)) {
-                complete(i, json::parse(refusal->body));
+                items.push_back({channel, std::move(*refusal)});
                 continue;
             }
-            int defaultQos = node_.config().namespaceFor(channel)->default_qos;
             PublishRequest publication = publishRequest(channel, payload);
-            publication.qos = explicitQos.value_or(defaultQos);
-            node_.broker().publish(std::move(publication), [complete, i](PublishResult result) {
-                if (auto* failure = std::get_if<BrokerError>(&result))
-                    return complete(
-                        i, json{{"error", {{"code", static_cast<int>(failure->code)}, {"message", failure->message}}}});
-                complete(i, publicationJson(*std::get<PublicationPtr>(result)));
-            });
+            publication.qos = explicitQos.value_or(node_.config().namespaceFor(channel)->default_qos);
+            items.push_back({channel, std::move(publication)});
         }
+        publishEach(node_, std::move(items), std::move(respond));
     });
+}
+
+void HttpApi::batch(const ApiRequest& request, ApiRespond respond) {
+    auto parsed = parseBody(request);
+    if (auto* refusal = std::get_if<ApiResponse>(&parsed)) return respond(std::move(*refusal));
+    const json& body = std::get<json>(parsed);
+    auto key = idempotencyKeyOf(request, body);
+    if (auto* refusal = std::get_if<ApiResponse>(&key)) return respond(std::move(*refusal));
+    auto list = body.find("publications");
+    if (list == body.end()) return respond(error(ApiErrorCode::MissingField, "\"publications\" is required"));
+    if (!list->is_array() || list->empty())
+        return respond(error(ApiErrorCode::WrongType, "\"publications\" must be a non-empty array of objects"));
+    if (list->size() > kMaxBatchPublications)
+        return respond(error(ApiErrorCode::WrongType, "\"publications\" may hold at most 1000 publications"));
+
+    // Malformed elements fail the whole request, before anything is published.
+    std::vector<BatchItem> items;
+    items.reserve(list->size());
+    for (std::size_t i = 0; i < list->size(); ++i) {
+        const json& element = (*list)[i];
+        std::string where = "publications[" + std::to_string(i) + "]";
+        if (!element.is_object()) return respond(error(ApiErrorCode::WrongType, where + " must be an object"));
+        auto channel = element.find("channel");
+        if (channel == element.end())
+            return respond(error(ApiErrorCode::MissingField, where + ": \"channel\" is required"));
+        if (!channel->is_string())
+            return respond(error(ApiErrorCode::WrongType, where + ": \"channel\" must be a string"));
+        auto data = element.find("data");
+        if (data == element.end()) return respond(error(ApiErrorCode::MissingField, where + ": \"data\" is required"));
+        const auto& name = channel->get_ref<const std::string&>();
+        if (auto refusal = checkChannel(node_, name)) {
+            items.push_back({name, std::move(*refusal)});
+            continue;
+        }
+        auto qos = qosOf(element, node_.config().namespaceFor(name)->default_qos);
+        if (auto* refusal = std::get_if<ApiResponse>(&qos)) return respond(std::move(*refusal));
+        PublishRequest publication = publishRequest(name, data->dump());
+        publication.qos = std::get<int>(qos);
+        items.push_back({name, std::move(publication)});
+    }
+    runIdempotent(request, std::get<std::optional<std::string>>(key), std::move(respond),
+                  [&](ApiRespond respond) { publishEach(node_, std::move(items), std::move(respond)); });
 }
 
 void HttpApi::runIdempotent(const ApiRequest& request, const std::optional<std::string>& key, ApiRespond respond,

@@ -69,6 +69,7 @@ private:
     void publish(const ApiRequest& request, ApiRespond respond);
     void broadcast(const ApiRequest& request, ApiRespond respond);
     void send(const ApiRequest& request, ApiRespond respond);
+    void batch(const ApiRequest& request, ApiRespond respond);
     // Runs `perform` (which publishes and responds exactly once) unless the request's key makes it
     // a replay, a conflict or a wait for the same request in flight (docs/http-api.md).
     void runIdempotent(const ApiRequest& request, const std::optional<std::string>& key, ApiRespond respond,

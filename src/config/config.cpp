@@ -161,6 +161,7 @@ void ObjectReader::readValue(const json& v, const std::string& path, WebSocketCo
     r.read("write_queue_max_bytes", out.write_queue_max_bytes);
     r.read("write_queue_max_frames", out.write_queue_max_frames);
     r.read("max_subscriptions", out.max_subscriptions);
+    r.read("write_delay", out.write_delay);
     r.read("compression", out.compression);
     r.rejectUnknownKeys();
     if (!out.path.starts_with("/")) fail(join(path, "path"), "must start with '/'");
@@ -172,6 +173,7 @@ void ObjectReader::readValue(const json& v, const std::string& path, WebSocketCo
     if (out.write_queue_max_frames == 0) fail(join(path, "write_queue_max_frames"), "must be positive");
     if (out.write_queue_max_bytes < 1024) fail(join(path, "write_queue_max_bytes"), "must be at least 1024");
     if (out.max_subscriptions == 0) fail(join(path, "max_subscriptions"), "must be positive");
+    if (out.write_delay.count() > 1) fail(join(path, "write_delay"), "must be at most 1 (second)");
 }
 
 void ObjectReader::readValue(const json& v, const std::string& path, ApiConfig& out) {
@@ -287,6 +289,7 @@ constexpr Overridable kOverridable[] = {
     {"websocket.write_queue_max_bytes", false},
     {"websocket.write_queue_max_frames", false},
     {"websocket.max_subscriptions", false},
+    {"websocket.write_delay", false},
     {"websocket.compression.enabled", false},
     {"websocket.compression.level", false},
     {"websocket.compression.window_bits", false},

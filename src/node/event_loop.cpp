@@ -1,5 +1,7 @@
 #include "node/event_loop.h"
 
+#include <cassert>
+
 #include <spdlog/spdlog.h>
 #include <boost/asio/post.hpp>
 
@@ -10,11 +12,13 @@ EventLoop::EventLoop(unsigned index) : index_(index) {
     // behind other threads' posts. Deliveries do not depend on post order either way (deliverSoon).
     context_.emplace();
     work_.emplace(context_->get_executor());
+    windowTimer_.emplace(*context_);
 }
 
 EventLoop::~EventLoop() {
     stop();
     join();
+    windowTimer_.reset();
     context_.reset();  // destroys pending handlers, and with them the connections they own
 }
 
@@ -25,20 +29,39 @@ void EventLoop::deliverSoon(PublicationPtr publication, SharedFrame frame) {
         inbox_.push_back(Delivery{std::move(publication), std::move(frame)});
         post = !std::exchange(drainPosted_, true);
     }
-    if (post) boost::asio::post(*context_, [this] { drainInbox(); });
+    if (!post) return;
+    if (deliveryWindow_ == std::chrono::steady_clock::duration::zero())
+        boost::asio::post(*context_, [this] { drainInbox(); });
+    else
+        boost::asio::post(*context_, [this] { scheduleDrain(); });  // the timer belongs to this loop's thread
+}
+
+void EventLoop::scheduleDrain() {
+    windowTimer_->expires_after(deliveryWindow_);
+    windowTimer_->async_wait([this](const boost::system::error_code& ec) {
+        if (!ec) drainInbox();
+    });
 }
 
 void EventLoop::drainInbox() {
+    assert(!delivering_);
     {
         std::lock_guard lock(inboxMutex_);
         draining_.swap(inbox_);
         drainPosted_ = false;
     }
+    // Connections queue what they are given and write once, after the whole turn: a burst of
+    // publications reaches each subscriber in one system call instead of one per publication.
+    delivering_ = true;
     for (const Delivery& delivery : draining_) {
         hub_.deliver(delivery.publication, delivery.frame);
         if (delivery.publication->report) delivery.publication->report->loopDelivered();
     }
+    delivering_ = false;
     draining_.clear();
+    flushing_.swap(deferredWriters_);
+    for (const auto& writer : flushing_) writer->flushDeferred();
+    flushing_.clear();
 }
 
 void EventLoop::drainConnections() {

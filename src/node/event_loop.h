@@ -3,6 +3,7 @@
 // so nothing reachable only from one loop needs a lock (docs/architecture.md).
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -12,6 +13,7 @@
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include "node/local_hub.h"
 #include "node/metrics.h"
@@ -25,6 +27,14 @@ public:
     // Ends the connection gracefully (WebSocket: `disconnect` + close 1001; HTTP: after the
     // request in flight). Called on the connection's loop; idempotent.
     virtual void drain() = 0;
+};
+
+// A writer that can hold what it was given during a turn of deliveries and write it all at once
+// when the turn ends (EventLoop::flushAfterDeliveries).
+class DeferredWriter {
+public:
+    virtual ~DeferredWriter() = default;
+    virtual void flushDeferred() = 0;
 };
 
 class EventLoop {
@@ -44,6 +54,19 @@ public:
     // exactly the order they were handed over.
     void deliverSoon(PublicationPtr publication, SharedFrame frame);
 
+    // How long deliveries handed over to an idle loop wait for more to join them (0: no wait).
+    // Everything that arrives within the window is delivered in one turn, and each connection
+    // writes its share of it in one system call. Set before start().
+    void setDeliveryWindow(std::chrono::steady_clock::duration window) { deliveryWindow_ = window; }
+    // Delivers everything handed over so far, now rather than when the window closes: for a
+    // session leaving this loop, which must not miss what was already on its way here. On this
+    // loop, outside a turn of deliveries.
+    void deliverPending() { drainInbox(); }
+    // True while this loop delivers a turn of publications (on this loop's thread).
+    bool delivering() const { return delivering_; }
+    // Calls writer->flushDeferred() once the current turn of deliveries ends. Only while delivering().
+    void flushAfterDeliveries(std::shared_ptr<DeferredWriter> writer) { deferredWriters_.push_back(std::move(writer)); }
+
     void attach(Connection* connection) { connections_.insert(connection); }
     void detach(Connection* connection) { connections_.erase(connection); }
     // Asks every connection of this loop to drain. Call on this loop.
@@ -59,6 +82,7 @@ private:
         SharedFrame frame;
     };
     void drainInbox();
+    void scheduleDrain();  // on this loop
 
     unsigned index_;
     // Deliveries from other threads wait here; one posted handler drains them all. The order is
@@ -68,12 +92,17 @@ private:
     std::vector<Delivery> inbox_;
     bool drainPosted_ = false;
     std::vector<Delivery> draining_;  // only touched by drainInbox, on this loop
+    std::chrono::steady_clock::duration deliveryWindow_{0};
+    bool delivering_ = false;
+    std::vector<std::shared_ptr<DeferredWriter>> deferredWriters_;
+    std::vector<std::shared_ptr<DeferredWriter>> flushing_;  // deferredWriters_ being flushed
     // Declared before the io_context: handlers destroyed with it still reach the hub and metrics.
     LocalHub hub_;
     LoopMetrics metrics_;
     std::unordered_set<Connection*> connections_;
     std::optional<boost::asio::io_context> context_;
     std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;
+    std::optional<boost::asio::steady_timer> windowTimer_;  // the delivery window; after context_
     std::thread thread_;
 };
 

@@ -201,6 +201,9 @@ std::vector<std::string> ClientSession::prepareMove() {
 }
 
 ChannelOffsets ClientSession::leaveLoop() {
+    // What the router handed this loop before the new loop joined must reach the session here:
+    // the delivery window (websocket.write_delay) may still be holding some of it.
+    loop_->deliverPending();
     ChannelOffsets offsets;
     for (const auto& channel : channels_) {
         offsets.emplace_back(channel, loop_->hub().sinceOf(channel, this));

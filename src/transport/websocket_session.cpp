@@ -447,8 +447,19 @@ bool WebSocketSession::send(OutboundFrame frame) {
         closeWith(disconnects::kSlowConsumer, true);
         return false;
     }
-    if (!queue_.writing()) doWrite();
+    if (queue_.writing() || flushDeferred_) return true;  // the write under way, or the flush, takes it
+    if (loop_.delivering()) {
+        flushDeferred_ = true;
+        loop_.flushAfterDeliveries(shared_from_this());
+        return true;
+    }
+    doWrite();
     return true;
+}
+
+void WebSocketSession::flushDeferred() {
+    flushDeferred_ = false;
+    if (state_ != State::Closed && !queue_.writing() && queue_.hasPending()) doWrite();
 }
 
 void WebSocketSession::doWrite() {

@@ -32,7 +32,8 @@ enum class SessionMode {
 
 class WebSocketSession final : public std::enable_shared_from_this<WebSocketSession>,
                                public SessionConnection,
-                               public Connection {
+                               public Connection,
+                               public DeferredWriter {
 public:
     using Request = boost::beast::http::request<boost::beast::http::string_body>;
 
@@ -45,6 +46,7 @@ public:
     bool sendFrame(OutboundFrame frame) override;
     void closeFor(const Disconnect& reason) override;
     void drain() override;
+    void flushDeferred() override;
 
 private:
     using Clock = std::chrono::steady_clock;
@@ -105,7 +107,8 @@ private:
     std::vector<boost::asio::const_buffer> writeBuffers_;
     Batch batch_;
     Disconnect closeReason_{1000, "", false};
-    bool closeStarted_ = false;  // async_close issued
+    bool closeStarted_ = false;   // async_close issued
+    bool flushDeferred_ = false;  // queued with the loop to write after its turn of deliveries
     bool pingInFlight_ = false;
     bool counted_ = false;  // included in the loop's connection gauge
 

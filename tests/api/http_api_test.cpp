@@ -363,6 +363,62 @@ TEST_F(HttpApiTest, BroadcastErrors) {
     EXPECT_EQ(node.router().publications(), 0u);
 }
 
+TEST_F(HttpApiTest, BatchPublishesInOrderAndReportsEachPublication) {
+    ApiResponse response = call(post("/api/batch", R"({"publications":[
+        {"channel":"news","data":1},
+        {"channel":"news","data":{"b":2},"qos":1},
+        {"channel":"bad channel","data":3},
+        {"channel":"chat:1","data":4},
+        {"channel":"nope:x","data":5},
+        {"channel":"news","data":6}]})"));
+    EXPECT_EQ(response.status, 200u) << response.body;
+    EXPECT_TRUE(response.wasPublish);
+    const json results = bodyOf(response)["results"];
+    ASSERT_EQ(results.size(), 6u) << response.body;
+    EXPECT_EQ(results[0]["channel"], "news");
+    EXPECT_EQ(results[0]["offset"], 1);
+    EXPECT_EQ(results[1]["offset"], 2);  // one channel's publications keep the request's order
+    EXPECT_EQ(results[2]["error"]["code"], 40004);
+    EXPECT_EQ(results[3]["channel"], "chat:1");
+    EXPECT_EQ(results[3]["offset"], 1);
+    EXPECT_EQ(results[4]["error"]["code"], 40005);
+    EXPECT_EQ(results[5]["offset"], 3);
+    EXPECT_EQ(node.router().publications(), 4u);
+}
+
+TEST_F(HttpApiTest, BatchErrorsFailTheWholeRequestBeforeAnythingIsPublished) {
+    expectError(call(post("/api/batch", "{")), 400, 40001);
+    expectError(call(post("/api/batch", R"({})")), 400, 40002);
+    expectError(call(post("/api/batch", R"({"publications":[]})")), 400, 40003);
+    expectError(call(post("/api/batch", R"({"publications":{"channel":"news"}})")), 400, 40003);
+    expectError(call(post("/api/batch", R"({"publications":[{"channel":"news","data":1},5]})")), 400, 40003);
+    expectError(call(post("/api/batch", R"({"publications":[{"channel":"news","data":1},{"data":1}]})")), 400, 40002);
+    expectError(call(post("/api/batch", R"({"publications":[{"channel":"news","data":1},{"channel":7,"data":1}]})")),
+                400, 40003);
+    expectError(call(post("/api/batch", R"({"publications":[{"channel":"news","data":1},{"channel":"news"}]})")), 400,
+                40002);
+    expectError(call(post("/api/batch",
+                          R"({"publications":[{"channel":"news","data":1},{"channel":"news","data":1,"qos":3}]})")),
+                400, 40003);
+    ApiResponse named = call(post("/api/batch", R"({"publications":[{"channel":"news","data":1},{"data":1}]})"));
+    EXPECT_NE(bodyOf(named)["error"]["message"].get<std::string>().find("publications[1]"), std::string::npos);
+    json tooMany = json{{"publications", json::array()}};
+    for (int i = 0; i < 1001; ++i) tooMany["publications"].push_back(json{{"channel", "news"}, {"data", i}});
+    expectError(call(post("/api/batch", tooMany.dump())), 400, 40003);
+    EXPECT_EQ(node.router().publications(), 0u);
+}
+
+TEST_F(HttpApiTest, KeyedBatchIsReplayed) {
+    const std::string body =
+        R"({"publications":[{"channel":"news","data":1},{"channel":"news","data":2}],"mid":"k-1"})";
+    ApiResponse first = call(post("/api/batch", body));
+    ASSERT_EQ(first.status, 200u) << first.body;
+    ApiResponse again = call(post("/api/batch", body));
+    EXPECT_TRUE(again.replayed);
+    EXPECT_EQ(again.body, first.body);
+    EXPECT_EQ(node.router().publications(), 2u);
+}
+
 TEST_F(HttpApiTest, BroadcastOf1000ChannelsIsAllowed) {
     json request = json{{"channels", json::array()}, {"data", 1}};
     for (int i = 0; i < 1000; ++i) request["channels"].push_back("c" + std::to_string(i));

@@ -76,6 +76,7 @@ TEST_F(ConfigTest, EmptyTextGivesAllDefaults) {
     EXPECT_EQ(c.websocket.write_queue_max_bytes, 1024u * 1024u);
     EXPECT_EQ(c.websocket.write_queue_max_frames, 4096u);
     EXPECT_EQ(c.websocket.max_subscriptions, 128u);
+    EXPECT_DOUBLE_EQ(c.websocket.write_delay.count(), 0.001);
     EXPECT_FALSE(c.websocket.compression.enabled);
     EXPECT_EQ(c.websocket.compression.level, 1);
     EXPECT_EQ(c.websocket.compression.window_bits, 10);
@@ -117,6 +118,7 @@ TEST_F(ConfigTest, EverySectionIsParsed) {
             "write_queue_max_bytes": 5000,
             "write_queue_max_frames": 6,
             "max_subscriptions": 7,
+            "write_delay": 0,
             "compression": {"enabled": true, "level": 9, "window_bits": 15, "mem_level": 9, "threshold": 0}
         },
         "client": {"allow_anonymous": true, "trust_client_user": true},
@@ -146,6 +148,7 @@ TEST_F(ConfigTest, EverySectionIsParsed) {
     EXPECT_EQ(c.websocket.write_queue_max_bytes, 5000u);
     EXPECT_EQ(c.websocket.write_queue_max_frames, 6u);
     EXPECT_EQ(c.websocket.max_subscriptions, 7u);
+    EXPECT_DOUBLE_EQ(c.websocket.write_delay.count(), 0);
     EXPECT_TRUE(c.websocket.compression.enabled);
     EXPECT_EQ(c.websocket.compression.level, 9);
     EXPECT_EQ(c.websocket.compression.window_bits, 15);
@@ -294,6 +297,8 @@ TEST_F(ConfigTest, WebSocketRanges) {
     EXPECT_EQ(errorPath(R"({"websocket": {"write_queue_max_frames": 0}})"), "websocket.write_queue_max_frames");
     EXPECT_EQ(errorPath(R"({"websocket": {"write_queue_max_bytes": 1023}})"), "websocket.write_queue_max_bytes");
     EXPECT_EQ(errorPath(R"({"websocket": {"max_subscriptions": 0}})"), "websocket.max_subscriptions");
+    EXPECT_EQ(errorPath(R"({"websocket": {"write_delay": 1.5}})"), "websocket.write_delay");
+    EXPECT_EQ(errorPath(R"({"websocket": {"write_delay": -0.1}})"), "websocket.write_delay");
     EXPECT_DOUBLE_EQ(parseOk(R"({"websocket": {"ping_interval": 0.25}})").websocket.ping_interval.count(), 0.25);
 }
 
@@ -490,6 +495,7 @@ TEST_F(ConfigTest, EnvironmentVariablesAreTheDocumentedList) {
         "WSPUSH_WEBSOCKET_WRITE_QUEUE_MAX_BYTES",
         "WSPUSH_WEBSOCKET_WRITE_QUEUE_MAX_FRAMES",
         "WSPUSH_WEBSOCKET_MAX_SUBSCRIPTIONS",
+        "WSPUSH_WEBSOCKET_WRITE_DELAY",
         "WSPUSH_WEBSOCKET_COMPRESSION_ENABLED",
         "WSPUSH_WEBSOCKET_COMPRESSION_LEVEL",
         "WSPUSH_WEBSOCKET_COMPRESSION_WINDOW_BITS",

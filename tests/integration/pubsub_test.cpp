@@ -314,3 +314,40 @@ TEST(PubSub, ChannelsAndInfoDescribeTheLiveSubscriptions) {
 
 }  // namespace
 }  // namespace wspush::testing
+
+namespace wspush::testing {
+namespace {
+
+// docs/protocol.md, Framing: a burst for one connection leaves as one frame, messages joined by '\n'.
+TEST(PubSub, ABatchOfPublicationsReachesASubscriberInOneFrameInOrder) {
+    // The API connection and the subscriber may sit on different loops: the write_delay window
+    // (10 ms here, against microseconds to publish the batch) lets the whole batch arrive first.
+    DaemonProcess daemon(json{{"websocket", {{"write_delay", 0.01}}}});
+    WsTestClient subscriber;
+    ASSERT_TRUE(subscriber.connectProtocol(daemon.port())) << subscriber.lastError();
+    ASSERT_TRUE(subscribeOk(subscriber, "news"));
+
+    json publications = json::array();
+    for (int i = 1; i <= 16; ++i) publications.push_back(json{{"channel", "news"}, {"data", {{"n", i}}}});
+    HttpResult response = httpPostJson(daemon.apiPort(), "/api/batch", {{"publications", publications}});
+    ASSERT_EQ(response.status, 200u) << response.body;
+    ASSERT_EQ(response.json()["results"].size(), 16u) << response.body;
+
+    auto frame = subscriber.nextFrame();
+    ASSERT_TRUE(frame) << subscriber.lastError();
+    std::vector<json> messages;
+    std::string_view rest = frame->payload;
+    while (!rest.empty()) {
+        auto newline = rest.find('\n');
+        messages.push_back(json::parse(rest.substr(0, newline)));
+        rest = newline == std::string_view::npos ? std::string_view() : rest.substr(newline + 1);
+    }
+    ASSERT_EQ(messages.size(), 16u) << frame->payload;
+    for (int i = 0; i < 16; ++i) {
+        EXPECT_EQ(messages[i]["data"]["n"], i + 1);
+        EXPECT_EQ(messages[i]["offset"], i + 1);
+    }
+}
+
+}  // namespace
+}  // namespace wspush::testing
