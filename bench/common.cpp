@@ -39,6 +39,8 @@ target and connection:
   --deflate                  offer permessage-deflate
   --qos 0|1|2                wspush, fanout and publish: publish with this QoS (default 0);
                              subscribers answer ack (1) or rec/comp (2)
+  --batch N                  wspush, fanout: N consecutive publications of a channel per request
+                             (POST /api/batch; default 1): bursts of N for every subscriber
   --channel-prefix P         channel names are P-0, P-1, ... (default bench)
 
 load:
@@ -132,7 +134,8 @@ std::optional<std::string> parseOptions(int argc, char** argv, Options& o) {
                                               "--connect-timeout",
                                               "--settle",
                                               "--max-time",
-                                              "--qos"};
+                                              "--qos",
+                                              "--batch"};
         if (std::find(std::begin(kValued), std::end(kValued), arg) == std::end(kValued))
             return "unknown option \"" + arg + "\"";
         if (i + 1 >= args.size()) return arg + " needs a value";
@@ -198,6 +201,9 @@ std::optional<std::string> parseOptions(int argc, char** argv, Options& o) {
         } else if (arg == "--qos") {
             if (!number(0, 2)) return bad("0, 1 or 2");
             o.qos = static_cast<unsigned>(n);
+        } else if (arg == "--batch") {
+            if (!number(1, 1000)) return bad("1-1000");
+            o.batch = static_cast<unsigned>(n);
         } else if (arg == "--server-pid") {
             if (!number(1, 1u << 30)) return bad("a process id");
             o.serverPid = static_cast<int>(n);
@@ -228,6 +234,8 @@ std::optional<std::string> parseOptions(int argc, char** argv, Options& o) {
     if (!findTarget(o.target)) return "unknown target \"" + o.target + "\" (wspush, nchan or ws)";
     if (o.apiPort == 0) o.apiPort = o.port;
     if (o.qos > 0 && o.target != "wspush") return "--qos 1 and 2 need --target wspush";
+    if (o.batch > 1 && (o.target != "wspush" || o.scenario != "fanout"))
+        return "--batch applies to fanout with --target wspush";
     if (o.qos > 0 && o.scenario != "fanout" && o.scenario != "publish") return "--qos applies to fanout and publish";
     // Channel c is published over connection c % publishers (per-channel order): the publish
     // scenario needs at least one channel per publisher connection to use them all.

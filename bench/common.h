@@ -56,6 +56,7 @@ struct Options {
     bool uniqueChannels = false;  // churn: a new channel name per cycle
     bool deflate = false;         // offer permessage-deflate
     unsigned qos = 0;             // wspush: the publications' QoS (0, 1 or 2); subscribers answer 1 and 2
+    unsigned batch = 1;           // wspush, fanout: publications per request (POST /api/batch when > 1)
     int serverPid = 0;            // 0: no server RSS/CPU figures
     std::string channelPrefix = "bench";
     unsigned connectConcurrency = 256;  // handshakes in progress at once, per process

@@ -273,6 +273,7 @@ Report runFanout(const Options& o, const Target& target, std::int64_t deadlineNs
     plan.pipeline = o.pipeline;
     plan.inflight = o.inflight;
     plan.size = o.size;
+    plan.batch = o.batch;
     plan.channels = o.channels;
     plan.deadlineNs = deadlineNs - secondsToNs(o.timeout) - 5 * kSecond;
     PublishResult pub = runPublisher(o, target, plan);
@@ -300,6 +301,9 @@ Report runFanout(const Options& o, const Target& target, std::int64_t deadlineNs
     r.add("messages", o.messages, "messages",
           fmtCount(static_cast<double>(o.messages)) + " x " + std::to_string(o.size) + " B, rate " + rateText);
     r.add("qos", o.qos, "qos", qosText(o.qos));
+    r.add(
+        "batch", o.batch, "publications per request",
+        o.batch > 1 ? std::to_string(o.batch) + " (POST /api/batch: bursts of " + std::to_string(o.batch) + ")" : "1");
     r.addJson("size", o.size);
     r.addJson("rate", o.rate);
     r.addJson("inflight", o.inflight);

@@ -141,7 +141,8 @@ public:
     Connection(Publisher& publisher, unsigned pipeline);
     void connect();
     bool hasRoom() const { return state_ == State::Ready && count_ < ring_.size(); }
-    void enqueue(std::uint64_t channel, std::uint64_t seq, std::int64_t now);
+    // Publications firstSeq .. firstSeq + count - 1 of `channel`, in one request.
+    void enqueue(std::uint64_t channel, std::uint64_t firstSeq, unsigned count, std::int64_t now);
     void flush();
     void close();
     bool dead() const { return state_ == State::Dead; }
@@ -151,9 +152,10 @@ private:
     struct Pending {
         std::uint64_t channel;
         std::uint64_t seq;
+        unsigned count;
         std::int64_t sentNs;
     };
-    void appendRequest(std::uint64_t channel, std::uint64_t seq, std::int64_t now);
+    void appendRequest(const Pending& pending, std::int64_t now);
     void onConnect(const error_code& ec);
     void doRead();
     void onRead(const error_code& ec, std::size_t bytes);
@@ -232,11 +234,15 @@ public:
             }
             // Channel c always goes through connection c % P, so each channel's publications
             // reach the server in sequence order.
-            std::uint64_t channel = next_ % plan_.channels;
+            std::uint64_t channel = (next_ / plan_.batch) % plan_.channels;
             Connection& connection = *connections_[channel % connections_.size()];
             if (!connection.hasRoom()) break;  // head of line: its next response calls pump()
-            connection.enqueue(channel, ++seq_[channel], now);
-            ++next_;
+            unsigned count = plan_.batch;
+            if (plan_.messages != 0)
+                count = static_cast<unsigned>(std::min<std::uint64_t>(count, plan_.messages - next_));
+            connection.enqueue(channel, seq_[channel] + 1, count, now);
+            seq_[channel] += count;
+            next_ += count;
             ++inflight_;
         }
         for (auto& c : connections_) c->flush();
@@ -266,12 +272,12 @@ public:
         ctx_.stop();
     }
 
-    void onResponse(std::uint64_t channel, std::int64_t sentNs, const Response& r, std::int64_t now) {
+    void onResponse(std::uint64_t channel, unsigned count, std::int64_t sentNs, const Response& r, std::int64_t now) {
         --inflight_;
         result_.latency.record(static_cast<std::uint64_t>(std::max<std::int64_t>(0, now - sentNs)));
         if (r.status / 100 == 2) {
-            ++result_.ok;
-            ++result_.okPerChannel[channel];
+            result_.ok += count;
+            result_.okPerChannel[channel] += count;
         } else {
             ++result_.errors;
             ++result_.statusCounts[r.status];
@@ -302,6 +308,7 @@ public:
     const std::string& channel(std::uint64_t c) const { return channelNames_[c]; }
     std::size_t size() const { return plan_.size; }
     unsigned qos() const { return options_.qos; }
+    unsigned batch() const { return plan_.batch; }
     std::string& payload() { return payload_; }
     std::string& body() { return body_; }
     PublishResult& result() { return result_; }
@@ -395,7 +402,7 @@ void Connection::onConnect(const error_code& ec) {
     for (std::size_t i = 0; i < count_; ++i) {
         Pending& p = ring_[(head_ + i) % ring_.size()];
         p.sentNs = now;
-        appendRequest(p.channel, p.seq, now);
+        appendRequest(p, now);
         ++pub_.result().resent;
     }
     doRead();
@@ -403,16 +410,25 @@ void Connection::onConnect(const error_code& ec) {
     flush();
 }
 
-void Connection::appendRequest(std::uint64_t channel, std::uint64_t seq, std::int64_t now) {
+void Connection::appendRequest(const Pending& pending, std::int64_t now) {
     std::string& payload = pub_.payload();
     std::string& body = pub_.body();
-    payload.clear();
-    appendPayload(payload, now, seq, pub_.size());
+    const std::string& name = pub_.channel(pending.channel);
     body.clear();
-    const std::string& name = pub_.channel(channel);
-    pub_.target().appendPublishBody(body, name, payload, pub_.qos());
+    bool batch = pub_.batch() > 1;
+    if (batch) body += R"({"publications":[)";
+    for (unsigned i = 0; i < pending.count; ++i) {
+        payload.clear();
+        appendPayload(payload, now, pending.seq + i, pub_.size());
+        if (i > 0) body += ',';
+        pub_.target().appendPublishBody(body, name, payload, pub_.qos());  // wspush: an element of the batch
+    }
+    if (batch) body += "]}";
     out_ += "POST ";
-    pub_.target().appendPublishTarget(out_, name);
+    if (batch)
+        out_ += "/api/batch";
+    else
+        pub_.target().appendPublishTarget(out_, name);
     out_ += " HTTP/1.1\r\nHost: ";
     out_ += pub_.hostHeader();
     out_ += "\r\nContent-Type: application/json\r\nContent-Length: ";
@@ -422,10 +438,11 @@ void Connection::appendRequest(std::uint64_t channel, std::uint64_t seq, std::in
     ++pub_.result().sent;
 }
 
-void Connection::enqueue(std::uint64_t channel, std::uint64_t seq, std::int64_t now) {
-    ring_[(head_ + count_) % ring_.size()] = Pending{channel, seq, now};
+void Connection::enqueue(std::uint64_t channel, std::uint64_t firstSeq, unsigned count, std::int64_t now) {
+    Pending& pending = ring_[(head_ + count_) % ring_.size()];
+    pending = Pending{channel, firstSeq, count, now};
     ++count_;
-    appendRequest(channel, seq, now);
+    appendRequest(pending, now);
 }
 
 void Connection::flush() {
@@ -480,7 +497,7 @@ void Connection::onRead(const error_code& ec, std::size_t bytes) {
         Pending done = ring_[head_];
         head_ = (head_ + 1) % ring_.size();
         --count_;
-        pub_.onResponse(done.channel, done.sentNs, response, now);
+        pub_.onResponse(done.channel, done.count, done.sentNs, response, now);
         if (response.close) {
             closeAfter_ = true;
             break;  // nothing after this response will be answered

@@ -20,13 +20,14 @@ struct PublishPlan {
     unsigned pipeline = 1;  // requests in flight per connection
     unsigned inflight = 1;  // requests in flight over all connections
     std::size_t size = 100;
+    unsigned batch = 1;  // publications per request (POST /api/batch when > 1)
     std::uint64_t channels = 1;
     std::int64_t deadlineNs = 0;  // abandon the run (aborted = true) at this time
 };
 
 struct PublishResult {
     std::uint64_t sent = 0;         // requests written (resends included)
-    std::uint64_t ok = 0;           // 2xx answers
+    std::uint64_t ok = 0;           // publications answered 2xx (a batch counts its publications)
     std::uint64_t errors = 0;       // other answers
     std::uint64_t unconfirmed = 0;  // no answer: the connection broke with the request in flight
     std::uint64_t resent = 0;       // re-sent after the server closed a keep-alive connection
