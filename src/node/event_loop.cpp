@@ -62,6 +62,7 @@ void EventLoop::drainInbox() {
     flushing_.swap(deferredWriters_);
     for (const auto& writer : flushing_) writer->flushDeferred();
     flushing_.clear();
+    joinedFrames_.clear();
 }
 
 void EventLoop::drainConnections() {

@@ -15,6 +15,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "node/joined_frame_cache.h"
 #include "node/local_hub.h"
 #include "node/metrics.h"
 
@@ -47,6 +48,7 @@ public:
     unsigned index() const { return index_; }
     boost::asio::io_context& context() { return *context_; }
     LocalHub& hub() { return hub_; }
+    JoinedFrameCache& joinedFrames() { return joinedFrames_; }
     LoopMetrics& metrics() { return metrics_; }
     const LoopMetrics& metrics() const { return metrics_; }
 
@@ -98,6 +100,7 @@ private:
     std::vector<std::shared_ptr<DeferredWriter>> flushing_;  // deferredWriters_ being flushed
     // Declared before the io_context: handlers destroyed with it still reach the hub and metrics.
     LocalHub hub_;
+    JoinedFrameCache joinedFrames_;
     LoopMetrics metrics_;
     std::unordered_set<Connection*> connections_;
     std::optional<boost::asio::io_context> context_;

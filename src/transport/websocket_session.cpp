@@ -463,7 +463,7 @@ void WebSocketSession::flushDeferred() {
 }
 
 void WebSocketSession::doWrite() {
-    batch_ = queue_.startBatch(writeBuffers_);
+    batch_ = queue_.startBatch(writeBuffers_, &loop_.joinedFrames());
     ws_.text(!batch_.binary);
     ws_.async_write(std::span<const net::const_buffer>(writeBuffers_),
                     beast::bind_front_handler(&WebSocketSession::onWrite, shared_from_this()));

@@ -40,7 +40,7 @@ void WriteQueue::popFront() {
     --size_;
 }
 
-Batch WriteQueue::startBatch(std::vector<boost::asio::const_buffer>& buffers) {
+Batch WriteQueue::startBatch(std::vector<boost::asio::const_buffer>& buffers, JoinedFrameCache* cache) {
     assert(!writing() && hasPending());
     buffers.clear();
     const OutboundFrame& first = at(0);
@@ -63,26 +63,32 @@ Batch WriteQueue::startBatch(std::vector<boost::asio::const_buffer>& buffers) {
         }
         return batch;
     }
-    joined_.clear();
-    joined_.reserve(batch.bytes);
-    for (std::size_t i = 0; i < batch.frames; ++i) {
-        const OutboundFrame& frame = at(i);
-        if (i > 0) joined_ += kSeparator;
-        joined_ += *frame.payload;
-        joined_ += frame.suffix.view();
+    auto payloadAt = [this](std::size_t i) -> const SharedFrame& { return at(i).payload; };
+    bool shareable = cache != nullptr;
+    for (std::size_t i = 0; i < batch.frames && shareable; ++i) shareable = at(i).suffix.length == 0;
+    if (shareable) joined_ = cache->find(batch.frames, payloadAt);
+    if (!joined_) {
+        auto joined = std::make_shared<std::string>();
+        joined->reserve(batch.bytes);
+        for (std::size_t i = 0; i < batch.frames; ++i) {
+            const OutboundFrame& frame = at(i);
+            if (i > 0) *joined += kSeparator;
+            *joined += *frame.payload;
+            *joined += frame.suffix.view();
+        }
+        joined_ = std::move(joined);
+        if (shareable) cache->remember(batch.frames, payloadAt, joined_);
     }
-    buffers.emplace_back(joined_.data(), joined_.size());
+    buffers.emplace_back(joined_->data(), joined_->size());
     return batch;
 }
 
 void WriteQueue::finishBatch() {
     for (; inFlight_ > 0; --inFlight_) popFront();
-    if (size_ == 0) {
-        if (ring_.size() > kKeepCapacity) {
-            std::vector<OutboundFrame>().swap(ring_);
-            head_ = 0;
-        }
-        if (joined_.capacity() > 0) std::string().swap(joined_);
+    joined_.reset();
+    if (size_ == 0 && ring_.size() > kKeepCapacity) {
+        std::vector<OutboundFrame>().swap(ring_);
+        head_ = 0;
     }
 }
 

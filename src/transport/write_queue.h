@@ -9,6 +9,7 @@
 #include <boost/asio/buffer.hpp>
 
 #include "node/frame.h"
+#include "node/joined_frame_cache.h"
 
 namespace wspush {
 
@@ -23,8 +24,9 @@ public:
     // A batch is one WebSocket message. Small text frames queued behind each other are copied
     // into one contiguous buffer, joined by '\n': a burst then leaves in one sendmsg whatever the
     // number of frames (Asio gathers at most 16 buffers per call, so gathering the frames in place
-    // would cost a system call per 8 of them). Copying a few KiB is far cheaper than a system call.
-    // A frame alone in its batch, or a large one, is not copied: its payload is written in place.
+    // would cost a system call per 8 of them). Copying a few KiB is far cheaper than a system call,
+    // and connections given the same frames share one copy (JoinedFrameCache). A frame alone in
+    // its batch, or a large one, is not copied: its payload is written in place.
     static constexpr std::size_t kMaxBatchFrames = 1024;
     static constexpr std::size_t kMaxBatchBytes = 64 * 1024;
     static constexpr std::size_t kMaxJoinedFrameBytes = 8 * 1024;  // larger frames go alone
@@ -46,8 +48,9 @@ public:
     // Puts the next batch in flight and fills `buffers` with it (one or two buffers): consecutive
     // text frames of at most kMaxJoinedFrameBytes joined by '\n' (within kMaxBatchFrames and
     // kMaxBatchBytes), or one frame alone. Requires !writing() && hasPending(). The buffers stay
-    // valid until finishBatch().
-    Batch startBatch(std::vector<boost::asio::const_buffer>& buffers);
+    // valid until finishBatch(). With `cache`, a batch of shared frames without suffixes is
+    // looked up there and remembered there.
+    Batch startBatch(std::vector<boost::asio::const_buffer>& buffers, JoinedFrameCache* cache = nullptr);
     // The batch in flight was written (or failed): release it.
     void finishBatch();
     // Drops every frame not in flight.
@@ -64,11 +67,10 @@ private:
     std::size_t maxBytes_;
     std::size_t maxFrames_;
     // What the buffers in flight point at besides shared payloads. Frames live in the ring, which
-    // may grow (and move) while a write is under way, so a lone frame's suffix is copied here,
-    // and a joined batch is built in `joined_` (released when the queue empties: idle
-    // connections hold no batch memory).
+    // may grow (and move) while a write is under way, so a lone frame's suffix is copied here;
+    // a joined batch is held until finishBatch().
     FrameSuffix inFlightSuffix_;
-    std::string joined_;
+    SharedFrame joined_;
     std::vector<OutboundFrame> ring_;  // capacity 0 or a power of two; empty while idle
     std::size_t head_ = 0;
     std::size_t size_ = 0;

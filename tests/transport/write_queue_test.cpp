@@ -506,3 +506,69 @@ TEST(WriteQueueTest, TheBatchInFlightSurvivesTheRingGrowingUnderIt) {
 
 }  // namespace
 }  // namespace wspush
+
+namespace wspush {
+namespace {
+
+TEST(WriteQueueTest, ConnectionsGivenTheSameFramesShareOneJoinedBatch) {
+    JoinedFrameCache cache;
+    OutboundFrame a = text("{\"a\":1}"), b = text("{\"b\":2}"), c = text("{\"c\":3}");
+    WriteQueue first(kLarge, 100), second(kLarge, 100), third(kLarge, 100);
+    for (WriteQueue* queue : {&first, &second}) {
+        ASSERT_TRUE(queue->push(a));
+        ASSERT_TRUE(queue->push(b));
+    }
+    ASSERT_TRUE(third.push(a));
+    ASSERT_TRUE(third.push(c));  // other frames: a batch of its own
+
+    std::vector<boost::asio::const_buffer> one, two, three;
+    first.startBatch(one, &cache);
+    second.startBatch(two, &cache);
+    third.startBatch(three, &cache);
+    ASSERT_EQ(one.size(), 1u);
+    ASSERT_EQ(two.size(), 1u);
+    EXPECT_EQ(one[0].data(), two[0].data());  // one copy for both
+    EXPECT_EQ(concat(two), "{\"a\":1}\n{\"b\":2}");
+    EXPECT_NE(three[0].data(), one[0].data());
+    EXPECT_EQ(concat(three), "{\"a\":1}\n{\"c\":3}");
+
+    // The cache forgetting its batch (end of a turn) does not pull it from under the writes.
+    cache.clear();
+    EXPECT_EQ(concat(one), "{\"a\":1}\n{\"b\":2}");
+    first.finishBatch();
+    EXPECT_EQ(concat(two), "{\"a\":1}\n{\"b\":2}");
+}
+
+TEST(WriteQueueTest, BatchesWithSuffixesAreNeverShared) {
+    JoinedFrameCache cache;
+    OutboundFrame plain = text("{\"m\":1}");
+    WriteQueue first(kLarge, 100), second(kLarge, 100);
+    ASSERT_TRUE(first.push(plain));
+    ASSERT_TRUE(first.push(withSuffix("{\"m\":2", ",\"did\":1}")));
+    ASSERT_TRUE(second.push(plain));
+    ASSERT_TRUE(second.push(withSuffix("{\"m\":2", ",\"did\":7}")));
+    std::vector<boost::asio::const_buffer> one, two;
+    first.startBatch(one, &cache);
+    second.startBatch(two, &cache);
+    EXPECT_EQ(concat(one), "{\"m\":1}\n{\"m\":2,\"did\":1}");
+    EXPECT_EQ(concat(two), "{\"m\":1}\n{\"m\":2,\"did\":7}");
+}
+
+TEST(WriteQueueTest, TheCacheMatchesPayloadObjectsNotEqualText) {
+    // Payloads are compared by identity, and the cache keeps its key's payloads alive, so a new
+    // payload can never take an old one's address and be mistaken for it.
+    JoinedFrameCache cache;
+    WriteQueue first(kLarge, 100), second(kLarge, 100);
+    ASSERT_TRUE(first.push(text("x")));
+    ASSERT_TRUE(first.push(text("y")));
+    std::vector<boost::asio::const_buffer> one, two;
+    first.startBatch(one, &cache);
+    first.finishBatch();  // the queue lets go of its frames; the cache still holds them
+    ASSERT_TRUE(second.push(text("x")));
+    ASSERT_TRUE(second.push(text("z")));
+    second.startBatch(two, &cache);
+    EXPECT_EQ(concat(two), "x\nz");
+}
+
+}  // namespace
+}  // namespace wspush
