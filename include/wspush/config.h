@@ -46,8 +46,9 @@ struct WebSocketConfig {
     std::size_t write_queue_max_bytes = 1024 * 1024;  // past either bound: slow consumer, 4001
     std::size_t write_queue_max_frames = 4096;
     std::size_t max_subscriptions = 128;  // channels per connection
-    // Publications reaching an idle event loop wait this long for more to join them; each
-    // connection then writes everything it got in one system call (0: deliver at once).
+    // Publications reaching a busy event loop (one that delivered less than this long ago) wait
+    // this long for more to join them; each connection then writes everything it got in one
+    // system call. An idle loop delivers at once; 0 never waits.
     Seconds write_delay{0.001};
     CompressionConfig compression;
 };

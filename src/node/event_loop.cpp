@@ -30,7 +30,12 @@ void EventLoop::deliverSoon(PublicationPtr publication, SharedFrame frame) {
         post = !std::exchange(drainPosted_, true);
     }
     if (!post) return;
-    if (deliveryWindow_ == std::chrono::steady_clock::duration::zero())
+    // Like Nagle's algorithm: an idle loop delivers at once, a busy one (its last turn ended less
+    // than a window ago) lets more publications join the next turn. Low latency at low rates,
+    // one write per connection for many publications at high ones.
+    auto now = std::chrono::steady_clock::now().time_since_epoch();
+    auto lastTurnEnd = std::chrono::steady_clock::duration(lastTurnEnd_.load(std::memory_order_relaxed));
+    if (now - lastTurnEnd >= deliveryWindow_)
         boost::asio::post(*context_, [this] { drainInbox(); });
     else
         boost::asio::post(*context_, [this] { scheduleDrain(); });  // the timer belongs to this loop's thread
@@ -63,6 +68,7 @@ void EventLoop::drainInbox() {
     for (const auto& writer : flushing_) writer->flushDeferred();
     flushing_.clear();
     joinedFrames_.clear();
+    lastTurnEnd_.store(std::chrono::steady_clock::now().time_since_epoch().count(), std::memory_order_relaxed);
 }
 
 void EventLoop::drainConnections() {

@@ -3,6 +3,7 @@
 // so nothing reachable only from one loop needs a lock (docs/architecture.md).
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <mutex>
@@ -56,9 +57,10 @@ public:
     // exactly the order they were handed over.
     void deliverSoon(PublicationPtr publication, SharedFrame frame);
 
-    // How long deliveries handed over to an idle loop wait for more to join them (0: no wait).
-    // Everything that arrives within the window is delivered in one turn, and each connection
-    // writes its share of it in one system call. Set before start().
+    // How long deliveries handed over to a busy loop (one whose last turn of deliveries ended
+    // less than this long ago) wait for more to join them; an idle loop delivers at once, and 0
+    // never waits. Everything that arrives within the window is delivered in one turn, and each
+    // connection writes its share of it in one system call. Set before start().
     void setDeliveryWindow(std::chrono::steady_clock::duration window) { deliveryWindow_ = window; }
     // Delivers everything handed over so far, now rather than when the window closes: for a
     // session leaving this loop, which must not miss what was already on its way here. On this
@@ -95,6 +97,8 @@ private:
     bool drainPosted_ = false;
     std::vector<Delivery> draining_;  // only touched by drainInbox, on this loop
     std::chrono::steady_clock::duration deliveryWindow_{0};
+    // When the last turn ended (steady_clock ticks): read by other threads' deliverSoon.
+    std::atomic<std::chrono::steady_clock::rep> lastTurnEnd_{0};
     bool delivering_ = false;
     std::vector<std::shared_ptr<DeferredWriter>> deferredWriters_;
     std::vector<std::shared_ptr<DeferredWriter>> flushing_;  // deferredWriters_ being flushed

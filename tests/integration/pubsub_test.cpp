@@ -320,9 +320,8 @@ namespace {
 
 // docs/protocol.md, Framing: a burst for one connection leaves as one frame, messages joined by '\n'.
 TEST(PubSub, ABatchOfPublicationsReachesASubscriberInOneFrameInOrder) {
-    // The API connection and the subscriber may sit on different loops: the write_delay window
-    // (10 ms here, against microseconds to publish the batch) lets the whole batch arrive first.
-    DaemonProcess daemon(json{{"websocket", {{"write_delay", 0.01}}}});
+    // One loop: the batch is handed over in one handler, before that loop's turn of deliveries.
+    DaemonProcess daemon(json{{"threads", 1}, {"websocket", {{"write_delay", 0}}}});
     WsTestClient subscriber;
     ASSERT_TRUE(subscriber.connectProtocol(daemon.port())) << subscriber.lastError();
     ASSERT_TRUE(subscribeOk(subscriber, "news"));

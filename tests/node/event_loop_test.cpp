@@ -4,6 +4,7 @@
 #include <chrono>
 #include <future>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -39,11 +40,13 @@ public:
         flushQueued_ = false;
         writes.push_back(std::move(pending_));
         pending_.clear();
+        flushes.store(writes.size());
         if (writes.size() == expectedWrites) done.set_value();
     }
 
     std::vector<std::vector<std::uint64_t>> writes;  // offsets per "write"
     std::size_t expectedWrites = 1;
+    std::atomic<std::size_t> flushes{0};
     std::promise<void> done;
 
 private:
@@ -52,23 +55,33 @@ private:
     bool flushQueued_ = false;
 };
 
-TEST(EventLoopTest, DeliveriesWithinTheWindowAreDeliveredInOneTurnAndWrittenOnce) {
+TEST(EventLoopTest, AnIdleLoopDeliversAtOnceABusyOneGathersTheWindowIntoOneTurn) {
     EventLoop loop(0);
-    loop.setDeliveryWindow(200ms);
+    loop.setDeliveryWindow(500ms);
     auto subscriber = std::make_shared<BatchingSubscriber>(loop);
+    subscriber->expectedWrites = 2;
     loop.hub().add("news", subscriber.get(), 0);
     loop.start();
-
     auto frame = std::make_shared<const std::string>("{}");
-    for (std::uint64_t offset = 1; offset <= 16; ++offset) loop.deliverSoon(publication(offset), frame);
 
+    // Idle: no waiting for a window.
+    auto start = std::chrono::steady_clock::now();
+    loop.deliverSoon(publication(1), frame);
+    while (subscriber->flushes.load() < 1 && std::chrono::steady_clock::now() - start < 5s)
+        std::this_thread::sleep_for(1ms);
+    ASSERT_EQ(subscriber->flushes.load(), 1u);
+    EXPECT_LT(std::chrono::steady_clock::now() - start, 400ms);
+
+    // Busy (a turn just ended): what arrives within the window is one turn and one write.
+    for (std::uint64_t offset = 2; offset <= 17; ++offset) loop.deliverSoon(publication(offset), frame);
     ASSERT_EQ(subscriber->done.get_future().wait_for(5s), std::future_status::ready);
     loop.stop();
     loop.join();
-    ASSERT_EQ(subscriber->writes.size(), 1u);
-    std::vector<std::uint64_t> all(16);
-    for (std::uint64_t i = 0; i < 16; ++i) all[i] = i + 1;
-    EXPECT_EQ(subscriber->writes[0], all);  // in order, one write
+    ASSERT_EQ(subscriber->writes.size(), 2u);
+    EXPECT_EQ(subscriber->writes[0], std::vector<std::uint64_t>{1});
+    std::vector<std::uint64_t> burst;
+    for (std::uint64_t i = 2; i <= 17; ++i) burst.push_back(i);
+    EXPECT_EQ(subscriber->writes[1], burst);  // in order, one write
 }
 
 TEST(EventLoopTest, WithoutAWindowEachTurnStillFlushesOnceAndKeepsOrder) {
