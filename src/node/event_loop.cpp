@@ -30,12 +30,15 @@ void EventLoop::deliverSoon(PublicationPtr publication, SharedFrame frame) {
         post = !std::exchange(drainPosted_, true);
     }
     if (!post) return;
-    // Like Nagle's algorithm: an idle loop delivers at once, a busy one (its last turn ended less
-    // than a window ago) lets more publications join the next turn. Low latency at low rates,
-    // one write per connection for many publications at high ones.
-    auto now = std::chrono::steady_clock::now().time_since_epoch();
-    auto lastTurnEnd = std::chrono::steady_clock::duration(lastTurnEnd_.load(std::memory_order_relaxed));
-    if (now - lastTurnEnd >= deliveryWindow_)
+    // Like Nagle's algorithm: an idle loop delivers at once, a busy one lets more publications
+    // join the next turn. Low latency at low rates, one write per connection for many
+    // publications at high ones. Busy means the last turn ended less than a window ago, or
+    // less than that turn lasted: after a long turn the loop first works through the writes'
+    // completions and the requests that waited, and a publication arriving then would otherwise
+    // find the loop "idle" and get a turn to itself.
+    auto now = std::chrono::steady_clock::now().time_since_epoch().count();
+    if (deliveryWindow_ == std::chrono::steady_clock::duration::zero() ||
+        now >= busyUntil_.load(std::memory_order_relaxed))
         boost::asio::post(*context_, [this] { drainInbox(); });
     else
         boost::asio::post(*context_, [this] { scheduleDrain(); });  // the timer belongs to this loop's thread
@@ -57,6 +60,7 @@ void EventLoop::drainInbox() {
     }
     // Connections queue what they are given and write once, after the whole turn: a burst of
     // publications reaches each subscriber in one system call instead of one per publication.
+    auto start = std::chrono::steady_clock::now();
     delivering_ = true;
     for (const Delivery& delivery : draining_) {
         hub_.deliver(delivery.publication, delivery.frame);
@@ -68,7 +72,9 @@ void EventLoop::drainInbox() {
     for (const auto& writer : flushing_) writer->flushDeferred();
     flushing_.clear();
     joinedFrames_.clear();
-    lastTurnEnd_.store(std::chrono::steady_clock::now().time_since_epoch().count(), std::memory_order_relaxed);
+    auto end = std::chrono::steady_clock::now();
+    busyUntil_.store((end + std::max(deliveryWindow_, end - start)).time_since_epoch().count(),
+                     std::memory_order_relaxed);
 }
 
 void EventLoop::drainConnections() {

@@ -58,9 +58,9 @@ public:
     void deliverSoon(PublicationPtr publication, SharedFrame frame);
 
     // How long deliveries handed over to a busy loop (one whose last turn of deliveries ended
-    // less than this long ago) wait for more to join them; an idle loop delivers at once, and 0
-    // never waits. Everything that arrives within the window is delivered in one turn, and each
-    // connection writes its share of it in one system call. Set before start().
+    // less than this long, or less than that turn lasted, ago) wait for more to join them; an
+    // idle loop delivers at once, and 0 never waits. Everything that arrives within the window is delivered in one
+    // turn, and each connection writes its share of it in one system call. Set before start().
     void setDeliveryWindow(std::chrono::steady_clock::duration window) { deliveryWindow_ = window; }
     // Delivers everything handed over so far, now rather than when the window closes: for a
     // session leaving this loop, which must not miss what was already on its way here. On this
@@ -97,8 +97,9 @@ private:
     bool drainPosted_ = false;
     std::vector<Delivery> draining_;  // only touched by drainInbox, on this loop
     std::chrono::steady_clock::duration deliveryWindow_{0};
-    // When the last turn ended (steady_clock ticks): read by other threads' deliverSoon.
-    std::atomic<std::chrono::steady_clock::rep> lastTurnEnd_{0};
+    // Until when (steady_clock ticks) the loop counts as busy: the end of the last turn plus the
+    // window or that turn's length, whichever is longer. Read by other threads' deliverSoon.
+    std::atomic<std::chrono::steady_clock::rep> busyUntil_{0};
     bool delivering_ = false;
     std::vector<std::shared_ptr<DeferredWriter>> deferredWriters_;
     std::vector<std::shared_ptr<DeferredWriter>> flushing_;  // deferredWriters_ being flushed
