@@ -1,9 +1,10 @@
 import { backoffDelay } from "./backoff.js";
 import { Calls, type Command, type Reply, type Settle } from "./calls.js";
 import { Emitter } from "./emitter.js";
-import { DisconnectedError, ServerError } from "./errors.js";
+import { DisconnectedError, ServerError, TimeoutError, TooLargeError } from "./errors.js";
 import { Heartbeat } from "./heartbeat.js";
 import { InboundQos, type MessageFrame } from "./qos.js";
+import { root } from "./root.js";
 import { Subscription, type Publication } from "./subscription.js";
 import type { Transport, TransportFactory } from "./transport.js";
 import { webSocketTransport, type WebSocketConstructor } from "./transport/browser.js";
@@ -32,9 +33,11 @@ export interface WspushOptions {
     /** Reconnect delays: the n-th attempt waits random(0, min(maxReconnectDelay, minReconnectDelay·2ⁿ)) ms. Defaults 500 and 20000. */
     minReconnectDelay?: number;
     maxReconnectDelay?: number;
-    /** How many recent message ids are remembered to drop duplicates. Default 1000. */
+    /** How many recent publications (channel, epoch, offset; all channels together) are remembered to drop duplicates. Default 1000. */
     dedupWindow?: number;
-    /** Browsers: check the connection at once on online/offline/visibilitychange. Default true. */
+    /** The server's `websocket.max_message_size`, in bytes: a larger publish fails with `TooLargeError`. Default 65536. */
+    maxMessageSize?: number;
+    /** Browsers: check the connection at once when the network comes back or the page becomes visible. Default true. */
     watchNetwork?: boolean;
 }
 
@@ -70,7 +73,10 @@ export interface PublishResult {
 export type ClientEvents = {
     state: [state: ConnectionState, previous: ConnectionState];
     connected: [info: ConnectedInfo];
-    /** A connection ended; `code` is its close code (1006: lost without a close frame). */
+    /**
+     * A connection (or connection attempt) ended; `code` is its close code (1006: lost without a
+     * close frame). Emitted after the `state` change it causes.
+     */
     disconnected: [info: { code: number; reason: string }];
     /** Every publication delivered, including the personal channel `$user:<user>`. */
     message: [publication: Publication];
@@ -81,9 +87,19 @@ export type ClientEvents = {
 // Close codes after which the same connection would fail again (protocol.md, "Close codes").
 const isFinalClose = (code: number) => (code >= 4500 && code <= 4999) || code == 1003 || code == 1007 || code == 1009;
 
-// Commands are batched into frames of at most this many characters (the server's default limit
-// is 64 KiB per message).
-const MAX_FRAME = 16384;
+// Commands are batched into frames of at most this many bytes (well under the server's limit).
+const MAX_BATCH = 16384;
+
+/** The UTF-8 size of `s`: what the server counts against its frame limit. */
+const utf8Length = (s: string): number => {
+    let n = s.length;
+    for (let i = 0; i < s.length; i++) {
+        const c = s.charCodeAt(i);
+        // 2 bytes up to U+07FF, 3 above; a surrogate pair (2 units) is 4.
+        if (c > 0x7f) n += c > 0x7ff && (c < 0xd800 || c > 0xdfff) ? 2 : 1;
+    }
+    return n;
+};
 
 /**
  * A wspush client: one WebSocket, reconnected with backoff, with a resumable session.
@@ -94,10 +110,10 @@ const MAX_FRAME = 16384;
  */
 export class Wspush extends Emitter<ClientEvents> {
     state: ConnectionState = "disconnected";
-    /** The last `connected` reply. */
+    /** The last `connected` reply, without its resume token. */
     info?: ConnectedInfo;
 
-    private readonly opts: Required<Pick<WspushOptions, "timeout" | "connectTimeout" | "minReconnectDelay" | "maxReconnectDelay">> &
+    private readonly opts: Required<Pick<WspushOptions, "timeout" | "connectTimeout" | "minReconnectDelay" | "maxReconnectDelay" | "maxMessageSize">> &
         WspushOptions;
     private readonly openTransport: TransportFactory;
     private readonly log: (...args: unknown[]) => void;
@@ -127,11 +143,20 @@ export class Wspush extends Emitter<ClientEvents> {
         options: WspushOptions = {},
     ) {
         super();
-        this.opts = { timeout: 1e4, connectTimeout: 1e4, minReconnectDelay: 500, maxReconnectDelay: 2e4, ...options };
-        this.openTransport = options.transport || webSocketTransport(options.WebSocket);
-        const debug = options.debug;
+        const o = options;
+        // `??` per option: `{ timeout: undefined }` means the default too.
+        this.opts = {
+            ...o,
+            timeout: o.timeout ?? 1e4,
+            connectTimeout: o.connectTimeout ?? 1e4,
+            minReconnectDelay: o.minReconnectDelay ?? 500,
+            maxReconnectDelay: o.maxReconnectDelay ?? 2e4,
+            maxMessageSize: o.maxMessageSize ?? 65536,
+        };
+        this.openTransport = o.transport || webSocketTransport(o.WebSocket);
+        const debug = o.debug;
         this.log = typeof debug == "function" ? debug : debug ? console.debug.bind(console, "[wspush]") : () => {};
-        this.qos = new InboundQos(options.dedupWindow || 1000);
+        this.qos = new InboundQos(o.dedupWindow ?? 1000);
         this.heartbeat = new Heartbeat(
             () => this.write([{ type: "ping" }]),
             () => this.lost(this.generation, 1006, "no answer to ping"),
@@ -171,12 +196,18 @@ export class Wspush extends Emitter<ClientEvents> {
     /**
      * Publishes `data` to `channel`. Resolves when the server has published it (QoS 2: after
      * pubrec → pubrel → pubcomp). Every publish carries a `mid`, so one with QoS ≥ 1 (or the
-     * namespace default) is resent on each new connection until answered without ever being
-     * published twice; a QoS 0 publish is never resent once written.
+     * namespace default) is resent on each new connection until answered, and the server does not
+     * publish it again while it remembers the `mid` (README.md, "QoS and duplicates"); a QoS 0
+     * publish is never resent once written.
      */
     async publish<T = unknown>(channel: string, data: T, options: PublishOptions = {}): Promise<PublishResult> {
         const { qos, mid = this.midPrefix + "-" + (++this.midCount).toString(36), timeout = this.opts.timeout } = options;
-        const reply = await this.call({ type: "publish", channel, data, qos, mid }, timeout, qos !== 0);
+        const command = { type: "publish", channel, data, qos, mid };
+        // The server closes the whole connection (1009, final) on a frame over its limit; fail
+        // only this call. 30 bytes: room for the `id` added when it is sent.
+        const size = utf8Length(JSON.stringify(command)) + 30;
+        if (size > this.opts.maxMessageSize) throw new TooLargeError(`publish of ${size} bytes, over the limit of ${this.opts.maxMessageSize}`);
+        const reply = await this.call(command, timeout, qos !== 0);
         if (reply.type == "pubrec") await this.call({ type: "pubrel", mid }, timeout, true);
         return { channel, offset: reply.offset as number, mid: reply.mid as string };
     }
@@ -230,27 +261,37 @@ export class Wspush extends Emitter<ClientEvents> {
             this.emit("error", new ServerError(reply.code as number, reply.message as string));
             return;
         }
-        const info = reply as unknown as ConnectedInfo & { resume: string };
+        // The resume token is a secret: kept for the next connect, not exposed in `info`.
+        const { id, type, resume, ...info } = reply as unknown as ConnectedInfo & { id: number; type: string; resume: string };
+        const generation = this.generation;
         clearTimeout(this.connectTimer);
         this.attempt = 0;
-        this.session = { session: info.session, resume: info.resume };
+        this.session = { session: info.session, resume };
         if (!info.resumed) {
             this.qos.newSession();
             for (const sub of this.subs.values()) sub.known = false;
         }
         this.info = info;
         this.heartbeat.start(info.ping_interval * 1e3, info.pong_timeout * 1e3);
+        // Listeners may disconnect (or reconnect) the client: after each event, go on only if this
+        // is still the current connection.
         this.setState("connected");
         // A resumed session still holds the subscriptions it had; any other is subscribed again.
         for (const sub of this.subs.values()) {
+            if (generation != this.generation) return;
             if (sub.known) sub.subscribed({ channel: sub.channel, resumed: true });
             else if (!sub.pending) this.subscribeOnServer(sub);
         }
-        this.write(this.calls.takeUnsent());
+        if (generation != this.generation) return;
+        this.flush();
         this.emit("connected", info);
     }
 
-    /** Connection `generation` is gone: clean up, then reconnect unless the server said not to. */
+    /**
+     * Connection `generation` is gone: clean up, then reconnect unless the server said not to.
+     * Events come last, once the state and the retry timer are in place, so that a listener's
+     * `disconnect()`, `publish()` or `subscribe()` sees the client as it now is.
+     */
     private lost(generation: number, code: number, reason: string): void {
         if (generation != this.generation) return;
         const transport = this.transport;
@@ -258,13 +299,14 @@ export class Wspush extends Emitter<ClientEvents> {
         transport?.close();
         this.calls.connectionLost();
         this.log("closed", code, reason);
-        this.emit("disconnected", { code, reason });
         if (this.refused || isFinalClose(code)) {
-            return this.stop(new DisconnectedError(`closed by the server: ${code} ${reason}`));
+            this.stop(new DisconnectedError(`closed by the server: ${code} ${reason}`));
+        } else {
+            const { minReconnectDelay: min, maxReconnectDelay: max } = this.opts;
+            this.retryTimer = setTimeout(() => this.open(), backoffDelay(this.attempt++, { min, max }));
+            this.setState("reconnecting");
         }
-        this.setState("reconnecting");
-        const { minReconnectDelay: min, maxReconnectDelay: max } = this.opts;
-        this.retryTimer = setTimeout(() => this.open(), backoffDelay(this.attempt++, { min, max }));
+        this.emit("disconnected", { code, reason });
     }
 
     /** Forgets the current connection (attempt) and its timers. */
@@ -293,17 +335,19 @@ export class Wspush extends Emitter<ClientEvents> {
     // ---- browsers: react at once when the network or the page's visibility changes ----
 
     private watchNetwork(on: boolean): void {
-        const g = globalThis as any;
-        if (this.opts.watchNetwork === false || !g.document || !g.addEventListener) return;
+        if (this.opts.watchNetwork === false || !root.document || !root.addEventListener) return;
         const method = on ? "addEventListener" : "removeEventListener";
-        g[method]("online", this.wake);
-        g[method]("offline", this.wake);
-        g.document[method]("visibilitychange", this.wake);
+        root[method]("online", this.wake);
+        root[method]("offline", this.wake);
+        root.document[method]("visibilitychange", this.wake);
     }
 
-    private wake = (): void => {
+    // `offline` only checks the connection (it is probably dead); a page becoming hidden does
+    // nothing: only `online` or the page becoming visible is a reason to skip the backoff.
+    private wake = (ev: Event): void => {
+        if (ev.type == "visibilitychange" && root.document.visibilityState == "hidden") return;
         if (this.state == "connected") this.heartbeat.check();
-        else if (this.retryTimer && (globalThis as any).navigator?.onLine !== false) {
+        else if (this.retryTimer && ev.type != "offline" && root.navigator?.onLine !== false) {
             clearTimeout(this.retryTimer);
             this.open();
         }
@@ -314,21 +358,24 @@ export class Wspush extends Emitter<ClientEvents> {
     private receive(frame: string): void {
         const generation = this.generation;
         this.heartbeat.received();
-        this.batch = [];
-        for (const line of frame.split("\n")) {
-            if (!line || generation != this.generation) continue;
-            this.log("←", line);
-            let message: Reply;
-            try {
-                message = JSON.parse(line);
-            } catch {
-                continue; // the server only sends JSON; a corrupt line is dropped, not fatal
+        const batch: Command[] = (this.batch = []);
+        try {
+            for (const line of frame.split("\n")) {
+                if (!line || generation != this.generation) continue;
+                this.log("←", line);
+                let message: Reply;
+                try {
+                    message = JSON.parse(line);
+                } catch {
+                    continue; // the server only sends JSON; a corrupt line is dropped, not fatal
+                }
+                if (message && typeof message == "object") this.handle(message);
             }
-            this.handle(message);
+        } finally {
+            this.batch = undefined;
+            // Not onto another connection: a listener may have ended this one meanwhile.
+            if (generation == this.generation) this.write(batch);
         }
-        const batch = this.batch;
-        this.batch = undefined;
-        this.write(batch);
     }
 
     private handle(m: Reply): void {
@@ -361,13 +408,17 @@ export class Wspush extends Emitter<ClientEvents> {
     /** Sends commands, several per frame; while a frame is being handled, they join its batch. */
     private write(commands: Command[]): void {
         if (this.batch) return void this.batch.push(...commands);
+        const limit = Math.min(MAX_BATCH, this.opts.maxMessageSize);
         let frame = "";
+        let bytes = 0;
         for (const command of commands) {
             const line = JSON.stringify(command);
-            if (frame && frame.length + line.length >= MAX_FRAME) this.sendFrame(frame), (frame = "");
-            frame = frame ? frame + "\n" + line : line;
+            const n = utf8Length(line) + 1; // with its "\n"
+            if (bytes && bytes + n > limit) this.sendFrame(frame), (frame = ""), (bytes = 0);
+            frame += (bytes ? "\n" : "") + line;
+            bytes += n;
         }
-        if (frame) this.sendFrame(frame);
+        if (bytes) this.sendFrame(frame);
     }
 
     private sendFrame(frame: string): void {
@@ -384,8 +435,17 @@ export class Wspush extends Emitter<ClientEvents> {
     /** Sends `command` now, or once connected; `done` gets the reply or the error. */
     private request(command: Command, timeout: number, resend: boolean, done: Settle): number {
         const id = this.calls.add(command, timeout, resend, done);
-        if (this.state == "connected") this.write(this.calls.takeUnsent());
+        this.flush();
         return id;
+    }
+
+    /**
+     * Writes the calls not yet sent, if there is a connection to send them on: a call taken
+     * (marked sent) without one would never be sent. "connected" implies an open transport, as
+     * every path that drops it changes the state before anything else can run.
+     */
+    private flush(): void {
+        if (this.state == "connected") this.write(this.calls.takeUnsent());
     }
 
     private call(command: Command, timeout: number, resend: boolean): Promise<Reply> {
@@ -405,23 +465,30 @@ export class Wspush extends Emitter<ClientEvents> {
                 if (current()) sub.subscribed({ channel, offset: reply?.offset as number, epoch: reply?.epoch as string, resumed: !reply });
             } else if (err instanceof ServerError) {
                 if (current()) this.subs.delete(channel);
-                sub.failed(err);
+                sub.ended(err);
             } // DisconnectedError: subscribed again on the next connect()
         });
     }
 
     private unsubscribe(sub: Subscription): Promise<void> {
-        if (this.subs.get(sub.channel) != sub) return Promise.resolve();
-        this.subs.delete(sub.channel);
-        sub.state = "unsubscribed";
+        const { channel } = sub;
+        if (this.subs.get(channel) != sub) return Promise.resolve();
+        this.subs.delete(channel);
+        sub.ended();
         // The server never had it, or never will: its subscribe was not written yet.
         if (!sub.known && (!sub.pending || this.calls.withdraw(sub.pending))) return Promise.resolve();
-        return this.call({ type: "unsubscribe", channel: sub.channel }, this.opts.timeout, true).then(
-            () => {},
-            (err) => {
+        const { timeout } = this.opts;
+        return new Promise((resolve, reject) => {
+            // The timeout only rejects the promise: the command itself stays, resent on each new
+            // connection until answered, so the server's subscription does not outlive a slow
+            // or absent connection.
+            const timer = setTimeout(() => reject(new TimeoutError(`no answer to unsubscribe within ${timeout} ms`)), timeout);
+            this.request({ type: "unsubscribe", channel }, 0, true, (err) => {
+                clearTimeout(timer);
                 // 111: the server's session no longer had it (a new session): nothing to undo.
-                if (!(err instanceof ServerError && err.code == 111)) throw err;
-            },
-        );
+                if (err && !(err instanceof ServerError && err.code == 111)) reject(err);
+                else resolve();
+            });
+        });
     }
 }

@@ -1,6 +1,6 @@
 /**
  * Remembers the last `capacity` keys it was given. Used to recognise a publication seen before
- * (by its `mid`) without growing forever on a long-lived connection.
+ * (by its channel, epoch and offset) without growing forever on a long-lived connection.
  */
 export class RecentKeys {
     // A Set iterates in insertion order, so its first element is always the oldest.

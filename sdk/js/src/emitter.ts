@@ -31,7 +31,8 @@ export class Emitter<E extends EventMap> {
     }
 
     protected emit<K extends keyof E>(event: K, ...args: E[K]): void {
-        for (const fn of this.listeners[event] || []) {
+        // A copy: listeners added or removed by a listener take effect from the next event.
+        for (const fn of (this.listeners[event] || []).slice()) {
             try {
                 fn(...args);
             } catch (err) {

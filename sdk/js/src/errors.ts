@@ -26,3 +26,8 @@ export class ServerError extends WspushError {
 export class DisconnectedError extends WspushError {
     override name = "DisconnectedError";
 }
+
+/** A publish too large for the server's frame limit: sending it would make the server close with 1009. */
+export class TooLargeError extends WspushError {
+    override name = "TooLargeError";
+}

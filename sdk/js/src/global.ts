@@ -2,5 +2,6 @@
 // global `Wspush`, the client class, carrying the rest of the API as static members
 // (`Wspush.TimeoutError`, `Wspush.miniProgramTransport`, …).
 import * as api from "./index.js";
+import { root } from "./root.js";
 
-(globalThis as any).Wspush = Object.assign(api.Wspush, api);
+root.Wspush = Object.assign(api.Wspush, api);

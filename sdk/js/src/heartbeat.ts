@@ -25,7 +25,7 @@ export class Heartbeat {
     /** Something arrived: the connection is alive; the silence count starts over. */
     received(): void {
         if (!this.interval) return;
-        this.stop();
+        this.clear();
         this.idleTimer = setTimeout(() => this.check(), this.interval);
     }
 
@@ -35,12 +35,17 @@ export class Heartbeat {
         this.sendPing();
         this.deadTimer = setTimeout(() => {
             this.stop();
-            this.interval = 0;
             this.onDead();
         }, this.timeout);
     }
 
+    /** Stops watching until the next `start()`: frames of a connection not yet `connected` must not start the idle timer. */
     stop(): void {
+        this.interval = 0;
+        this.clear();
+    }
+
+    private clear(): void {
         clearTimeout(this.idleTimer);
         clearTimeout(this.deadTimer);
         this.idleTimer = this.deadTimer = undefined;

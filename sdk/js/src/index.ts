@@ -2,7 +2,7 @@ export { Wspush, VERSION } from "./client.js";
 export type { WspushOptions, ConnectionState, ConnectedInfo, PublishOptions, PublishResult, ClientEvents } from "./client.js";
 export { Subscription } from "./subscription.js";
 export type { Publication, SubscribedInfo, SubscriptionState, SubscriptionEvents } from "./subscription.js";
-export { WspushError, TimeoutError, ServerError, DisconnectedError } from "./errors.js";
+export { WspushError, TimeoutError, ServerError, DisconnectedError, TooLargeError } from "./errors.js";
 export type { Transport, TransportEvents, TransportFactory } from "./transport.js";
 export { webSocketTransport } from "./transport/browser.js";
 export type { WebSocketLike, WebSocketConstructor } from "./transport/browser.js";

@@ -29,9 +29,12 @@ export interface Verdict {
  * - A QoS 2 message reaches the app when its `did` is first seen; the `did` is remembered until
  *   `rel` arrives, so resends in between (`"dup":true`, or again after a session resume) are
  *   recognised exactly. That is what makes QoS 2 exactly once.
- * - Independently, a publication whose `mid` is among the last `window` seen on its channel is a
- *   duplicate. A `"dup":true` flag alone does not make a copy a duplicate: the first copy may have
- *   been lost with the connection, and then the resend is the only one the app will ever get.
+ * - Independently, a publication whose channel, epoch and offset are among the last `window`
+ *   publications received (one window for all channels) is a duplicate: resends and repeated
+ *   deliveries carry the original offset. Not the `mid`: a client's `mid` is unique only per user
+ *   or session, so two publishers may pick the same one. A `"dup":true` flag alone does not make a
+ *   copy a duplicate: the first copy may have been lost with the connection, and then the resend
+ *   is the only one the app will ever get.
  */
 export class InboundQos {
     private recent: RecentKeys;
@@ -42,9 +45,9 @@ export class InboundQos {
     }
 
     receive(m: MessageFrame): Verdict {
-        const key = m.channel + "\n" + m.mid;
-        let deliver = m.mid == null || !this.recent.has(key);
-        if (m.mid != null) this.recent.add(key);
+        const key = m.channel + "\n" + m.epoch + "\n" + m.offset;
+        let deliver = !this.recent.has(key);
+        this.recent.add(key);
         const did = m.did as number;
         if (m.qos === 2) {
             if (this.awaitingRel.has(did)) deliver = false;

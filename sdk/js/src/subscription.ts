@@ -46,6 +46,8 @@ export class Subscription extends Emitter<SubscriptionEvents> {
     pending = 0;
     private info?: SubscribedInfo;
     private error?: Error;
+    /** The settle functions of `ready()` promises still waiting. */
+    private waiting: [(info: SubscribedInfo) => void, (err: Error) => void][] = [];
 
     /** @internal */
     constructor(
@@ -65,8 +67,7 @@ export class Subscription extends Emitter<SubscriptionEvents> {
         return new Promise((resolve, reject) => {
             if (this.state == "subscribed") return resolve(this.info!);
             if (this.state == "unsubscribed") return reject(this.error || new WspushError("unsubscribed"));
-            const offOk = this.once("subscribed", (info) => (offErr(), resolve(info)));
-            const offErr = this.once("error", (err) => (offOk(), reject(err)));
+            this.waiting.push([resolve, reject]);
         });
     }
 
@@ -74,14 +75,16 @@ export class Subscription extends Emitter<SubscriptionEvents> {
     subscribed(info: SubscribedInfo): void {
         this.state = "subscribed";
         this.info = info;
+        for (const [resolve] of this.waiting.splice(0)) resolve(info);
         this.emit("subscribed", info);
     }
 
-    /** @internal */
-    failed(err: Error): void {
+    /** @internal Ended: refused by the server (`err`), or by `unsubscribe()`. */
+    ended(err?: Error): void {
         this.state = "unsubscribed";
         this.error = err;
-        this.emit("error", err);
+        for (const [, reject] of this.waiting.splice(0)) reject(err || new WspushError("unsubscribed"));
+        if (err) this.emit("error", err);
     }
 
     /** @internal */

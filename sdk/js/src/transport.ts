@@ -13,7 +13,8 @@ export interface Transport {
     /**
      * With a code: a regular close (the client sends 1000 to end its session). Without: the
      * connection is dead or abandoned, so drop it now rather than wait for a close handshake that
-     * may never come.
+     * may never come; a socket that cannot be dropped is closed with a code in 4000–4499, never
+     * 1000, which would end the session.
      */
     close(code?: number, reason?: string): void;
 }

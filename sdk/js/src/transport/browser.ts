@@ -1,5 +1,6 @@
 // Browsers and React Native: their global WebSocket is the standard API, which the `ws` package
 // and Node 22's global WebSocket speak too (see node.ts).
+import { root } from "../root.js";
 import type { TransportFactory } from "../transport.js";
 
 /**
@@ -23,7 +24,7 @@ export type WebSocketConstructor = new (url: string) => WebSocketLike;
 /** A transport over a WebSocket class: the global one by default. */
 export function webSocketTransport(WebSocketClass?: WebSocketConstructor): TransportFactory {
     return (url, events) => {
-        const WS = WebSocketClass || (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
+        const WS: WebSocketConstructor | undefined = WebSocketClass || root.WebSocket;
         if (!WS) throw new Error("no WebSocket here: pass one (e.g. the `ws` package) as the WebSocket option");
         const ws = new WS(url);
         ws.onopen = () => events.open();
@@ -35,8 +36,11 @@ export function webSocketTransport(WebSocketClass?: WebSocketConstructor): Trans
             send: (data) => ws.send(data),
             close(code, reason) {
                 try {
-                    if (code || !ws.terminate) ws.close(code, reason);
-                    else ws.terminate();
+                    // Abandoned (no code): `ws` can drop the socket at once. Elsewhere close with
+                    // 4000: React Native sends 1000 for a close without a code, and 1000 ends the
+                    // session on the server, so the next connection could not resume it.
+                    if (!code && ws.terminate) ws.terminate();
+                    else ws.close(code || 4000, code ? reason : "abandoned");
                 } catch {
                     // closing a socket that is already closing is not an error worth reporting
                 }

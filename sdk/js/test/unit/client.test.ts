@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { afterEach, beforeEach, mock, test } from "node:test";
-import { DisconnectedError, ServerError, TimeoutError, Wspush, type ConnectionState, type Publication } from "../../src/index.js";
+import { DisconnectedError, ServerError, TimeoutError, TooLargeError, WspushError, Wspush, type ConnectionState, type Publication } from "../../src/index.js";
 import { FakeServer, settle } from "../helpers/fake-transport.js";
 
 beforeEach(() => {
@@ -333,17 +333,32 @@ test("heartbeat: pings when idle, declares a silent connection dead and reconnec
     assert.equal(server.sockets.length, 2);
 });
 
-test("browsers: online/visibilitychange check the connection or retry at once", () => {
+/** Fakes a browser's window and document for `fn`; returns the removeEventListener calls. */
+function withBrowser(fn: (win: EventTarget, doc: EventTarget & { visibilityState?: string }) => void): string[] {
     const g = globalThis as any;
     const win = new EventTarget();
+    const removed: string[] = [];
     g.addEventListener = win.addEventListener.bind(win);
-    g.removeEventListener = win.removeEventListener.bind(win);
-    g.document = new EventTarget();
+    g.removeEventListener = (type: string, l: any) => (removed.push(type), win.removeEventListener(type, l));
+    const doc = (g.document = new EventTarget() as any);
+    const removeDoc = doc.removeEventListener.bind(doc);
+    doc.removeEventListener = (type: string, l: any) => (removed.push(type), removeDoc(type, l));
     try {
+        fn(win, doc);
+    } finally {
+        delete g.addEventListener;
+        delete g.removeEventListener;
+        delete g.document;
+    }
+    return removed;
+}
+
+test("browsers: online/visibilitychange check the connection or retry at once", () => {
+    const removed = withBrowser((win, doc) => {
         const { server, client } = setup();
         client.connect();
         server.last.accept();
-        g.document.dispatchEvent(new Event("visibilitychange"));
+        doc.dispatchEvent(new Event("visibilitychange"));
         assert.equal(server.last.sentOfType("ping").length, 1); // liveness check now
         mock.timers.tick(10_000);
         assert.equal(client.state, "reconnecting"); // no answer within pong_timeout
@@ -351,13 +366,27 @@ test("browsers: online/visibilitychange check the connection or retry at once", 
         win.dispatchEvent(new Event("online"));
         assert.equal(server.sockets.length, 2); // no waiting for the backoff
         client.disconnect();
-        win.dispatchEvent(new Event("online"));
-        assert.equal(server.sockets.length, 2); // listeners removed
-    } finally {
-        delete g.addEventListener;
-        delete g.removeEventListener;
-        delete g.document;
-    }
+    });
+    assert.deepEqual(removed.sort(), ["offline", "online", "visibilitychange"]);
+});
+
+test("browsers: a page becoming hidden, or going offline, does not skip the backoff", () => {
+    withBrowser((win, doc) => {
+        const { server, client } = setup();
+        client.connect();
+        server.last.accept();
+        doc.visibilityState = "hidden";
+        doc.dispatchEvent(new Event("visibilitychange"));
+        assert.equal(server.last.sentOfType("ping").length, 0); // no liveness check for a hidden page
+        server.last.serverClose(1006);
+        doc.dispatchEvent(new Event("visibilitychange"));
+        win.dispatchEvent(new Event("offline"));
+        assert.equal(server.sockets.length, 1);
+        doc.visibilityState = "visible";
+        doc.dispatchEvent(new Event("visibilitychange"));
+        assert.equal(server.sockets.length, 2);
+        client.disconnect();
+    });
 });
 
 test("getToken is called for every attempt", async () => {
@@ -374,15 +403,158 @@ test("getToken is called for every attempt", async () => {
     assert.equal(server.last.sentOfType("connect")[0].token, "t2");
 });
 
-test("a refused connect is an error event and ends reconnecting", () => {
+test("a refused connect is an error event, sends nothing more, and its close ends reconnecting", async () => {
     const { server, client } = setup();
     const errors: Error[] = [];
     client.on("error", (e) => errors.push(e));
     client.connect();
+    const pending = client.publish("chat:a", 1, { qos: 1 });
     server.last.open();
     const { id } = server.last.sentOfType("connect")[0];
-    server.last.push({ id, type: "error", code: 101, message: "unauthorized" }, { type: "disconnect", code: 4501, reason: "unauthorized", reconnect: false });
-    server.last.serverClose(4501, "unauthorized");
+    server.last.push({ id, type: "error", code: 101, message: "unauthorized" });
     assert.equal((errors[0] as ServerError).code, 101);
+    assert.equal(client.state, "connecting"); // not connected: the queued publish stays queued
+    assert.deepEqual(server.last.sentOfType("publish"), []);
+    server.last.serverClose(4501, "unauthorized");
     assert.equal(client.state, "disconnected");
+    await assert.rejects(pending, DisconnectedError);
+    mock.timers.tick(60_000);
+    assert.equal(server.sockets.length, 1);
+});
+
+test("calling disconnect() from a `disconnected` or `state` listener stops the reconnecting", () => {
+    for (const event of ["disconnected", "state"] as const) {
+        const { server, client } = setup();
+        client.connect();
+        server.last.accept();
+        const off = client.on(event, () => client.disconnect());
+        server.last.serverClose(1006);
+        off();
+        assert.equal(client.state, "disconnected", event);
+        mock.timers.tick(60_000);
+        assert.equal(server.sockets.length, 1, event);
+    }
+});
+
+test("publish() and subscribe() from a `disconnected` listener are sent on the next connection", async () => {
+    const { server, client } = setup();
+    client.connect();
+    server.last.accept();
+    let published: Promise<unknown> | undefined;
+    client.once("disconnected", () => {
+        published = client.publish("chat:a", "late", { qos: 1 });
+        client.subscribe("chat:b");
+    });
+    server.last.serverClose(1006);
+    mock.timers.tick(500);
+    server.last.accept({ resumed: true });
+    const [publish] = server.last.sentOfType("publish");
+    assert.equal(publish.data, "late");
+    assert.deepEqual(server.last.sentOfType("subscribe").map((m) => m.channel), ["chat:b"]);
+    server.last.push({ id: publish.id, type: "published", channel: "chat:a", offset: 1, mid: publish.mid });
+    await published;
+});
+
+test("an unsubscribe that times out while queued is still sent once connected, until answered", async () => {
+    const { server, client } = setup({ timeout: 1000, connectTimeout: 60_000 });
+    client.connect();
+    server.last.accept();
+    const sub = client.subscribe("chat:a");
+    server.last.push({ id: server.last.sentOfType("subscribe")[0].id, type: "subscribed", channel: "chat:a", offset: 0, epoch: "e" });
+    server.last.serverClose(1006);
+    const done = sub.unsubscribe();
+    mock.timers.tick(1000);
+    await assert.rejects(done, TimeoutError);
+    mock.timers.tick(500);
+    server.last.accept({ resumed: true });
+    const [unsubscribe] = server.last.sentOfType("unsubscribe");
+    assert.equal(unsubscribe.channel, "chat:a");
+    server.last.serverClose(1006); // lost again before the answer: sent again
+    mock.timers.tick(1000);
+    server.last.accept({ resumed: true });
+    assert.equal(server.last.sentOfType("unsubscribe")[0].channel, "chat:a");
+});
+
+test("unsubscribe() while subscribing rejects the waiting ready()", async () => {
+    const { server, client } = setup();
+    client.connect();
+    server.last.accept();
+    const sub = client.subscribe("chat:a");
+    const ready = sub.ready();
+    const done = sub.unsubscribe();
+    await assert.rejects(ready, WspushError);
+    const [subscribe] = server.last.sentOfType("subscribe");
+    server.last.push({ id: subscribe.id, type: "subscribed", channel: "chat:a", offset: 0, epoch: "e" });
+    server.last.push({ id: server.last.sentOfType("unsubscribe")[0].id, type: "unsubscribed", channel: "chat:a" });
+    await done;
+    assert.equal(sub.state, "unsubscribed");
+});
+
+test("options given as undefined take their defaults", () => {
+    const { server, client } = setup({ connectTimeout: undefined, minReconnectDelay: undefined, maxReconnectDelay: undefined, timeout: undefined });
+    client.connect();
+    mock.timers.tick(9999);
+    assert.equal(client.state, "connecting");
+    mock.timers.tick(1);
+    assert.equal(client.state, "reconnecting"); // after the default 10000 ms
+    mock.timers.tick(249); // default minReconnectDelay 500, random 0.5
+    assert.equal(server.sockets.length, 1);
+    mock.timers.tick(1);
+    assert.equal(server.sockets.length, 2);
+});
+
+test("a piece that is not an object is ignored; the rest of the frame and later frames work", () => {
+    const { server, client } = setup();
+    client.connect();
+    server.last.accept();
+    const got: unknown[] = [];
+    client.on("message", (m) => got.push(m.data));
+    server.last.push(null as any, 7 as any, { type: "message", channel: "chat:a", offset: 1, epoch: "e", mid: "m", ts: 1, data: "x", qos: 1, did: 1 });
+    assert.deepEqual(got, ["x"]);
+    assert.deepEqual(server.last.sentOfType("ack"), [{ type: "ack", did: 1 }]);
+    client.publish("chat:a", 1);
+    assert.equal(server.last.sentOfType("publish").length, 1); // written at once: no batch left behind
+});
+
+test("info carries the connected reply without the resume token", () => {
+    const { server, client } = setup();
+    client.connect();
+    server.last.accept({ session: "S", resume: "secret" });
+    assert.equal(client.info!.session, "S");
+    assert.ok(!("resume" in client.info!));
+});
+
+test("a publish over the frame limit fails with TooLargeError; batches stay under it in UTF-8 bytes", async () => {
+    const { server, client } = setup({ maxMessageSize: 8000 });
+    client.connect();
+    server.last.accept();
+    await assert.rejects(client.publish("chat:a", "€".repeat(2700)), TooLargeError); // 2700 characters, 8100 bytes
+    assert.equal(client.state, "connected");
+    assert.deepEqual(server.last.sentOfType("publish"), []);
+    client.disconnect();
+    client.connect();
+    for (let i = 0; i < 4; i++) client.publish("chat:a", "€".repeat(2000)).catch(() => {}); // 6000 bytes each
+    server.last.accept();
+    const frames = server.last.frames.slice(1);
+    assert.equal(frames.length, 4);
+    for (const f of frames) assert.ok(Buffer.byteLength(f) <= 8000);
+});
+
+test("without terminate (browsers, React Native) an abandoned attempt closes with 4000, keeping the session", () => {
+    const closes: unknown[] = [];
+    class PlainWS {
+        onopen: any = null;
+        onmessage: any = null;
+        onclose: any = null;
+        onerror: any = null;
+        send() {}
+        close(code?: number, reason?: string) {
+            closes.push([code, reason]);
+        }
+    }
+    const client = new Wspush("ws://test/ws", { WebSocket: PlainWS, connectTimeout: 1000, watchNetwork: false });
+    client.connect();
+    mock.timers.tick(1000);
+    assert.deepEqual(closes, [[4000, "abandoned"]]);
+    client.disconnect();
 });

@@ -56,3 +56,14 @@ test("stop() cancels everything", () => {
     mock.timers.tick(10_000);
     assert.deepEqual(log, []);
 });
+
+test("after stop(), frames of the next connection do not start the idle timer before start()", () => {
+    const { hb, log } = setup();
+    hb.stop();
+    hb.received(); // e.g. the next connection's frames before its `connected`
+    mock.timers.tick(10_000);
+    assert.deepEqual(log, []);
+    hb.start(1000, 500);
+    mock.timers.tick(1000);
+    assert.deepEqual(log, ["ping"]);
+});

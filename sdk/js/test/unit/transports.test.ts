@@ -78,6 +78,27 @@ test("WebSocket transport: standard events; an abandoned ws socket is terminated
     assert.deepEqual(ws.log, [["send", "s"], ["close", 1000, "bye"], ["terminate"]]);
 });
 
+test("WebSocket transport without terminate (browsers, React Native): abandoning closes with 4000, not 1000", () => {
+    const log: unknown[] = [];
+    class PlainWS {
+        onopen: any = null;
+        onmessage: any = null;
+        onclose: any = null;
+        onerror: any = null;
+        send() {}
+        close(code?: number, reason?: string) {
+            log.push([code, reason]);
+        }
+    }
+    const t = webSocketTransport(PlainWS)("ws://x/ws", recorder().handlers);
+    t.close(); // abandoned: a close without a code would be sent as 1000 by React Native
+    t.close(1000, "bye");
+    assert.deepEqual(log, [
+        [4000, "abandoned"],
+        [1000, "bye"],
+    ]);
+});
+
 test("no WebSocket anywhere: connect() reports it and stays disconnected", () => {
     const errors: Error[] = [];
     const client = new Wspush("ws://x/ws", { watchNetwork: false });
