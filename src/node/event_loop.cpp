@@ -7,6 +7,11 @@
 
 namespace wspush {
 
+namespace {
+// After a window that did not pay off, how long a busy loop delivers at once before it tries again.
+constexpr std::chrono::seconds kWindowRetry{1};
+}  // namespace
+
 EventLoop::EventLoop(unsigned index) : index_(index) {
     // The default concurrency hint: with hint 1 Asio queues a loop's posts to itself privately,
     // behind other threads' posts. Deliveries do not depend on post order either way (deliverSoon).
@@ -36,9 +41,12 @@ void EventLoop::deliverSoon(PublicationPtr publication, SharedFrame frame) {
     // less than that turn lasted: after a long turn the loop first works through the writes'
     // completions and the requests that waited, and a publication arriving then would otherwise
     // find the loop "idle" and get a turn to itself.
+    // And the window must pay off: when a windowed turn gave connections hardly more than one
+    // message each (publications spread over many channels with few subscribers each), waiting
+    // only adds latency, so the loop stops waiting and tries again a while later.
     auto now = std::chrono::steady_clock::now().time_since_epoch().count();
     if (deliveryWindow_ == std::chrono::steady_clock::duration::zero() ||
-        now >= busyUntil_.load(std::memory_order_relaxed))
+        now >= busyUntil_.load(std::memory_order_relaxed) || now < windowOffUntil_.load(std::memory_order_relaxed))
         boost::asio::post(*context_, [this] { drainInbox(); });
     else
         boost::asio::post(*context_, [this] { scheduleDrain(); });  // the timer belongs to this loop's thread
@@ -47,11 +55,11 @@ void EventLoop::deliverSoon(PublicationPtr publication, SharedFrame frame) {
 void EventLoop::scheduleDrain() {
     windowTimer_->expires_after(deliveryWindow_);
     windowTimer_->async_wait([this](const boost::system::error_code& ec) {
-        if (!ec) drainInbox();
+        if (!ec) drainInbox(/*windowed=*/true);
     });
 }
 
-void EventLoop::drainInbox() {
+void EventLoop::drainInbox(bool windowed) {
     assert(!delivering_);
     {
         std::lock_guard lock(inboxMutex_);
@@ -62,19 +70,26 @@ void EventLoop::drainInbox() {
     // publications reaches each subscriber in one system call instead of one per publication.
     auto start = std::chrono::steady_clock::now();
     delivering_ = true;
+    std::size_t delivered = 0;
     for (const Delivery& delivery : draining_) {
-        hub_.deliver(delivery.publication, delivery.frame);
+        delivered += hub_.deliver(delivery.publication, delivery.frame);
         if (delivery.publication->report) delivery.publication->report->loopDelivered();
     }
     delivering_ = false;
     draining_.clear();
     flushing_.swap(deferredWriters_);
+    std::size_t writes = flushing_.size();
     for (const auto& writer : flushing_) writer->flushDeferred();
     flushing_.clear();
     joinedFrames_.clear();
+
     auto end = std::chrono::steady_clock::now();
     busyUntil_.store((end + std::max(deliveryWindow_, end - start)).time_since_epoch().count(),
                      std::memory_order_relaxed);
+    if (windowed) {
+        bool paidOff = 2 * delivered >= 3 * writes;  // at least 1.5 messages per write
+        windowOffUntil_.store(paidOff ? 0 : (end + kWindowRetry).time_since_epoch().count(), std::memory_order_relaxed);
+    }
 }
 
 void EventLoop::drainConnections() {

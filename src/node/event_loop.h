@@ -65,7 +65,7 @@ public:
     // Delivers everything handed over so far, now rather than when the window closes: for a
     // session leaving this loop, which must not miss what was already on its way here. On this
     // loop, outside a turn of deliveries.
-    void deliverPending() { drainInbox(); }
+    void deliverPending() { drainInbox(false); }
     // True while this loop delivers a turn of publications (on this loop's thread).
     bool delivering() const { return delivering_; }
     // Calls writer->flushDeferred() once the current turn of deliveries ends. Only while delivering().
@@ -85,7 +85,7 @@ private:
         PublicationPtr publication;
         SharedFrame frame;
     };
-    void drainInbox();
+    void drainInbox(bool windowed = false);
     void scheduleDrain();  // on this loop
 
     unsigned index_;
@@ -100,6 +100,8 @@ private:
     // Until when (steady_clock ticks) the loop counts as busy: the end of the last turn plus the
     // window or that turn's length, whichever is longer. Read by other threads' deliverSoon.
     std::atomic<std::chrono::steady_clock::rep> busyUntil_{0};
+    // Until when the loop does not wait even when busy: the last window did not pay off.
+    std::atomic<std::chrono::steady_clock::rep> windowOffUntil_{0};
     bool delivering_ = false;
     std::vector<std::shared_ptr<DeferredWriter>> deferredWriters_;
     std::vector<std::shared_ptr<DeferredWriter>> flushing_;  // deferredWriters_ being flushed

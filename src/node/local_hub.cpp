@@ -65,16 +65,19 @@ void LocalHub::replace(std::string_view channel, const Subscriber* from, Subscri
     }
 }
 
-void LocalHub::deliver(const PublicationPtr& publication, const SharedFrame& frame) {
+std::size_t LocalHub::deliver(const PublicationPtr& publication, const SharedFrame& frame) {
     auto it = channels_.find(publication->channel);
-    if (it == channels_.end()) return;  // the last subscriber left while this was in flight
+    if (it == channels_.end()) return 0;  // the last subscriber left while this was in flight
     delivering_ = true;
+    std::size_t delivered = 0;
     for (Entry& entry : it->second) {
         if (publication->offset <= entry.sinceOffset) continue;
         entry.sinceOffset = publication->offset;
         entry.subscriber->deliver(publication, frame);
+        ++delivered;
     }
     delivering_ = false;
+    return delivered;
 }
 
 }  // namespace wspush

@@ -46,7 +46,8 @@ public:
     // Returns true when `subscriber` was the loop's last subscriber of `channel`.
     bool remove(std::string_view channel, Subscriber* subscriber);
 
-    void deliver(const PublicationPtr& publication, const SharedFrame& frame);
+    // Returns the number of subscribers it was delivered to.
+    std::size_t deliver(const PublicationPtr& publication, const SharedFrame& frame);
 
     std::size_t channelCount() const { return channels_.size(); }
 

@@ -15,9 +15,9 @@ namespace {
 
 using namespace std::chrono_literals;
 
-PublicationPtr publication(std::uint64_t offset) {
+PublicationPtr publication(std::uint64_t offset, std::string channel = "news") {
     auto p = std::make_shared<Publication>();
-    p->channel = "news";
+    p->channel = std::move(channel);
     p->offset = offset;
     return p;
 }
@@ -114,6 +114,48 @@ TEST(EventLoopTest, WithoutAWindowEachTurnStillFlushesOnceAndKeepsOrder) {
     }
     ASSERT_EQ(seen.size(), 100u);
     for (std::uint64_t i = 0; i < 100; ++i) EXPECT_EQ(seen[i], i + 1);
+}
+
+}  // namespace
+}  // namespace wspush
+
+namespace wspush {
+namespace {
+
+TEST(EventLoopTest, AWindowThatDoesNotPayOffIsDroppedForAWhile) {
+    // One subscriber per channel: a windowed turn gives each connection one message, so waiting
+    // bought nothing, and the busy loop then delivers at once.
+    EventLoop loop(0);
+    loop.setDeliveryWindow(300ms);
+    std::vector<std::shared_ptr<BatchingSubscriber>> subscribers;
+    for (int c = 0; c < 4; ++c) {
+        subscribers.push_back(std::make_shared<BatchingSubscriber>(loop));
+        subscribers.back()->expectedWrites = 0;
+        loop.hub().add("ch" + std::to_string(c), subscribers.back().get(), 0);
+    }
+    loop.start();
+    auto frame = std::make_shared<const std::string>("{}");
+    auto on = [](int channel, std::uint64_t offset) { return publication(offset, "ch" + std::to_string(channel)); };
+    auto waitFor = [&](int channel, std::size_t writes) {
+        auto deadline = std::chrono::steady_clock::now() + 5s;
+        while (subscribers[channel]->flushes.load() < writes && std::chrono::steady_clock::now() < deadline)
+            std::this_thread::sleep_for(1ms);
+        return subscribers[channel]->flushes.load() >= writes;
+    };
+
+    loop.deliverSoon(on(0, 1), frame);  // idle: at once
+    ASSERT_TRUE(waitFor(0, 1));
+    auto windowed = std::chrono::steady_clock::now();
+    for (int c = 1; c < 4; ++c) loop.deliverSoon(on(c, 1), frame);  // busy: waits for the window
+    ASSERT_TRUE(waitFor(3, 1));
+    EXPECT_GE(std::chrono::steady_clock::now() - windowed, 250ms);
+
+    auto after = std::chrono::steady_clock::now();
+    loop.deliverSoon(on(0, 2), frame);  // busy, but the window did not pay off: at once
+    ASSERT_TRUE(waitFor(0, 2));
+    EXPECT_LT(std::chrono::steady_clock::now() - after, 200ms);
+    loop.stop();
+    loop.join();
 }
 
 }  // namespace
