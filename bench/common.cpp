@@ -449,11 +449,6 @@ const Target* findTarget(std::string_view name) {
 // ---------------------------------------------------------------------------------------------
 // Stamp
 
-namespace {
-constexpr std::string_view kStampOpen = R"({"t":)";
-constexpr std::string_view kTimeKey = R"("t":)";
-constexpr std::string_view kSeqKey = R"(,"s":)";
-
 void appendUnsigned(std::string& out, std::uint64_t v) {
     char digits[24];
     int n = 0;
@@ -463,6 +458,11 @@ void appendUnsigned(std::string& out, std::uint64_t v) {
     } while (v != 0);
     while (n > 0) out += digits[--n];
 }
+
+namespace {
+constexpr std::string_view kStampOpen = R"({"t":)";
+constexpr std::string_view kTimeKey = R"("t":)";
+constexpr std::string_view kSeqKey = R"(,"s":)";
 
 // Parses decimal digits at p; returns the position after them, nullptr when there are none.
 const char* parseDigits(const char* p, const char* end, std::uint64_t& v) {
@@ -486,8 +486,8 @@ void appendPayload(std::string& out, std::int64_t sentNs, std::uint64_t seq, std
 }
 
 const char* findStamp(const char* begin, const char* end, std::int64_t& sentNs, std::uint64_t& seq) {
-    // The key "t" is found on its own: wspush re-serializes `data` with sorted keys
-    // ({"p":"xx..","s":1,"t":2}), nchan and ws pass the payload through ({"t":2,"s":1,"p":"xx.."}).
+    // The key "t" is found on its own, in either order: nchan, ws and wspush pass the keys through
+    // as sent ({"t":2,"s":1,"p":"xx.."}); wspush versions before e5336f5 sorted them ({"p":"xx..","s":1,"t":2}).
     // Nothing else matches "t": (the envelope has "type" and "ts"; the padding is 'x').
     const char* from = begin;
     while (from < end) {

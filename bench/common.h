@@ -159,9 +159,11 @@ const Target* findTarget(std::string_view name);
 // ---------------------------------------------------------------------------------------------
 // The latency stamp. Every published payload is {"t":<CLOCK_MONOTONIC ns at send>,"s":<seq>,"p":"xx..."}
 // padded to the requested size; receivers find it by scanning bytes (no JSON parser), in either
-// key order (wspush re-serializes the payload with sorted keys: {"p":"xx..","s":<seq>,"t":<ns>}).
+// key order (older wspush versions re-serialized the payload with sorted keys: {"p":"xx..","s":<seq>,"t":<ns>}).
 
 void appendPayload(std::string& out, std::int64_t sentNs, std::uint64_t seq, std::size_t size);
+// Decimal digits of `v`, without a heap allocation of their own.
+void appendUnsigned(std::string& out, std::uint64_t v);
 
 // Finds the next stamp in [begin, end); returns the position after it, or nullptr when none is left.
 const char* findStamp(const char* begin, const char* end, std::int64_t& sentNs, std::uint64_t& seq);

@@ -124,16 +124,6 @@ long parseResponse(const char* p, std::size_t n, Response& r) {
     return static_cast<long>(headerBytes + static_cast<std::size_t>(contentLength));
 }
 
-void appendUnsigned(std::string& out, std::uint64_t v) {
-    char digits[24];
-    int n = 0;
-    do {
-        digits[n++] = static_cast<char>('0' + v % 10);
-        v /= 10;
-    } while (v != 0);
-    while (n > 0) out += digits[--n];
-}
-
 class Publisher;
 
 class Connection {

@@ -394,7 +394,7 @@ void Subscriber::scanQos(const char* begin, const char* end, std::int64_t& now) 
 
 // One server message, by bytes (no JSON parser):
 //   message  {"type":"message",…,"data":{…"s":S,"t":T},"qos":1,"did":17[,"dup":true]}
-//   rel      {"did":17,"type":"rel"}   (replies come with sorted keys)
+//   rel      {"type":"rel","did":17}   (found by bytes, whatever the key order)
 void Subscriber::scanQosLine(const char* line, const char* end, std::int64_t& now) {
     constexpr std::string_view kDid = R"("did":)";
     constexpr std::string_view kQos = R"("qos":)";
