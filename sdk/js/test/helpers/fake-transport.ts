@@ -73,3 +73,17 @@ export class FakeServer {
 
 /** Lets pending promise callbacks run (setImmediate is not faked by mock.timers here). */
 export const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/** A WebSocket class without `terminate` (browsers, React Native) that records its close calls. */
+export function plainWebSocketClass(closes: unknown[]) {
+    return class PlainWebSocket {
+        onopen: any = null;
+        onmessage: any = null;
+        onclose: any = null;
+        onerror: any = null;
+        send() {}
+        close(code?: number, reason?: string) {
+            closes.push([code, reason]);
+        }
+    };
+}

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { afterEach, beforeEach, mock, test } from "node:test";
 import { DisconnectedError, ServerError, TimeoutError, TooLargeError, WspushError, Wspush, type ConnectionState, type Publication } from "../../src/index.js";
-import { FakeServer, settle } from "../helpers/fake-transport.js";
+import { FakeServer, plainWebSocketClass, settle } from "../helpers/fake-transport.js";
 
 beforeEach(() => {
     mock.timers.enable({ apis: ["setTimeout"] });
@@ -542,16 +542,7 @@ test("a publish over the frame limit fails with TooLargeError; batches stay unde
 
 test("without terminate (browsers, React Native) an abandoned attempt closes with 4000, keeping the session", () => {
     const closes: unknown[] = [];
-    class PlainWS {
-        onopen: any = null;
-        onmessage: any = null;
-        onclose: any = null;
-        onerror: any = null;
-        send() {}
-        close(code?: number, reason?: string) {
-            closes.push([code, reason]);
-        }
-    }
+    const PlainWS = plainWebSocketClass(closes);
     const client = new Wspush("ws://test/ws", { WebSocket: PlainWS, connectTimeout: 1000, watchNetwork: false });
     client.connect();
     mock.timers.tick(1000);

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { miniProgramTransport, webSocketTransport, Wspush } from "../../src/index.js";
+import { plainWebSocketClass } from "../helpers/fake-transport.js";
 
 function recorder() {
     const events: unknown[][] = [];
@@ -80,16 +81,7 @@ test("WebSocket transport: standard events; an abandoned ws socket is terminated
 
 test("WebSocket transport without terminate (browsers, React Native): abandoning closes with 4000, not 1000", () => {
     const log: unknown[] = [];
-    class PlainWS {
-        onopen: any = null;
-        onmessage: any = null;
-        onclose: any = null;
-        onerror: any = null;
-        send() {}
-        close(code?: number, reason?: string) {
-            log.push([code, reason]);
-        }
-    }
+    const PlainWS = plainWebSocketClass(log);
     const t = webSocketTransport(PlainWS)("ws://x/ws", recorder().handlers);
     t.close(); // abandoned: a close without a code would be sent as 1000 by React Native
     t.close(1000, "bye");
