@@ -94,7 +94,7 @@ bool Server::open() {
         }
     }
     spdlog::info("wspush {} node \"{}\": {} event loops, engine {}", Node::version(), node_.name(), loops_.size(),
-                 node_.broker().name());
+                 node_.engineName());
     spdlog::info("listening on {}:{} (WebSocket at {}{})", config.listen.host, publicListener_->port(),
                  config.websocket.path, separateApi ? ", /healthz" : ", HTTP API");
     if (apiListener_) spdlog::info("HTTP API listening on {}:{}", config.api.listen->host, apiListener_->port());

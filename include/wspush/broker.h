@@ -1,53 +1,101 @@
-// The engine seam for publishing: assigns offsets and fans publications out to every node.
-// The in-memory engine (MemoryBroker) implements it now; a Redis engine implements the same
-// contract for several nodes.
+// The engine contract (v2): what the node needs from the engine that orders, keeps and fans out
+// publications. The in-memory engine (MemoryBroker) implements it for one node; the Redis engine
+// implements the same contract for several, and both pass one typed contract suite
+// (tests/engine/broker_contract_test.cpp). Nothing above this interface knows which engine runs.
+//
+// Completions: every `done` runs exactly once, on any thread (for MemoryBroker: synchronously on
+// the caller's, before the call returns; for Redis: on the engine's I/O thread). Callers dispatch
+// to their own loop and never block or call back into the engine from inside a completion.
 #pragma once
 
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
 #include <functional>
+#include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
+#include <vector>
 
 #include "wspush/codes.h"
 #include "wspush/publication.h"
 
 namespace wspush {
 
-// Receives what the broker delivers to this node.
+// Receives what the engine delivers to this node.
 //
-// Thread affinity: called from whichever thread the broker delivers on (any thread for
-// MemoryBroker: the publisher's); the handler must not block and must not call back into the
-// broker. Ordering: for one channel, calls are made one at a time and in offset order.
+// Thread affinity: called from whichever thread the engine delivers on (MemoryBroker: the
+// publisher's); the handler must not block and must not call back into the engine.
+// Ordering: for one channel, calls are made one at a time and in offset order, and a call for a
+// publication is made before the publish of it completes.
 class BrokerEventHandler {
 public:
     virtual ~BrokerEventHandler() = default;
+    // A publication published on this node with a DeliveryReport carries it (`report`).
     virtual void onPublication(const PublicationPtr& publication) = 0;
 };
 
+// Why an engine call failed. `code` is the HTTP API code it maps to: Unavailable (503) when the
+// engine's storage cannot be reached (retry later), Internal otherwise.
 struct BrokerError {
     ApiErrorCode code = ApiErrorCode::Internal;
     std::string message;
 };
 
-struct PublishRequest {
-    PublishRequest(std::string channel_, std::string data_, int qos_ = 0, std::string mid_ = {},
-                   std::shared_ptr<DeliveryReport> report_ = nullptr)
-        : channel(std::move(channel_)),
-          data(std::move(data_)),
-          qos(qos_),
-          mid(std::move(mid_)),
-          report(std::move(report_)) {}
-
-    std::string channel;  // already validated by the caller
-    std::string data;     // compact JSON
-    int qos = 0;
-    std::string mid;                         // the publisher's own message id; empty: the engine makes one
-    std::shared_ptr<DeliveryReport> report;  // travels with the publication on this node only
+// How a channel keeps its history: the namespace's `history_size` and `history_ttl`.
+struct HistoryPolicy {
+    std::size_t size = 0;  // publications kept; 0: no history
+    std::chrono::milliseconds ttl{0};
 };
 
-using PublishResult = std::variant<PublicationPtr, BrokerError>;
+struct PublishRequest {
+    std::string channel{};  // already validated by the caller
+    std::string data{};     // compact JSON, never containing a raw newline
+    int qos = 0;
+    std::string mid{};  // the publisher's own message id; empty: the engine makes one
+    HistoryPolicy history{};
+    // Non-empty: a publish of this channel with the same key within `idempotencyWindow` is not
+    // published again; it completes with the first one's publication and `duplicate` set.
+    std::string idempotencyKey{};
+    std::chrono::milliseconds idempotencyWindow{0};
+    // Stays on this node: set on the publication handed to this node's handler, never kept in
+    // history (a kept report would hold its waiting request for history_ttl).
+    std::shared_ptr<DeliveryReport> report{};
+};
+
+struct Published {
+    // For a duplicate: the first publication's channel, offset, epoch, mid and ts (no data).
+    PublicationPtr publication;
+    bool duplicate = false;
+};
+
+// A window of a channel's history. Forward (the default): offsets above `since`, ascending
+// (`since` 0: from the oldest kept). Reverse: offsets below `since`, descending (`since` 0: from
+// the newest). At most `limit` publications; 0 asks for the position alone.
+struct HistoryQuery {
+    std::uint64_t since = 0;
+    std::size_t limit = 0;
+    bool reverse = false;
+};
+
+struct HistoryPage {
+    StreamPosition position;  // the channel's position when the window was read
+    std::vector<PublicationPtr> publications;
+};
+
+// Publications and byte counts an engine holds, for /metrics.
+struct EngineStats {
+    std::uint64_t historyPublications = 0;
+    std::uint64_t historyBytes = 0;
+    std::uint64_t streams = 0;
+};
+
+using PublishResult = std::variant<Published, BrokerError>;
 using PublishCompletion = std::function<void(PublishResult)>;
-using PositionCompletion = std::function<void(std::variant<StreamPosition, BrokerError>)>;
+using SubscribeCompletion = std::function<void(std::optional<BrokerError>)>;
+using HistoryCompletion = std::function<void(std::variant<HistoryPage, BrokerError>)>;
 
 class Broker {
 public:
@@ -59,20 +107,28 @@ public:
     // Registers the node's handler. Called once, before any other member.
     virtual void setEventHandler(BrokerEventHandler* handler) = 0;
 
-    // Appends `request` to its channel's stream: assigns the next offset, a mid and a timestamp,
-    // delivers the publication to the handler of every node that subscribed to the channel, then
-    // completes. Atomic per channel: two publishes never get the same offset and offsets have no gaps.
-    // `done` may run on any thread, possibly before publish returns; callers dispatch to their own.
+    // Appends `request` to its channel's stream and hands it to every subscribed node's handler,
+    // then completes. Atomic per channel: the idempotency check, the next offset, the history
+    // append and the hand-off happen as one step, so offsets are gap-free within an epoch, the
+    // history holds exactly the offsets handed off, and a duplicate key never takes an offset.
+    // The stream (offset, epoch, history) outlives its subscribers while it holds history; a
+    // stream that was forgotten comes back under a new epoch, with offsets from 1.
     virtual void publish(PublishRequest request, PublishCompletion done) = 0;
 
-    // Node-level interest in a channel (the first local subscriber appeared / the last one left).
-    // An engine that fans out across nodes (Redis) starts or stops receiving the channel here;
-    // MemoryBroker delivers every publication to its one node and ignores them.
-    virtual void subscribe(std::string_view channel) = 0;
+    // Node-level interest in a channel (the node's first local subscriber appeared / its last one
+    // left). `done` runs once this node receives every publication of the channel made after it
+    // runs (Redis: once SUBSCRIBE is confirmed), or with an error (then nothing is received).
+    // The node serializes subscribe and unsubscribe per channel: never two subscribes of one
+    // channel without an unsubscribe between them. unsubscribe never fails and never blocks.
+    virtual void subscribe(std::string_view channel, SubscribeCompletion done) = 0;
     virtual void unsubscribe(std::string_view channel) = 0;
 
-    // The channel's current position. `done` as for publish.
-    virtual void position(std::string_view channel, PositionCompletion done) = 0;
+    // Reads a window of the channel's history and its position, atomically with respect to
+    // publishing: the page and the position describe one moment of the stream. A channel without
+    // history answers an empty page with its position ({0, new epoch} for a channel never seen).
+    virtual void history(std::string_view channel, HistoryQuery query, HistoryCompletion done) = 0;
+
+    virtual EngineStats stats() const = 0;
 };
 
 }  // namespace wspush

@@ -1,12 +1,16 @@
 #include "api/http_api.h"
 
 #include <algorithm>
+#include <charconv>
+#include <map>
 #include <atomic>
 #include <mutex>
 
 #include <nlohmann/json.hpp>
 
 #include "api/static_files.h"
+#include "protocol/client_command.h"
+#include "protocol/server_message.h"
 #include "wspush/channel_name.h"
 
 namespace wspush {
@@ -17,6 +21,60 @@ using json = nlohmann::ordered_json;  // keeps the publisher's key order in `dat
 constexpr std::size_t kMaxBroadcastChannels = 1000;
 constexpr std::size_t kMaxBatchPublications = 1000;
 constexpr std::size_t kMaxIdempotencyKey = 128;
+constexpr std::uint64_t kMaxSafeInteger = 1ull << 53;  // what a JavaScript client can hold exactly
+
+// A decimal integer from 0 to `max`, nothing else (no sign, no spaces); nullopt otherwise.
+std::optional<std::uint64_t> parseUnsigned(std::string_view text, std::uint64_t max) {
+    std::uint64_t value = 0;
+    auto [end, problem] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (problem != std::errc() || end != text.data() + text.size() || text.empty() || value > max) return std::nullopt;
+    return value;
+}
+
+// `a=1&b=two` with percent-decoding ('+' is a space). Duplicate names: the last one wins.
+class QueryParameters {
+public:
+    static std::optional<QueryParameters> parse(std::string_view query) {
+        QueryParameters parameters;
+        while (!query.empty()) {
+            std::string_view pair = query.substr(0, query.find('&'));
+            query.remove_prefix(std::min(query.size(), pair.size() + 1));
+            if (pair.empty()) continue;
+            auto equals = pair.find('=');
+            auto name = decode(pair.substr(0, equals));
+            auto value = decode(equals == std::string_view::npos ? std::string_view() : pair.substr(equals + 1));
+            if (!name || !value) return std::nullopt;
+            parameters.values_[*name] = std::move(*value);
+        }
+        return parameters;
+    }
+    std::optional<std::string> get(const std::string& name) const {
+        auto it = values_.find(name);
+        if (it == values_.end()) return std::nullopt;
+        return it->second;
+    }
+
+private:
+    static std::optional<std::string> decode(std::string_view text) {
+        std::string out;
+        for (std::size_t i = 0; i < text.size(); ++i) {
+            if (text[i] == '+') {
+                out += ' ';
+            } else if (text[i] != '%') {
+                out += text[i];
+            } else {
+                unsigned value = 0;
+                if (i + 2 >= text.size()) return std::nullopt;
+                auto [end, problem] = std::from_chars(text.data() + i + 1, text.data() + i + 3, value, 16);
+                if (problem != std::errc() || end != text.data() + i + 3) return std::nullopt;
+                out += static_cast<char>(value);
+                i += 2;
+            }
+        }
+        return out;
+    }
+    std::map<std::string, std::string> values_;
+};
 
 // Compares without leaking, through timing, how long a matching prefix was.
 bool constantTimeEquals(std::string_view a, std::string_view b) {
@@ -115,7 +173,7 @@ void publishReported(Node& node, PublishRequest request, std::optional<WaitForAc
         });
     request.report = report;
     if (wait && api.after) api.after(wait->timeout, [report] { report->expire(); });
-    node.broker().publish(std::move(request), [outcome](PublishResult result) {
+    node.publish(std::move(request), [outcome](PublishResult result) {
         std::unique_lock lock(outcome->mutex);
         if (auto* failure = std::get_if<BrokerError>(&result)) {
             if (outcome->answered) return;
@@ -124,7 +182,7 @@ void publishReported(Node& node, PublishRequest request, std::optional<WaitForAc
             lock.unlock();
             return answer(HttpApi::error(failure->code, failure->message));
         }
-        outcome->publication = std::get<PublicationPtr>(result);
+        outcome->publication = std::get<Published>(result).publication;
         outcome->answerIfComplete(lock);
     });
 }
@@ -225,13 +283,12 @@ void publishEach(Node& node, std::vector<BatchItem> items, ApiRespond respond) {
             complete(i, json::parse(refusal->body));
             continue;
         }
-        node.broker().publish(
-            std::move(std::get<PublishRequest>(items[i].publication)), [complete, i](PublishResult result) {
-                if (auto* failure = std::get_if<BrokerError>(&result))
-                    return complete(
-                        i, json{{"error", {{"code", static_cast<int>(failure->code)}, {"message", failure->message}}}});
-                complete(i, publicationJson(*std::get<PublicationPtr>(result)));
-            });
+        node.publish(std::move(std::get<PublishRequest>(items[i].publication)), [complete, i](PublishResult result) {
+            if (auto* failure = std::get_if<BrokerError>(&result))
+                return complete(
+                    i, json{{"error", {{"code", static_cast<int>(failure->code)}, {"message", failure->message}}}});
+            complete(i, publicationJson(*std::get<Published>(result).publication));
+        });
     }
 }
 
@@ -258,7 +315,7 @@ void HttpApi::handle(const ApiRequest& request, const ListenerRoutes& routes, Ap
     static constexpr Route kRoutes[] = {
         {"/healthz", "GET", false},       {"/metrics", "GET", true},      {"/api/publish", "POST", true},
         {"/api/broadcast", "POST", true}, {"/api/channels", "GET", true}, {"/api/info", "GET", true},
-        {"/api/send", "POST", true},      {"/api/batch", "POST", true},
+        {"/api/send", "POST", true},      {"/api/batch", "POST", true},   {"/api/history", "GET", true},
     };
     const Route* route = nullptr;
     for (const auto& candidate : kRoutes)
@@ -277,6 +334,7 @@ void HttpApi::handle(const ApiRequest& request, const ListenerRoutes& routes, Ap
     if (route->path == "/api/broadcast") return broadcast(request, std::move(respond));
     if (route->path == "/api/send") return send(request, std::move(respond));
     if (route->path == "/api/batch") return batch(request, std::move(respond));
+    if (route->path == "/api/history") return history(request, std::move(respond));
     if (route->path == "/api/channels") return respond(channels());
     if (route->path == "/api/info") return respond(info());
     respond(metrics());
@@ -336,13 +394,18 @@ void HttpApi::publish(const ApiRequest& request, ApiRespond respond) {
 
     PublishRequest publication = publishRequest(channel->get<std::string>(), data->dump());
     publication.qos = std::get<int>(qos);
+    // The engine remembers the key too: a retry that reaches another node, or comes after this
+    // node forgot the response, still publishes nothing new.
+    // With the body's fingerprint: a key reused for another body (after this node forgot it) is a new publication.
+    if (auto& idempotencyKey = std::get<std::optional<std::string>>(key))
+        publication.idempotencyKey = IdempotencyCache::engineKey("http:" + *idempotencyKey, request.body);
     runIdempotent(request, std::get<std::optional<std::string>>(key), std::move(respond), [&](ApiRespond respond) {
         if (auto waitForAcks = std::get<std::optional<WaitForAcks>>(wait))
             return publishReported(node_, std::move(publication), waitForAcks, request, std::move(respond));
-        node_.broker().publish(std::move(publication), [respond = std::move(respond)](PublishResult result) {
+        node_.publish(std::move(publication), [respond = std::move(respond)](PublishResult result) {
             if (auto* failure = std::get_if<BrokerError>(&result))
                 return respond(error(failure->code, failure->message));
-            ApiResponse response = ok(publicationJson(*std::get<PublicationPtr>(result)));
+            ApiResponse response = ok(publicationJson(*std::get<Published>(result).publication));
             response.wasPublish = true;
             respond(std::move(response));
         });
@@ -499,9 +562,39 @@ void HttpApi::send(const ApiRequest& request, ApiRespond respond) {
     });
 }
 
+void HttpApi::history(const ApiRequest& request, ApiRespond respond) {
+    auto parameters = QueryParameters::parse(request.query);
+    if (!parameters) return respond(error(ApiErrorCode::WrongType, "the query string is malformed"));
+    auto channel = parameters->get("channel");
+    if (!channel) return respond(error(ApiErrorCode::MissingField, "\"channel\" is required"));
+    if (auto refusal = checkChannel(node_, *channel)) return respond(std::move(*refusal));
+    HistoryQuery query{0, kDefaultHistoryLimit, false};
+    if (auto since = parameters->get("since")) {
+        auto value = parseUnsigned(*since, kMaxSafeInteger);
+        if (!value) return respond(error(ApiErrorCode::WrongType, "\"since\" must be an integer from 0 to 2^53"));
+        query.since = *value;
+    }
+    if (auto limit = parameters->get("limit")) {
+        auto value = parseUnsigned(*limit, kMaxHistoryLimit);
+        if (!value) return respond(error(ApiErrorCode::WrongType, "\"limit\" must be an integer from 0 to 1000"));
+        query.limit = static_cast<std::size_t>(*value);
+    }
+    if (auto reverse = parameters->get("reverse")) {
+        if (*reverse != "true" && *reverse != "false")
+            return respond(error(ApiErrorCode::WrongType, "\"reverse\" must be true or false"));
+        query.reverse = *reverse == "true";
+    }
+    node_.history(*channel, query, [respond = std::move(respond), name = *channel](auto result) {
+        if (auto* failure = std::get_if<BrokerError>(&result)) return respond(error(failure->code, failure->message));
+        ApiResponse response;
+        response.body = encodeHistoryBody(name, std::get<HistoryPage>(result));
+        respond(std::move(response));
+    });
+}
+
 ApiResponse HttpApi::channels() const {
     json list = json::array();
-    for (const auto& [name, subscribers] : node_.router().channels())
+    for (const auto& [name, subscribers] : node_.channels())
         list.push_back(json{{"channel", name}, {"subscribers", subscribers}});
     return ok(json{{"channels", std::move(list)}});
 }
@@ -516,7 +609,7 @@ ApiResponse HttpApi::info() const {
                    {"channels", totals.channels},
                    {"publications", totals.publications},
                    {"threads", node_.loopMetrics().size()},
-                   {"engine", node_.broker().name()}});
+                   {"engine", node_.engineName()}});
 }
 
 ApiResponse HttpApi::metrics() const {

@@ -22,6 +22,7 @@ struct ListenerRoutes {
 struct ApiRequest {
     std::string method;         // "GET", "POST", …
     std::string path;           // without the query string
+    std::string query;          // after the '?', still percent-encoded; "" when none
     std::string authorization;  // the Authorization header, or ""
     std::string contentType;    // the Content-Type header, or ""
     std::string body;
@@ -70,6 +71,7 @@ private:
     void broadcast(const ApiRequest& request, ApiRespond respond);
     void send(const ApiRequest& request, ApiRespond respond);
     void batch(const ApiRequest& request, ApiRespond respond);
+    void history(const ApiRequest& request, ApiRespond respond);
     // Runs `perform` (which publishes and responds exactly once) unless the request's key makes it
     // a replay, a conflict or a wait for the same request in flight (docs/http-api.md).
     void runIdempotent(const ApiRequest& request, const std::optional<std::string>& key, ApiRespond respond,

@@ -111,4 +111,16 @@ std::size_t IdempotencyCache::inFlight() const {
     return entries_.size() - completed_.size();
 }
 
+std::string IdempotencyCache::engineKey(std::string_view key, std::string_view body) {
+    Fingerprint digest = fingerprint(body);
+    std::string out(key);
+    out += '#';
+    static constexpr char kHex[] = "0123456789abcdef";
+    for (std::size_t i = 0; i < 8 && i < digest.size(); ++i) {  // 64 bits tell bodies apart well enough here
+        out += kHex[static_cast<unsigned char>(digest[i]) >> 4];
+        out += kHex[static_cast<unsigned char>(digest[i]) & 15];
+    }
+    return out;
+}
+
 }  // namespace wspush

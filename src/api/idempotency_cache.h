@@ -62,6 +62,9 @@ public:
     IdempotencyCache& operator=(const IdempotencyCache&) = delete;
 
     static Fingerprint fingerprint(std::string_view body);
+    // The key under which the engine remembers a keyed publish: `key` and the body's fingerprint,
+    // so that the engine, like this cache, takes the same key with another body as a new request.
+    static std::string engineKey(std::string_view key, std::string_view body);
 
     // Looks (scope, key) up; see Outcome. `waiter` is kept only when the outcome is Wait.
     BeginResult begin(std::string_view scope, std::string_view key, const Fingerprint& fingerprint, Waiter waiter);

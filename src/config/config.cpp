@@ -130,10 +130,18 @@ void ObjectReader::readValue(const json& v, const std::string& path, NamespaceCo
     r.read("client_publish", out.client_publish);
     r.read("history_size", out.history_size);
     r.read("history_ttl", out.history_ttl);
+    r.read("recovery_max", out.recovery_max);
+    r.read("client_history", out.client_history);
     r.read("presence", out.presence);
     r.read("default_qos", out.default_qos);
     r.rejectUnknownKeys();
     if (out.default_qos < 0 || out.default_qos > 2) fail(join(path, "default_qos"), "must be 0, 1 or 2");
+    if (out.history_size > kMaxHistorySize)
+        fail(join(path, "history_size"), "must be at most " + std::to_string(kMaxHistorySize));
+    if (out.history_ttl.count() < 0) fail(join(path, "history_ttl"), "must not be negative");
+    if (out.history_size > 0 && out.history_ttl.count() == 0) out.history_ttl = kDefaultHistoryTtl;
+    if (out.recovery_max < 1 || out.recovery_max > kMaxHistorySize)
+        fail(join(path, "recovery_max"), "must be 1 to " + std::to_string(kMaxHistorySize));
 }
 
 void ObjectReader::readValue(const json& v, const std::string& path, CompressionConfig& out) {

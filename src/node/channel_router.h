@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "base/string_hash.h"
 #include "node/event_loop.h"
 #include "wspush/broker.h"
 
@@ -24,6 +25,7 @@ class ChannelRouter final : public BrokerEventHandler {
 public:
     void attach(std::vector<EventLoop*> loops) { loops_ = std::move(loops); }
 
+    // Only Node calls these, under its per-channel interest lock.
     // A subscriber of `channel` appeared on `loop`; `firstOnLoop` when the loop had none before.
     // Returns true when it is the node's first subscriber of the channel.
     bool addSubscriber(std::string_view channel, unsigned loop, bool firstOnLoop);
@@ -43,16 +45,12 @@ private:
         std::uint64_t loopMask = 0;
         std::uint64_t subscribers = 0;
     };
-    struct NameHash {
-        using is_transparent = void;
-        std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
-    };
     struct Shard {
         mutable std::mutex mutex;
-        std::unordered_map<std::string, Interest, NameHash, std::equal_to<>> channels;
+        std::unordered_map<std::string, Interest, StringHash, std::equal_to<>> channels;
     };
     static constexpr std::size_t kShards = 64;
-    Shard& shardOf(std::string_view channel) { return shards_[NameHash{}(channel) % kShards]; }
+    Shard& shardOf(std::string_view channel) { return shards_[StringHash{}(channel) % kShards]; }
 
     std::vector<EventLoop*> loops_;
     std::array<Shard, kShards> shards_;

@@ -51,6 +51,19 @@ std::string renderPrometheus(const std::vector<const LoopMetrics*>& loops, const
            sum(&LoopMetrics::sessionsResumed));
     metric("wspush_sessions_ended_total", "counter", "Sessions ended (client goodbye, ttl, overflow).",
            sum(&LoopMetrics::sessionsEnded));
+    metric("wspush_subscriptions_lost_total", "counter",
+           "Subscriptions ended because the node found a gap or an epoch change (insufficient state).",
+           sum(&LoopMetrics::subscriptionsLost));
+    metric("wspush_recoveries_total", "counter", "Subscribes with since answered recovered:true.",
+           sum(&LoopMetrics::recoveries));
+    metric("wspush_recovery_misses_total", "counter", "Subscribes with since answered recovered:false.",
+           sum(&LoopMetrics::recoveryMisses));
+    metric("wspush_history_publications", "gauge", "Publications held in channel history by the engine.",
+           totals.historyPublications);
+    metric("wspush_history_bytes", "gauge", "Bytes held in channel history by the engine (approximate).",
+           totals.historyBytes);
+    metric("wspush_engine_streams", "gauge", "Channel streams (offset, epoch, history) the engine keeps.",
+           totals.streams);
     metric("wspush_unhealthy_closes_total", "counter",
            "Connections closed because QoS deliveries stayed unacknowledged.", sum(&LoopMetrics::unhealthyCloses));
     metric("wspush_qos_redeliveries_total", "counter", "QoS messages or rels sent again.",

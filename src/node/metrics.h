@@ -52,6 +52,9 @@ struct LoopMetrics {
     Counter qosAbandoned;      // QoS deliveries unfinished when their session ended
     Counter sessionsResumed;
     Counter sessionsEnded;
+    Counter subscriptionsLost;  // the hub found a gap or an epoch change: "insufficient state"
+    Counter recoveries;         // subscribes with `since` answered recovered:true
+    Counter recoveryMisses;     // … answered recovered:false
     // Publish latency: from the API request being parsed to its publication being accepted.
     std::array<Counter, kLatencyBuckets.size() + 1> publishLatencyBuckets;
     Counter publishLatencyCount;
@@ -66,6 +69,9 @@ struct NodeTotals {
     std::uint64_t channels = 0;
     std::uint64_t publications = 0;
     std::uint64_t sessions = 0;
+    std::uint64_t historyPublications = 0;  // from the engine
+    std::uint64_t historyBytes = 0;
+    std::uint64_t streams = 0;
 };
 
 // Prometheus text exposition (version 0.0.4) of all loops' counters.

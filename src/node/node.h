@@ -1,13 +1,23 @@
 // The node: what every connection and API request on this process shares. It owns the engine
-// (Broker) and the ChannelRouter, and holds the rules that WebSocket and HTTP publishing share.
+// (Broker) and the ChannelRouter, and it is where the layers above meet the engine: subscribe,
+// unsubscribe, publish and history are Node operations, so that nothing above reaches into the
+// router or the engine, and the node's interest in a channel changes in one place, under one
+// per-channel serialization (see ChannelInterest in node.cpp).
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
+#include <variant>
+#include <vector>
 
 #include "api/idempotency_cache.h"
+#include "base/string_hash.h"
 #include "node/channel_router.h"
 #include "node/event_loop.h"
 #include "session/session_registry.h"
@@ -17,6 +27,15 @@
 namespace wspush {
 
 enum class ChannelCheck { Ok, InvalidName, UnknownNamespace };
+
+// What a subscribe found. With `since`: `recovered` says whether `missed` holds every publication
+// after it up to `position` (never a part of them); without, `recovered` is unset and `missed` empty.
+struct SubscribeOutcome {
+    StreamPosition position;
+    std::optional<bool> recovered;
+    std::vector<PublicationPtr> missed;
+};
+using SubscribeDone = std::function<void(std::variant<SubscribeOutcome, BrokerError>)>;
 
 class Node {
 public:
@@ -29,9 +48,9 @@ public:
     const std::string& name() const { return name_; }
     static const char* version();
     std::chrono::steady_clock::duration uptime() const { return std::chrono::steady_clock::now() - started_; }
+    const char* engineName() const { return broker_->name(); }
+    EngineStats engineStats() const { return broker_->stats(); }
 
-    Broker& broker() { return *broker_; }
-    ChannelRouter& router() { return router_; }
     SessionRegistry& sessions() { return sessions_; }
     // Client publishes that carried a mid, for api.idempotency_window: a resent one is not published again.
     IdempotencyCache& clientPublishes() { return clientPublishes_; }
@@ -39,10 +58,38 @@ public:
 
     ChannelCheck checkChannel(std::string_view channel) const;
 
+    // A subscriber of `channel` was added to loop `loop`'s hub (`firstOnLoop`: the first there).
+    // Makes the node receive the channel, then reads its position and, with `since`, what was
+    // missed after it (at most the namespace's recovery_max, all or nothing). `done` runs once,
+    // on any thread. On an error the caller must still call unsubscribe().
+    void subscribe(std::string_view channel, unsigned loop, bool firstOnLoop, std::optional<StreamPosition> since,
+                   SubscribeDone done);
+    // Like subscribe, without reading anything: for a session moving here, which knows its positions.
+    void join(std::string_view channel, unsigned loop, bool firstOnLoop, SubscribeCompletion done);
+    // A subscriber of `channel` left loop `loop`'s hub (`lastOnLoop`: the last there).
+    void unsubscribe(std::string_view channel, unsigned loop, bool lastOnLoop);
+
+    // Publishes with the channel's namespace options (history). `done` runs once, on any thread.
+    void publish(PublishRequest request, PublishCompletion done);
+    void history(std::string_view channel, HistoryQuery query, HistoryCompletion done);
+
+    // Channels with subscribers on this node and their subscriber counts, sorted by name.
+    std::vector<std::pair<std::string, std::uint64_t>> channels() const { return router_.channels(); }
+
     NodeTotals totals() const;
     std::vector<const LoopMetrics*> loopMetrics() const;
 
 private:
+    // The engine subscription of one channel, shared by the subscribers that wait for it.
+    class EngineSubscription;
+    struct InterestShard {
+        std::mutex mutex;
+        std::unordered_map<std::string, std::shared_ptr<EngineSubscription>, StringHash, std::equal_to<>> channels;
+    };
+    static constexpr std::size_t kInterestShards = 64;
+
+    void recover(std::string_view channel, const StreamPosition& since, SubscribeDone done);
+
     Config config_;
     std::string name_;
     std::unique_ptr<Broker> broker_;
@@ -50,6 +97,7 @@ private:
     SessionRegistry sessions_;
     IdempotencyCache clientPublishes_;
     std::vector<EventLoop*> loops_;
+    std::array<InterestShard, kInterestShards> interest_;
     std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
 };
 

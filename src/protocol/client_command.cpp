@@ -91,6 +91,34 @@ ParsedCommand parseClientCommand(std::string_view piece) {
     } else if (type == "subscribe") {
         command.type = CommandType::Subscribe;
         if (auto error = requireChannel()) return *error;
+        if (auto since = object.find("since"); since != object.end() && !since->is_null()) {
+            auto offset = since->is_object() ? since->find("offset") : since->end();
+            auto epoch = since->is_object() ? since->find("epoch") : since->end();
+            if (!since->is_object() || offset == since->end() || !offset->is_number_unsigned() ||
+                offset->get<std::uint64_t>() > kMaxSafeInteger || epoch == since->end() || !epoch->is_string() ||
+                epoch->get_ref<const std::string&>().empty() || epoch->get_ref<const std::string&>().size() > 128)
+                return badRequest(command.id,
+                                  "\"since\" must be {\"offset\": an integer from 0 to 2^53, \"epoch\": a string of 1 to "
+                                  "128 characters}");
+            command.since = StreamPosition{offset->get<std::uint64_t>(), epoch->get<std::string>()};
+        }
+    } else if (type == "history") {
+        command.type = CommandType::History;
+        if (auto error = requireChannel()) return *error;
+        if (auto since = object.find("since"); since != object.end() && !since->is_null()) {
+            if (!since->is_number_unsigned() || since->get<std::uint64_t>() > kMaxSafeInteger)
+                return badRequest(command.id, "\"since\" must be an integer from 0 to 2^53");
+            command.historySince = since->get<std::uint64_t>();
+        }
+        if (auto limit = object.find("limit"); limit != object.end() && !limit->is_null()) {
+            if (!limit->is_number_unsigned() || limit->get<std::uint64_t>() > kMaxHistoryLimit)
+                return badRequest(command.id, "\"limit\" must be an integer from 0 to 1000");
+            command.limit = limit->get<std::size_t>();
+        }
+        if (auto reverse = object.find("reverse"); reverse != object.end() && !reverse->is_null()) {
+            if (!reverse->is_boolean()) return badRequest(command.id, "\"reverse\" must be true or false");
+            command.reverse = reverse->get<bool>();
+        }
     } else if (type == "unsubscribe") {
         command.type = CommandType::Unsubscribe;
         if (auto error = requireChannel()) return *error;

@@ -8,15 +8,24 @@
 #include <variant>
 
 #include "wspush/codes.h"
+#include "wspush/publication.h"
 
 namespace wspush {
 
-enum class CommandType { Connect, Subscribe, Unsubscribe, Publish, Ping, Ack, Rec, Comp, Pubrel };
+enum class CommandType { Connect, Subscribe, Unsubscribe, Publish, History, Ping, Ack, Rec, Comp, Pubrel };
+
+// The most publications one `history` command (or GET /api/history) returns.
+inline constexpr std::size_t kMaxHistoryLimit = 1000;
+inline constexpr std::size_t kDefaultHistoryLimit = 100;
 
 struct ClientCommand {
     std::optional<std::uint64_t> id;
     CommandType type = CommandType::Ping;
-    std::string channel;                 // subscribe, unsubscribe, publish
+    std::string channel;                 // subscribe, unsubscribe, publish, history
+    std::optional<StreamPosition> since;  // subscribe: recover what came after this position
+    std::uint64_t historySince = 0;       // history: offsets above (below, reverse) this one; 0: from the end
+    std::size_t limit = kDefaultHistoryLimit;  // history
+    bool reverse = false;                      // history
     std::string data;                    // publish: compact JSON of `data`
     std::optional<int> qos;              // publish: 0, 1 or 2; absent: the namespace's default
     std::optional<std::string> mid;      // publish (required for qos 2), pubrel

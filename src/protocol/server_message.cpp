@@ -86,12 +86,72 @@ std::string encodeConnected(RequestId id, const ConnectedReply& r) {
     return dump(object);
 }
 
-std::string encodeSubscribed(RequestId id, std::string_view channel, const StreamPosition& position) {
+std::string encodeSubscribed(RequestId id, std::string_view channel, const StreamPosition& position,
+                             std::optional<bool> recovered) {
     json object = reply(id, "subscribed");
     object["channel"] = channel;
     object["offset"] = position.offset;
     object["epoch"] = position.epoch;
+    if (recovered) object["recovered"] = *recovered;
     return dump(object);
+}
+
+std::string encodeUnsubscribedPush(std::string_view channel, std::string_view reason, bool resubscribe) {
+    json object = reply(std::nullopt, "unsubscribed");
+    object["channel"] = channel;
+    object["reason"] = reason;
+    object["resubscribe"] = resubscribe;
+    return dump(object);
+}
+
+namespace {
+// Hand-built like encodeMessage: `data` is compact JSON already and must not be parsed again.
+void appendHistoryFields(std::string& out, std::string_view channel, const HistoryPage& page) {
+    out += R"("channel":")";
+    out += channel;
+    out += R"(","epoch":")";
+    out += page.position.epoch;
+    out += R"(","offset":)";
+    out += std::to_string(page.position.offset);
+    out += R"(,"publications":[)";
+    bool first = true;
+    for (const PublicationPtr& p : page.publications) {
+        if (!first) out += ',';
+        first = false;
+        out += R"({"offset":)";
+        out += std::to_string(p->offset);
+        out += R"(,"mid":")";
+        out += p->mid;
+        out += R"(","ts":)";
+        out += std::to_string(p->timestampMs);
+        out += R"(,"data":)";
+        out += p->data;
+        if (p->qos != 0) {
+            out += R"(,"qos":)";
+            out += static_cast<char>('0' + p->qos);
+        }
+        out += '}';
+    }
+    out += "]}";
+}
+}  // namespace
+
+std::string encodeHistory(RequestId id, std::string_view channel, const HistoryPage& page) {
+    std::string out = "{";
+    if (id) {
+        out += R"("id":)";
+        out += std::to_string(*id);
+        out += ',';
+    }
+    out += R"("type":"history",)";
+    appendHistoryFields(out, channel, page);
+    return out;
+}
+
+std::string encodeHistoryBody(std::string_view channel, const HistoryPage& page) {
+    std::string out = "{";
+    appendHistoryFields(out, channel, page);
+    return out;
 }
 
 std::string encodeUnsubscribed(RequestId id, std::string_view channel) {

@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "node/frame.h"
+#include "wspush/broker.h"
 #include "wspush/codes.h"
 #include "wspush/publication.h"
 
@@ -34,8 +35,16 @@ struct ConnectedReply {
     std::string version;
 };
 std::string encodeConnected(RequestId id, const ConnectedReply& reply);
-std::string encodeSubscribed(RequestId id, std::string_view channel, const StreamPosition& position);
+// `recovered`: present only when the subscribe asked for recovery (`since`).
+std::string encodeSubscribed(RequestId id, std::string_view channel, const StreamPosition& position,
+                             std::optional<bool> recovered = std::nullopt);
 std::string encodeUnsubscribed(RequestId id, std::string_view channel);
+// The server ended a subscription: `{"type":"unsubscribed","channel":…,"reason":…,"resubscribe":…}`.
+std::string encodeUnsubscribedPush(std::string_view channel, std::string_view reason, bool resubscribe);
+// A page of history: `{"id":5,"type":"history","channel":…,"epoch":…,"offset":…,"publications":[…]}`.
+std::string encodeHistory(RequestId id, std::string_view channel, const HistoryPage& page);
+// The same page for the HTTP API: `{"channel":…,"epoch":…,"offset":…,"publications":[…]}`.
+std::string encodeHistoryBody(std::string_view channel, const HistoryPage& page);
 std::string encodePublished(RequestId id, const Publication& publication);
 std::string encodePong(RequestId id);
 std::string encodeRel(std::uint64_t did);

@@ -49,26 +49,32 @@ std::size_t ClientSession::subscriptionCount() const {
         std::count_if(channels_.begin(), channels_.end(), [](const std::string& c) { return !c.starts_with('$'); }));
 }
 
-void ClientSession::subscribe(const std::string& channel, PositionDone done) {
-    // Interest is registered before the position is read, so every publication after the
-    // position is routed here; until the position is known the hub entry skips them all
-    // (LocalHub::kHoldAll, gap-free because MemoryBroker answers position() at once).
+void ClientSession::subscribe(const std::string& channel, std::optional<StreamPosition> since, SubscribeDone done) {
+    // The hub entry comes first and buffers until the position is known: whatever the engine
+    // hands this loop from the moment the node joins the channel is kept, so the recovered
+    // publications (up to the position) and the live ones (after it) meet without a gap.
     channels_.push_back(channel);
     bool firstOnLoop = !loop_->hub().contains(channel);
-    if (node_.router().addSubscriber(channel, loop_->index(), firstOnLoop)) node_.broker().subscribe(channel);
-    loop_->hub().add(channel, this, LocalHub::kHoldAll);
-
-    node_.broker().position(channel, [self = shared_from_this(), channel, done = std::move(done)](auto result) mutable {
-        net::dispatch(self->loop_->context(), [self, channel, done = std::move(done), result = std::move(result)] {
-            if (self->ended_ || !self->isSubscribed(channel)) return;
-            if (auto* error = std::get_if<BrokerError>(&result)) {
-                self->unsubscribe(channel);
-                return done(*error);
-            }
-            self->loop_->hub().setSince(channel, self.get(), std::get<StreamPosition>(result).offset);
-            done(result);
-        });
-    });
+    loop_->hub().add(channel, this);
+    node_.subscribe(channel, loop_->index(), firstOnLoop, std::move(since),
+                    [self = shared_from_this(), residence = onLoop_, channel, done = std::move(done)](auto result) mutable {
+                        net::dispatch(self->loop_->context(), [self, residence, channel, done = std::move(done),
+                                                               result = std::move(result)]() mutable {
+                            if (!*residence || self->ended_ || !self->isSubscribed(channel)) return;
+                            if (auto* error = std::get_if<BrokerError>(&result)) {
+                                self->unsubscribe(channel);
+                                return done(std::move(*error));
+                            }
+                            auto& outcome = std::get<SubscribeOutcome>(result);
+                            std::vector<PublicationPtr> missed = std::move(outcome.missed);
+                            StreamPosition position = outcome.position;
+                            done(std::move(outcome));
+                            if (self->ended_ || !self->isSubscribed(channel)) return;
+                            for (const PublicationPtr& publication : missed)
+                                self->deliver(publication, std::make_shared<const std::string>(encodeMessage(*publication)));
+                            self->loop_->hub().goLive(channel, self.get(), position);
+                        });
+                    });
 }
 
 void ClientSession::unsubscribe(const std::string& channel) {
@@ -80,7 +86,34 @@ void ClientSession::unsubscribe(const std::string& channel) {
 
 void ClientSession::leaveChannel(const std::string& channel) {
     bool lastOnLoop = loop_->hub().remove(channel, this);
-    if (node_.router().removeSubscriber(channel, loop_->index(), lastOnLoop)) node_.broker().unsubscribe(channel);
+    node_.unsubscribe(channel, loop_->index(), lastOnLoop);
+}
+
+void ClientSession::lost(const std::string& channel) {
+    loop_->metrics().subscriptionsLost.add();
+    lostChannels_.push_back(channel);
+    if (lostChannels_.size() > 1) return;  // the handler is posted already
+    // The hub is delivering: entries must not vanish under it, so the channel is left afterwards.
+    net::post(loop_->context(), [self = shared_from_this(), residence = onLoop_] {
+        if (*residence) self->dropLostChannels();
+    });
+}
+
+void ClientSession::dropLostChannels() {
+    for (const std::string& channel : std::exchange(lostChannels_, {})) {
+        if (ended_ || !isSubscribed(channel)) continue;
+        spdlog::debug("session {}: gap in {}; asking the client to subscribe again", id_, channel);
+        unsubscribe(channel);
+        unsubscribedNotices_.push_back(channel);
+    }
+    sendUnsubscribedNotices();
+}
+
+void ClientSession::sendUnsubscribedNotices() {
+    if (!connection_) return;  // kept for the client's resume
+    for (const std::string& channel : std::exchange(unsubscribedNotices_, {}))
+        connection_->sendFrame(OutboundFrame::text(
+            std::make_shared<const std::string>(encodeUnsubscribedPush(channel, "insufficient state", true))));
 }
 
 void ClientSession::attach(SessionConnection* connection) {
@@ -88,6 +121,7 @@ void ClientSession::attach(SessionConnection* connection) {
     expiresAt_ = Clock::time_point::max();
     tracker_.resendAll(Clock::now(), [this](const auto& r) { resend(r); });
     sendWaiting();
+    sendUnsubscribedNotices();
     if (auto due = tracker_.nextDue()) armTimer(*due);
 }
 
@@ -200,42 +234,54 @@ std::vector<std::string> ClientSession::prepareMove() {
     return channels_;
 }
 
-ChannelOffsets ClientSession::leaveLoop() {
+void ClientSession::holdPlace(EventLoop& loop, const std::vector<std::string>& channels) {
+    // On the new loop, touching only its hub: the session itself still belongs to the old one.
+    for (const auto& channel : channels) {
+        bool firstOnLoop = !loop.hub().contains(channel);
+        loop.hub().add(channel, this);
+        // The old loop's entry keeps the node subscribed, so this completes at once.
+        node_.join(channel, loop.index(), firstOnLoop, [](std::optional<BrokerError>) {});
+    }
+}
+
+ChannelPositions ClientSession::leaveLoop() {
     // What the router handed this loop before the new loop joined must reach the session here:
     // the delivery window (websocket.write_delay) may still be holding some of it.
     loop_->deliverPending();
-    ChannelOffsets offsets;
+    ChannelPositions positions;
     for (const auto& channel : channels_) {
-        offsets.emplace_back(channel, loop_->hub().sinceOf(channel, this));
+        positions.emplace_back(channel, loop_->hub().positionOf(channel, this));
         leaveChannel(channel);
     }
-    timer_.reset();  // bound to this loop
-    return offsets;
+    *onLoop_ = false;  // handlers still queued on this loop for the session now do nothing
+    timer_.reset();    // bound to this loop
+    return positions;
 }
 
-void ClientSession::enterLoop(EventLoop& loop, const ChannelOffsets& offsets, MigrationBuffer& buffer) {
+void ClientSession::enterLoop(EventLoop& loop, const ChannelPositions& positions) {
     loop_ = &loop;
+    onLoop_ = std::make_shared<bool>(true);
     timer_.emplace(loop.context());
     armedFor_ = Clock::time_point::max();
-    for (const auto& [channel, since] : offsets) {
-        // The buffer joined before the old loop let go, so between them they saw everything;
-        // what the old loop delivered already (up to `since`) must not come twice.
-        std::uint64_t last = since;
-        for (const auto& [publication, frame] : buffer.held) {
-            if (publication->channel != channel || publication->offset <= last) continue;
-            last = publication->offset;
-            deliver(publication, frame);
-        }
-        loop.hub().replace(channel, &buffer, this, std::max(last, loop.hub().sinceOf(channel, &buffer)));
+    for (const auto& [channel, position] : positions) {
+        // The new entry buffered since before the old loop let go, so between them they saw
+        // everything; goLive delivers what the old loop had not, past the old position.
+        if (position)
+            loop.hub().goLive(channel, this, *position);
+        else
+            lost(channel);
     }
     moving_ = false;
+    if (!lostChannels_.empty()) dropLostChannels();
     expiresAt_ = Clock::now() + toClock(node_.config().sessions.ttl);
     armTimer(expiresAt_);
 }
 
 void ClientSession::endSoon() {
     // Called from delivery or close paths, which must not see hub entries vanish under them.
-    net::post(loop_->context(), [self = shared_from_this()] { self->end(); });
+    net::post(loop_->context(), [self = shared_from_this(), residence = onLoop_] {
+        if (*residence) self->end();
+    });
 }
 
 void ClientSession::end() {

@@ -38,22 +38,14 @@ public:
     virtual void closeFor(const Disconnect& reason) = 0;
 };
 
-// Stands in for a moving session in the new loop's hub and keeps what arrives meanwhile.
-class MigrationBuffer final : public Subscriber {
-public:
-    void deliver(const PublicationPtr& publication, const SharedFrame& frame) override {
-        held.emplace_back(publication, frame);
-    }
-    std::vector<std::pair<PublicationPtr, SharedFrame>> held;
-};
-
-// A channel and the offset of the last publication the session got from it.
-using ChannelOffsets = std::vector<std::pair<std::string, std::uint64_t>>;
+// A channel and the position of the last publication the session got from it; nullopt when the
+// session cannot know it (its subscribe was still under way, or the hub found a gap).
+using ChannelPositions = std::vector<std::pair<std::string, std::optional<StreamPosition>>>;
 
 class ClientSession final : public Subscriber, public std::enable_shared_from_this<ClientSession> {
 public:
     using Clock = std::chrono::steady_clock;
-    using PositionDone = std::function<void(std::variant<StreamPosition, BrokerError>)>;
+    using SubscribeDone = std::function<void(std::variant<SubscribeOutcome, BrokerError>)>;
 
     ClientSession(Node& node, EventLoop& loop, std::string id, std::string resumeToken, std::string user);
 
@@ -66,9 +58,11 @@ public:
     bool isSubscribed(std::string_view channel) const;
     // Channels the client chose (the personal "$user:" channel is not one of them).
     std::size_t subscriptionCount() const;
-    // Joins `channel` and learns its position; `done` runs on this loop, unless the session
-    // unsubscribed or ended first. Publications after that position are delivered.
-    void subscribe(const std::string& channel, PositionDone done);
+    // Joins `channel` and learns its position and, with `since`, recovers what was missed after
+    // it. `done` runs on this loop, unless the session unsubscribed or ended first, and before the
+    // recovered publications are delivered; then publications after the position follow live,
+    // with no gap and no duplicate between the recovered and the live ones.
+    void subscribe(const std::string& channel, std::optional<StreamPosition> since, SubscribeDone done);
     void unsubscribe(const std::string& channel);
 
     SessionConnection* connection() const { return connection_; }
@@ -87,12 +81,17 @@ public:
     QosOutcome onComp(DeliveryId did);
 
     void deliver(const PublicationPtr& publication, const SharedFrame& frame) override;
+    // The hub found a gap: the subscription ends and the client is told to subscribe again with
+    // `since` (`unsubscribed` with `resubscribe:true`), now or when it reconnects.
+    void lost(const std::string& channel) override;
 
-    // Moving to another loop. prepareMove and leaveLoop run on the old loop (the new loop's hub
-    // holds a MigrationBuffer for every channel in between), enterLoop on the new one.
+    // Moving to another loop, in four hops: prepareMove (old loop), holdPlace (new loop: the
+    // session's hub entries buffer there from now on), leaveLoop (old loop), enterLoop (new).
+    // Between holdPlace and leaveLoop both loops receive the channels, so nothing falls between.
     std::vector<std::string> prepareMove();
-    ChannelOffsets leaveLoop();
-    void enterLoop(EventLoop& loop, const ChannelOffsets& offsets, MigrationBuffer& buffer);
+    void holdPlace(EventLoop& loop, const std::vector<std::string>& channels);
+    ChannelPositions leaveLoop();
+    void enterLoop(EventLoop& loop, const ChannelPositions& positions);
 
     // Ends the session now: leaves every channel and forgets it. Idempotent.
     void end();
@@ -105,6 +104,8 @@ private:
     };
 
     void leaveChannel(const std::string& channel);
+    void dropLostChannels();
+    void sendUnsubscribedNotices();
     void transmitNew(Pending pending);
     void transmit(DeliveryId did, const SharedFrame& frame, bool dup);
     void sendWaiting();
@@ -121,6 +122,12 @@ private:
     std::string resumeToken_;
     std::string user_;
     std::vector<std::string> channels_;
+    // Channels the hub found a gap in, not dropped yet; and dropped ones the client was not told of.
+    std::vector<std::string> lostChannels_;
+    std::vector<std::string> unsubscribedNotices_;
+    // True while the session lives on the loop that created it; handlers posted to a loop check
+    // theirs, so one that runs after the session moved away touches nothing (session_move).
+    std::shared_ptr<bool> onLoop_ = std::make_shared<bool>(true);
     SessionConnection* connection_ = nullptr;
     QosTracker<Pending> tracker_;
     // QoS ≥ 1 deliveries waiting for room in the inflight window (or for a connection), in order.

@@ -84,6 +84,7 @@ void HttpSession::onRead(beast::error_code ec, std::size_t) {
     ApiRequest apiRequest;
     apiRequest.method = std::string(request.method_string());
     apiRequest.path = std::string(path);
+    if (path.size() < target.size()) apiRequest.query = std::string(target.substr(path.size() + 1));
     apiRequest.authorization = std::string(request[http::field::authorization]);
     apiRequest.contentType = std::string(request[http::field::content_type]);
     apiRequest.body = std::move(request.body());

@@ -181,6 +181,7 @@ bool WebSocketSession::handleCommand(ClientCommand& command) {
         case CommandType::Subscribe: handleSubscribe(command); break;
         case CommandType::Unsubscribe: handleUnsubscribe(command); break;
         case CommandType::Publish: handlePublish(command); break;
+        case CommandType::History: handleHistory(command); break;
         case CommandType::Ping: reply(encodePong(command.id)); break;
         case CommandType::Ack:
         case CommandType::Rec:
@@ -250,7 +251,7 @@ void WebSocketSession::startNewSession(std::string user) {
     node_.sessions().add(session->id(), session->resumeToken(), session, loop_.index());
     // Messages for the user (POST /api/send) reach every one of its sessions through this channel.
     std::string personal = personalChannel(session->user());
-    if (!personal.empty()) session->subscribe(personal, [](const auto&) {});
+    if (!personal.empty()) session->subscribe(personal, std::nullopt, [](const auto&) {});
     sessionReady(std::move(session), false);
 }
 
@@ -274,16 +275,11 @@ void WebSocketSession::resumeFrom(std::shared_ptr<ClientSession> session, unsign
     net::post(there.context(), [self, session, &there, &here, &node] {
         std::vector<std::string> channels = session->prepareMove();
         net::post(here.context(), [self, session, channels = std::move(channels), &there, &here, &node] {
-            auto buffer = std::make_shared<MigrationBuffer>();
-            for (const auto& channel : channels) {
-                bool firstOnLoop = !here.hub().contains(channel);
-                if (node.router().addSubscriber(channel, here.index(), firstOnLoop)) node.broker().subscribe(channel);
-                here.hub().add(channel, buffer.get(), 0);
-            }
-            net::post(there.context(), [self, session, buffer, &here, &node] {
-                ChannelOffsets offsets = session->leaveLoop();
-                net::post(here.context(), [self, session, buffer, offsets = std::move(offsets), &here, &node] {
-                    session->enterLoop(here, offsets, *buffer);
+            session->holdPlace(here, channels);
+            net::post(there.context(), [self, session, &here, &node] {
+                ChannelPositions positions = session->leaveLoop();
+                net::post(here.context(), [self, session, positions = std::move(positions), &here, &node] {
+                    session->enterLoop(here, positions);
                     node.sessions().release(session->id(), here.index());
                     if (self->state_ == State::Resuming) self->resumeHere(session);
                 });
@@ -319,11 +315,34 @@ void WebSocketSession::handleSubscribe(const ClientCommand& command) {
     if (session_->subscriptionCount() >= node_.config().websocket.max_subscriptions)
         return replyError(command.id, ErrorCode::LimitExceeded, "too many subscriptions");
 
-    session_->subscribe(channel, [self = shared_from_this(), channel, id = command.id](auto result) {
+    bool recovering = command.since.has_value();
+    session_->subscribe(channel, command.since, [self = shared_from_this(), channel, id = command.id, recovering](auto result) {
         if (self->state_ != State::Connected) return;
         if (auto* error = std::get_if<BrokerError>(&result))
             return self->replyError(id, ErrorCode::Internal, error->message);
-        self->reply(encodeSubscribed(id, channel, std::get<StreamPosition>(result)));
+        const auto& outcome = std::get<SubscribeOutcome>(result);
+        if (recovering) (*outcome.recovered ? self->loop_.metrics().recoveries : self->loop_.metrics().recoveryMisses).add();
+        self->reply(encodeSubscribed(id, channel, outcome.position, outcome.recovered));
+    });
+}
+
+void WebSocketSession::handleHistory(const ClientCommand& command) {
+    switch (node_.checkChannel(command.channel)) {
+        case ChannelCheck::InvalidName:
+            return replyError(command.id, ErrorCode::InvalidChannel, "invalid channel name");
+        case ChannelCheck::UnknownNamespace:
+            return replyError(command.id, ErrorCode::UnknownNamespace, "unknown namespace");
+        case ChannelCheck::Ok: break;
+    }
+    if (!node_.config().namespaceFor(command.channel)->client_history)
+        return replyError(command.id, ErrorCode::PermissionDenied, "clients may not read this channel's history");
+    HistoryQuery query{command.historySince, command.limit, command.reverse};
+    node_.history(command.channel, query, [self = shared_from_this(), id = command.id, channel = command.channel](auto result) {
+        net::dispatch(self->ws_.get_executor(), [self, id, channel, result = std::move(result)] {
+            if (auto* error = std::get_if<BrokerError>(&result))
+                return self->replyError(id, ErrorCode::Internal, error->message);
+            self->reply(encodeHistory(id, channel, std::get<HistoryPage>(result)));
+        });
     });
 }
 
@@ -351,7 +370,7 @@ void WebSocketSession::handlePublish(const ClientCommand& command) {
 
     int qos = command.qos.value_or(options->default_qos);
     if (qos == 2 && !command.mid) return replyError(command.id, ErrorCode::BadRequest, "qos 2 needs a \"mid\"");
-    PublishRequest request{command.channel, command.data, qos, command.mid.value_or(""), nullptr};
+    PublishRequest request{command.channel, command.data, qos, command.mid.value_or("")};
     if (!command.mid) return publishAndReply(std::move(request), command.id, {});
 
     // A client resends a publish until it is answered; its mid makes the resends harmless.
@@ -370,12 +389,13 @@ void WebSocketSession::handlePublish(const ClientCommand& command) {
             return replyError(command.id, ErrorCode::BadRequest, "this mid was already used for another publication");
         case IdempotencyCache::Outcome::Proceed: break;
     }
+    request.idempotencyKey = IdempotencyCache::engineKey("client:" + key, command.channel + '\n' + std::to_string(qos) + '\n' + command.data);
     publishAndReply(std::move(request), command.id, key);
 }
 
 void WebSocketSession::publishAndReply(PublishRequest request, std::optional<std::uint64_t> id, std::string dedupKey) {
     int qos = request.qos;
-    node_.broker().publish(std::move(request), [self = shared_from_this(), id, qos, dedupKey](PublishResult result) {
+    node_.publish(std::move(request), [self = shared_from_this(), id, qos, dedupKey](PublishResult result) {
         IdempotencyCache& remembered = self->node_.clientPublishes();
         if (auto* error = std::get_if<BrokerError>(&result)) {
             if (!dedupKey.empty())
@@ -384,7 +404,7 @@ void WebSocketSession::publishAndReply(PublishRequest request, std::optional<std
                 self->replyError(id, ErrorCode::Internal, message);
             });
         }
-        const Publication& publication = *std::get<PublicationPtr>(result);
+        const Publication& publication = *std::get<Published>(result).publication;
         if (!dedupKey.empty()) {
             nlohmann::json fields{
                 {"channel", publication.channel}, {"offset", publication.offset}, {"mid", publication.mid}};

@@ -67,6 +67,7 @@ private:
     void handleSubscribe(const ClientCommand& command);
     void handleUnsubscribe(const ClientCommand& command);
     void handlePublish(const ClientCommand& command);
+    void handleHistory(const ClientCommand& command);
     void handleQosAnswer(const ClientCommand& command);
     // `dedupKey` non-empty: remember the outcome under it in Node::clientPublishes().
     void publishAndReply(PublishRequest request, std::optional<std::uint64_t> id, std::string dedupKey);

@@ -250,7 +250,7 @@ TEST_F(HttpApiTest, PublishErrors) {
     expectError(call(post("/api/publish", R"({"channel":"","data":1})")), 400, 40004);
     expectError(call(post("/api/publish", R"({"channel":"nope:1","data":1})")), 400, 40005);
     expectError(call(post("/api/publish", "{\"channel\":\"news\",\"data\":\"\xff\"}")), 400, 40001);
-    EXPECT_EQ(node.router().publications(), 0u) << "nothing may be published by a refused request";
+    EXPECT_EQ(node.totals().publications, 0u) << "nothing may be published by a refused request";
 }
 
 TEST_F(HttpApiTest, PublishFieldChecksRunInTheDocumentedOrder) {
@@ -284,16 +284,19 @@ TEST_F(HttpApiTest, PublishRespondsWithThePublication) {
     EXPECT_EQ(second["offset"], 2);
     EXPECT_EQ(second["epoch"], body["epoch"]);
     EXPECT_NE(second["mid"], body["mid"]);
-    EXPECT_EQ(node.router().publications(), 2u);
+    EXPECT_EQ(node.totals().publications, 2u);
 }
 
 TEST_F(HttpApiTest, PublishedDataReachesSubscribersCompact) {
     struct Recorder : Subscriber {
         void deliver(const PublicationPtr&, const SharedFrame& frame) override { frames.push_back(*frame); }
+        void lost(const std::string&) override { ADD_FAILURE() << "no gap expected"; }
         std::vector<std::string> frames;
     } subscriber;
-    pool.at(0).hub().add("news", &subscriber, 0);
-    node.router().addSubscriber("news", 0, true);
+    pool.at(0).hub().add("news", &subscriber);
+    node.subscribe("news", 0, true, std::nullopt, [&](auto result) {
+        pool.at(0).hub().goLive("news", &subscriber, std::get<SubscribeOutcome>(result).position);
+    });
 
     ApiResponse response = call(post("/api/publish", "{\"channel\":\"news\",\n \"data\": { \"text\" : \"a\\nb\" } }"));
     ASSERT_EQ(response.status, 200u) << response.body;
@@ -340,7 +343,7 @@ TEST_F(HttpApiTest, BroadcastReportsEveryChannelInRequestOrder) {
     EXPECT_EQ(results[4]["offset"], 3);
     EXPECT_NE(results[4]["mid"], results[0]["mid"]);
 
-    EXPECT_EQ(node.router().publications(), 4u);  // 1 publish + 3 valid broadcast channels
+    EXPECT_EQ(node.totals().publications, 4u);  // 1 publish + 3 valid broadcast channels
 }
 
 TEST_F(HttpApiTest, BroadcastOfOnlyInvalidChannelsStillAnswers) {
@@ -360,7 +363,7 @@ TEST_F(HttpApiTest, BroadcastErrors) {
     json tooMany = json{{"channels", json::array()}, {"data", 1}};
     for (int i = 0; i < 1001; ++i) tooMany["channels"].push_back("c" + std::to_string(i));
     expectError(call(post("/api/broadcast", tooMany.dump())), 400, 40003);
-    EXPECT_EQ(node.router().publications(), 0u);
+    EXPECT_EQ(node.totals().publications, 0u);
 }
 
 TEST_F(HttpApiTest, BatchPublishesInOrderAndReportsEachPublication) {
@@ -383,7 +386,7 @@ TEST_F(HttpApiTest, BatchPublishesInOrderAndReportsEachPublication) {
     EXPECT_EQ(results[3]["offset"], 1);
     EXPECT_EQ(results[4]["error"]["code"], 40005);
     EXPECT_EQ(results[5]["offset"], 3);
-    EXPECT_EQ(node.router().publications(), 4u);
+    EXPECT_EQ(node.totals().publications, 4u);
 }
 
 TEST_F(HttpApiTest, BatchErrorsFailTheWholeRequestBeforeAnythingIsPublished) {
@@ -405,7 +408,7 @@ TEST_F(HttpApiTest, BatchErrorsFailTheWholeRequestBeforeAnythingIsPublished) {
     json tooMany = json{{"publications", json::array()}};
     for (int i = 0; i < 1001; ++i) tooMany["publications"].push_back(json{{"channel", "news"}, {"data", i}});
     expectError(call(post("/api/batch", tooMany.dump())), 400, 40003);
-    EXPECT_EQ(node.router().publications(), 0u);
+    EXPECT_EQ(node.totals().publications, 0u);
 }
 
 TEST_F(HttpApiTest, KeyedBatchIsReplayed) {
@@ -416,7 +419,7 @@ TEST_F(HttpApiTest, KeyedBatchIsReplayed) {
     ApiResponse again = call(post("/api/batch", body));
     EXPECT_TRUE(again.replayed);
     EXPECT_EQ(again.body, first.body);
-    EXPECT_EQ(node.router().publications(), 2u);
+    EXPECT_EQ(node.totals().publications, 2u);
 }
 
 TEST_F(HttpApiTest, BroadcastOf1000ChannelsIsAllowed) {
@@ -431,9 +434,9 @@ TEST_F(HttpApiTest, BroadcastOf1000ChannelsIsAllowed) {
 
 TEST_F(HttpApiTest, ChannelsListsSubscribedChannelsSorted) {
     EXPECT_EQ(bodyOf(call(get("/api/channels"))), (json{{"channels", json::array()}}));
-    node.router().addSubscriber("news", 0, true);
-    node.router().addSubscriber("news", 0, false);
-    node.router().addSubscriber("chat:1", 0, true);
+    node.join("news", 0, true, [](auto) {});
+    node.join("news", 0, false, [](auto) {});
+    node.join("chat:1", 0, true, [](auto) {});
     ApiResponse response = call(get("/api/channels"));
     EXPECT_EQ(response.status, 200u);
     json expected = json::object();
@@ -443,7 +446,7 @@ TEST_F(HttpApiTest, ChannelsListsSubscribedChannelsSorted) {
 }
 
 TEST_F(HttpApiTest, InfoFields) {
-    node.router().addSubscriber("news", 0, true);
+    node.join("news", 0, true, [](auto) {});
     call(post("/api/publish", R"({"channel":"news","data":1})"));
     pool.at(0).metrics().websocketConnections.add(3);
     ApiResponse response = call(get("/api/info"));
@@ -487,7 +490,7 @@ TEST_F(HttpApiTest, PublicListenerWithSeparateApiHidesTheApi) {
     expectError(call(post("/api/publish", R"({"channel":"news","data":1})"), publicOnly), 404, 40401);
     expectError(call(post("/api/broadcast", R"({"channels":["news"],"data":1})"), publicOnly), 404, 40401);
     EXPECT_EQ(call(get("/healthz"), publicOnly).status, 200u);
-    EXPECT_EQ(node.router().publications(), 0u);
+    EXPECT_EQ(node.totals().publications, 0u);
 }
 
 TEST(HttpApiErrorTest, StatusIsTheFirstThreeDigitsOfTheCode) {
@@ -521,7 +524,7 @@ TEST_F(HttpApiTest, KeyedPublishIsReplayedIdenticallyAndPublishesNothing) {
         EXPECT_TRUE(again.replayed);
         EXPECT_FALSE(again.wasPublish) << "a replay is not a publish (no latency observation)";
     }
-    EXPECT_EQ(node.router().publications(), 1u);
+    EXPECT_EQ(node.totals().publications, 1u);
     // The channel's offset did not advance: the next real publication is 2.
     ApiResponse next = call(post("/api/publish", body));
     EXPECT_FALSE(next.replayed);
@@ -536,7 +539,7 @@ TEST_F(HttpApiTest, KeyedPublishWithADifferentBodyIs409) {
     EXPECT_FALSE(conflict.replayed);
     // Byte-identical, not JSON-equal: whitespace makes a different body.
     expectError(call(keyed(post("/api/publish", R"({"channel":"news", "data":1})"), "k")), 409, 40901);
-    EXPECT_EQ(node.router().publications(), 1u);
+    EXPECT_EQ(node.totals().publications, 1u);
     // The conflict changed nothing: the original body still replays.
     EXPECT_TRUE(call(keyed(post("/api/publish", R"({"channel":"news","data":1})"), "k")).replayed);
 }
@@ -550,7 +553,7 @@ TEST_F(HttpApiTest, MidInTheBodyIsTheKeyWithoutAHeader) {
     EXPECT_TRUE(again.replayed);
     EXPECT_EQ(again.body, first.body);
     expectError(call(post("/api/publish", R"({"channel":"news","data":2,"mid":"backend-42"})")), 409, 40901);
-    EXPECT_EQ(node.router().publications(), 1u);
+    EXPECT_EQ(node.totals().publications, 1u);
     // The body's mid and a header with the same value are the same key.
     EXPECT_TRUE(call(keyed(post("/api/publish", body), "backend-42")).replayed);
 }
@@ -566,7 +569,7 @@ TEST_F(HttpApiTest, TheHeaderWinsOverTheBodyMid) {
     // With a header, the body's mid is not even validated.
     ApiResponse invalidMid = call(keyed(post("/api/publish", R"({"channel":"news","data":1,"mid":5})"), "h2"));
     EXPECT_EQ(invalidMid.status, 200u) << invalidMid.body;
-    EXPECT_EQ(node.router().publications(), 3u);
+    EXPECT_EQ(node.totals().publications, 3u);
 }
 
 TEST_F(HttpApiTest, InvalidIdempotencyKeysAre400) {
@@ -582,7 +585,7 @@ TEST_F(HttpApiTest, InvalidIdempotencyKeysAre400) {
           R"({"channel":"news","data":1,"mid":null})", R"({"channel":"news","data":1,"mid":["a"]})",
           "{\"channel\":\"news\",\"data\":1,\"mid\":\"caf\xc3\xa9\"}"})
         expectError(call(post("/api/publish", invalid)), 400, 40006);
-    EXPECT_EQ(node.router().publications(), 0u);
+    EXPECT_EQ(node.totals().publications, 0u);
 
     // The limits: 1 and 128 printable characters, space and punctuation included.
     for (const std::string& key : {std::string("x"), std::string(128, 'k'), std::string(" a b ~!\"#{}")})
@@ -612,7 +615,7 @@ TEST_F(HttpApiTest, PublishAndBroadcastKeysAreSeparate) {
     EXPECT_FALSE(publish.replayed);
     EXPECT_FALSE(broadcast.replayed);
     EXPECT_EQ(broadcast.status, 200u) << broadcast.body;
-    EXPECT_EQ(node.router().publications(), 2u);
+    EXPECT_EQ(node.totals().publications, 2u);
 }
 
 TEST_F(HttpApiTest, KeyedBroadcastIsReplayed) {
@@ -626,7 +629,7 @@ TEST_F(HttpApiTest, KeyedBroadcastIsReplayed) {
     EXPECT_FALSE(again.wasPublish);
     EXPECT_EQ(again.body, first.body);
     expectError(call(post("/api/broadcast", R"({"channels":["news"],"data":{"a":1},"mid":"b-1"})")), 409, 40901);
-    EXPECT_EQ(node.router().publications(), 2u);
+    EXPECT_EQ(node.totals().publications, 2u);
 }
 
 TEST_F(HttpApiTest, RequestsWithoutAKeyAreNeverReplayed) {
@@ -654,11 +657,14 @@ public:
             inner_.publish(std::move(request), std::move(done));
         });
     }
-    void subscribe(std::string_view channel) override { inner_.subscribe(channel); }
-    void unsubscribe(std::string_view channel) override { inner_.unsubscribe(channel); }
-    void position(std::string_view channel, PositionCompletion done) override {
-        inner_.position(channel, std::move(done));
+    void subscribe(std::string_view channel, SubscribeCompletion done) override {
+        inner_.subscribe(channel, std::move(done));
     }
+    void unsubscribe(std::string_view channel) override { inner_.unsubscribe(channel); }
+    void history(std::string_view channel, HistoryQuery query, HistoryCompletion done) override {
+        inner_.history(channel, query, std::move(done));
+    }
+    EngineStats stats() const override { return inner_.stats(); }
 
     void releaseAll() {
         auto completions = std::move(held);
@@ -731,7 +737,7 @@ TEST_F(HttpApiInFlightTest, DuplicatesWaitForTheFirstAndGetItsResponse) {
         EXPECT_TRUE((*waiter)[0].replayed);
         EXPECT_FALSE((*waiter)[0].wasPublish);
     }
-    EXPECT_EQ(node->router().publications(), 1u);
+    EXPECT_EQ(node->totals().publications, 1u);
 }
 
 TEST_F(HttpApiInFlightTest, AFailureIsNotRememberedAndWaitersShareIt) {
@@ -791,8 +797,10 @@ TEST(HttpApiIdempotencyWindowTest, TheWindowAndTheCapComeFromTheConfig) {
     ASSERT_FALSE(publish("c", 1).replayed);
     EXPECT_TRUE(publish("b", 1).replayed);
     EXPECT_TRUE(publish("c", 1).replayed);
-    EXPECT_FALSE(publish("a", 2).replayed) << "evicted";
-    EXPECT_EQ(node.router().publications(), 5u);
+    ApiResponse afterEviction = publish("a", 2);
+    EXPECT_FALSE(afterEviction.replayed) << "evicted";
+    EXPECT_EQ(afterEviction.status, 200u);
+    EXPECT_EQ(node.totals().publications, 4u) << "the engine still remembered (\"a\", body 2): published once";
 }
 
 }  // namespace

@@ -16,6 +16,7 @@ namespace {
 class RecordingSubscriber : public Subscriber {
 public:
     void deliver(const PublicationPtr&, const SharedFrame& frame) override { frames.push_back(frame); }
+    void lost(const std::string&) override { ADD_FAILURE() << "no gap expected"; }
     std::vector<SharedFrame> frames;
 };
 
@@ -100,7 +101,8 @@ protected:
     void subscribe(unsigned loop, Subscriber* subscriber, const std::string& channel) {
         LocalHub& hub = pool.at(loop).hub();
         bool firstOnLoop = !hub.contains(channel);
-        hub.add(channel, subscriber, 0);
+        hub.add(channel, subscriber);
+        hub.goLive(channel, subscriber, StreamPosition{0, "ep"});
         router.addSubscriber(channel, loop, firstOnLoop);
     }
     void unsubscribe(unsigned loop, Subscriber* subscriber, const std::string& channel) {

@@ -36,6 +36,7 @@ public:
         flushQueued_ = true;
         loop_.flushAfterDeliveries(shared_from_this());
     }
+    void lost(const std::string&) override { ADD_FAILURE() << "no gap expected"; }
     void flushDeferred() override {
         flushQueued_ = false;
         writes.push_back(std::move(pending_));
@@ -60,7 +61,8 @@ TEST(EventLoopTest, AnIdleLoopDeliversAtOnceABusyOneGathersTheWindowIntoOneTurn)
     loop.setDeliveryWindow(500ms);
     auto subscriber = std::make_shared<BatchingSubscriber>(loop);
     subscriber->expectedWrites = 2;
-    loop.hub().add("news", subscriber.get(), 0);
+    loop.hub().add("news", subscriber.get());
+    loop.hub().goLive("news", subscriber.get(), StreamPosition{0, ""});
     loop.start();
     auto frame = std::make_shared<const std::string>("{}");
 
@@ -88,7 +90,8 @@ TEST(EventLoopTest, WithoutAWindowEachTurnStillFlushesOnceAndKeepsOrder) {
     EventLoop loop(0);
     auto subscriber = std::make_shared<BatchingSubscriber>(loop);
     subscriber->expectedWrites = 0;  // counted below instead
-    loop.hub().add("news", subscriber.get(), 0);
+    loop.hub().add("news", subscriber.get());
+    loop.hub().goLive("news", subscriber.get(), StreamPosition{0, ""});
     loop.start();
 
     auto frame = std::make_shared<const std::string>("{}");
@@ -131,7 +134,8 @@ TEST(EventLoopTest, AWindowThatDoesNotPayOffIsDroppedForAWhile) {
     for (int c = 0; c < 4; ++c) {
         subscribers.push_back(std::make_shared<BatchingSubscriber>(loop));
         subscribers.back()->expectedWrites = 0;
-        loop.hub().add("ch" + std::to_string(c), subscribers.back().get(), 0);
+        loop.hub().add("ch" + std::to_string(c), subscribers.back().get());
+    loop.hub().goLive("ch" + std::to_string(c), subscribers.back().get(), StreamPosition{0, ""});
     }
     loop.start();
     auto frame = std::make_shared<const std::string>("{}");

@@ -10,19 +10,26 @@ namespace {
 
 class RecordingSubscriber : public Subscriber {
 public:
-    void deliver(const PublicationPtr&, const SharedFrame& frame) override { frames.push_back(frame); }
+    void deliver(const PublicationPtr& publication, const SharedFrame& frame) override {
+        frames.push_back(frame);
+        offsets.push_back(publication->offset);
+    }
+    void lost(const std::string& channel) override { lostChannels.push_back(channel); }
     std::vector<std::string> texts() const {
         std::vector<std::string> out;
         for (const auto& f : frames) out.push_back(*f);
         return out;
     }
     std::vector<SharedFrame> frames;
+    std::vector<std::uint64_t> offsets;
+    std::vector<std::string> lostChannels;
 };
 
-PublicationPtr publication(std::string channel, std::uint64_t offset) {
+PublicationPtr publication(std::string channel, std::uint64_t offset, std::string epoch = "E") {
     auto p = std::make_shared<Publication>();
     p->channel = std::move(channel);
     p->offset = offset;
+    p->epoch = std::move(epoch);
     return p;
 }
 
@@ -30,173 +37,158 @@ SharedFrame frame(std::string text) {
     return std::make_shared<const std::string>(std::move(text));
 }
 
-using Texts = std::vector<std::string>;
+// Adds `s` to `channel` already live at {offset, "E"}.
+void addLive(LocalHub& hub, const std::string& channel, Subscriber* s, std::uint64_t offset = 0) {
+    hub.add(channel, s);
+    hub.goLive(channel, s, StreamPosition{offset, "E"});
+}
+
+void deliver(LocalHub& hub, const std::string& channel, std::uint64_t offset, std::string epoch = "E") {
+    hub.deliver(publication(channel, offset, std::move(epoch)), frame(channel + "#" + std::to_string(offset)));
+}
+
+using Offsets = std::vector<std::uint64_t>;
 
 TEST(LocalHubTest, AddRemoveContains) {
     LocalHub hub;
     RecordingSubscriber a;
     EXPECT_FALSE(hub.contains("news"));
-    EXPECT_EQ(hub.channelCount(), 0u);
-    hub.add("news", &a, 0);
+    addLive(hub, "news", &a);
     EXPECT_TRUE(hub.contains("news"));
-    EXPECT_FALSE(hub.contains("new"));
     EXPECT_EQ(hub.channelCount(), 1u);
-    hub.add("chat:1", &a, 0);
-    EXPECT_EQ(hub.channelCount(), 2u);
-    EXPECT_TRUE(hub.remove("news", &a));
+    EXPECT_TRUE(hub.remove("news", &a)) << "the last subscriber of the channel on this loop";
     EXPECT_FALSE(hub.contains("news"));
-    EXPECT_TRUE(hub.contains("chat:1"));
-    EXPECT_EQ(hub.channelCount(), 1u);
+    EXPECT_FALSE(hub.remove("news", &a)) << "unknown now";
+    EXPECT_FALSE(hub.remove("other", &a));
 }
 
 TEST(LocalHubTest, RemoveReturnsTrueOnlyForTheLastSubscriber) {
     LocalHub hub;
-    RecordingSubscriber a, b, c;
-    hub.add("news", &a, 0);
-    hub.add("news", &b, 0);
-    hub.add("news", &c, 0);
-    EXPECT_FALSE(hub.remove("news", &b));
-    EXPECT_TRUE(hub.contains("news"));
-    EXPECT_FALSE(hub.remove("news", &a));
-    EXPECT_TRUE(hub.remove("news", &c));
-    EXPECT_FALSE(hub.contains("news"));
-}
-
-TEST(LocalHubTest, RemovingAnUnknownSubscriberOrChannelReturnsFalse) {
-    LocalHub hub;
     RecordingSubscriber a, b;
+    addLive(hub, "news", &a);
+    addLive(hub, "news", &b);
     EXPECT_FALSE(hub.remove("news", &a));
-    hub.add("news", &a, 0);
-    EXPECT_FALSE(hub.remove("news", &b));
-    EXPECT_TRUE(hub.contains("news"));
-    EXPECT_FALSE(hub.remove("other", &a));
+    deliver(hub, "news", 1);
+    EXPECT_TRUE(a.offsets.empty()) << "removed: gets nothing";
+    EXPECT_EQ(b.offsets, Offsets{1});
+    EXPECT_TRUE(hub.remove("news", &b));
 }
 
-TEST(LocalHubTest, RemovedSubscriberGetsNothingAndOthersStillDo) {
+TEST(LocalHubTest, DeliversTheSameSharedFrameToEverySubscriberOfThatChannelOnly) {
     LocalHub hub;
-    RecordingSubscriber a, b, c;
-    hub.add("news", &a, 0);
-    hub.add("news", &b, 0);
-    hub.add("news", &c, 0);
-    hub.remove("news", &a);  // the swap-with-last removal must keep b and c
-    hub.deliver(publication("news", 1), frame("m1"));
-    EXPECT_TRUE(a.frames.empty());
-    EXPECT_EQ(b.texts(), Texts{"m1"});
-    EXPECT_EQ(c.texts(), Texts{"m1"});
-}
-
-TEST(LocalHubTest, DeliversTheSameSharedFrameToEverySubscriber) {
-    LocalHub hub;
-    RecordingSubscriber a, b;
-    hub.add("news", &a, 0);
-    hub.add("news", &b, 0);
-    SharedFrame f = frame("payload");
-    hub.deliver(publication("news", 1), f);
+    RecordingSubscriber a, b, other;
+    addLive(hub, "news", &a);
+    addLive(hub, "news", &b);
+    addLive(hub, "sport", &other);
+    auto shared = frame("payload");
+    EXPECT_EQ(hub.deliver(publication("news", 1), shared), 2u);
     ASSERT_EQ(a.frames.size(), 1u);
-    ASSERT_EQ(b.frames.size(), 1u);
-    EXPECT_EQ(a.frames[0].get(), f.get());
-    EXPECT_EQ(b.frames[0].get(), f.get());
+    EXPECT_EQ(a.frames[0].get(), shared.get()) << "encoded once, shared";
+    EXPECT_EQ(b.frames[0].get(), shared.get());
+    EXPECT_TRUE(other.frames.empty());
+    EXPECT_EQ(hub.deliver(publication("nobody", 1), shared), 0u);
 }
 
-TEST(LocalHubTest, DeliversOnlyToSubscribersOfThatChannel) {
-    LocalHub hub;
-    RecordingSubscriber news, chat;
-    hub.add("news", &news, 0);
-    hub.add("chat:1", &chat, 0);
-    hub.deliver(publication("news", 1), frame("n1"));
-    hub.deliver(publication("chat:1", 1), frame("c1"));
-    EXPECT_EQ(news.texts(), Texts{"n1"});
-    EXPECT_EQ(chat.texts(), Texts{"c1"});
-}
-
-TEST(LocalHubTest, SinceOffsetFiltersPublicationsAtOrBelowIt) {
-    LocalHub hub;
-    RecordingSubscriber a;
-    hub.add("news", &a, 5);
-    for (std::uint64_t offset = 4; offset <= 7; ++offset)
-        hub.deliver(publication("news", offset), frame(std::to_string(offset)));
-    EXPECT_EQ(a.texts(), (Texts{"6", "7"}));
-}
-
-TEST(LocalHubTest, SinceOffsetIsPerSubscriber) {
-    LocalHub hub;
-    RecordingSubscriber early, late;
-    hub.add("news", &early, 0);
-    hub.add("news", &late, 2);
-    for (std::uint64_t offset = 1; offset <= 3; ++offset)
-        hub.deliver(publication("news", offset), frame(std::to_string(offset)));
-    EXPECT_EQ(early.texts(), (Texts{"1", "2", "3"}));
-    EXPECT_EQ(late.texts(), (Texts{"3"}));
-}
-
-TEST(LocalHubTest, HoldAllHoldsEverythingUntilSetSince) {
-    LocalHub hub;
-    RecordingSubscriber a, other;
-    hub.add("news", &other, 0);
-    hub.add("news", &a, LocalHub::kHoldAll);
-    hub.deliver(publication("news", 1), frame("1"));
-    hub.deliver(publication("news", 2), frame("2"));
-    EXPECT_TRUE(a.frames.empty());
-    EXPECT_EQ(other.texts(), (Texts{"1", "2"}));
-    hub.setSince("news", &a, 2);
-    hub.deliver(publication("news", 2), frame("2 again"));
-    hub.deliver(publication("news", 3), frame("3"));
-    EXPECT_EQ(a.texts(), (Texts{"3"}));
-    // `other` had offset 2 already: each entry remembers its last offset, so no repeat reaches it.
-    EXPECT_EQ(other.texts(), (Texts{"1", "2", "3"}));
-}
-
-TEST(LocalHubTest, EachEntryRemembersItsLastOffsetForMovesAndRepeats) {
-    LocalHub hub;
-    RecordingSubscriber a, stand_in;
-    hub.add("news", &a, 0);
-    hub.deliver(publication("news", 4), frame("4"));
-    EXPECT_EQ(hub.sinceOf("news", &a), 4u);
-    hub.deliver(publication("news", 3), frame("late 3"));
-    EXPECT_EQ(a.texts(), (Texts{"4"}));
-    hub.replace("news", &a, &stand_in, 6);
-    hub.deliver(publication("news", 6), frame("6"));
-    hub.deliver(publication("news", 7), frame("7"));
-    EXPECT_EQ(stand_in.texts(), (Texts{"7"}));
-    EXPECT_EQ(a.texts(), (Texts{"4"}));
-    EXPECT_EQ(hub.sinceOf("news", &stand_in), 7u);
-    EXPECT_EQ(hub.sinceOf("news", &a), 0u);
-}
-
-TEST(LocalHubTest, SetSinceOnUnknownChannelOrSubscriberIsANoOp) {
+TEST(LocalHubTest, LiveEntriesSkipWhatTheyHaveAndTakeTheNextOne) {
     LocalHub hub;
     RecordingSubscriber a, b;
-    hub.setSince("news", &a, 0);
-    EXPECT_FALSE(hub.contains("news"));
-    hub.add("news", &a, LocalHub::kHoldAll);
-    hub.setSince("news", &b, 0);
-    hub.deliver(publication("news", 1), frame("1"));
-    EXPECT_TRUE(a.frames.empty());
+    addLive(hub, "news", &a, 5);
+    addLive(hub, "news", &b, 6);
+    deliver(hub, "news", 5);  // a has it (recovered), b too
+    deliver(hub, "news", 6);
+    deliver(hub, "news", 7);
+    deliver(hub, "news", 7);  // a repeat changes nothing
+    EXPECT_EQ(a.offsets, (Offsets{6, 7}));
+    EXPECT_EQ(b.offsets, (Offsets{7}));
+    EXPECT_TRUE(a.lostChannels.empty());
+    EXPECT_EQ(hub.positionOf("news", &a)->offset, 7u);
+    EXPECT_EQ(hub.positionOf("news", &a)->epoch, "E");
 }
 
-TEST(LocalHubTest, SameSubscriberOnSeveralChannels) {
+TEST(LocalHubTest, AGapLosesTheSubscriptionAndNothingMoreIsDelivered) {
     LocalHub hub;
-    RecordingSubscriber a;
-    hub.add("x", &a, 0);
-    hub.add("y", &a, LocalHub::kHoldAll);
-    hub.setSince("y", &a, 0);
-    hub.deliver(publication("x", 1), frame("x1"));
-    hub.deliver(publication("y", 1), frame("y1"));
-    EXPECT_EQ(a.texts(), (Texts{"x1", "y1"}));
-    EXPECT_TRUE(hub.remove("x", &a));
-    hub.deliver(publication("x", 2), frame("x2"));
-    hub.deliver(publication("y", 2), frame("y2"));
-    EXPECT_EQ(a.texts(), (Texts{"x1", "y1", "y2"}));
+    RecordingSubscriber a, b;
+    addLive(hub, "news", &a, 3);
+    addLive(hub, "news", &b, 4);
+    deliver(hub, "news", 5);  // a misses 4: never a silent gap
+    EXPECT_TRUE(a.offsets.empty());
+    EXPECT_EQ(a.lostChannels, std::vector<std::string>{"news"});
+    EXPECT_EQ(b.offsets, Offsets{5});
+    deliver(hub, "news", 6);
+    EXPECT_TRUE(a.offsets.empty()) << "a lost entry takes nothing until it is removed";
+    EXPECT_EQ(a.lostChannels.size(), 1u) << "told once";
+    EXPECT_FALSE(hub.positionOf("news", &a));
+    EXPECT_FALSE(hub.remove("news", &a));
+    EXPECT_TRUE(hub.remove("news", &b));
 }
 
-TEST(LocalHubTest, DeliverForUnknownChannelIsANoOp) {
+TEST(LocalHubTest, AnotherEpochLosesTheSubscriptionEvenAtAnOffsetItHad) {
     LocalHub hub;
     RecordingSubscriber a;
-    hub.add("news", &a, 0);
-    hub.deliver(publication("other", 1), frame("o"));
-    EXPECT_TRUE(a.frames.empty());
-    EXPECT_FALSE(hub.contains("other"));
-    EXPECT_EQ(hub.channelCount(), 1u);
+    addLive(hub, "news", &a, 10);
+    deliver(hub, "news", 1, "F");  // the stream restarted
+    EXPECT_TRUE(a.offsets.empty());
+    EXPECT_EQ(a.lostChannels, std::vector<std::string>{"news"});
+}
+
+TEST(LocalHubTest, BuffersUntilThePositionIsKnownThenDeliversWhatLiesPastIt) {
+    LocalHub hub;
+    RecordingSubscriber a;
+    hub.add("news", &a);
+    deliver(hub, "news", 41);
+    deliver(hub, "news", 42);
+    deliver(hub, "news", 43);
+    EXPECT_TRUE(a.offsets.empty()) << "position unknown: buffered";
+    EXPECT_FALSE(hub.positionOf("news", &a));
+    hub.goLive("news", &a, StreamPosition{41, "E"});  // recovery delivered up to 41
+    EXPECT_EQ(a.offsets, (Offsets{42, 43}));
+    deliver(hub, "news", 44);
+    EXPECT_EQ(a.offsets, (Offsets{42, 43, 44}));
+    EXPECT_TRUE(a.lostChannels.empty());
+}
+
+TEST(LocalHubTest, ABufferThatStartsAfterAGapIsLostAtGoLive) {
+    LocalHub hub;
+    RecordingSubscriber a;
+    hub.add("news", &a);
+    deliver(hub, "news", 45);
+    hub.goLive("news", &a, StreamPosition{43, "E"});
+    EXPECT_TRUE(a.offsets.empty());
+    EXPECT_EQ(a.lostChannels, std::vector<std::string>{"news"});
+}
+
+TEST(LocalHubTest, ABufferOverflowIsLostAtGoLiveNotBefore) {
+    LocalHub hub;
+    RecordingSubscriber a;
+    hub.add("news", &a);
+    for (std::uint64_t offset = 1; offset <= LocalHub::kMaxBuffered + 1; ++offset) deliver(hub, "news", offset);
+    EXPECT_TRUE(a.lostChannels.empty()) << "told when the subscriber can act on it";
+    hub.goLive("news", &a, StreamPosition{0, "E"});
+    EXPECT_TRUE(a.offsets.empty());
+    EXPECT_EQ(a.lostChannels, std::vector<std::string>{"news"});
+}
+
+TEST(LocalHubTest, GoLiveAndPositionOfIgnoreUnknownChannelsAndSubscribers) {
+    LocalHub hub;
+    RecordingSubscriber a, b;
+    hub.goLive("news", &a, StreamPosition{1, "E"});
+    EXPECT_FALSE(hub.positionOf("news", &a));
+    addLive(hub, "news", &a);
+    hub.goLive("news", &b, StreamPosition{1, "E"});
+    EXPECT_FALSE(hub.positionOf("news", &b));
+    EXPECT_EQ(hub.positionOf("news", &a)->offset, 0u);
+}
+
+TEST(LocalHubTest, SameSubscriberOnSeveralChannelsHasAPositionInEach) {
+    LocalHub hub;
+    RecordingSubscriber a;
+    addLive(hub, "news", &a, 0);
+    addLive(hub, "sport", &a, 10);
+    deliver(hub, "news", 1);
+    deliver(hub, "sport", 11);
+    EXPECT_EQ(a.offsets, (Offsets{1, 11}));
+    EXPECT_EQ(hub.positionOf("news", &a)->offset, 1u);
+    EXPECT_EQ(hub.positionOf("sport", &a)->offset, 11u);
 }
 
 }  // namespace

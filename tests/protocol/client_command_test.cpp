@@ -161,11 +161,11 @@ TEST(ParseClientCommandTest, MissingOrNonStringTypeIsBadRequest) {
 }
 
 TEST(ParseClientCommandTest, UnknownTypeKeepsTheId) {
-    CommandError error = parseError(R"({"id":7,"type":"history","channel":"news"})");
+    CommandError error = parseError(R"({"id":7,"type":"presence","channel":"news"})");
     EXPECT_EQ(error.code, ErrorCode::UnknownCommand);
     EXPECT_EQ(error.id, 7u);
     EXPECT_FALSE(error.fatal);
-    EXPECT_NE(error.message.find("history"), std::string::npos);
+    EXPECT_NE(error.message.find("presence"), std::string::npos);
     // Command names are case-sensitive.
     EXPECT_EQ(parseError(R"({"type":"PING"})").code, ErrorCode::UnknownCommand);
 }
@@ -295,6 +295,54 @@ TEST(ForEachPieceTest, PiecesOfARealFrameParse) {
                      return true;
                  });
     EXPECT_EQ(types, (std::vector<CommandType>{CommandType::Connect, CommandType::Subscribe, CommandType::Ping}));
+}
+
+}  // namespace
+}  // namespace wspush
+
+namespace wspush {
+namespace {
+
+TEST(ParseClientCommandTest, SubscribeWithSince) {
+    auto command = parseOk(R"({"id":2,"type":"subscribe","channel":"news","since":{"offset":40,"epoch":"E1"}})");
+    ASSERT_TRUE(command.since.has_value());
+    EXPECT_EQ(command.since->offset, 40u);
+    EXPECT_EQ(command.since->epoch, "E1");
+    EXPECT_FALSE(parseOk(R"({"type":"subscribe","channel":"news"})").since.has_value());
+    EXPECT_FALSE(parseOk(R"({"type":"subscribe","channel":"news","since":null})").since.has_value());
+    for (const char* bad : {R"({"id":2,"type":"subscribe","channel":"n","since":40})",
+                            R"({"id":2,"type":"subscribe","channel":"n","since":{"offset":40}})",
+                            R"({"id":2,"type":"subscribe","channel":"n","since":{"epoch":"E"}})",
+                            R"({"id":2,"type":"subscribe","channel":"n","since":{"offset":-1,"epoch":"E"}})",
+                            R"({"id":2,"type":"subscribe","channel":"n","since":{"offset":1,"epoch":""}})",
+                            R"({"id":2,"type":"subscribe","channel":"n","since":{"offset":1,"epoch":5}})",
+                            R"({"id":2,"type":"subscribe","channel":"n","since":{"offset":9007199254740993,"epoch":"E"}})"}) {
+        CommandError error = parseError(bad);
+        EXPECT_EQ(error.code, ErrorCode::BadRequest) << bad;
+        EXPECT_EQ(error.id, 2u) << bad;
+        EXPECT_FALSE(error.fatal);
+    }
+}
+
+TEST(ParseClientCommandTest, HistoryWithDefaultsAndBounds) {
+    auto command = parseOk(R"({"id":5,"type":"history","channel":"c"})");
+    EXPECT_EQ(command.type, CommandType::History);
+    EXPECT_EQ(command.channel, "c");
+    EXPECT_EQ(command.historySince, 0u);
+    EXPECT_EQ(command.limit, 100u);
+    EXPECT_FALSE(command.reverse);
+    command = parseOk(R"({"id":5,"type":"history","channel":"c","since":40,"limit":1000,"reverse":true})");
+    EXPECT_EQ(command.historySince, 40u);
+    EXPECT_EQ(command.limit, 1000u);
+    EXPECT_TRUE(command.reverse);
+    for (const char* bad : {R"({"id":5,"type":"history"})", R"({"id":5,"type":"history","channel":"c","limit":1001})",
+                            R"({"id":5,"type":"history","channel":"c","limit":-1})",
+                            R"({"id":5,"type":"history","channel":"c","since":"4"})",
+                            R"({"id":5,"type":"history","channel":"c","reverse":1})"}) {
+        CommandError error = parseError(bad);
+        EXPECT_EQ(error.code, ErrorCode::BadRequest) << bad;
+        EXPECT_EQ(error.id, 5u) << bad;
+    }
 }
 
 }  // namespace

@@ -207,3 +207,45 @@ TEST(DisconnectsTest, MatchTheCloseCodeTable) {
 
 }  // namespace
 }  // namespace wspush
+
+namespace wspush {
+namespace {
+
+TEST(EncodeSubscribedTest, RecoveredOnlyWhenAsked) {
+    EXPECT_EQ(encodeSubscribed(2, "news", StreamPosition{41, "ep"}, true),
+              R"({"id":2,"type":"subscribed","channel":"news","offset":41,"epoch":"ep","recovered":true})");
+    EXPECT_EQ(encodeSubscribed(2, "news", StreamPosition{41, "ep"}, false),
+              R"({"id":2,"type":"subscribed","channel":"news","offset":41,"epoch":"ep","recovered":false})");
+    EXPECT_FALSE(nlohmann::json::parse(encodeSubscribed(2, "news", StreamPosition{41, "ep"})).contains("recovered"));
+}
+
+TEST(EncodeUnsubscribedTest, ServerPush) {
+    EXPECT_EQ(encodeUnsubscribedPush("news", "insufficient state", true),
+              R"({"type":"unsubscribed","channel":"news","reason":"insufficient state","resubscribe":true})");
+}
+
+TEST(EncodeHistoryTest, PublicationsInPageOrderWithTheirData) {
+    HistoryPage page;
+    page.position = StreamPosition{42, "ep"};
+    for (std::uint64_t offset : {41u, 42u}) {
+        auto p = std::make_shared<Publication>();
+        p->channel = "c";
+        p->offset = offset;
+        p->epoch = "ep";
+        p->mid = "m" + std::to_string(offset);
+        p->timestampMs = 1700000000000;
+        p->data = offset == 41 ? R"({"a":[1,"x"]})" : "null";
+        p->qos = offset == 42 ? 1 : 0;
+        page.publications.push_back(p);
+    }
+    std::string text = encodeHistory(5, "c", page);
+    EXPECT_EQ(text, R"({"id":5,"type":"history","channel":"c","epoch":"ep","offset":42,"publications":[)"
+                    R"({"offset":41,"mid":"m41","ts":1700000000000,"data":{"a":[1,"x"]}},)"
+                    R"({"offset":42,"mid":"m42","ts":1700000000000,"data":null,"qos":1}]})");
+    EXPECT_TRUE(nlohmann::json::accept(text));
+    EXPECT_EQ(encodeHistoryBody("c", HistoryPage{StreamPosition{0, "e"}, {}}),
+              R"({"channel":"c","epoch":"e","offset":0,"publications":[]})");
+}
+
+}  // namespace
+}  // namespace wspush

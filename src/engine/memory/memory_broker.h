@@ -1,15 +1,19 @@
-// The in-memory engine: one node, offsets and epochs kept in this process.
+// The in-memory engine: one node; offsets, epochs, history and idempotency keys kept in this
+// process (docs/engines.md). Everything is lost with the process: a restarted node starts new
+// epochs, so its clients are told that nothing can be recovered rather than shown a silent gap.
 #pragma once
 
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <list>
 #include <mutex>
 #include <string>
 #include <unordered_map>
 
+#include "base/string_hash.h"
 #include "wspush/broker.h"
 
 namespace wspush {
@@ -18,6 +22,12 @@ class MemoryBroker final : public Broker {
 public:
     using Clock = std::function<std::int64_t()>;  // Unix milliseconds; injected for tests
 
+    // Past these, the least recently used idle stream (and its history) is forgotten first, and
+    // the oldest idempotency key: memory is bounded by live channels, not by every name ever used.
+    static constexpr std::size_t kShards = 64;
+    static constexpr std::size_t kMaxIdleStreamsPerShard = 1024;
+    static constexpr std::size_t kMaxIdempotencyKeysPerShard = 4096;
+
     // `instanceId` prefixes every mid and seeds epochs, so it must differ between runs
     // (a restarted node starts new epochs: its offsets begin again at 1).
     MemoryBroker(std::string instanceId, Clock clock);
@@ -25,45 +35,60 @@ public:
     const char* name() const override { return "memory"; }
     void setEventHandler(BrokerEventHandler* handler) override { handler_ = handler; }
     void publish(PublishRequest request, PublishCompletion done) override;
-    void subscribe(std::string_view channel) override;
+    void subscribe(std::string_view channel, SubscribeCompletion done) override;
     void unsubscribe(std::string_view channel) override;
-    void position(std::string_view channel, PositionCompletion done) override;
+    void history(std::string_view channel, HistoryQuery query, HistoryCompletion done) override;
+    EngineStats stats() const override;
 
 private:
-    // A channel's stream is kept while the node has subscribers of it. Streams nobody subscribes
-    // to (published into, or just unsubscribed) sit in their shard's idle list, oldest first, and
-    // the oldest is forgotten past kMaxIdlePerShard: memory is bounded by live channels, not by
-    // every name ever used. A forgotten stream starts a new epoch if it comes back.
+    // A channel's stream. Kept while the node subscribes to it; otherwise (published into, read,
+    // or just unsubscribed) it sits on its shard's idle list, least recently used first, until
+    // kMaxIdleStreamsPerShard newer idle streams push it out. Its history is contiguous and ends
+    // at `offset`: it is only ever trimmed from the front (size, TTL) or cleared whole.
     struct Stream {
         std::uint64_t offset = 0;
         std::string epoch;
         bool subscribed = false;
         std::list<std::string>::iterator idle;  // valid while !subscribed
+        std::deque<PublicationPtr> history;
+        std::size_t historyBytes = 0;
+        std::int64_t historyTtlMs = 0;
     };
-    struct NameHash {
-        using is_transparent = void;
-        std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+    struct RememberedKey {
+        PublicationPtr publication;  // without data or report
+        std::int64_t expiresAtMs = 0;
     };
     // Channels are sharded so that publishers of different channels rarely meet on one mutex.
     // The mutex is held while the handler runs so that, per channel, deliveries leave in offset
     // order; the handler only enqueues, so the critical section stays short.
     struct Shard {
         std::mutex mutex;
-        std::unordered_map<std::string, Stream, NameHash, std::equal_to<>> streams;
+        std::unordered_map<std::string, Stream, StringHash, std::equal_to<>> streams;
         std::list<std::string> idle;  // unsubscribed streams, least recently used first
+        // channel + '\n' + key -> the first publication; `keyOrder` is insertion order, for expiry.
+        std::unordered_map<std::string, RememberedKey, StringHash, std::equal_to<>> keys;
+        std::deque<std::unordered_map<std::string, RememberedKey>::key_type> keyOrder;
     };
-    static constexpr std::size_t kShards = 64;
-    static constexpr std::size_t kMaxIdlePerShard = 1024;
 
     Shard& shardOf(std::string_view channel);
     Stream& streamLocked(Shard& shard, std::string_view channel);
-    void touchIdleLocked(Shard& shard, Stream& stream);
+    void makeIdleLocked(Shard& shard, Stream& stream, const std::string& name);
+    void evictIdleLocked(Shard& shard);
+    void appendHistoryLocked(Stream& stream, const PublicationPtr& publication, const HistoryPolicy& policy);
+    void trimHistoryLocked(Stream& stream, std::size_t size, std::int64_t now);
+    void forgetHistoryLocked(Stream& stream);
+    const RememberedKey* rememberedLocked(Shard& shard, const std::string& key, std::int64_t now);
+    void rememberLocked(Shard& shard, std::string key, const Publication& publication, std::int64_t expiresAtMs,
+                        std::int64_t now);
 
     std::string instanceId_;
     Clock clock_;
     BrokerEventHandler* handler_ = nullptr;
     std::atomic<std::uint64_t> nextMid_{1};
     std::atomic<std::uint64_t> nextEpoch_{1};
+    std::atomic<std::uint64_t> historyPublications_{0};
+    std::atomic<std::uint64_t> historyBytes_{0};
+    std::atomic<std::uint64_t> streams_{0};
     std::array<Shard, kShards> shards_;
 };
 

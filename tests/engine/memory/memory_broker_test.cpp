@@ -32,8 +32,8 @@ protected:
     PublicationPtr publish(MemoryBroker& target, const std::string& channel, const std::string& data = "1") {
         PublicationPtr result;
         target.publish(PublishRequest{channel, data}, [&](PublishResult r) {
-            ASSERT_TRUE(std::holds_alternative<PublicationPtr>(r));
-            result = std::get<PublicationPtr>(r);
+            ASSERT_TRUE(std::holds_alternative<Published>(r));
+            result = std::get<Published>(r).publication;
         });
         EXPECT_NE(result, nullptr) << "MemoryBroker completes synchronously";
         return result;
@@ -44,9 +44,9 @@ protected:
 
     StreamPosition position(const std::string& channel) {
         StreamPosition result{~0ull, "<unset>"};
-        broker.position(channel, [&](std::variant<StreamPosition, BrokerError> r) {
-            ASSERT_TRUE(std::holds_alternative<StreamPosition>(r));
-            result = std::get<StreamPosition>(r);
+        broker.history(channel, HistoryQuery{}, [&](std::variant<HistoryPage, BrokerError> r) {
+            ASSERT_TRUE(std::holds_alternative<HistoryPage>(r));
+            result = std::get<HistoryPage>(r).position;
         });
         return result;
     }
@@ -132,7 +132,7 @@ TEST_F(MemoryBrokerTest, HandlerSeesThePublicationBeforeCompletion) {
     broker.publish(PublishRequest{"news", "1"}, [&](PublishResult r) {
         auto seen = handler.snapshot();
         ASSERT_EQ(seen.size(), 1u);
-        EXPECT_EQ(seen[0], std::get<PublicationPtr>(r)) << "the handler got the same publication object";
+        EXPECT_EQ(seen[0], std::get<Published>(r).publication) << "the handler got the same publication object";
         completed = true;
     });
     EXPECT_TRUE(completed);
@@ -162,7 +162,7 @@ TEST_F(MemoryBrokerTest, ConcurrentPublishersGetGapFreeOffsetsInOrder) {
             while (!go.load()) std::this_thread::yield();
             for (int i = 0; i < kPerThread; ++i) {
                 broker.publish(PublishRequest{"hot", std::to_string(t)}, [&offsets, t](PublishResult r) {
-                    offsets[t].push_back(std::get<PublicationPtr>(r)->offset);
+                    offsets[t].push_back(std::get<Published>(r).publication->offset);
                 });
                 // Traffic on other channels shares shards and counters with "hot".
                 if (i % 100 == 0) broker.publish(PublishRequest{"cold" + std::to_string(t), "0"}, [](PublishResult) {});
@@ -192,6 +192,43 @@ TEST_F(MemoryBrokerTest, ConcurrentPublishersGetGapFreeOffsetsInOrder) {
     }
     EXPECT_EQ(expected, kTotal + 1);
     EXPECT_EQ(position("hot").offset, kTotal);
+}
+
+TEST_F(MemoryBrokerTest, AForgottenIdleStreamComesBackUnderANewEpoch) {
+    // Channels in one shard: enough names that some shard overflows its idle list.
+    PublicationPtr first = publish("evicted");
+    for (std::size_t i = 0; i < MemoryBroker::kShards * MemoryBroker::kMaxIdleStreamsPerShard * 2; ++i)
+        publish("filler-" + std::to_string(i));
+    PublicationPtr again = publish("evicted");
+    EXPECT_EQ(again->offset, 1u);
+    EXPECT_NE(again->epoch, first->epoch) << "never the same epoch with offsets restarted";
+    EXPECT_LE(broker.stats().streams, MemoryBroker::kShards * MemoryBroker::kMaxIdleStreamsPerShard);
+}
+
+TEST_F(MemoryBrokerTest, ASubscribedStreamIsNeverForgotten) {
+    broker.subscribe("live", [](std::optional<BrokerError>) {});
+    PublicationPtr first = publish("live");
+    for (std::size_t i = 0; i < MemoryBroker::kShards * MemoryBroker::kMaxIdleStreamsPerShard * 2; ++i)
+        publish("filler-" + std::to_string(i));
+    PublicationPtr again = publish("live");
+    EXPECT_EQ(again->offset, 2u);
+    EXPECT_EQ(again->epoch, first->epoch);
+}
+
+TEST_F(MemoryBrokerTest, StatsCountHistoryHeldAndReleased) {
+    PublishRequest request;
+    request.channel = "h";
+    request.data = std::string(1000, '1');
+    request.history = HistoryPolicy{3, std::chrono::milliseconds(10000)};
+    for (int i = 0; i < 5; ++i) broker.publish(request, [](PublishResult) {});
+    EngineStats stats = broker.stats();
+    EXPECT_EQ(stats.historyPublications, 3u);
+    EXPECT_GE(stats.historyBytes, 3000u);
+    EXPECT_LT(stats.historyBytes, 4000u);
+    now += 20000;
+    position("h");  // a read drops what expired
+    EXPECT_EQ(broker.stats().historyPublications, 0u);
+    EXPECT_EQ(broker.stats().historyBytes, 0u);
 }
 
 }  // namespace
