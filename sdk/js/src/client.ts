@@ -70,6 +70,34 @@ export interface PublishResult {
     mid: string;
 }
 
+export interface HistoryOptions {
+    /** Forward: offsets above it (default 0: from the oldest kept). Reverse: offsets below it (absent or 0: from the top). */
+    since?: number;
+    /** At most this many publications; the server's default is 100, its maximum 1000. */
+    limit?: number;
+    /** true: newest first. */
+    reverse?: boolean;
+    /** In ms; default: the client's `timeout`. */
+    timeout?: number;
+}
+
+/** A publication as channel history keeps it. */
+export interface HistoryPublication<T = any> {
+    offset: number;
+    mid: string;
+    ts: number;
+    data: T;
+}
+
+export interface HistoryResult<T = any> {
+    channel: string;
+    /** The channel's epoch and top offset when the server read the history. */
+    epoch: string;
+    offset: number;
+    /** Ascending offsets, or descending with `reverse`. */
+    publications: HistoryPublication<T>[];
+}
+
 export type ClientEvents = {
     state: [state: ConnectionState, previous: ConnectionState];
     connected: [info: ConnectedInfo];
@@ -210,6 +238,17 @@ export class Wspush extends Emitter<ClientEvents> {
         const reply = await this.call(command, timeout, qos !== 0);
         if (reply.type == "pubrec") await this.call({ type: "pubrel", mid }, timeout, true);
         return { channel, offset: reply.offset as number, mid: reply.mid as string };
+    }
+
+    /**
+     * Reads `channel`'s history (the namespace must keep history and allow clients to read it:
+     * `ServerError` 103 otherwise; 107 for bad parameters). Like the other calls it waits for a
+     * connection and is resent on the next one if the answer was lost: it only reads.
+     */
+    async history<T = any>(channel: string, options: HistoryOptions = {}): Promise<HistoryResult<T>> {
+        const { since, limit, reverse, timeout = this.opts.timeout } = options;
+        const { epoch, offset, publications } = await this.call({ type: "history", channel, since, limit, reverse }, timeout, true);
+        return { channel, epoch, offset, publications } as HistoryResult<T>;
     }
 
     // ---- connection lifecycle ----
