@@ -5,7 +5,7 @@ import { DisconnectedError, ServerError, TimeoutError, TooLargeError } from "./e
 import { Heartbeat } from "./heartbeat.js";
 import { InboundQos, type MessageFrame } from "./qos.js";
 import { root } from "./root.js";
-import { Subscription, type Publication } from "./subscription.js";
+import { Subscription, type Publication, type SubscribedInfo } from "./subscription.js";
 import type { Transport, TransportFactory } from "./transport.js";
 import { webSocketTransport, type WebSocketConstructor } from "./transport/browser.js";
 
@@ -68,6 +68,34 @@ export interface PublishResult {
     channel: string;
     offset: number;
     mid: string;
+}
+
+export interface HistoryOptions {
+    /** Forward: offsets above it (default 0: from the oldest kept). Reverse: offsets below it (absent or 0: from the top). */
+    since?: number;
+    /** At most this many publications; the server's default is 100, its maximum 1000. */
+    limit?: number;
+    /** true: newest first. */
+    reverse?: boolean;
+    /** In ms; default: the client's `timeout`. */
+    timeout?: number;
+}
+
+/** A publication as channel history keeps it. */
+export interface HistoryPublication<T = any> {
+    offset: number;
+    mid: string;
+    ts: number;
+    data: T;
+}
+
+export interface HistoryResult<T = any> {
+    channel: string;
+    /** The channel's epoch and top offset when the server read the history. */
+    epoch: string;
+    offset: number;
+    /** Ascending offsets, or descending with `reverse`. */
+    publications: HistoryPublication<T>[];
 }
 
 export type ClientEvents = {
@@ -212,6 +240,17 @@ export class Wspush extends Emitter<ClientEvents> {
         return { channel, offset: reply.offset as number, mid: reply.mid as string };
     }
 
+    /**
+     * Reads `channel`'s history (the namespace must keep history and allow clients to read it:
+     * `ServerError` 103 otherwise; 107 for bad parameters). Like the other calls it waits for a
+     * connection and is resent on the next one if the answer was lost: it only reads.
+     */
+    async history<T = any>(channel: string, options: HistoryOptions = {}): Promise<HistoryResult<T>> {
+        const { since, limit, reverse, timeout = this.opts.timeout } = options;
+        const { epoch, offset, publications } = await this.call({ type: "history", channel, since, limit, reverse }, timeout, true);
+        return { channel, epoch, offset, publications } as HistoryResult<T>;
+    }
+
     // ---- connection lifecycle ----
 
     private setState(state: ConnectionState): void {
@@ -268,6 +307,7 @@ export class Wspush extends Emitter<ClientEvents> {
         this.attempt = 0;
         this.session = { session: info.session, resume };
         if (!info.resumed) {
+            // The dedup window stays: a recovered publication the app already has is dropped.
             this.qos.newSession();
             for (const sub of this.subs.values()) sub.known = false;
         }
@@ -276,7 +316,8 @@ export class Wspush extends Emitter<ClientEvents> {
         // Listeners may disconnect (or reconnect) the client: after each event, go on only if this
         // is still the current connection.
         this.setState("connected");
-        // A resumed session still holds the subscriptions it had; any other is subscribed again.
+        // A resumed session still holds the subscriptions it had; any other is subscribed again,
+        // recovering from each subscription's position.
         for (const sub of this.subs.values()) {
             if (generation != this.generation) return;
             if (sub.known) sub.subscribed({ channel: sub.channel, resumed: true });
@@ -387,6 +428,9 @@ export class Wspush extends Emitter<ClientEvents> {
             case "disconnect":
                 this.refused = m.reconnect === false;
                 return;
+            case "unsubscribed":
+                // A push (no id): the server dropped the subscription; replies go to their call.
+                if (m.id == null) return this.droppedByServer(m);
         }
         if (m.id != null && m.id == this.connectId) return this.connected(m);
         if (m.id != null && this.calls.settle(m.id, m)) return;
@@ -452,22 +496,51 @@ export class Wspush extends Emitter<ClientEvents> {
         return new Promise((resolve, reject) => this.request(command, timeout, resend, (err, reply) => (err ? reject(err) : resolve(reply!))));
     }
 
+    /**
+     * Subscribes `sub` on the server: the first time plainly, later (new session, or the server's
+     * request to resubscribe) with `since`, its last position, so that the server sends what was
+     * missed or says it cannot (`recovered`).
+     */
     private subscribeOnServer(sub: Subscription): void {
-        const { channel } = sub;
+        const { channel, position } = sub;
+        const since = position && { offset: position.offset, epoch: position.epoch };
         const current = () => this.subs.get(channel) == sub;
         // No timeout: a subscription waits for as many connections as it takes. The outcome is
-        // handled synchronously so that `known` is right for whatever the next frame brings.
-        sub.pending = this.request({ type: "subscribe", channel }, 0, true, (err, reply) => {
+        // handled synchronously so that `known` and the position are right for whatever the next
+        // frame brings (the recovered publications).
+        sub.pending = this.request({ type: "subscribe", channel, since }, 0, true, (err, reply) => {
             sub.pending = 0;
             // 105: our earlier subscribe reached the server before the connection was lost.
             if (!err || (err instanceof ServerError && err.code == 105)) {
                 sub.known = true;
-                if (current()) sub.subscribed({ channel, offset: reply?.offset as number, epoch: reply?.epoch as string, resumed: !reply });
+                if (!current()) return;
+                const info: SubscribedInfo = { channel, offset: reply?.offset as number, epoch: reply?.epoch as string, resumed: !reply };
+                // A server that does not know `since` recovered nothing.
+                if (since && reply) info.recovered = reply.recovered === true;
+                sub.subscribed(info);
             } else if (err instanceof ServerError) {
                 if (current()) this.subs.delete(channel);
                 sub.ended(err);
             } // DisconnectedError: subscribed again on the next connect()
         });
+    }
+
+    /**
+     * The server's `unsubscribed` push. With `resubscribe`, it found a gap or a new epoch in the
+     * channel: subscribe again from the last position. Without, the subscription is over.
+     */
+    private droppedByServer(m: Reply): void {
+        const channel = m.channel as string;
+        const sub = this.subs.get(channel);
+        if (!sub) return; // unsubscribed by the app meanwhile
+        sub.known = false;
+        if (m.resubscribe === true) {
+            if (sub.state == "subscribed") sub.state = "subscribing";
+            if (!sub.pending) this.subscribeOnServer(sub);
+        } else {
+            this.subs.delete(channel);
+            sub.ended(undefined, (m.reason as string) || "unsubscribed by the server");
+        }
     }
 
     private unsubscribe(sub: Subscription): Promise<void> {

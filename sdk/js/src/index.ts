@@ -1,7 +1,7 @@
 export { Wspush, VERSION } from "./client.js";
-export type { WspushOptions, ConnectionState, ConnectedInfo, PublishOptions, PublishResult, ClientEvents } from "./client.js";
+export type { WspushOptions, ConnectionState, ConnectedInfo, PublishOptions, PublishResult, HistoryOptions, HistoryResult, HistoryPublication, ClientEvents } from "./client.js";
 export { Subscription } from "./subscription.js";
-export type { Publication, SubscribedInfo, SubscriptionState, SubscriptionEvents } from "./subscription.js";
+export type { Publication, StreamPosition, SubscribedInfo, SubscriptionState, SubscriptionEvents, UnsubscribedInfo } from "./subscription.js";
 export { WspushError, TimeoutError, ServerError, DisconnectedError, TooLargeError } from "./errors.js";
 export type { Transport, TransportEvents, TransportFactory } from "./transport.js";
 export { webSocketTransport } from "./transport/browser.js";

@@ -15,6 +15,12 @@ export interface Publication<T = any> {
     qos: 0 | 1 | 2;
 }
 
+/** A place in a channel's stream: an offset within an epoch. */
+export interface StreamPosition {
+    offset: number;
+    epoch: string;
+}
+
 export interface SubscribedInfo {
     channel: string;
     /** The channel's top offset when the subscription took effect (absent when resumed). */
@@ -22,6 +28,19 @@ export interface SubscribedInfo {
     epoch?: string;
     /** True when the subscription came back with a resumed session rather than a new `subscribe`. */
     resumed: boolean;
+    /**
+     * Present only when the client asked the server to recover the publications it missed (a
+     * subscribe with `since`, after a new session or the server's request to resubscribe).
+     * true: every missed publication follows, in order, before any live one. false: they are lost
+     * (history too short, channel epoch changed, …): reload the state from your backend.
+     */
+    recovered?: boolean;
+}
+
+/** The server ended the subscription (protocol.md, "unsubscribed" push) and will not take it back. */
+export interface UnsubscribedInfo {
+    channel: string;
+    reason: string;
 }
 
 /**
@@ -34,6 +53,8 @@ export type SubscriptionState = "subscribing" | "subscribed" | "unsubscribed";
 export type SubscriptionEvents = {
     message: [publication: Publication];
     subscribed: [info: SubscribedInfo];
+    /** Ended by the server for good; the subscription is over. */
+    unsubscribed: [info: UnsubscribedInfo];
     error: [error: Error];
 };
 
@@ -44,6 +65,12 @@ export class Subscription extends Emitter<SubscriptionEvents> {
     known = false;
     /** @internal The id of the outstanding `subscribe` command, 0 if none. */
     pending = 0;
+    /**
+     * The last position known in the channel (read-only): from `subscribed`, then from every
+     * publication delivered. A new subscribe after a lost session asks the server for what came
+     * after it.
+     */
+    position?: StreamPosition;
     private info?: SubscribedInfo;
     private error?: Error;
     /** The settle functions of `ready()` promises still waiting. */
@@ -71,24 +98,40 @@ export class Subscription extends Emitter<SubscriptionEvents> {
         });
     }
 
-    /** @internal */
+    /**
+     * @internal In effect. A `subscribed` reply (not `resumed`) names the channel's top: the new
+     * position, except after a recovery, where it stays put: the publications up to the top are
+     * still to come, and if the connection is lost before they arrive the next recovery must
+     * ask for them again.
+     */
     subscribed(info: SubscribedInfo): void {
+        if (!info.resumed && !info.recovered) this.position = { offset: info.offset!, epoch: info.epoch! };
         this.state = "subscribed";
         this.info = info;
         for (const [resolve] of this.waiting.splice(0)) resolve(info);
         this.emit("subscribed", info);
     }
 
-    /** @internal Ended: refused by the server (`err`), or by `unsubscribe()`. */
-    ended(err?: Error): void {
+    /** @internal Ended: by `unsubscribe()`, refused by the server (`err`), or ended by it (`reason`). */
+    ended(err?: Error, reason?: string): void {
         this.state = "unsubscribed";
         this.error = err;
-        for (const [, reject] of this.waiting.splice(0)) reject(err || new WspushError("unsubscribed"));
+        for (const [, reject] of this.waiting.splice(0)) reject(err || new WspushError(reason || "unsubscribed"));
         if (err) this.emit("error", err);
+        if (reason != null) this.emit("unsubscribed", { channel: this.channel, reason });
     }
 
-    /** @internal */
+    /**
+     * @internal Hands a publication to the app and moves the position forward. Only forward: a
+     * QoS 1/2 message may arrive after later QoS 0 ones, and a resend after its successors. A
+     * publication of another epoch does not move it: the server asks for a resubscribe when the
+     * epoch changes, and the recovery must then start from the old epoch to report the loss.
+     */
     deliver(publication: Publication): void {
+        const { offset, epoch } = publication;
+        const p = this.position;
+        if (!p) this.position = { offset, epoch };
+        else if (p.epoch == epoch && offset > p.offset) p.offset = offset;
         this.emit("message", publication);
     }
 }

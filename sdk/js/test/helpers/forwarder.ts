@@ -1,7 +1,8 @@
 // A TCP forwarder to put between a client and the daemon, to break connections the way networks
 // do: `freeze()` silently drops every byte of the current connections (no FIN, no RST, no close
 // frame: what a dead NAT entry or a sleeping laptop looks like), `cut()` resets them. New
-// connections are forwarded normally.
+// connections are forwarded normally, unless `refuseNew(true)`: then they are reset at once (a
+// network that stays down).
 import { connect, createServer, type Server, type Socket } from "node:net";
 
 interface Pair {
@@ -12,6 +13,7 @@ interface Pair {
 
 export class Forwarder {
     private pairs = new Set<Pair>();
+    private refusing = false;
     private constructor(
         private server: Server,
         readonly port: number,
@@ -21,6 +23,7 @@ export class Forwarder {
         return new Promise((resolve) => {
             let forwarder: Forwarder;
             const server = createServer((client) => {
+                if (forwarder.refusing) return void client.on("error", () => {}).resetAndDestroy();
                 const upstream = connect(targetPort, "127.0.0.1");
                 const pair: Pair = { client, upstream, frozen: false };
                 forwarder.pairs.add(pair);
@@ -51,6 +54,11 @@ export class Forwarder {
     cut(): void {
         for (const pair of this.pairs) pair.client.resetAndDestroy(), pair.upstream.destroy();
         this.pairs.clear();
+    }
+
+    /** While on, new connections are reset before reaching the daemon. */
+    refuseNew(on: boolean): void {
+        this.refusing = on;
     }
 
     close(): void {
