@@ -1,12 +1,11 @@
 #include "session/client_protocol.h"
 
-#include <random>
-
 #include <spdlog/spdlog.h>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <nlohmann/json.hpp>
 
+#include "base/random.h"
 #include "protocol/server_message.h"
 #include "session/session_move.h"
 #include "wspush/channel_name.h"
@@ -19,18 +18,6 @@ namespace {
 
 // How long a resume waits for another connection's resume of the same session to finish.
 constexpr std::chrono::seconds kResumeWait{2};
-
-// `words` random 64-bit words as hex. Session ids and resume tokens use 128 bits: unguessable.
-std::string randomHex(int words) {
-    thread_local std::mt19937_64 random{std::random_device{}()};
-    std::string text;
-    char word[17];
-    for (int i = 0; i < words; ++i) {
-        std::snprintf(word, sizeof word, "%016llx", static_cast<unsigned long long>(random()));
-        text += word;
-    }
-    return text;
-}
 
 }  // namespace
 
@@ -143,7 +130,8 @@ void ClientProtocol::tryResume(std::string id, std::string token, std::string us
 
 void ClientProtocol::startNewSession(std::string user) {
     EventLoop& loop = connection_.loop();
-    auto session = std::make_shared<ClientSession>(node_, loop, randomHex(2), randomHex(2), std::move(user));
+    // 128 bits each: neither can be guessed, and the token proves the right to resume.
+    auto session = std::make_shared<ClientSession>(node_, loop, randomHex(16), randomHex(16), std::move(user));
     node_.sessions().add(session->id(), session->resumeToken(), session, loop.index());
     // Messages for the user (POST /api/send) reach every one of its sessions through this channel.
     std::string personal = personalChannel(session->user());

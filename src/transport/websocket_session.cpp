@@ -1,12 +1,12 @@
 #include "transport/websocket_session.h"
 
 #include <algorithm>
-#include <random>
 #include <span>
 
 #include <spdlog/spdlog.h>
 #include <boost/beast/websocket/error.hpp>
 
+#include "base/random.h"
 #include "protocol/server_message.h"
 
 namespace wspush {
@@ -21,18 +21,6 @@ namespace {
 constexpr std::chrono::seconds kCloseTimeout{5};
 // Commands, acks and pings fit; an idle connection holds this much read buffer.
 constexpr std::size_t kFirstReadLimit = 128;
-
-// `words` random 64-bit words as hex. Session ids and resume tokens use 128 bits: unguessable.
-std::string randomHex(int words) {
-    thread_local std::mt19937_64 random{std::random_device{}()};
-    std::string text;
-    char word[17];
-    for (int i = 0; i < words; ++i) {
-        std::snprintf(word, sizeof word, "%016llx", static_cast<unsigned long long>(random()));
-        text += word;
-    }
-    return text;
-}
 
 template <class Duration>
 std::chrono::steady_clock::duration toClock(Duration d) {
@@ -51,7 +39,7 @@ WebSocketSession::WebSocketSession(Node& node, EventLoop& loop, net::ip::tcp::so
     : node_(node),
       loop_(loop),
       mode_(mode),
-      id_(randomHex(1)),
+      id_(randomHex(8)),
       protocol_(node, *this),
       ws_(std::move(socket)),
       queue_(node.config().websocket.write_queue_max_bytes, node.config().websocket.write_queue_max_frames),
