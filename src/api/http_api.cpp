@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "api/static_files.h"
+#include "base/constant_time.h"
 #include "wspush/channel_name.h"
 
 namespace wspush {
@@ -17,14 +18,6 @@ using json = nlohmann::ordered_json;  // keeps the publisher's key order in `dat
 constexpr std::size_t kMaxBroadcastChannels = 1000;
 constexpr std::size_t kMaxBatchPublications = 1000;
 constexpr std::size_t kMaxIdempotencyKey = 128;
-
-// Compares without leaking, through timing, how long a matching prefix was.
-bool constantTimeEquals(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) return false;
-    unsigned char diff = 0;
-    for (std::size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
-    return diff == 0;
-}
 
 bool isJsonContentType(std::string_view contentType) {
     auto semicolon = contentType.find(';');

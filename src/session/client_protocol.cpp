@@ -161,13 +161,8 @@ void ClientProtocol::sessionReady(std::shared_ptr<ClientSession> session, bool r
 
 void ClientProtocol::handleSubscribe(const ClientCommand& command) {
     const std::string& channel = command.channel;
-    switch (node_.checkChannel(channel)) {
-        case ChannelCheck::InvalidName:
-            return replyError(command.id, ErrorCode::InvalidChannel, "invalid channel name");
-        case ChannelCheck::UnknownNamespace:
-            return replyError(command.id, ErrorCode::UnknownNamespace, "unknown namespace");
-        case ChannelCheck::Ok: break;
-    }
+    if (ChannelCheck check = node_.checkChannel(channel); check != ChannelCheck::Ok)
+        return refuseChannel(command.id, check);
     if (session_->isSubscribed(channel))
         return replyError(command.id, ErrorCode::AlreadySubscribed, "already subscribed");
     if (session_->subscriptionCount() >= node_.config().websocket.max_subscriptions)
@@ -182,9 +177,10 @@ void ClientProtocol::handleSubscribe(const ClientCommand& command) {
 }
 
 void ClientProtocol::handleUnsubscribe(const ClientCommand& command) {
-    // Also keeps the personal "$user:" channel out of reach: '$' makes it an invalid name.
-    if (node_.checkChannel(command.channel) == ChannelCheck::InvalidName)
-        return replyError(command.id, ErrorCode::InvalidChannel, "invalid channel name");
+    // Also keeps the personal "$user:" channel out of reach: '$' makes it an invalid name. The
+    // namespace is not checked: a channel of a namespace that does not exist is merely not subscribed.
+    if (ChannelCheck check = node_.checkChannel(command.channel); check == ChannelCheck::InvalidName)
+        return refuseChannel(command.id, check);
     if (!session_->isSubscribed(command.channel))
         return replyError(command.id, ErrorCode::NotSubscribed, "not subscribed");
     session_->unsubscribe(command.channel);
@@ -192,13 +188,8 @@ void ClientProtocol::handleUnsubscribe(const ClientCommand& command) {
 }
 
 void ClientProtocol::handlePublish(const ClientCommand& command) {
-    switch (node_.checkChannel(command.channel)) {
-        case ChannelCheck::InvalidName:
-            return replyError(command.id, ErrorCode::InvalidChannel, "invalid channel name");
-        case ChannelCheck::UnknownNamespace:
-            return replyError(command.id, ErrorCode::UnknownNamespace, "unknown namespace");
-        case ChannelCheck::Ok: break;
-    }
+    if (ChannelCheck check = node_.checkChannel(command.channel); check != ChannelCheck::Ok)
+        return refuseChannel(command.id, check);
     const NamespaceConfig* options = node_.config().namespaceFor(command.channel);
     if (!options->client_publish)
         return replyError(command.id, ErrorCode::PermissionDenied, "clients may not publish to this channel");
@@ -273,6 +264,14 @@ void ClientProtocol::handleQosAnswer(const ClientCommand& command) {
         case QosOutcome::ProtocolError:
             replyError(command.id, ErrorCode::QosViolation, "this answer does not fit the delivery's QoS or state");
             break;
+    }
+}
+
+void ClientProtocol::refuseChannel(std::optional<std::uint64_t> id, ChannelCheck check) {
+    switch (check) {
+        case ChannelCheck::InvalidName: return replyError(id, ErrorCode::InvalidChannel, "invalid channel name");
+        case ChannelCheck::UnknownNamespace: return replyError(id, ErrorCode::UnknownNamespace, "unknown namespace");
+        case ChannelCheck::Ok: break;
     }
 }
 

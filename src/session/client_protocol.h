@@ -72,6 +72,8 @@ private:
     // `dedupKey` non-empty: remember the outcome under it in Node::clientPublishes().
     void publishAndReply(PublishRequest request, std::optional<std::uint64_t> id, std::string dedupKey);
     void replyRemembered(std::optional<std::uint64_t> id, int qos, const IdempotencyCache::Response& first);
+    // Answers a channel Node::checkChannel refused with its error (110, 102); nothing for Ok.
+    void refuseChannel(std::optional<std::uint64_t> id, ChannelCheck check);
     void replyError(std::optional<std::uint64_t> id, ErrorCode code, std::string_view message);
 
     Node& node_;

@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 #include <boost/beast/websocket/error.hpp>
 
+#include "base/durations.h"
 #include "base/random.h"
 #include "protocol/server_message.h"
 
@@ -21,11 +22,6 @@ namespace {
 constexpr std::chrono::seconds kCloseTimeout{5};
 // Commands, acks and pings fit; an idle connection holds this much read buffer.
 constexpr std::size_t kFirstReadLimit = 128;
-
-template <class Duration>
-std::chrono::steady_clock::duration toClock(Duration d) {
-    return std::chrono::duration_cast<std::chrono::steady_clock::duration>(d);
-}
 
 // Errors that end a connection in the ordinary way and deserve no log line above debug.
 bool isOrdinaryEnd(const beast::error_code& ec) {
