@@ -4,13 +4,13 @@
 
 #include <csignal>
 #include <fstream>
-#include <random>
 
 #include <spdlog/spdlog.h>
 #include <boost/asio/post.hpp>
 #include <nlohmann/json.hpp>
 
 #include "api/static_files.h"
+#include "base/random.h"
 #include "engine/memory/memory_broker.h"
 
 namespace wspush {
@@ -23,13 +23,6 @@ std::string hostName() {
     char name[256] = {};
     if (gethostname(name, sizeof name - 1) != 0) return "wspush";
     return name;
-}
-
-std::string randomHex(std::size_t digits) {
-    std::random_device random;
-    std::string text;
-    while (text.size() < digits) text += "0123456789abcdef"[random() % 16];
-    return text;
 }
 
 std::int64_t unixMillis() {
@@ -47,7 +40,7 @@ unsigned loopCount(const Config& config) {
 Server::Server(Config config, ServerOptions options)
     : options_(std::move(options)),
       node_(config, config.node_name.empty() ? hostName() : config.node_name,
-            std::make_unique<MemoryBroker>(randomHex(8), unixMillis)),
+            std::make_unique<MemoryBroker>(randomHex(4), unixMillis)),
       api_(node_),
       loops_(loopCount(config)),
       signals_(loops_.at(0).context(), SIGTERM, SIGINT, SIGHUP),

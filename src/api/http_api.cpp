@@ -9,6 +9,8 @@
 #include <nlohmann/json.hpp>
 
 #include "api/static_files.h"
+#include "base/bounded_json.h"
+#include "base/constant_time.h"
 #include "protocol/client_command.h"
 #include "protocol/server_message.h"
 #include "wspush/channel_name.h"
@@ -75,14 +77,6 @@ private:
     }
     std::map<std::string, std::string> values_;
 };
-
-// Compares without leaking, through timing, how long a matching prefix was.
-bool constantTimeEquals(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) return false;
-    unsigned char diff = 0;
-    for (std::size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
-    return diff == 0;
-}
 
 bool isJsonContentType(std::string_view contentType) {
     auto semicolon = contentType.find(';');
@@ -195,10 +189,14 @@ json publicationJson(const Publication& p) {
 std::variant<json, ApiResponse> parseBody(const ApiRequest& request) {
     if (!isJsonContentType(request.contentType))
         return HttpApi::error(ApiErrorCode::UnsupportedMediaType, "Content-Type must be application/json");
-    json body = json::parse(request.body, nullptr, /*allow_exceptions=*/false);
-    if (body.is_discarded()) return HttpApi::error(ApiErrorCode::MalformedJson, "the body is not valid JSON");
-    if (!body.is_object()) return HttpApi::error(ApiErrorCode::WrongType, "the body must be a JSON object");
-    return body;
+    BoundedJson<json> parsed = parseBoundedJson<json>(request.body);
+    if (parsed.error == JsonParseError::TooDeep)
+        return HttpApi::error(ApiErrorCode::MalformedJson, "the body nests arrays and objects more than " +
+                                                               std::to_string(kMaxJsonDepth) + " levels deep");
+    if (parsed.error == JsonParseError::Malformed)
+        return HttpApi::error(ApiErrorCode::MalformedJson, "the body is not valid JSON");
+    if (!parsed.value.is_object()) return HttpApi::error(ApiErrorCode::WrongType, "the body must be a JSON object");
+    return std::move(parsed.value);
 }
 
 // 1 to 128 printable ASCII characters (0x20-0x7E).

@@ -24,6 +24,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "base/string_hash.h"
+
 namespace wspush {
 
 class IdempotencyCache {
@@ -99,7 +101,7 @@ private:
 
     mutable std::mutex mutex_;
     // Keys are "scope\nkey". Node-based: the key strings stay put, so completed_ can point at them.
-    std::unordered_map<std::string, Entry> entries_;
+    std::unordered_map<std::string, Entry, StringHash, std::equal_to<>> entries_;
     std::deque<const std::string*> completed_;  // completed entries' keys, oldest completion first
 };
 

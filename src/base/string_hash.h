@@ -1,4 +1,5 @@
-// A transparent hash for maps keyed by std::string, so lookups by std::string_view need no copy.
+// A hash for unordered containers keyed by std::string that can be looked up with a
+// std::string_view or a string literal without building a std::string first.
 #pragma once
 
 #include <cstddef>
@@ -7,6 +8,7 @@
 
 namespace wspush {
 
+// Use with std::equal_to<>: std::unordered_map<std::string, T, StringHash, std::equal_to<>>.
 struct StringHash {
     using is_transparent = void;
     std::size_t operator()(std::string_view text) const noexcept { return std::hash<std::string_view>{}(text); }

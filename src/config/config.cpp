@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/bounded_json.h"
 #include "wspush/channel_name.h"
 
 namespace wspush {
@@ -333,8 +334,13 @@ void applyEnvironment(json& document, EnvLookup getenv) {
         if (leaf.isString) {
             value = std::string(raw);
         } else {
-            value = json::parse(raw, nullptr, /*allow_exceptions=*/false);
-            if (value.is_discarded()) fail(leaf.path, "environment variable " + variable + " is not valid JSON");
+            BoundedJson<json> parsed = parseBoundedJson<json>(raw);
+            if (parsed.error == JsonParseError::TooDeep)
+                fail(leaf.path, "environment variable " + variable + " nests arrays and objects more than " +
+                                    std::to_string(kMaxJsonDepth) + " levels deep");
+            if (parsed.error == JsonParseError::Malformed)
+                fail(leaf.path, "environment variable " + variable + " is not valid JSON");
+            value = std::move(parsed.value);
         }
         json* node = &document;
         std::string_view rest = leaf.path;
@@ -384,8 +390,13 @@ ConfigResult parseConfig(const std::string& text, EnvLookup getenv) {
     try {
         json document = json::object();
         if (!text.empty()) {
-            document = json::parse(text, nullptr, /*allow_exceptions=*/false, /*ignore_comments=*/true);
-            if (document.is_discarded()) return {std::nullopt, ConfigError{"", "the file is not valid JSON"}};
+            BoundedJson<json> parsed = parseBoundedJson<json>(text, /*ignoreComments=*/true);
+            if (parsed.error == JsonParseError::TooDeep)
+                return {std::nullopt, ConfigError{"", "the file nests arrays and objects more than " +
+                                                          std::to_string(kMaxJsonDepth) + " levels deep"}};
+            if (parsed.error == JsonParseError::Malformed)
+                return {std::nullopt, ConfigError{"", "the file is not valid JSON"}};
+            document = std::move(parsed.value);
         }
         if (!document.is_object()) return {std::nullopt, ConfigError{"", "the top level must be an object"}};
         applyEnvironment(document, getenv);

@@ -5,6 +5,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/bounded_json.h"
+
 namespace wspush {
 namespace {
 
@@ -28,8 +30,13 @@ std::variant<std::optional<std::string>, std::string> optionalString(const json&
 }  // namespace
 
 ParsedCommand parseClientCommand(std::string_view piece) {
-    json object = json::parse(piece, nullptr, /*allow_exceptions=*/false);
-    if (object.is_discarded() || !object.is_object())
+    BoundedJson<json> parsed = parseBoundedJson<json>(piece);
+    // Not fatal, unlike 112: the client does speak JSON, only nested deeper than we accept.
+    if (parsed.error == JsonParseError::TooDeep)
+        return badRequest(std::nullopt,
+                          "arrays and objects nest more than " + std::to_string(kMaxJsonDepth) + " levels deep");
+    const json& object = parsed.value;
+    if (parsed.error == JsonParseError::Malformed || !object.is_object())
         return CommandError{std::nullopt, ErrorCode::MalformedMessage, "message is not a JSON object", true};
 
     ClientCommand command;

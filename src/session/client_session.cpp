@@ -6,6 +6,7 @@
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 
+#include "base/durations.h"
 #include "protocol/server_message.h"
 #include "session/session_registry.h"
 
@@ -23,10 +24,6 @@ QosTimings timingsFrom(const QosConfig& qos) {
     return timings;
 }
 
-template <class Duration>
-std::chrono::steady_clock::duration toClock(Duration d) {
-    return std::chrono::duration_cast<std::chrono::steady_clock::duration>(d);
-}
 
 }  // namespace
 
@@ -102,8 +99,14 @@ void ClientSession::lost(const std::string& channel) {
 void ClientSession::dropLostChannels() {
     for (const std::string& channel : std::exchange(lostChannels_, {})) {
         if (ended_ || !isSubscribed(channel)) continue;
-        spdlog::debug("session {}: gap in {}; asking the client to subscribe again", id_, channel);
         unsubscribe(channel);
+        if (channel.starts_with('$')) {
+            // The personal channel is the server's to hold, and no client may name it: join it again.
+            spdlog::info("session {}: gap in {}; joining it again", id_, channel);
+            subscribe(channel, std::nullopt, [](const auto&) {});
+            continue;
+        }
+        spdlog::debug("session {}: gap in {}; asking the client to subscribe again", id_, channel);
         unsubscribedNotices_.push_back(channel);
     }
     sendUnsubscribedNotices();

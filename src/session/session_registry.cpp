@@ -1,18 +1,9 @@
 #include "session/session_registry.h"
 
+#include "base/constant_time.h"
 #include "session/client_session.h"
 
 namespace wspush {
-namespace {
-
-bool constantTimeEquals(const std::string& a, const std::string& b) {
-    if (a.size() != b.size()) return false;
-    unsigned char diff = 0;
-    for (std::size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
-    return diff == 0;
-}
-
-}  // namespace
 
 void SessionRegistry::add(const std::string& id, const std::string& resumeToken, std::shared_ptr<ClientSession> session,
                           unsigned loop) {
@@ -51,7 +42,7 @@ void SessionRegistry::remove(const std::string& id) {
 }
 
 void SessionRegistry::clear() {
-    std::unordered_map<std::string, Entry> entries;
+    decltype(entries_) entries;
     {
         std::lock_guard lock(mutex_);
         entries.swap(entries_);

@@ -12,6 +12,8 @@
 #include <string>
 #include <unordered_map>
 
+#include "base/string_hash.h"
+
 namespace wspush {
 
 class ClientSession;
@@ -46,7 +48,7 @@ private:
         bool claimed = false;
     };
     mutable std::mutex mutex_;
-    std::unordered_map<std::string, Entry> entries_;
+    std::unordered_map<std::string, Entry, StringHash, std::equal_to<>> entries_;
 };
 
 }  // namespace wspush

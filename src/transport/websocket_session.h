@@ -1,7 +1,7 @@
-// One WebSocket connection: handshake, reads, the bounded write queue, heartbeats, and the
-// protocol v1 commands. Lives on one event loop; every handler runs on that loop's thread.
-// Once the client has sent `connect`, the connection is attached to a ClientSession, which
-// outlives it (subscriptions, QoS state).
+// One WebSocket connection: handshake, reads, the bounded write queue, heartbeats and closing.
+// Lives on one event loop; every handler runs on that loop's thread. The text messages it reads
+// go to its ClientProtocol (protocol v1), which attaches the connection to a ClientSession once
+// the client has sent `connect`; the session outlives it (subscriptions, QoS state).
 #pragma once
 
 #include <chrono>
@@ -18,8 +18,7 @@
 
 #include "node/event_loop.h"
 #include "node/node.h"
-#include "protocol/client_command.h"
-#include "session/client_session.h"
+#include "session/client_protocol.h"
 #include "transport/write_queue.h"
 #include "wspush/codes.h"
 
@@ -31,7 +30,7 @@ enum class SessionMode {
 };
 
 class WebSocketSession final : public std::enable_shared_from_this<WebSocketSession>,
-                               public SessionConnection,
+                               public ClientConnection,
                                public Connection,
                                public DeferredWriter {
 public:
@@ -45,37 +44,22 @@ public:
 
     bool sendFrame(OutboundFrame frame) override;
     void closeFor(const Disconnect& reason) override;
+    void sendReply(std::string message) override;
+    void connectAccepted() override;
+    EventLoop& loop() override { return loop_; }
+    const std::string& id() const override { return id_; }
+    std::shared_ptr<void> keepAlive() override { return shared_from_this(); }
     void drain() override;
     void flushDeferred() override;
 
 private:
     using Clock = std::chrono::steady_clock;
-    // Resuming: `connect` named a session living on another loop, which is moving here.
-    enum class State { Handshaking, Open, Resuming, Connected, Closing, Closed };
+    enum class State { Handshaking, Open, Closing, Closed };
 
     void onAccept(boost::beast::error_code ec);
     void doRead();
     void onRead(boost::beast::error_code ec, std::size_t bytes);
-    void handleFrame(std::string_view frame);
-    bool handleCommand(ClientCommand& command);  // false: stop reading this frame's other pieces
-    bool handleConnect(const ClientCommand& command);
-    void startNewSession(std::string user);
-    void tryResume(std::string id, std::string token, std::string user, Clock::time_point giveUpAt);
-    void resumeHere(std::shared_ptr<ClientSession> session);
-    void resumeFrom(std::shared_ptr<ClientSession> session, unsigned loop);
-    void sessionReady(std::shared_ptr<ClientSession> session, bool resumed);
-    void handleSubscribe(const ClientCommand& command);
-    void handleUnsubscribe(const ClientCommand& command);
-    void handlePublish(const ClientCommand& command);
-    void handleHistory(const ClientCommand& command);
-    void handleQosAnswer(const ClientCommand& command);
-    // `dedupKey` non-empty: remember the outcome under it in Node::clientPublishes().
-    void publishAndReply(PublishRequest request, std::optional<std::uint64_t> id, std::string dedupKey);
-    void replyRemembered(std::optional<std::uint64_t> id, int qos, const IdempotencyCache::Response& first);
-    void replyError(std::optional<std::uint64_t> id, ErrorCode code, std::string_view message);
-
     bool send(OutboundFrame frame);
-    void reply(std::string message);
     void doWrite();
     void onWrite(boost::beast::error_code ec, std::size_t bytes);
 
@@ -86,7 +70,6 @@ private:
     void onClose(boost::beast::error_code ec);
     // The connection is over: detach from the session and let the socket go. Idempotent.
     void finish();
-    void detachSession(bool endSession);
 
     void armTimer();
     void onTimer(boost::beast::error_code ec);
@@ -97,8 +80,7 @@ private:
     SessionMode mode_;
     std::string id_;
     State state_ = State::Handshaking;
-    std::shared_ptr<ClientSession> session_;
-    std::optional<std::uint64_t> connectId_;  // the id of the `connect` being answered
+    ClientProtocol protocol_;  // what the text messages mean (unused in echo mode)
     // Over the bare socket: timeouts are ours (armTimer) and Beast's own timer guards the
     // handshake and close, so beast::tcp_stream's timers and its per-operation layer would only
     // add memory to every idle connection.

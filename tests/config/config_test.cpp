@@ -7,6 +7,8 @@
 
 #include <gtest/gtest.h>
 
+#include "base/bounded_json.h"
+
 namespace wspush {
 namespace {
 
@@ -386,6 +388,16 @@ TEST_F(ConfigTest, InvalidJsonDocumentIsAnError) {
     EXPECT_EQ(error.describe(), error.message);
 }
 
+TEST_F(ConfigTest, NestingDeeperThanTheLimitFailsStartupNamingTheLimit) {
+    // Ignored keys may hold anything, but not nesting that could exhaust the stack.
+    std::string deep = std::string(100'000, '[') + std::string(100'000, ']');
+    ConfigError error = parseError(R"({"_comment": )" + deep + "}");
+    EXPECT_EQ(error.path, "");
+    EXPECT_NE(error.message.find(std::to_string(kMaxJsonDepth) + " levels"), std::string::npos) << error.message;
+    std::string allowed = std::string(kMaxJsonDepth - 1, '[') + std::string(kMaxJsonDepth - 1, ']');
+    parseOk(R"({"_comment": )" + allowed + "}");
+}
+
 TEST_F(ConfigTest, TopLevelMustBeAnObject) {
     EXPECT_EQ(parseError("[1, 2]").path, "");
     EXPECT_EQ(parseError("42").path, "");
@@ -442,6 +454,14 @@ TEST_F(ConfigTest, InvalidJsonInTheEnvironmentNamesThePath) {
     ConfigError error = parseError("");
     EXPECT_EQ(error.path, "websocket.ping_interval");
     EXPECT_NE(error.message.find("WSPUSH_WEBSOCKET_PING_INTERVAL"), std::string::npos) << error.message;
+}
+
+TEST_F(ConfigTest, TooDeepJsonInTheEnvironmentNamesThePathAndTheLimit) {
+    setEnv("WSPUSH_NAMESPACES", std::string(100'000, '[') + std::string(100'000, ']'));
+    ConfigError error = parseError("");
+    EXPECT_EQ(error.path, "namespaces");
+    EXPECT_NE(error.message.find("WSPUSH_NAMESPACES"), std::string::npos) << error.message;
+    EXPECT_NE(error.message.find(std::to_string(kMaxJsonDepth) + " levels"), std::string::npos) << error.message;
 }
 
 TEST_F(ConfigTest, InvalidJsonInTheNamespacesVariableNamesThePath) {

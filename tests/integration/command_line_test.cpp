@@ -48,6 +48,15 @@ TEST(CommandLine, CheckConfigNamesAKeyOfTheWrongTypeAndExits2) {
     EXPECT_TRUE(mentions(nested.err, "api.keys[1]"));
 }
 
+TEST(CommandLine, CheckConfigRefusesNestingBeyondTheLimitAndExits2) {
+    // Ignored "_" keys may hold anything, but not 100,000 nested arrays.
+    std::string deep = std::string(100'000, '[') + std::string(100'000, ']');
+    CommandResult result = checkConfig(R"({"_comment":)" + deep + "}");
+    ASSERT_TRUE(result.exitCode) << "--check-config did not exit";
+    EXPECT_EQ(*result.exitCode, kExitConfigError);
+    EXPECT_TRUE(mentions(result.err, "64 levels"));
+}
+
 TEST(CommandLine, CheckConfigRejectsAnInvalidEnvironmentOverride) {
     CommandResult result = checkConfig("{}", {{"WSPUSH_WEBSOCKET_PING_INTERVAL", "abc"}});
     ASSERT_TRUE(result.exitCode);

@@ -101,6 +101,33 @@ TEST(HttpApi, BadRequestsGetTheirStatusAndErrorCode) {
     EXPECT_EQ(apiErrorCode(broadcastEmpty), 40003);
 }
 
+TEST(HttpApi, BodiesNestedTooDeepAreRefusedAndTheDaemonLivesOn) {
+    DaemonProcess daemon;
+    HttpTestClient http(daemon.apiPort());
+    // 100,000 nested arrays, a 200 KB body: its recursive dump() used to exhaust the daemon's stack.
+    auto nested = [](int levels) { return std::string(levels, '[') + std::string(levels, ']'); };
+    const std::string deep = nested(100'000);
+    const std::vector<std::pair<std::string, std::string>> requests{
+        {"/api/publish", R"({"channel":"news","data":)" + deep + "}"},
+        {"/api/broadcast", R"({"channels":["news"],"data":)" + deep + "}"},
+        {"/api/send", R"({"user":"ann","data":)" + deep + "}"},
+        {"/api/batch", R"({"publications":[{"channel":"news","data":)" + deep + "}]}"},
+    };
+    for (const auto& [path, body] : requests) {
+        HttpResult refused = http.post(path, body);
+        EXPECT_EQ(refused.status, 400u) << path << ": " << refused.body << refused.error;
+        EXPECT_EQ(apiErrorCode(refused), 40001) << path << ": " << refused.body;
+        EXPECT_NE(refused.body.find("64 levels"), std::string::npos) << path << ": " << refused.body;
+    }
+
+    // The daemon still publishes, data nested as deep as allowed (the body object is level 1) included.
+    HttpResult published = http.postJson("/api/publish", {{"channel", "news"}, {"data", 1}});
+    EXPECT_EQ(published.status, 200u) << published.body << published.error;
+    HttpResult deepest = http.post("/api/publish", R"({"channel":"news","data":)" + nested(63) + "}");
+    EXPECT_EQ(deepest.status, 200u) << deepest.body << deepest.error;
+    EXPECT_EQ(deepest.json().value("offset", -1), 2);
+}
+
 TEST(HttpApi, WithApiListenThePublicPortServesOnlyWebSocketsAndHealthz) {
     DaemonProcess daemon(json{{"api", {{"listen", "127.0.0.1:0"}}}});
     ASSERT_NE(daemon.port(), daemon.apiPort());

@@ -137,6 +137,35 @@ TEST(ProtocolErrors, APieceThatIsNotAnObjectIsMalformedToo) {
     EXPECT_EQ(ending->messages.front().value("code", 0), 112);
 }
 
+TEST(ProtocolErrors, DataNestedTooDeepIsAnsweredWith107AndTheConnectionStaysUsable) {
+    // Room for a 200 KB message, so that the nesting limit, not the size limit, refuses it.
+    DaemonProcess daemon(json{{"websocket", {{"max_message_size", 256 * 1024}}},
+                              {"namespaces", {{"chat", {{"client_publish", true}}}}}});
+    WsTestClient client;
+    ASSERT_TRUE(client.connectProtocol(daemon.port())) << client.lastError();
+    ASSERT_TRUE(subscribeOk(client, "chat:room"));
+
+    // 100,000 nested arrays: re-serializing `data` recursively used to exhaust the daemon's stack.
+    std::string deep = std::string(100'000, '[') + std::string(100'000, ']');
+    ASSERT_TRUE(client.sendText(R"({"id":5,"type":"publish","channel":"chat:room","data":)" + deep + "}"));
+    auto refused = client.nextMessage();
+    ASSERT_TRUE(refused) << client.lastError();
+    EXPECT_EQ(errorCodeOf(refused), 107) << refused->dump();
+    EXPECT_NE(refused->value("message", "").find("64 levels"), std::string::npos) << refused->dump();
+
+    // The connection stays open and the daemon keeps serving it.
+    auto pong = client.request({{"id", 6}, {"type", "ping"}});
+    ASSERT_TRUE(pong) << client.lastError();
+    EXPECT_EQ(typeOf(*pong), "pong");
+    auto published = client.request({{"id", 7}, {"type", "publish"}, {"channel", "chat:room"}, {"data", "fine"}});
+    ASSERT_TRUE(published) << client.lastError();
+    EXPECT_EQ(typeOf(*published), "published") << published->dump();
+    auto message = client.waitFor([](const json& m) { return typeOf(m) == "message"; });
+    ASSERT_TRUE(message);
+    EXPECT_EQ((*message)["data"], "fine");
+    EXPECT_EQ(httpPostJson(daemon.apiPort(), "/api/publish", {{"channel", "chat:room"}, {"data", 2}}).status, 200u);
+}
+
 TEST(ProtocolErrors, AnonymousConnectIsRefusedWith101WhenNotAllowed) {
     DaemonProcess daemon(json{{"client", {{"allow_anonymous", false}}}});
     WsTestClient client;

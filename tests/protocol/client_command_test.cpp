@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "base/bounded_json.h"
+
 namespace wspush {
 namespace {
 
@@ -219,6 +221,19 @@ TEST(ParseClientCommandTest, PublishDataNeverContainsARawNewline) {
     EXPECT_EQ(command.data.find('\n'), std::string::npos) << command.data;
     EXPECT_EQ(json::parse(command.data)["text"], "line1\nline2");
     EXPECT_EQ(json::parse(command.data)["n"], json::array({1, 2}));
+}
+
+TEST(ParseClientCommandTest, NestingDeeperThanTheLimitIsBadRequestButNotFatal) {
+    auto nested = [](int levels) { return std::string(levels, '[') + std::string(levels, ']'); };
+    // The command object is the first level, so its data may nest one level less than the limit.
+    ClientCommand command = parseOk(R"({"type":"publish","channel":"c","data":)" + nested(kMaxJsonDepth - 1) + "}");
+    EXPECT_EQ(command.data, nested(kMaxJsonDepth - 1));
+    for (int levels : {kMaxJsonDepth, 100'000}) {
+        CommandError error = parseError(R"({"id":4,"type":"publish","channel":"c","data":)" + nested(levels) + "}");
+        EXPECT_EQ(error.code, ErrorCode::BadRequest) << levels;
+        EXPECT_FALSE(error.fatal) << levels;
+        EXPECT_NE(error.message.find("64 levels"), std::string::npos) << error.message;
+    }
 }
 
 TEST(ParseClientCommandTest, ConnectWithNonStringFieldsIsBadRequest) {

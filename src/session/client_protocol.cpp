@@ -1,0 +1,309 @@
+#include "session/client_protocol.h"
+
+#include <spdlog/spdlog.h>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <nlohmann/json.hpp>
+
+#include "base/random.h"
+#include "protocol/server_message.h"
+#include "session/session_move.h"
+#include "wspush/channel_name.h"
+
+namespace wspush {
+
+namespace net = boost::asio;
+
+namespace {
+
+// How long a resume waits for another connection's resume of the same session to finish.
+constexpr std::chrono::seconds kResumeWait{2};
+
+}  // namespace
+
+ClientProtocol::ClientProtocol(Node& node, ClientConnection& connection) : node_(node), connection_(connection) {}
+
+ClientProtocol::~ClientProtocol() {
+    if (session_) session_->forget(&connection_);  // only at shutdown: every other ending detached already
+}
+
+void ClientProtocol::handleMessage(std::string_view message) {
+    forEachPiece(message, [this](std::string_view piece) {
+        if (state_ == State::Closed) return false;
+        connection_.loop().metrics().messagesIn.add();
+        auto parsed = parseClientCommand(piece);
+        if (auto* error = std::get_if<CommandError>(&parsed)) {
+            replyError(error->id, error->code, error->message);
+            if (error->fatal) {
+                connection_.closeFor(disconnects::kBadRequest);
+                return false;
+            }
+            return true;
+        }
+        return handleCommand(std::get<ClientCommand>(parsed));
+    });
+}
+
+void ClientProtocol::connectionClosed(bool endSession) {
+    state_ = State::Closed;
+    if (!session_) return;
+    auto session = std::move(session_);
+    session->detach(&connection_, endSession);
+}
+
+bool ClientProtocol::handleCommand(ClientCommand& command) {
+    if (state_ != State::Connected && command.type != CommandType::Connect) {
+        replyError(command.id, ErrorCode::NotConnected, "send connect first");
+        return true;
+    }
+    switch (command.type) {
+        case CommandType::Connect: return handleConnect(command);
+        case CommandType::Subscribe: handleSubscribe(command); break;
+        case CommandType::Unsubscribe: handleUnsubscribe(command); break;
+        case CommandType::History: handleHistory(command); break;
+        case CommandType::Publish: handlePublish(command); break;
+        case CommandType::Ping: connection_.sendReply(encodePong(command.id)); break;
+        case CommandType::Ack:
+        case CommandType::Rec:
+        case CommandType::Comp: handleQosAnswer(command); break;
+        case CommandType::Pubrel: connection_.sendReply(encodePubcomp(command.id, *command.mid)); break;
+    }
+    return true;
+}
+
+bool ClientProtocol::handleConnect(const ClientCommand& command) {
+    if (state_ == State::Connected || state_ == State::Resuming) {
+        replyError(command.id, ErrorCode::AlreadyConnected, "already connected");
+        return true;
+    }
+    const auto& client = node_.config().client;
+    if (command.user && !client.trust_client_user) {
+        replyError(command.id, ErrorCode::PermissionDenied, "this server does not accept a client-supplied user");
+        connection_.closeFor(disconnects::kUnauthorized);
+        return false;
+    }
+    if (!client.allow_anonymous) {
+        // Token verification (JWT) is not in this release, so without anonymous access nobody gets in.
+        replyError(command.id, ErrorCode::Unauthorized,
+                   command.token ? "token authentication is not available on this server" : "a token is required");
+        connection_.closeFor(disconnects::kUnauthorized);
+        return false;
+    }
+    connectId_ = command.id;
+    std::string user = command.user.value_or("");
+    spdlog::debug("[{}] connect user=\"{}\" client=\"{}\"", connection_.id(), user, command.client);
+
+    if (command.session && command.resume) {
+        tryResume(*command.session, *command.resume, std::move(user), Clock::now() + kResumeWait);
+        return true;
+    }
+    startNewSession(std::move(user));
+    return true;
+}
+
+void ClientProtocol::tryResume(std::string id, std::string token, std::string user, Clock::time_point giveUpAt) {
+    if (state_ != State::AwaitingConnect && state_ != State::Resuming) return;
+    EventLoop& loop = connection_.loop();
+    bool busy = false;
+    if (auto claim = node_.sessions().claim(id, token, &busy)) {
+        if (claim->session->user() == user) {
+            if (claim->loop == loop.index()) return resumeHere(std::move(claim->session));
+            state_ = State::Resuming;
+            moveSession(node_, std::move(claim->session), node_.loopAt(claim->loop), loop,
+                        [self = self()](std::shared_ptr<ClientSession> session) {
+                            if (self->state_ == State::Resuming) self->resumeHere(std::move(session));
+                        });
+            return;
+        }
+        node_.sessions().release(id, claim->loop);  // someone else's session: start afresh
+    } else if (busy && Clock::now() < giveUpAt) {
+        // Another connection is resuming it right now; once it has, this one takes over from it.
+        state_ = State::Resuming;
+        auto retry = std::make_shared<net::steady_timer>(loop.context(), std::chrono::milliseconds(5));
+        retry->async_wait([self = self(), retry, id = std::move(id), token = std::move(token), user = std::move(user),
+                           giveUpAt](boost::system::error_code) mutable {
+            self->tryResume(std::move(id), std::move(token), std::move(user), giveUpAt);
+        });
+        return;
+    }
+    startNewSession(std::move(user));
+}
+
+void ClientProtocol::startNewSession(std::string user) {
+    EventLoop& loop = connection_.loop();
+    // 128 bits each: neither can be guessed, and the token proves the right to resume.
+    auto session = std::make_shared<ClientSession>(node_, loop, randomHex(16), randomHex(16), std::move(user));
+    node_.sessions().add(session->id(), session->resumeToken(), session, loop.index());
+    // Messages for the user (POST /api/send) reach every one of its sessions through this channel.
+    std::string personal = personalChannel(session->user());
+    if (!personal.empty()) session->subscribe(personal, std::nullopt, [](const auto&) {});
+    sessionReady(std::move(session), false);
+}
+
+void ClientProtocol::resumeHere(std::shared_ptr<ClientSession> session) {
+    if (session->ended()) return startNewSession(session->user());  // its end was already under way
+    if (SessionConnection* previous = session->connection()) previous->closeFor(disconnects::kTakenOver);
+    node_.sessions().release(session->id(), connection_.loop().index());
+    sessionReady(std::move(session), true);
+}
+
+void ClientProtocol::sessionReady(std::shared_ptr<ClientSession> session, bool resumed) {
+    state_ = State::Connected;
+    session_ = std::move(session);
+    connection_.connectAccepted();
+    if (resumed) connection_.loop().metrics().sessionsResumed.add();
+    const auto& ws = node_.config().websocket;
+    connection_.sendReply(encodeConnected(
+        connectId_, ConnectedReply{connection_.id(), session_->user(), session_->id(), session_->resumeToken(), resumed,
+                                   ws.ping_interval.count(), ws.pong_timeout.count(), node_.name(), Node::version()}));
+    // After `connected`: resent and waiting deliveries follow it.
+    session_->attach(&connection_);
+}
+
+void ClientProtocol::handleSubscribe(const ClientCommand& command) {
+    const std::string& channel = command.channel;
+    if (ChannelCheck check = node_.checkChannel(channel); check != ChannelCheck::Ok)
+        return refuseChannel(command.id, check);
+    if (session_->isSubscribed(channel))
+        return replyError(command.id, ErrorCode::AlreadySubscribed, "already subscribed");
+    if (session_->subscriptionCount() >= node_.config().websocket.max_subscriptions)
+        return replyError(command.id, ErrorCode::LimitExceeded, "too many subscriptions");
+
+    bool recovering = command.since.has_value();
+    session_->subscribe(channel, command.since, [self = self(), channel, id = command.id, recovering](auto result) {
+        if (self->state_ != State::Connected) return;
+        if (auto* error = std::get_if<BrokerError>(&result))
+            return self->replyError(id, ErrorCode::Internal, error->message);
+        const auto& outcome = std::get<SubscribeOutcome>(result);
+        LoopMetrics& metrics = self->connection_.loop().metrics();
+        if (recovering) (*outcome.recovered ? metrics.recoveries : metrics.recoveryMisses).add();
+        // Before the recovered publications, which the session delivers once this returns.
+        self->connection_.sendReply(encodeSubscribed(id, channel, outcome.position, outcome.recovered));
+    });
+}
+
+void ClientProtocol::handleHistory(const ClientCommand& command) {
+    if (ChannelCheck check = node_.checkChannel(command.channel); check != ChannelCheck::Ok)
+        return refuseChannel(command.id, check);
+    if (!node_.config().namespaceFor(command.channel)->client_history)
+        return replyError(command.id, ErrorCode::PermissionDenied, "clients may not read this channel's history");
+    HistoryQuery query{command.historySince, command.limit, command.reverse};
+    node_.history(command.channel, query, [self = self(), id = command.id, channel = command.channel](auto result) {
+        net::dispatch(self->connection_.loop().context(), [self, id, channel, result = std::move(result)] {
+            if (self->state_ != State::Connected) return;
+            if (auto* error = std::get_if<BrokerError>(&result))
+                return self->replyError(id, ErrorCode::Internal, error->message);
+            self->connection_.sendReply(encodeHistory(id, channel, std::get<HistoryPage>(result)));
+        });
+    });
+}
+
+void ClientProtocol::handleUnsubscribe(const ClientCommand& command) {
+    // Also keeps the personal "$user:" channel out of reach: '$' makes it an invalid name. The
+    // namespace is not checked: a channel of a namespace that does not exist is merely not subscribed.
+    if (ChannelCheck check = node_.checkChannel(command.channel); check == ChannelCheck::InvalidName)
+        return refuseChannel(command.id, check);
+    if (!session_->isSubscribed(command.channel))
+        return replyError(command.id, ErrorCode::NotSubscribed, "not subscribed");
+    session_->unsubscribe(command.channel);
+    connection_.sendReply(encodeUnsubscribed(command.id, command.channel));
+}
+
+void ClientProtocol::handlePublish(const ClientCommand& command) {
+    if (ChannelCheck check = node_.checkChannel(command.channel); check != ChannelCheck::Ok)
+        return refuseChannel(command.id, check);
+    const NamespaceConfig* options = node_.config().namespaceFor(command.channel);
+    if (!options->client_publish)
+        return replyError(command.id, ErrorCode::PermissionDenied, "clients may not publish to this channel");
+
+    int qos = command.qos.value_or(options->default_qos);
+    if (qos == 2 && !command.mid) return replyError(command.id, ErrorCode::BadRequest, "qos 2 needs a \"mid\"");
+    PublishRequest request{command.channel, command.data, qos, command.mid.value_or("")};
+    if (!command.mid) return publishAndReply(std::move(request), command.id, {});
+
+    // A client resends a publish until it is answered; its mid makes the resends harmless.
+    // Scoped by user (or, anonymous, by session), so one client cannot shadow another's mids.
+    std::string key = (session_->user().empty() ? "s:" + session_->id() : "u:" + session_->user()) + ":" + *command.mid;
+    auto fingerprint =
+        IdempotencyCache::fingerprint(command.channel + '\n' + std::to_string(qos) + '\n' + command.data);
+    auto waiter = [self = self(), id = command.id, qos](const IdempotencyCache::Response& first) {
+        net::dispatch(self->connection_.loop().context(),
+                      [self, id, qos, first] { self->replyRemembered(id, qos, first); });
+    };
+    auto begun = node_.clientPublishes().begin("ws", key, fingerprint, waiter);
+    switch (begun.outcome) {
+        case IdempotencyCache::Outcome::Replay: return replyRemembered(command.id, qos, begun.response);
+        case IdempotencyCache::Outcome::Wait: return;
+        case IdempotencyCache::Outcome::Conflict:
+            return replyError(command.id, ErrorCode::BadRequest, "this mid was already used for another publication");
+        case IdempotencyCache::Outcome::Proceed: break;
+    }
+    // The engine remembers the key too (with the publication's fingerprint): a resend that comes
+    // after this node forgot the mid still publishes nothing new.
+    request.idempotencyKey = IdempotencyCache::engineKey(
+        "client:" + key, command.channel + '\n' + std::to_string(qos) + '\n' + command.data);
+    publishAndReply(std::move(request), command.id, key);
+}
+
+void ClientProtocol::publishAndReply(PublishRequest request, std::optional<std::uint64_t> id, std::string dedupKey) {
+    int qos = request.qos;
+    node_.publish(std::move(request), [self = self(), id, qos, dedupKey](PublishResult result) {
+        IdempotencyCache& remembered = self->node_.clientPublishes();
+        if (auto* error = std::get_if<BrokerError>(&result)) {
+            if (!dedupKey.empty())
+                remembered.abandon("ws", dedupKey, IdempotencyCache::Response{500, "", error->message});
+            return net::dispatch(self->connection_.loop().context(), [self, id, message = error->message] {
+                self->replyError(id, ErrorCode::Internal, message);
+            });
+        }
+        const Publication& publication = *std::get<Published>(result).publication;
+        if (!dedupKey.empty()) {
+            nlohmann::json fields{
+                {"channel", publication.channel}, {"offset", publication.offset}, {"mid", publication.mid}};
+            remembered.complete("ws", dedupKey, IdempotencyCache::Response{200, "", fields.dump()});
+        }
+        std::string reply = qos == 2 ? encodePubrec(id, publication) : encodePublished(id, publication);
+        net::dispatch(self->connection_.loop().context(),
+                      [self, reply = std::move(reply)]() mutable { self->connection_.sendReply(std::move(reply)); });
+    });
+}
+
+void ClientProtocol::replyRemembered(std::optional<std::uint64_t> id, int qos,
+                                     const IdempotencyCache::Response& first) {
+    if (first.status != 200) return replyError(id, ErrorCode::Internal, first.body);
+    auto fields = nlohmann::json::parse(first.body, nullptr, false);
+    Publication publication;
+    publication.channel = fields.value("channel", "");
+    publication.offset = fields.value("offset", std::uint64_t{0});
+    publication.mid = fields.value("mid", "");
+    connection_.sendReply(qos == 2 ? encodePubrec(id, publication) : encodePublished(id, publication));
+}
+
+void ClientProtocol::handleQosAnswer(const ClientCommand& command) {
+    QosOutcome outcome = command.type == CommandType::Ack   ? session_->onAck(command.did)
+                         : command.type == CommandType::Rec ? session_->onRec(command.did)
+                                                            : session_->onComp(command.did);
+    switch (outcome) {
+        case QosOutcome::Completed:
+        case QosOutcome::Ignored: break;  // a late duplicate is expected after a resend: no reply
+        case QosOutcome::SendRel: connection_.sendReply(encodeRel(command.did)); break;
+        case QosOutcome::ProtocolError:
+            replyError(command.id, ErrorCode::QosViolation, "this answer does not fit the delivery's QoS or state");
+            break;
+    }
+}
+
+void ClientProtocol::refuseChannel(std::optional<std::uint64_t> id, ChannelCheck check) {
+    switch (check) {
+        case ChannelCheck::InvalidName: return replyError(id, ErrorCode::InvalidChannel, "invalid channel name");
+        case ChannelCheck::UnknownNamespace: return replyError(id, ErrorCode::UnknownNamespace, "unknown namespace");
+        case ChannelCheck::Ok: break;
+    }
+}
+
+void ClientProtocol::replyError(std::optional<std::uint64_t> id, ErrorCode code, std::string_view message) {
+    connection_.loop().metrics().protocolErrors.add();
+    connection_.sendReply(encodeError(id, code, message));
+}
+
+}  // namespace wspush

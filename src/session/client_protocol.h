@@ -1,0 +1,87 @@
+// Protocol v1 (docs/protocol.md) on one connection: turns each command the client sends into work
+// and replies, and starts or resumes the client's session on `connect`. It reaches its connection
+// only through ClientConnection, so it holds no socket: WebSocketSession owns one and hands it
+// the text messages it reads. Lives on the connection's loop; every call runs on that thread.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "node/event_loop.h"
+#include "node/node.h"
+#include "protocol/client_command.h"
+#include "session/client_session.h"
+#include "wspush/codes.h"
+
+namespace wspush {
+
+// What ClientProtocol needs from its connection. The session attached to the connection uses
+// the SessionConnection part (sendFrame is the delivery path, straight to the connection).
+class ClientConnection : public SessionConnection {
+public:
+    // Queues a reply for the client; ignored once the connection is closing.
+    virtual void sendReply(std::string message) = 0;
+    // The client is connected: the deadline for sending `connect` no longer applies.
+    virtual void connectAccepted() = 0;
+    virtual EventLoop& loop() = 0;
+    // The connection's id, for logs and the `connected` reply.
+    virtual const std::string& id() const = 0;
+    // Keeps the connection, and the ClientProtocol it owns, alive while held: completions that
+    // arrive after the handler that started them returned hold one.
+    virtual std::shared_ptr<void> keepAlive() = 0;
+};
+
+class ClientProtocol {
+public:
+    ClientProtocol(Node& node, ClientConnection& connection);
+    // At shutdown only (a connection destroyed with its loop), the session still points at the connection.
+    ~ClientProtocol();
+    ClientProtocol(const ClientProtocol&) = delete;
+    ClientProtocol& operator=(const ClientProtocol&) = delete;
+
+    // Handles every command of one text message, in order. Stops early when one of them closes
+    // the connection.
+    void handleMessage(std::string_view message);
+
+    // The connection is closing or gone: no more commands or replies. Detaches the session, which
+    // keeps what it could not deliver for the client's resume, or, with `endSession` (the client
+    // closed with 1000), ends at once. Idempotent.
+    void connectionClosed(bool endSession);
+
+private:
+    // Resuming: `connect` named a session living on another loop, which is moving here.
+    // Closed: the connection is closing; commands still in a message are ignored.
+    enum class State { AwaitingConnect, Resuming, Connected, Closed };
+    using Clock = std::chrono::steady_clock;
+
+    std::shared_ptr<ClientProtocol> self() { return {connection_.keepAlive(), this}; }
+
+    bool handleCommand(ClientCommand& command);  // false: stop reading this message's other commands
+    bool handleConnect(const ClientCommand& command);
+    void startNewSession(std::string user);
+    void tryResume(std::string id, std::string token, std::string user, Clock::time_point giveUpAt);
+    void resumeHere(std::shared_ptr<ClientSession> session);
+    void sessionReady(std::shared_ptr<ClientSession> session, bool resumed);
+    void handleSubscribe(const ClientCommand& command);
+    void handleUnsubscribe(const ClientCommand& command);
+    void handlePublish(const ClientCommand& command);
+    void handleHistory(const ClientCommand& command);
+    void handleQosAnswer(const ClientCommand& command);
+    // `dedupKey` non-empty: remember the outcome under it in Node::clientPublishes().
+    void publishAndReply(PublishRequest request, std::optional<std::uint64_t> id, std::string dedupKey);
+    void replyRemembered(std::optional<std::uint64_t> id, int qos, const IdempotencyCache::Response& first);
+    // Answers a channel Node::checkChannel refused with its error (110, 102); nothing for Ok.
+    void refuseChannel(std::optional<std::uint64_t> id, ChannelCheck check);
+    void replyError(std::optional<std::uint64_t> id, ErrorCode code, std::string_view message);
+
+    Node& node_;
+    ClientConnection& connection_;
+    State state_ = State::AwaitingConnect;
+    std::shared_ptr<ClientSession> session_;
+    std::optional<std::uint64_t> connectId_;  // the id of the `connect` being answered
+};
+
+}  // namespace wspush
