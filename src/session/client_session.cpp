@@ -63,13 +63,11 @@ void ClientSession::subscribe(const std::string& channel, std::optional<StreamPo
                                 return done(std::move(*error));
                             }
                             auto& outcome = std::get<SubscribeOutcome>(result);
-                            std::vector<PublicationPtr> missed = std::move(outcome.missed);
-                            StreamPosition position = outcome.position;
+                            Recovery recovery{channel, std::move(outcome.missed), 0, outcome.position};
                             done(std::move(outcome));
                             if (self->ended_ || !self->isSubscribed(channel)) return;
-                            for (const PublicationPtr& publication : missed)
-                                self->deliver(publication, std::make_shared<const std::string>(encodeMessage(*publication)));
-                            self->loop_->hub().goLive(channel, self.get(), position);
+                            self->recoveries_.push_back(std::move(recovery));
+                            self->continueRecoveries();
                         });
                     });
 }
@@ -78,7 +76,42 @@ void ClientSession::unsubscribe(const std::string& channel) {
     auto it = std::find(channels_.begin(), channels_.end(), channel);
     if (it == channels_.end()) return;
     channels_.erase(it);
+    std::erase_if(recoveries_, [&](const Recovery& r) { return r.channel == channel; });
     leaveChannel(channel);
+}
+
+bool ClientSession::roomToRecover() const {
+    // Half of each bound: live traffic keeps the other half, so a recovery never makes the
+    // client look like a slow consumer.
+    if (waitingCount() >= node_.config().sessions.max_queued / 2) return false;
+    return connection_ == nullptr || connection_->hasRoom();
+}
+
+void ClientSession::continueRecoveries() {
+    while (!recoveries_.empty()) {
+        Recovery& recovery = recoveries_.front();
+        while (recovery.next < recovery.missed.size()) {
+            if (!roomToRecover()) {
+                // Resumed by the connection draining, or by acks making room in the QoS queue
+                // (onAck, onComp), or by a connection attaching.
+                if (connection_ && !waitingToRecover_) {
+                    waitingToRecover_ = true;
+                    connection_->whenWritable([self = shared_from_this(), residence = onLoop_] {
+                        self->waitingToRecover_ = false;
+                        if (*residence) self->continueRecoveries();
+                    });
+                }
+                return;
+            }
+            const PublicationPtr& publication = recovery.missed[recovery.next++];
+            deliver(publication, std::make_shared<const std::string>(encodeMessage(*publication)));
+            if (ended_) return;
+        }
+        std::string channel = std::move(recovery.channel);
+        StreamPosition position = std::move(recovery.position);
+        recoveries_.pop_front();
+        loop_->hub().goLive(channel, this, position);
+    }
 }
 
 void ClientSession::leaveChannel(const std::string& channel) {
@@ -125,6 +158,8 @@ void ClientSession::attach(SessionConnection* connection) {
     tracker_.resendAll(Clock::now(), [this](const auto& r) { resend(r); });
     sendWaiting();
     sendUnsubscribedNotices();
+    waitingToRecover_ = false;  // a callback registered with an earlier connection is gone with it
+    continueRecoveries();
     if (auto due = tracker_.nextDue()) armTimer(*due);
 }
 
@@ -209,6 +244,7 @@ QosOutcome ClientSession::onAck(DeliveryId did) {
     if (outcome == QosOutcome::Completed) {
         if (report) report->acked();
         sendWaiting();
+        if (!recoveries_.empty()) continueRecoveries();
     }
     return outcome;
 }
@@ -224,7 +260,10 @@ QosOutcome ClientSession::onRec(DeliveryId did) {
 
 QosOutcome ClientSession::onComp(DeliveryId did) {
     QosOutcome outcome = tracker_.onComp(did);
-    if (outcome == QosOutcome::Completed) sendWaiting();
+    if (outcome == QosOutcome::Completed) {
+        sendWaiting();
+        if (!recoveries_.empty()) continueRecoveries();
+    }
     return outcome;
 }
 
@@ -256,6 +295,10 @@ ChannelPositions ClientSession::leaveLoop() {
         positions.emplace_back(channel, loop_->hub().positionOf(channel, this));
         leaveChannel(channel);
     }
+    // A recovery under way is not carried over: its channel has no position yet, so the new
+    // loop asks the client to subscribe again (and recover again) instead.
+    recoveries_.clear();
+    waitingToRecover_ = false;
     *onLoop_ = false;  // handlers still queued on this loop for the session now do nothing
     timer_.reset();    // bound to this loop
     return positions;

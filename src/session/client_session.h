@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -36,6 +37,12 @@ public:
     virtual bool sendFrame(OutboundFrame frame) = 0;
     // Closes the connection for `reason`; the connection detaches from the session at once.
     virtual void closeFor(const Disconnect& reason) = 0;
+    // Whether the write queue is below half its bounds: a sender with more to come than the
+    // queue may hold (a recovery) sends while this holds, then waits for whenWritable.
+    virtual bool hasRoom() const = 0;
+    // Calls `callback` once, on the connection's loop, when hasRoom() holds again after a write.
+    // Dropped if the connection closes first. A later call replaces an earlier one.
+    virtual void whenWritable(std::function<void()> callback) = 0;
 };
 
 // A channel and the position of the last publication the session got from it; nullopt when the
@@ -104,6 +111,10 @@ private:
     };
 
     void leaveChannel(const std::string& channel);
+    // Delivers recovered publications while the connection (and the QoS queue) has room, then
+    // lets the channel's hub entry go live; resumes when the connection drains or acks arrive.
+    void continueRecoveries();
+    bool roomToRecover() const;
     void dropLostChannels();
     void sendUnsubscribedNotices();
     void transmitNew(Pending pending);
@@ -122,6 +133,16 @@ private:
     std::string resumeToken_;
     std::string user_;
     std::vector<std::string> channels_;
+    // Subscribes whose missed publications are still being delivered, in the order they completed;
+    // their hub entries keep buffering the live publications until then.
+    struct Recovery {
+        std::string channel;
+        std::vector<PublicationPtr> missed;
+        std::size_t next = 0;
+        StreamPosition position;
+    };
+    std::deque<Recovery> recoveries_;
+    bool waitingToRecover_ = false;  // a whenWritable callback is registered
     // Channels the hub found a gap in, not dropped yet; and dropped ones the client was not told of.
     std::vector<std::string> lostChannels_;
     std::vector<std::string> unsubscribedNotices_;

@@ -143,6 +143,15 @@ void WebSocketSession::closeFor(const Disconnect& reason) {
     closeWith(reason, true);
 }
 
+bool WebSocketSession::hasRoom() const {
+    const auto& ws = node_.config().websocket;
+    return queue_.bytes() < ws.write_queue_max_bytes / 2 && queue_.frames() < ws.write_queue_max_frames / 2;
+}
+
+void WebSocketSession::whenWritable(std::function<void()> callback) {
+    if (state_ == State::Open) writable_ = std::move(callback);
+}
+
 void WebSocketSession::sendReply(std::string message) {
     send(OutboundFrame::text(std::make_shared<const std::string>(std::move(message))));
 }
@@ -190,6 +199,8 @@ void WebSocketSession::onWrite(beast::error_code ec, std::size_t bytes) {
     loop_.metrics().writes.add();
     loop_.metrics().messagesOut.add(batch_.frames);
     loop_.metrics().bytesOut.add(bytes);
+    if (writable_ && state_ == State::Open && hasRoom()) std::exchange(writable_, nullptr)();  // may send, and write
+    if (queue_.writing()) return;
     if (queue_.hasPending()) return doWrite();
     if (state_ == State::Closing) doClose();
 }
@@ -198,6 +209,7 @@ void WebSocketSession::closeWith(const Disconnect& reason, bool announce) {
     if (state_ == State::Closing || state_ == State::Closed) return;
     if (state_ == State::Handshaking) return finish();
     state_ = State::Closing;
+    writable_ = nullptr;
     closeReason_ = reason;
     spdlog::debug("[{}] closing: {} {}", id_, reason.code, reason.reason);
     // The session keeps what this connection can no longer deliver, for the client's resume.
@@ -230,6 +242,7 @@ void WebSocketSession::onClose(beast::error_code ec) {
 void WebSocketSession::finish() {
     if (state_ == State::Closed) return;
     state_ = State::Closed;
+    writable_ = nullptr;
     protocol_.connectionClosed(false);
     timer_.cancel();
     beast::error_code ignored;

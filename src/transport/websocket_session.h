@@ -5,6 +5,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -44,6 +45,8 @@ public:
 
     bool sendFrame(OutboundFrame frame) override;
     void closeFor(const Disconnect& reason) override;
+    bool hasRoom() const override;
+    void whenWritable(std::function<void()> callback) override;
     void sendReply(std::string message) override;
     void connectAccepted() override;
     EventLoop& loop() override { return loop_; }
@@ -92,6 +95,7 @@ private:
     Disconnect closeReason_{1000, "", false};
     bool closeStarted_ = false;   // async_close issued
     bool flushDeferred_ = false;  // queued with the loop to write after its turn of deliveries
+    std::function<void()> writable_;  // SessionConnection::whenWritable
     bool pingInFlight_ = false;
     bool counted_ = false;  // included in the loop's connection gauge
 

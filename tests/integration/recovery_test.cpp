@@ -163,6 +163,27 @@ TEST(Recovery, RefusedInEveryDocumentedCaseAndNeverPartial) {
     EXPECT_FALSE(plain->contains("recovered")) << plain->dump();
 }
 
+// A recovery larger than the connection's write queue (here 3,000 publications of 1 KB: 3 MB
+// against 1 MiB) is paced by the queue draining, not mistaken for a slow consumer.
+TEST(Recovery, ARecoveryLargerThanTheWriteQueueIsPacedNotClosed) {
+    DaemonProcess daemon(historyConfig());
+    HttpTestClient api(daemon.apiPort());
+    std::string epoch = publishMany(api, "big", 1)["epoch"];
+    WsTestClient client;
+    ASSERT_TRUE(client.connectProtocol(daemon.port())) << client.lastError();
+    std::string kilobyte(1000, 'x');
+    for (int request = 0; request < 3; ++request) {
+        json publications = json::array();
+        for (int i = 0; i < 1000; ++i) publications.push_back({{"channel", "big"}, {"data", kilobyte}});
+        ASSERT_EQ(api.postJson("/api/batch", {{"publications", publications}}).status, 200u);
+    }
+    json reply = subscribeSince(client, "big", 1, epoch);
+    EXPECT_EQ(reply.value("recovered", false), true) << reply.dump();
+    publishMany(api, "big", 1);  // a live one behind the recovery
+    EXPECT_TRUE(receivesConsecutive(client, "big", 1, 3002, 20000ms));
+    EXPECT_EQ(readMetric(daemon.apiPort(), "wspush_slow_consumer_closes_total"), 0);
+}
+
 TEST(Recovery, RecoveredPublicationsKeepTheirQos) {
     DaemonProcess daemon(historyConfig());
     HttpTestClient api(daemon.apiPort());
