@@ -29,6 +29,11 @@ scenarios:
   publish   HTTP publish requests for --duration seconds on --publishers keep-alive connections
             with --pipeline requests in flight each; one subscriber; req/s and server CPU
   churn     for --duration seconds, --concurrency loops of connect + subscribe + disconnect
+  recover   wspush: --connections clients (default 1) subscribe, note the channel's position and
+            unsubscribe; --messages publications of --size bytes are made; then all clients
+            subscribe again at once with "since" and must recover exactly what they missed.
+            Time per client to the last recovered message. The server must keep history
+            (channel_defaults.history_size, recovery_max >= --messages; see bench/README.md)
 
 target and connection:
   --target wspush|nchan|ws   server protocol (default wspush)
@@ -39,23 +44,25 @@ target and connection:
   --deflate                  offer permessage-deflate
   --qos 0|1|2                wspush, fanout and publish: publish with this QoS (default 0);
                              subscribers answer ack (1) or rec/comp (2)
-  --batch N                  wspush, fanout: N consecutive publications of a channel per request
-                             (POST /api/batch; default 1): bursts of N for every subscriber
+  --batch N                  wspush, fanout and recover: N consecutive publications of a channel
+                             per request (POST /api/batch; default 1): bursts of N for every
+                             subscriber
   --channel-prefix P         channel names are P-0, P-1, ... (default bench)
 
 load:
-  --connections N            subscriber connections (default 1000)
+  --connections N            subscriber connections (default 1000; recover 1)
   --channels C               channels; connection i subscribes to channel i % C (default 1)
   --duration S               seconds (default 10)
-  --messages M               fanout: publications (default 1000, or rate x duration when only
-                             --rate and --duration are given)
+  --messages M               fanout, recover: publications (default 1000; fanout: rate x duration
+                             when only --rate and --duration are given)
   --size B                   payload bytes, stamp included (default 100)
   --rate R                   publications per second, round-robin over channels (0: max)
-  --inflight K               fanout: outstanding publish requests at most (default 8)
+  --inflight K               fanout, recover: outstanding publish requests at most (default 8)
   --publishers P             HTTP keep-alive publisher connections (default 1)
-  --pipeline K               requests in flight per publisher connection (default: fanout
-                             inflight/publishers, publish 1)
-  --timeout S                fanout: wait this long for deliveries after publishing (default 30)
+  --pipeline K               requests in flight per publisher connection (default: fanout and
+                             recover inflight/publishers, publish 1)
+  --timeout S                fanout: wait this long for deliveries after publishing; recover: for
+                             every client to recover (default 30)
   --concurrency W            churn: parallel loops (default 10)
   --unique-channels          churn: a never-used channel name in every cycle
 
@@ -95,6 +102,7 @@ std::optional<std::string> parseOptions(int argc, char** argv, Options& o) {
     if (args.empty()) return "a scenario is required";
     bool pipelineSet = false;
     bool channelsSet = false;
+    bool connectionsSet = false;
     for (std::size_t i = 0; i < args.size(); ++i) {
         const std::string& arg = args[i];
         if (arg == "-h" || arg == "--help") return std::string();
@@ -171,6 +179,7 @@ std::optional<std::string> parseOptions(int argc, char** argv, Options& o) {
         } else if (arg == "--connections") {
             if (!number(1, 2'000'000)) return bad("1-2000000");
             o.connections = n;
+            connectionsSet = true;
         } else if (arg == "--channels") {
             if (!number(1, 1'000'000)) return bad("1-1000000");
             o.channels = n;
@@ -229,13 +238,19 @@ std::optional<std::string> parseOptions(int argc, char** argv, Options& o) {
             return "unknown option \"" + arg + "\"";
     }
     if (o.scenario.empty()) return "a scenario is required";
-    if (o.scenario != "idle" && o.scenario != "fanout" && o.scenario != "publish" && o.scenario != "churn")
+    if (o.scenario != "idle" && o.scenario != "fanout" && o.scenario != "publish" && o.scenario != "churn" &&
+        o.scenario != "recover")
         return "unknown scenario \"" + o.scenario + "\"";
     if (!findTarget(o.target)) return "unknown target \"" + o.target + "\" (wspush, nchan or ws)";
     if (o.apiPort == 0) o.apiPort = o.port;
     if (o.qos > 0 && o.target != "wspush") return "--qos 1 and 2 need --target wspush";
-    if (o.batch > 1 && (o.target != "wspush" || o.scenario != "fanout"))
-        return "--batch applies to fanout with --target wspush";
+    if (o.scenario == "recover") {
+        if (o.target != "wspush") return "recover needs --target wspush (nchan and ws have no recovery)";
+        if (o.processes != 1) return "recover runs its clients in one process (--processes 1)";
+        if (!connectionsSet) o.connections = 1;
+    }
+    if (o.batch > 1 && (o.target != "wspush" || (o.scenario != "fanout" && o.scenario != "recover")))
+        return "--batch applies to fanout and recover with --target wspush";
     if (o.qos > 0 && o.scenario != "fanout" && o.scenario != "publish") return "--qos applies to fanout and publish";
     // Channel c is published over connection c % publishers (per-channel order): the publish
     // scenario needs at least one channel per publisher connection to use them all.
@@ -248,7 +263,7 @@ std::optional<std::string> parseOptions(int argc, char** argv, Options& o) {
         o.messages = static_cast<std::uint64_t>(std::max(1.0, m));
     }
     if (!pipelineSet) {
-        if (o.scenario == "fanout")
+        if (o.scenario == "fanout" || o.scenario == "recover")
             o.pipeline = (o.inflight + o.publishers - 1) / o.publishers;
         else
             o.pipeline = 1;

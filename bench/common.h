@@ -34,14 +34,14 @@ inline std::int64_t secondsToNs(double s) {
 // Options
 
 struct Options {
-    std::string scenario;  // idle | fanout | publish | churn
+    std::string scenario;  // idle | fanout | publish | churn | recover
     std::string host = "127.0.0.1";
     unsigned port = 8080;
     unsigned apiPort = 0;           // 0: same as port
     std::string target = "wspush";  // wspush | nchan | ws
     unsigned threads = 1;           // event loops per process
     unsigned processes = 1;         // subscriber worker processes (1: in-process)
-    std::uint64_t connections = 1000;
+    std::uint64_t connections = 1000;  // recover: 1
     std::uint64_t channels = 1;
     double duration = 10;  // idle: hold time; publish/churn: run time; fanout: see messages
     std::uint64_t messages = 1000;
@@ -51,12 +51,12 @@ struct Options {
     unsigned inflight = 8;        // fanout: outstanding publish requests at most
     unsigned publishers = 1;      // HTTP keep-alive connections
     unsigned pipeline = 0;        // requests in flight per publisher connection (0: auto)
-    double timeout = 30;          // fanout: wait for deliveries after the last publish
+    double timeout = 30;          // fanout: wait for deliveries after the last publish; recover: for recovery
     unsigned concurrency = 10;    // churn: parallel connect/subscribe/disconnect loops
     bool uniqueChannels = false;  // churn: a new channel name per cycle
     bool deflate = false;         // offer permessage-deflate
     unsigned qos = 0;             // wspush: the publications' QoS (0, 1 or 2); subscribers answer 1 and 2
-    unsigned batch = 1;           // wspush, fanout: publications per request (POST /api/batch when > 1)
+    unsigned batch = 1;           // wspush, fanout and recover: publications per request (POST /api/batch when > 1)
     int serverPid = 0;            // 0: no server RSS/CPU figures
     std::string channelPrefix = "bench";
     unsigned connectConcurrency = 256;  // handshakes in progress at once, per process

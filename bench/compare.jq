@@ -66,6 +66,20 @@ def figures($scenario):
     ["bench_runqueue_wait_seconds", "bench waited for a CPU (s)", "", "median", "s2", false],
     ["failures", "failed cycles (worst run)", "", "max", "int", false]
   ]
+  elif $scenario == "recover" then [
+    ["recover_p50_ms", "to the last recovered message p50 (ms)", "-", "median", "s2", true],
+    ["recover_p99_ms", "to the last recovered message p99 (ms)", "-", "median", "s2", false],
+    ["recover_max_ms", "to the last recovered message max (ms)", "-", "median", "s2", true],
+    ["recover_total_ms", "all clients recovered (ms)", "-", "median", "s2", true],
+    ["subscribed_p50_ms", "to the subscribed reply p50 (ms)", "-", "median", "s2", false],
+    ["recovered_messages_per_second", "recovered messages/s (wall)", "+", "median", "int", false],
+    ["missed_per_client", "missed per client", "", "median", "int", false],
+    ["server_cpu_seconds", "server CPU (s)", "-", "median", "s2", false],
+    ["bench_cpu_seconds", "bench CPU (s)", "", "median", "s2", false],
+    ["server_runqueue_wait_seconds", "server waited for a CPU (s)", "", "median", "s2", false],
+    ["bench_runqueue_wait_seconds", "bench waited for a CPU (s)", "", "median", "s2", false],
+    ["failures", "failed clients (worst run)", "", "max", "int", false]
+  ]
   else error("unknown scenario \($scenario)") end;
 
 def median: sort | if length == 0 then null

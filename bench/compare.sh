@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Compares wspush with nchan and a Node `ws` broadcast server on one scenario preset.
+# Compares wspush with nchan and a Node `ws` broadcast server on one scenario preset. Presets of
+# what only wspush does (batch publishing, recovery) run wspush alone: the table then has no ratios.
 #
 #   bench/compare.sh PRESET [options] [-- extra wspush-bench options]
 #   bench/compare.sh --list
@@ -22,7 +23,8 @@ options:
   --quick            smoke-sized variant of the preset (seconds, not minutes)
   --deflate          offer permessage-deflate; the peers are configured for it; fanout presets
                      then use 1024-byte messages (wspush compresses from 256 bytes)
-  --targets LIST     comma-separated subset of wspush,nchan,ws (default: all three)
+  --targets LIST     comma-separated subset of wspush,nchan,ws (default: all three; wspush for
+                     the wspush-only presets, burst-16 and recover-*)
   --build DIR        build directory with wspushd and bench/wspush-bench (default build-bench)
   --server-cpu N     CPU for the server (default 0); --bench-cpu LIST for the bench (default 1)
   --out FILE         results file (default bench/results/<date>-<preset>[-deflate][-quick].jsonl);
@@ -38,9 +40,12 @@ EOF
 
 preset_names=(fanout-1k fanout-1k-latency fanout-10k-1ch fanout-10k-1ch-latency fanout-10k-1000ch
               fanout-10k-1000ch-latency burst burst-paced burst-16 idle-19k publish publish-pipelined churn
-              churn-unique)
-preset() {  # sets scenario, args, quick_args, describe
-  quick_args=()
+              churn-unique recover-1 recover-100)
+# The wspush server's channel history for the recover presets (config/wspush.json keeps none; this
+# replaces its channel_defaults).
+history_env=(WSPUSH_CHANNEL_DEFAULTS='{"history_size":10000,"history_ttl":300,"recovery_max":10000}')
+preset() {  # sets scenario, args, quick_args, describe, wspush_only, server_env
+  quick_args=() wspush_only=0 server_env=()
   case $1 in
     fanout-1k)
       describe="1,000 subscribers, 1 channel, 100-byte messages, as fast as 8 requests in flight allow"
@@ -80,7 +85,7 @@ preset() {  # sets scenario, args, quick_args, describe
     burst-16)
       describe="wspush only (POST /api/batch): fanout-1k-latency's 50 publications/s as 50 bursts of 16 per second; compare its deliveries per CPU-s with fanout-1k-latency's"
       scenario=fanout; args=(--connections 1000 --channels 1 --size 100 --rate 800 --batch 16 --duration 10)
-      quick_args=(--duration 3) ;;
+      quick_args=(--duration 3) wspush_only=1 ;;
     idle-19k)
       describe="19,000 subscribers over 100 channels held 5 s: server memory per connection"
       scenario=idle
@@ -102,6 +107,14 @@ preset() {  # sets scenario, args, quick_args, describe
       describe="20 loops of connect + subscribe + close for 10 s, a new channel every cycle"
       scenario=churn; args=(--concurrency 20 --duration 10 --unique-channels)
       quick_args=(--duration 2) ;;
+    recover-1)
+      describe="wspush only (channel history): 1 client misses 1,000 publications of 100 bytes, then subscribes with since and recovers them"
+      scenario=recover; args=(--connections 1 --messages 1000 --size 100)
+      quick_args=(--messages 200) wspush_only=1 server_env=("${history_env[@]}") ;;
+    recover-100)
+      describe="wspush only (channel history): 100 clients miss the same 1,000 publications of 100 bytes, then all subscribe with since at once"
+      scenario=recover; args=(--connections 100 --messages 1000 --size 100)
+      quick_args=(--connections 20 --messages 200) wspush_only=1 server_env=("${history_env[@]}") ;;
     *) return 1 ;;
   esac
 }
@@ -109,7 +122,7 @@ preset() {  # sets scenario, args, quick_args, describe
 # ---------------------------------------------------------------------------------------------
 # Options
 
-name="" rounds="" quick=0 deflate=0 targets="wspush,nchan,ws" build=build-bench
+name="" rounds="" quick=0 deflate=0 targets="" build=build-bench
 server_cpu=0 bench_cpu=1 out="" extra=()
 while [ $# -gt 0 ]; do
   case $1 in
@@ -135,9 +148,15 @@ done
 preset "$name" || { echo "compare.sh: unknown preset \"$name\" (--list)" >&2; exit 2; }
 [ -n "$rounds" ] || { [ "$quick" = 1 ] && rounds=1 || rounds=3; }
 [[ $rounds =~ ^[1-9][0-9]?$ ]] || { echo "compare.sh: --rounds 1-99" >&2; exit 2; }
+if [ -z "$targets" ]; then
+  [ "$wspush_only" = 1 ] && targets=wspush || targets=wspush,nchan,ws
+fi
 IFS=, read -r -a target_list <<<"$targets"
 for t in "${target_list[@]}"; do
   case $t in wspush|nchan|ws) ;; *) echo "compare.sh: unknown target $t" >&2; exit 2 ;; esac
+  if [ "$wspush_only" = 1 ] && [ "$t" != wspush ]; then
+    echo "compare.sh: $name measures what only wspush does; --targets wspush" >&2; exit 2
+  fi
 done
 case $build in /*) ;; *) build="$root/$build" ;; esac
 bench_bin="$build/bench/wspush-bench"
@@ -206,7 +225,7 @@ trap 'echo "compare.sh: interrupted" >&2; exit 130' INT TERM HUP
 start_server() {  # target run-index; sets port, api_port, server_pid
   local target=$1 ready="$work/ready-$2.json" log="$work/server-$2.log"
   rm -f "$ready"
-  DEFLATE=$deflate BUILD_DIR=$build setsid taskset -c "$server_cpu" \
+  env "${server_env[@]+"${server_env[@]}"}" DEFLATE=$deflate BUILD_DIR=$build setsid taskset -c "$server_cpu" \
     "$root/bench/peers/$target/start.sh" 0 "$ready" >"$log" 2>&1 &
   server_pgid=$!
   for _ in $(seq 200); do  # 20 s
@@ -281,6 +300,7 @@ for ((round = 1; round <= rounds; ++round)); do
        elif .scenario == "fanout" then "\(.deliveries_per_server_cpu_second) deliveries/server CPU-s, p99 \(.latency_p99_us) µs, lost \(.lost), bench CPU \(.bench_cpu_seconds) s"
        elif .scenario == "idle" then "\(.server_rss_per_connection_bytes) B/connection, connected \(.connected), failed \(.failed)"
        elif .scenario == "publish" then "\(.requests_per_server_cpu_second) requests/server CPU-s, \(.requests_per_second) req/s"
+       elif .scenario == "recover" then "to the last recovered message p50 \(.recover_p50_ms) ms, max \(.recover_max_ms) ms, all in \(.recover_total_ms) ms, failures \(.failures)"
        else "\(.cycles_per_server_cpu_second | floor) cycles/server CPU-s, \(.cycles_per_second) cycles/s, failures \(.failures)" end)' \
       <<<"$(tail -n 1 "$out")"
     sleep 1  # let the kernel finish closing the previous run's sockets
@@ -294,7 +314,7 @@ echo "### $label"
 echo
 echo "$describe. \`wspush-bench $scenario ${run_args[*]}\`; median of $rounds run(s) per target, each on a fresh"
 echo "server (server on CPU $server_cpu, bench on CPU $bench_cpu), $(date +%Y-%m-%d), load $load_start → $load_end; $versions."
-echo "Ratios are wspush ÷ peer: on ↑ rows above 1 is better for wspush, on ↓ rows below 1."
+[ "${#target_list[@]}" -gt 1 ] && echo "Ratios are wspush ÷ peer: on ↑ rows above 1 is better for wspush, on ↓ rows below 1."
 echo
 tail -n +"$((first_line + 1))" "$out" | jq -s -r --argjson targets "$targets_json" -f "$root/bench/compare.jq"
 echo

@@ -1,13 +1,15 @@
 // wspush-bench: the load generator of wspush. See bench/README.md.
 //
-// The controller (this file) plans a run, starts the subscriber workers (worker.h), drives the
-// publisher (publisher.h) on its own thread, reads the server's RSS and CPU from /proc, and prints
-// the figures: a table, then one JSON line.
+// The controller (this file) plans a run, starts the subscriber workers (worker.h) or, for
+// recover, the recovery clients (recovery_clients.h), drives the publisher (publisher.h) on its
+// own thread, reads the server's RSS and CPU from /proc, and prints the figures: a table, then
+// one JSON line.
 #include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <functional>
@@ -16,6 +18,7 @@
 
 #include "common.h"
 #include "publisher.h"
+#include "recovery_clients.h"
 #include "worker.h"
 #include "ws_clients.h"
 
@@ -542,6 +545,156 @@ Report runChurnScenario(const Options& o, const Target& target, std::int64_t dea
     return r;
 }
 
+// Nearest-rank percentile of one value per client, in milliseconds (exact: no histogram).
+double percentileMs(std::vector<std::int64_t> values, double percent) {
+    if (values.empty()) return 0;
+    std::sort(values.begin(), values.end());
+    auto rank = static_cast<std::size_t>(std::ceil(percent / 100.0 * static_cast<double>(values.size())));
+    return static_cast<double>(values[std::clamp<std::size_t>(rank, 1, values.size()) - 1]) / 1e6;
+}
+
+Report runRecover(const Options& o, const Target& target, std::int64_t deadlineNs) {
+    Report r("recover");
+    addRunHeader(r, o);
+    startWatchdog(deadlineNs, o.scenario, {});
+    std::int64_t t0 = nowNs();
+    std::int64_t connectEnd = t0 + secondsToNs(connectPhaseSeconds(o, o.connections));
+    RecoveryClients clients(o, target, o.connections);
+    auto waitFor = [](auto done, std::int64_t untilNs) {
+        while (!done() && nowNs() < untilNs) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+        return done();
+    };
+    // Phase 1: connect, subscribe, note the position, unsubscribe.
+    clients.start();
+    if (!waitFor([&] { return clients.settled(); }, connectEnd)) {
+        clients.abortConnecting();
+        waitFor([&] { return clients.settled(); }, nowNs() + 5 * kSecond);
+    }
+    double connectSeconds = static_cast<double>(nowNs() - t0) / 1e9;
+    std::uint64_t parked = clients.parkedNow();
+
+    // Phase 2: publish what the clients miss.
+    PublishResult pub;
+    if (parked > 0) {
+        PublishPlan plan;
+        plan.messages = o.messages;
+        plan.rate = o.rate;
+        plan.connections = o.publishers;
+        plan.pipeline = o.pipeline;
+        plan.inflight = o.inflight;
+        plan.size = o.size;
+        plan.batch = o.batch;
+        plan.channels = o.channels;
+        // Bounded by the global deadline only: --timeout bounds the recovery that follows, and
+        // a tight --max-time shortens that wait instead of refusing to publish.
+        plan.deadlineNs = deadlineNs - 5 * kSecond;
+        pub = runPublisher(o, target, plan);
+    }
+    bool published = parked > 0 && !pub.aborted && pub.ok > 0;
+
+    // Phase 3: every client subscribes again with since = its position, all at once.
+    ServerSample before = sampleServer(o);
+    double benchCpu0 = selfCpuSeconds();
+    double benchWait0 = readRunQueueWaitSeconds(getpid()).value_or(0);
+    bool complete = false;
+    if (published) {
+        clients.resubscribe(pub.okPerChannel);
+        complete = waitFor([&] { return clients.finished(); },
+                           std::min(nowNs() + secondsToNs(o.timeout), deadlineNs - 2 * kSecond));
+    }
+    ServerSample after = sampleServer(o);
+    double benchCpu = selfCpuSeconds() - benchCpu0;
+    double benchWaitRecover = readRunQueueWaitSeconds(getpid()).value_or(0) - benchWait0;
+    RecoveryCounters c = clients.stop();
+
+    r.add("clients", o.connections, "clients",
+          fmtCount(static_cast<double>(o.connections)) + " over " + fmtCount(static_cast<double>(o.channels)) +
+              " channel(s)");
+    r.addJson("channels", o.channels);
+    r.add("parked", c.parked, "parked",
+          fmtCount(static_cast<double>(c.parked)) + " subscribed, noted the position, unsubscribed (in " +
+              fmtDouble(connectSeconds, 2) + " s)");
+    r.addJson("connect_seconds", round3(connectSeconds));
+    double publishSeconds = static_cast<double>(pub.endNs - pub.startNs) / 1e9;
+    r.add("messages", o.messages, "published while away",
+          fmtCount(static_cast<double>(o.messages)) + " x " + std::to_string(o.size) + " B" +
+              (o.batch > 1 ? " in batches of " + std::to_string(o.batch) : "") + ": " +
+              fmtCount(static_cast<double>(pub.ok)) + " ok, " + fmtCount(static_cast<double>(pub.errors)) +
+              " errors, " + fmtCount(static_cast<double>(pub.unconfirmed)) + " unconfirmed in " +
+              fmtDouble(publishSeconds, 2) + " s");
+    r.addJson("size", o.size);
+    r.addJson("batch", o.batch);
+    r.addJson("published_ok", pub.ok);
+    r.addJson("publish_errors", pub.errors);
+    r.addJson("publish_unconfirmed", pub.unconfirmed);
+    r.addJson("publish_seconds", round3(publishSeconds));
+    if (!pub.firstError.empty()) r.note("publish error", pub.firstError);
+    if (pub.aborted) r.note("publish ABORTED", pub.abortReason);
+    std::uint64_t missedMin = 0, missedMax = 0;
+    if (!pub.okPerChannel.empty()) {
+        auto [lo, hi] = std::minmax_element(pub.okPerChannel.begin(), pub.okPerChannel.end());
+        missedMin = *lo;
+        missedMax = *hi;
+    }
+    r.add("missed_per_client", missedMin, "missed per client",
+          fmtCount(static_cast<double>(missedMin)) +
+              (missedMax != missedMin ? " to " + fmtCount(static_cast<double>(missedMax)) : std::string()) +
+              (missedMax == 1 ? " publication" : " publications"));
+    r.addJson("missed_per_client_max", missedMax);
+    r.add("recovered", c.recovered, "recovered",
+          fmtCount(static_cast<double>(c.recovered)) + " of " + fmtCount(static_cast<double>(c.clients)) +
+              " clients (\"recovered\":true, then exactly since+1 .. T in order)");
+    std::string kinds;
+    json kindsJson = json::object();
+    for (const auto& [k, v] : c.failureKinds) {
+        kinds += (kinds.empty() ? "" : ", ") + k + " " + std::to_string(v);
+        kindsJson[k] = v;
+    }
+    r.add("failures", c.failed, "failures",
+          fmtCount(static_cast<double>(c.failed)) + (kinds.empty() ? "" : " (" + kinds + ")"));
+    r.addJson("failure_kinds", kindsJson);
+    if (!c.firstError.empty()) r.add("first_error", c.firstError, "first error", c.firstError);
+    auto ms = [](double v) { return fmtDouble(v, 2) + " ms"; };
+    double p50 = percentileMs(c.recoverNs, 50), p99 = percentileMs(c.recoverNs, 99),
+           max = percentileMs(c.recoverNs, 100);
+    r.add("recover_p50_ms", round3(p50), "to the last recovered message p50", ms(p50));
+    r.add("recover_p99_ms", round3(p99), "to the last recovered message p99", ms(p99));
+    r.add("recover_max_ms", round3(max), "to the last recovered message max",
+          ms(max) + " (per client: subscribe with since sent -> message T read)");
+    double sub50 = percentileMs(c.subscribedNs, 50), subMax = percentileMs(c.subscribedNs, 100);
+    r.add("subscribed_p50_ms", round3(sub50), "to the subscribed reply p50/max", ms(sub50) + " / " + ms(subMax));
+    r.addJson("subscribed_max_ms", round3(subMax));
+    double total = c.lastDoneNs > c.firstSendNs && c.recovered > 0
+                       ? static_cast<double>(c.lastDoneNs - c.firstSendNs) / 1e6
+                       : 0;
+    r.add("recover_total_ms", round3(total), "all clients recovered in",
+          ms(total) + " (first subscribe sent -> last client's message T)" +
+              (complete ? "" : ", NOT all: timed out after " + fmtDouble(o.timeout, 0) + " s or failed"));
+    r.addJson("complete", complete);
+    double perSecond = total > 0 ? static_cast<double>(c.messages) / (total / 1e3) : 0;
+    r.add("recovered_messages", c.messages, "recovered messages",
+          fmtCount(static_cast<double>(c.messages)) + " (" + fmtCount(perSecond) + "/s over that time)");
+    r.addJson("recovered_messages_per_second", std::llround(perSecond));
+    double window = total / 1e3;
+    if (before.cpu && after.cpu) {
+        double cpu = *after.cpu - *before.cpu;
+        r.add("server_cpu_seconds", round3(cpu), "server CPU (recovery)",
+              fmtDouble(cpu, 2) + " s (read every 10 ms by the kernel: coarse for short runs)");
+    }
+    if (after.rss) r.addJson("server_rss_bytes", *after.rss);
+    addBenchCpu(r, benchCpu, window, "recovery phase");
+    addWaits(r, before, after, benchWaitRecover, window);
+    bool measured = published && c.failed == 0 && complete;
+    r.add("measured", measured, "measured",
+          measured      ? "yes"
+          : parked == 0 ? "NO: no client parked (" + c.firstError + ")"
+          : !published  ? "NO: publishing failed (" + (pub.aborted ? pub.abortReason : pub.firstError) + ")"
+          : c.failed > 0
+              ? "NO: " + fmtCount(static_cast<double>(c.failed)) + " client(s) failed (see failures)"
+              : "NO: recovery did not complete");
+    return r;
+}
+
 // The run's upper bound in seconds, from the options (unless --max-time).
 double maxSeconds(const Options& o) {
     if (o.maxTime > 0) return o.maxTime;
@@ -552,6 +705,10 @@ double maxSeconds(const Options& o) {
         return connect + publish + o.timeout + 30;
     }
     if (o.scenario == "publish") return connectPhaseSeconds(o, 1) + 5 + o.duration + std::min(o.timeout, 5.0) + 40;
+    if (o.scenario == "recover") {
+        double publish = o.rate > 0 ? static_cast<double>(o.messages) / o.rate * 2 + 30 : 300;
+        return connect + publish + o.timeout + 30;
+    }
     return o.duration + o.connectTimeout + 20;  // churn
 }
 
@@ -576,7 +733,8 @@ int main(int argc, char** argv) {
     // Descriptors: each worker process holds its share of the connections.
     std::uint64_t limit = raiseDescriptorLimit();
     std::uint64_t perProcess = 0;
-    if (o.scenario == "idle" || o.scenario == "fanout") perProcess = (o.connections + o.processes - 1) / o.processes;
+    if (o.scenario == "idle" || o.scenario == "fanout" || o.scenario == "recover")
+        perProcess = (o.connections + o.processes - 1) / o.processes;
     if (o.scenario == "churn") perProcess = (o.concurrency + o.processes - 1) / o.processes;
     if (o.processes == 1) perProcess += o.publishers;
     if (perProcess + 64 > limit) {
@@ -588,7 +746,7 @@ int main(int argc, char** argv) {
                      static_cast<unsigned long long>(std::max<std::uint64_t>(2, need)));
         return 2;
     }
-    if ((o.scenario == "idle" || o.scenario == "fanout") && o.connections > 28000)
+    if ((o.scenario == "idle" || o.scenario == "fanout" || o.scenario == "recover") && o.connections > 28000)
         std::fprintf(stderr,
                      "wspush-bench: warning: %llu connections to one address may exhaust the ephemeral ports "
                      "(see /proc/sys/net/ipv4/ip_local_port_range)\n",
@@ -606,6 +764,8 @@ int main(int argc, char** argv) {
         report = runFanout(o, target, deadline);
     else if (o.scenario == "publish")
         report = runPublish(o, target, deadline);
+    else if (o.scenario == "recover")
+        report = runRecover(o, target, deadline);
     else
         report = runChurnScenario(o, target, deadline);
     report.print();

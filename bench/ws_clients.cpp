@@ -7,66 +7,19 @@
 #include <thread>
 
 #include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/websocket.hpp>
+
+#include "ws_stream.h"
 
 namespace bench {
 
-namespace net = boost::asio;
-namespace beast = boost::beast;
-namespace websocket = beast::websocket;
-using tcp = net::ip::tcp;
-using error_code = boost::system::error_code;
-// A socket bound to the concrete io_context executor: no type-erased any_io_executor copies
-// on every read.
-using Socket = net::basic_stream_socket<tcp, net::io_context::executor_type>;
-
 namespace {
 
-constexpr std::size_t kErrorSampleBytes = 200;
 // QoS answers are batched into one frame; a frame never exceeds this (the server refuses frames
 // above websocket.max_message_size, 64 KiB by default). The inflight window (qos.max_inflight)
 // keeps the batches far smaller in practice.
 constexpr std::size_t kMaxAnswerFrameBytes = 16 * 1024;
-
-tcp::endpoint resolveEndpoint(const std::string& host, unsigned port) {
-    error_code ec;
-    auto address = net::ip::make_address(host, ec);
-    if (!ec) return tcp::endpoint(address, static_cast<unsigned short>(port));
-    net::io_context ctx;
-    tcp::resolver resolver(ctx);
-    auto results = resolver.resolve(host, std::to_string(port), ec);
-    if (ec || results.empty())
-        return tcp::endpoint(net::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port));
-    return *results.begin();
-}
-
-bool contains(const char* p, std::size_t n, std::string_view needle) {
-    return memmem(p, n, needle.data(), needle.size()) != nullptr;
-}
-
-std::string sample(const char* p, std::size_t n) {
-    return std::string(p, std::min(n, kErrorSampleBytes));
-}
-
-// The client side of every bench WebSocket: small write buffer (we send only tiny commands),
-// whole messages, permessage-deflate offered when asked.
-template <class Stream>
-void configure(Stream& ws, const Options& options) {
-    if (options.deflate) {
-        websocket::permessage_deflate pmd;
-        pmd.client_enable = true;
-        ws.set_option(pmd);
-    }
-    ws.write_buffer_bytes(512);
-    ws.auto_fragment(false);
-    ws.set_option(websocket::stream_base::decorator(
-        [](websocket::request_type& request) { request.set(beast::http::field::user_agent, "wspush-bench"); }));
-}
 
 json mapToJson(const std::map<int, std::uint64_t>& m) {
     json j = json::object();
