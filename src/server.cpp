@@ -11,6 +11,7 @@
 
 #include "api/static_files.h"
 #include "base/random.h"
+#include "base/clock.h"
 #include "engine/memory/memory_broker.h"
 
 namespace wspush {
@@ -25,10 +26,6 @@ std::string hostName() {
     return name;
 }
 
-std::int64_t unixMillis() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
 
 unsigned loopCount(const Config& config) {
     if (config.threads != 0) return config.threads;
@@ -40,7 +37,7 @@ unsigned loopCount(const Config& config) {
 Server::Server(Config config, ServerOptions options)
     : options_(std::move(options)),
       node_(config, config.node_name.empty() ? hostName() : config.node_name,
-            std::make_unique<MemoryBroker>(randomHex(4), unixMillis)),
+            std::make_unique<MemoryBroker>(randomHex(4), [] { return Clock::system().unixMillis(); })),
       api_(node_),
       loops_(loopCount(config)),
       signals_(loops_.at(0).context(), SIGTERM, SIGINT, SIGHUP),

@@ -38,10 +38,11 @@ private:
     std::vector<SubscribeCompletion> waiters_;
 };
 
-Node::Node(Config config, std::string name, std::unique_ptr<Broker> broker)
+Node::Node(Config config, std::string name, std::unique_ptr<Broker> broker, const Clock& clock)
     : config_(std::move(config)),
       name_(std::move(name)),
       broker_(std::move(broker)),
+      clock_(clock),
       clientPublishes_(std::chrono::duration_cast<IdempotencyCache::Duration>(config_.api.idempotency_window),
                        config_.api.idempotency_max_entries) {
     broker_->setEventHandler(&router_);

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "api/idempotency_cache.h"
+#include "base/clock.h"
 #include "base/string_hash.h"
 #include "node/channel_router.h"
 #include "node/event_loop.h"
@@ -39,13 +40,16 @@ using SubscribeDone = std::function<void(std::variant<SubscribeOutcome, BrokerEr
 
 class Node {
 public:
-    Node(Config config, std::string name, std::unique_ptr<Broker> broker);
+    // `clock` outlives the node: Clock::system(), or a ManualClock in tests.
+    Node(Config config, std::string name, std::unique_ptr<Broker> broker, const Clock& clock = Clock::system());
 
     // Binds the router to the event loops; call once, before any connection exists.
     void attach(EventLoopPool& loops);
 
     const Config& config() const { return config_; }
     const std::string& name() const { return name_; }
+    // Every deadline of the sessions and connections of this node is read from here.
+    const Clock& clock() const { return clock_; }
     static const char* version();
     std::chrono::steady_clock::duration uptime() const { return std::chrono::steady_clock::now() - started_; }
     const char* engineName() const { return broker_->name(); }
@@ -93,6 +97,7 @@ private:
     Config config_;
     std::string name_;
     std::unique_ptr<Broker> broker_;
+    const Clock& clock_;
     ChannelRouter router_;
     SessionRegistry sessions_;
     IdempotencyCache clientPublishes_;

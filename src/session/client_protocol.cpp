@@ -94,14 +94,14 @@ bool ClientProtocol::handleConnect(const ClientCommand& command) {
     spdlog::debug("[{}] connect user=\"{}\" client=\"{}\"", connection_.id(), user, command.client);
 
     if (command.session && command.resume) {
-        tryResume(*command.session, *command.resume, std::move(user), Clock::now() + kResumeWait);
+        tryResume(*command.session, *command.resume, std::move(user), node_.clock().now() + kResumeWait);
         return true;
     }
     startNewSession(std::move(user));
     return true;
 }
 
-void ClientProtocol::tryResume(std::string id, std::string token, std::string user, Clock::time_point giveUpAt) {
+void ClientProtocol::tryResume(std::string id, std::string token, std::string user, TimePoint giveUpAt) {
     if (state_ != State::AwaitingConnect && state_ != State::Resuming) return;
     EventLoop& loop = connection_.loop();
     bool busy = false;
@@ -116,7 +116,7 @@ void ClientProtocol::tryResume(std::string id, std::string token, std::string us
             return;
         }
         node_.sessions().release(id, claim->loop);  // someone else's session: start afresh
-    } else if (busy && Clock::now() < giveUpAt) {
+    } else if (busy && node_.clock().now() < giveUpAt) {
         // Another connection is resuming it right now; once it has, this one takes over from it.
         state_ = State::Resuming;
         auto retry = std::make_shared<net::steady_timer>(loop.context(), std::chrono::milliseconds(5));

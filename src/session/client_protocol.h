@@ -55,14 +55,14 @@ private:
     // Resuming: `connect` named a session living on another loop, which is moving here.
     // Closed: the connection is closing; commands still in a message are ignored.
     enum class State { AwaitingConnect, Resuming, Connected, Closed };
-    using Clock = std::chrono::steady_clock;
+    using TimePoint = std::chrono::steady_clock::time_point;
 
     std::shared_ptr<ClientProtocol> self() { return {connection_.keepAlive(), this}; }
 
     bool handleCommand(ClientCommand& command);  // false: stop reading this message's other commands
     bool handleConnect(const ClientCommand& command);
     void startNewSession(std::string user);
-    void tryResume(std::string id, std::string token, std::string user, Clock::time_point giveUpAt);
+    void tryResume(std::string id, std::string token, std::string user, TimePoint giveUpAt);
     void resumeHere(std::shared_ptr<ClientSession> session);
     void sessionReady(std::shared_ptr<ClientSession> session, bool resumed);
     void handleSubscribe(const ClientCommand& command);

@@ -154,8 +154,8 @@ void ClientSession::sendUnsubscribedNotices() {
 
 void ClientSession::attach(SessionConnection* connection) {
     connection_ = connection;
-    expiresAt_ = Clock::time_point::max();
-    tracker_.resendAll(Clock::now(), [this](const auto& r) { resend(r); });
+    expiresAt_ = TimePoint::max();
+    tracker_.resendAll(node_.clock().now(), [this](const auto& r) { resend(r); });
     sendWaiting();
     sendUnsubscribedNotices();
     waitingToRecover_ = false;  // a callback registered with an earlier connection is gone with it
@@ -167,7 +167,7 @@ void ClientSession::detach(SessionConnection* connection, bool endSession) {
     if (connection_ != connection) return;
     connection_ = nullptr;
     if (endSession) return endSoon();
-    expiresAt_ = Clock::now() + toClock(node_.config().sessions.ttl);
+    expiresAt_ = node_.clock().now() + toClock(node_.config().sessions.ttl);
     armTimer(expiresAt_);
 }
 
@@ -205,9 +205,9 @@ void ClientSession::deliver(const PublicationPtr& publication, const SharedFrame
 void ClientSession::transmitNew(Pending pending) {
     SharedFrame frame = pending.frame;
     int qos = pending.qos;
-    DeliveryId did = tracker_.track(std::move(pending), qos, Clock::now());
+    DeliveryId did = tracker_.track(std::move(pending), qos, node_.clock().now());
     transmit(did, frame, false);
-    armTimer(Clock::now() + toClock(node_.config().qos.ack_timeout));
+    armTimer(node_.clock().now() + toClock(node_.config().qos.ack_timeout));
 }
 
 void ClientSession::transmit(DeliveryId did, const SharedFrame& frame, bool dup) {
@@ -253,7 +253,7 @@ QosOutcome ClientSession::onRec(DeliveryId did) {
     // For a backend waiting on acks, QoS 2 counts at `rec`: the application has the message then.
     bool firstRec = tracker_.stateOf(did) == DeliveryState::AwaitingRec;
     auto report = reportOf(did);
-    QosOutcome outcome = tracker_.onRec(did, Clock::now());
+    QosOutcome outcome = tracker_.onRec(did, node_.clock().now());
     if (outcome == QosOutcome::SendRel && firstRec && report) report->acked();
     return outcome;
 }
@@ -272,7 +272,7 @@ std::vector<std::string> ClientSession::prepareMove() {
     if (connection_) connection_->closeFor(disconnects::kTakenOver);  // detaches it
     connection_ = nullptr;
     timer_->cancel();
-    armedFor_ = Clock::time_point::max();
+    armedFor_ = TimePoint::max();
     return channels_;
 }
 
@@ -308,7 +308,7 @@ void ClientSession::enterLoop(EventLoop& loop, const ChannelPositions& positions
     loop_ = &loop;
     onLoop_ = std::make_shared<bool>(true);
     timer_.emplace(loop.context());
-    armedFor_ = Clock::time_point::max();
+    armedFor_ = TimePoint::max();
     for (const auto& [channel, position] : positions) {
         // The new entry buffered since before the old loop let go, so between them they saw
         // everything; goLive delivers what the old loop had not, past the old position.
@@ -319,7 +319,7 @@ void ClientSession::enterLoop(EventLoop& loop, const ChannelPositions& positions
     }
     moving_ = false;
     if (!lostChannels_.empty()) dropLostChannels();
-    expiresAt_ = Clock::now() + toClock(node_.config().sessions.ttl);
+    expiresAt_ = node_.clock().now() + toClock(node_.config().sessions.ttl);
     armTimer(expiresAt_);
 }
 
@@ -346,17 +346,20 @@ void ClientSession::end() {
     node_.sessions().remove(id_);
 }
 
-void ClientSession::armTimer(Clock::time_point at) {
+void ClientSession::armTimer(TimePoint at) {
     if (at >= armedFor_ || !timer_) return;
     armedFor_ = at;
-    timer_->expires_at(at);
-    timer_->async_wait([self = shared_from_this()](const boost::system::error_code& ec) { self->onTimer(ec); });
+    // Relative to the node's clock, which is what every deadline here is read from.
+    timer_->expires_after(at - node_.clock().now());
+    timer_->async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+        if (!ec) self->checkDeadlines();
+    });
 }
 
-void ClientSession::onTimer(const boost::system::error_code& ec) {
-    if (ec || ended_ || moving_) return;
-    armedFor_ = Clock::time_point::max();
-    auto now = Clock::now();
+void ClientSession::checkDeadlines() {
+    if (ended_ || moving_) return;
+    armedFor_ = TimePoint::max();
+    auto now = node_.clock().now();
     if (connection_) {
         if (!tracker_.resendDue(now, [this](const auto& r) { resend(r); })) {
             loop_->metrics().unhealthyCloses.add();

@@ -51,7 +51,7 @@ using ChannelPositions = std::vector<std::pair<std::string, std::optional<Stream
 
 class ClientSession final : public Subscriber, public std::enable_shared_from_this<ClientSession> {
 public:
-    using Clock = std::chrono::steady_clock;
+    using TimePoint = std::chrono::steady_clock::time_point;
     using SubscribeDone = std::function<void(std::variant<SubscribeOutcome, BrokerError>)>;
 
     ClientSession(Node& node, EventLoop& loop, std::string id, std::string resumeToken, std::string user);
@@ -103,6 +103,11 @@ public:
     // Ends the session now: leaves every channel and forgets it. Idempotent.
     void end();
 
+    // What the session's timer does when it fires: resends what is due (closing a connection
+    // whose client stopped answering), or ends the session once it has waited sessions.ttl for
+    // its client. Reads the node's clock, so tests call it after moving a ManualClock.
+    void checkDeadlines();
+
 private:
     struct Pending {
         SharedFrame frame;
@@ -123,8 +128,7 @@ private:
     void resend(const typename QosTracker<Pending>::Resend& resend);
     std::shared_ptr<DeliveryReport> reportOf(DeliveryId did) const;
     void endSoon();
-    void armTimer(Clock::time_point at);
-    void onTimer(const boost::system::error_code& ec);
+    void armTimer(TimePoint at);
     std::size_t waitingCount() const { return waiting_.size() - waitingHead_; }
 
     Node& node_;
@@ -158,8 +162,8 @@ private:
     bool moving_ = false;
     // One timer: resends while attached, expiry while detached. Recreated on each loop it lives on.
     std::optional<boost::asio::steady_timer> timer_;
-    Clock::time_point armedFor_ = Clock::time_point::max();
-    Clock::time_point expiresAt_ = Clock::time_point::max();
+    TimePoint armedFor_ = TimePoint::max();
+    TimePoint expiresAt_ = TimePoint::max();
 };
 
 }  // namespace wspush

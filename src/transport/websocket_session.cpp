@@ -67,7 +67,7 @@ void WebSocketSession::start(Request request) {
     }
     ws_.read_message_max(ws.max_message_size);
     ws_.auto_fragment(false);  // one message, one frame, one gathered write
-    ws_.control_callback([this](websocket::frame_type, beast::string_view) { lastHeard_ = Clock::now(); });
+    ws_.control_callback([this](websocket::frame_type, beast::string_view) { lastHeard_ = node_.clock().now(); });
 
     ws_.async_accept(request, beast::bind_front_handler(&WebSocketSession::onAccept, shared_from_this()));
 }
@@ -84,10 +84,10 @@ void WebSocketSession::onAccept(beast::error_code ec) {
     loop_.metrics().websocketConnectionsTotal.add();
 
     const auto& ws = node_.config().websocket;
-    auto now = Clock::now();
+    auto now = node_.clock().now();
     lastHeard_ = now;
     nextPing_ = now + toClock(ws.ping_interval);
-    connectDeadline_ = mode_ == SessionMode::Protocol ? now + toClock(ws.connect_timeout) : Clock::time_point::max();
+    connectDeadline_ = mode_ == SessionMode::Protocol ? now + toClock(ws.connect_timeout) : TimePoint::max();
     armTimer();
     doRead();
 }
@@ -111,7 +111,7 @@ void WebSocketSession::onRead(beast::error_code ec, std::size_t bytes) {
             spdlog::debug("[{}] read failed: {}", id_, ec.message());
         return finish();
     }
-    lastHeard_ = Clock::now();
+    lastHeard_ = node_.clock().now();
     loop_.metrics().bytesIn.add(bytes);
     if (!ws_.is_message_done()) return doRead();
 
@@ -157,7 +157,7 @@ void WebSocketSession::sendReply(std::string message) {
 }
 
 void WebSocketSession::connectAccepted() {
-    connectDeadline_ = Clock::time_point::max();
+    connectDeadline_ = TimePoint::max();
 }
 
 bool WebSocketSession::send(OutboundFrame frame) {
@@ -218,7 +218,7 @@ void WebSocketSession::closeWith(const Disconnect& reason, bool announce) {
     if (reason.code == disconnects::kSlowConsumer.code) queue_.dropPending();  // it is not reading anyway
     if (announce)
         queue_.pushUnbounded(OutboundFrame::text(std::make_shared<const std::string>(encodeDisconnect(reason))));
-    hardCloseDeadline_ = Clock::now() + kCloseTimeout;
+    hardCloseDeadline_ = node_.clock().now() + kCloseTimeout;
     armTimer();
     if (queue_.writing()) return;  // onWrite continues
     if (queue_.hasPending()) return doWrite();
@@ -261,20 +261,24 @@ void WebSocketSession::drain() {
 void WebSocketSession::armTimer() {
     if (state_ == State::Closed) return;
     const auto& ws = node_.config().websocket;
-    Clock::time_point next = hardCloseDeadline_;
+    TimePoint next = hardCloseDeadline_;
     if (state_ != State::Closing) {
         next = std::min({next, nextPing_, lastHeard_ + toClock(ws.ping_interval + ws.pong_timeout), connectDeadline_});
     }
     if (next == armedFor_) return;
     armedFor_ = next;
-    timer_.expires_at(next);  // cancels the wait for the old deadline, whose handler then returns
+    // Relative to the node's clock; cancels the wait for the old deadline, whose handler then returns.
+    if (next == TimePoint::max())
+        timer_.expires_at(TimePoint::max());
+    else
+        timer_.expires_after(next - node_.clock().now());
     timer_.async_wait(beast::bind_front_handler(&WebSocketSession::onTimer, shared_from_this()));
 }
 
 void WebSocketSession::onTimer(beast::error_code ec) {
     if (ec || state_ == State::Closed) return;
-    armedFor_ = Clock::time_point::max();
-    auto now = Clock::now();
+    armedFor_ = TimePoint::max();
+    auto now = node_.clock().now();
     const auto& ws = node_.config().websocket;
     if (state_ == State::Closing) {
         if (now >= hardCloseDeadline_) {

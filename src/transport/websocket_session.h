@@ -56,7 +56,7 @@ public:
     void flushDeferred() override;
 
 private:
-    using Clock = std::chrono::steady_clock;
+    using TimePoint = std::chrono::steady_clock::time_point;
     enum class State { Handshaking, Open, Closing, Closed };
 
     void onAccept(boost::beast::error_code ec);
@@ -102,11 +102,11 @@ private:
     // One timer per connection, armed to the earliest deadline below. Receiving data only moves
     // lastHeard_; the timer notices when it fires, so the hot path never touches the timer.
     boost::asio::steady_timer timer_;
-    Clock::time_point armedFor_ = Clock::time_point::max();
-    Clock::time_point lastHeard_;
-    Clock::time_point nextPing_;
-    Clock::time_point connectDeadline_;
-    Clock::time_point hardCloseDeadline_ = Clock::time_point::max();
+    TimePoint armedFor_ = TimePoint::max();
+    TimePoint lastHeard_;
+    TimePoint nextPing_;
+    TimePoint connectDeadline_;
+    TimePoint hardCloseDeadline_ = TimePoint::max();
 };
 
 }  // namespace wspush
