@@ -1,7 +1,8 @@
 // The engine contract (v2): what the node needs from the engine that orders, keeps and fans out
-// publications. The in-memory engine (MemoryBroker) implements it for one node; the Redis engine
-// implements the same contract for several, and both pass one typed contract suite
-// (tests/engine/broker_contract_test.cpp). Nothing above this interface knows which engine runs.
+// publications. The in-memory engine (MemoryBroker) implements it for one node; an engine for
+// several nodes (Redis, next) implements the same contract and must pass the same typed contract
+// suite (tests/engine/broker_contract_test.cpp). Only Node calls it, and only server.cpp knows
+// which engine runs.
 //
 // Completions: every `done` runs exactly once, on any thread (for MemoryBroker: synchronously on
 // the caller's, before the call returns; for Redis: on the engine's I/O thread). Callers dispatch

@@ -8,7 +8,7 @@
 #include <optional>
 #include <string>
 
-#include "api/idempotency_cache.h"
+#include "node/idempotency_cache.h"
 #include "node/node.h"
 
 namespace wspush {

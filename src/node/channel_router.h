@@ -2,8 +2,9 @@
 //
 // The router keeps, per channel, a 64-bit mask of the loops with subscribers and the node's
 // subscriber count. Both change only when a connection subscribes or unsubscribes; a publication
-// reads its mask once, encodes its frame once, and posts one handler to each loop in the mask,
-// which then writes the shared frame to its local subscribers without any lock (LocalHub).
+// reads its mask once, encodes its frame once, and appends it to the inbox of each loop in the
+// mask (EventLoop::deliverSoon), which then writes the shared frame to its local subscribers
+// without any lock (LocalHub). Only Node changes the counts (its per-channel interest lock).
 #pragma once
 
 #include <array>

@@ -8,7 +8,7 @@
 #include <cstddef>
 #include <vector>
 
-#include "node/frame.h"
+#include "protocol/frame.h"
 
 namespace wspush {
 

@@ -21,7 +21,7 @@
 #include <vector>
 
 #include "base/string_hash.h"
-#include "node/frame.h"
+#include "protocol/frame.h"
 #include "wspush/publication.h"
 
 namespace wspush {

@@ -16,12 +16,12 @@
 #include <variant>
 #include <vector>
 
-#include "api/idempotency_cache.h"
+#include "node/idempotency_cache.h"
 #include "base/clock.h"
 #include "base/string_hash.h"
 #include "node/channel_router.h"
 #include "node/event_loop.h"
-#include "session/session_registry.h"
+#include "node/session_registry.h"
 #include "wspush/broker.h"
 #include "wspush/config.h"
 

@@ -7,7 +7,7 @@
 #include <string>
 #include <string_view>
 
-#include "node/frame.h"
+#include "protocol/frame.h"
 #include "wspush/broker.h"
 #include "wspush/codes.h"
 #include "wspush/publication.h"

@@ -8,7 +8,7 @@
 
 #include "base/durations.h"
 #include "protocol/server_message.h"
-#include "session/session_registry.h"
+#include "node/session_registry.h"
 
 namespace wspush {
 
@@ -53,11 +53,15 @@ void ClientSession::subscribe(const std::string& channel, std::optional<StreamPo
     channels_.push_back(channel);
     bool firstOnLoop = !loop_->hub().contains(channel);
     loop_->hub().add(channel, this);
+    // The completion may run on the engine's thread: it reads nothing of the session there, only
+    // the loop and residence captured here; a session that moved meanwhile ignores it (the new
+    // loop found no position for the channel and asks the client to subscribe again).
     node_.subscribe(channel, loop_->index(), firstOnLoop, std::move(since),
-                    [self = shared_from_this(), residence = onLoop_, channel, done = std::move(done)](auto result) mutable {
-                        net::dispatch(self->loop_->context(), [self, residence, channel, done = std::move(done),
-                                                               result = std::move(result)]() mutable {
-                            if (!*residence || self->ended_ || !self->isSubscribed(channel)) return;
+                    [self = shared_from_this(), loop = loop_, residence = onLoop_, channel,
+                     done = std::move(done)](auto result) mutable {
+                        net::dispatch(loop->context(), [self, residence, channel, done = std::move(done),
+                                                        result = std::move(result)]() mutable {
+                            if (!*residence || self->moving_ || self->ended_ || !self->isSubscribed(channel)) return;
                             if (auto* error = std::get_if<BrokerError>(&result)) {
                                 self->unsubscribe(channel);
                                 return done(std::move(*error));
@@ -83,7 +87,7 @@ void ClientSession::unsubscribe(const std::string& channel) {
 bool ClientSession::roomToRecover() const {
     // Half of each bound: live traffic keeps the other half, so a recovery never makes the
     // client look like a slow consumer.
-    if (waitingCount() >= node_.config().sessions.max_queued / 2) return false;
+    if (waitingCount() >= std::max<std::size_t>(node_.config().sessions.max_queued / 2, 1)) return false;
     return connection_ == nullptr || connection_->hasRoom();
 }
 
@@ -130,6 +134,7 @@ void ClientSession::lost(const std::string& channel) {
 }
 
 void ClientSession::dropLostChannels() {
+    if (moving_) return;  // enterLoop drops them: the move's hops rely on an unchanging channel list
     for (const std::string& channel : std::exchange(lostChannels_, {})) {
         if (ended_ || !isSubscribed(channel)) continue;
         unsubscribe(channel);

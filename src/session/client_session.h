@@ -3,8 +3,9 @@
 // and when the connection is lost the session waits `sessions.ttl` for the client to resume.
 //
 // The session is what the hub delivers to. It lives on one event loop at a time and is only
-// touched there; a client that resumes on another loop makes it move (prepareMove → leaveLoop on
-// the old loop, enterLoop on the new one), without losing or repeating a publication.
+// touched there; a client that resumes on another loop makes it move (session_move.cpp: prepareMove
+// and leaveLoop on the old loop, holdPlace and enterLoop on the new one), without losing or
+// repeating a publication. While it moves, its channel list does not change.
 #pragma once
 
 #include <chrono>
@@ -21,7 +22,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "node/event_loop.h"
-#include "node/frame.h"
+#include "protocol/frame.h"
 #include "node/local_hub.h"
 #include "node/node.h"
 #include "session/qos_tracker.h"

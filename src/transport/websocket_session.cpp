@@ -145,7 +145,9 @@ void WebSocketSession::closeFor(const Disconnect& reason) {
 
 bool WebSocketSession::hasRoom() const {
     const auto& ws = node_.config().websocket;
-    return queue_.bytes() < ws.write_queue_max_bytes / 2 && queue_.frames() < ws.write_queue_max_frames / 2;
+    // At least one, so that tiny bounds still let a sender make progress one write at a time.
+    return queue_.bytes() < std::max<std::size_t>(ws.write_queue_max_bytes / 2, 1) &&
+           queue_.frames() < std::max<std::size_t>(ws.write_queue_max_frames / 2, 1);
 }
 
 void WebSocketSession::whenWritable(std::function<void()> callback) {

@@ -8,7 +8,7 @@
 
 #include <boost/asio/buffer.hpp>
 
-#include "node/frame.h"
+#include "protocol/frame.h"
 #include "node/joined_frame_cache.h"
 
 namespace wspush {

@@ -1,4 +1,4 @@
-#include "api/idempotency_cache.h"
+#include "node/idempotency_cache.h"
 
 #include <cassert>
 #include <utility>

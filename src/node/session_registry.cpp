@@ -1,7 +1,6 @@
-#include "session/session_registry.h"
+#include "node/session_registry.h"
 
 #include "base/constant_time.h"
-#include "session/client_session.h"
 
 namespace wspush {
 
