@@ -190,9 +190,7 @@ std::variant<json, ApiResponse> parseBody(const ApiRequest& request) {
     if (!isJsonContentType(request.contentType))
         return HttpApi::error(ApiErrorCode::UnsupportedMediaType, "Content-Type must be application/json");
     BoundedJson<json> parsed = parseBoundedJson<json>(request.body);
-    if (parsed.error == JsonParseError::TooDeep)
-        return HttpApi::error(ApiErrorCode::MalformedJson, "the body nests arrays and objects more than " +
-                                                               std::to_string(kMaxJsonDepth) + " levels deep");
+    if (parsed.error == JsonParseError::TooDeep) return HttpApi::error(ApiErrorCode::MalformedJson, kJsonTooDeep);
     if (parsed.error == JsonParseError::Malformed)
         return HttpApi::error(ApiErrorCode::MalformedJson, "the body is not valid JSON");
     if (!parsed.value.is_object()) return HttpApi::error(ApiErrorCode::WrongType, "the body must be a JSON object");

@@ -14,6 +14,8 @@ namespace wspush {
 // How deep arrays and objects may nest: `[]` and `{"a":1}` are 1 level, `{"a":[1]}` is 2. Far
 // beyond any real message, and shallow enough for every recursive walk of the value.
 inline constexpr int kMaxJsonDepth = 64;
+// What every refusal for depth says (HTTP API, client commands, config). Keep the number in step.
+inline constexpr std::string_view kJsonTooDeep = "arrays and objects nest more than 64 levels deep";
 
 enum class JsonParseError {
     None,

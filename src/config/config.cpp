@@ -336,8 +336,7 @@ void applyEnvironment(json& document, EnvLookup getenv) {
         } else {
             BoundedJson<json> parsed = parseBoundedJson<json>(raw);
             if (parsed.error == JsonParseError::TooDeep)
-                fail(leaf.path, "environment variable " + variable + " nests arrays and objects more than " +
-                                    std::to_string(kMaxJsonDepth) + " levels deep");
+                fail(leaf.path, ("environment variable " + variable + ": ").append(kJsonTooDeep));
             if (parsed.error == JsonParseError::Malformed)
                 fail(leaf.path, "environment variable " + variable + " is not valid JSON");
             value = std::move(parsed.value);
@@ -392,8 +391,7 @@ ConfigResult parseConfig(const std::string& text, EnvLookup getenv) {
         if (!text.empty()) {
             BoundedJson<json> parsed = parseBoundedJson<json>(text, /*ignoreComments=*/true);
             if (parsed.error == JsonParseError::TooDeep)
-                return {std::nullopt, ConfigError{"", "the file nests arrays and objects more than " +
-                                                          std::to_string(kMaxJsonDepth) + " levels deep"}};
+                return {std::nullopt, ConfigError{"", std::string(kJsonTooDeep)}};
             if (parsed.error == JsonParseError::Malformed)
                 return {std::nullopt, ConfigError{"", "the file is not valid JSON"}};
             document = std::move(parsed.value);

@@ -32,9 +32,7 @@ std::variant<std::optional<std::string>, std::string> optionalString(const json&
 ParsedCommand parseClientCommand(std::string_view piece) {
     BoundedJson<json> parsed = parseBoundedJson<json>(piece);
     // Not fatal, unlike 112: the client does speak JSON, only nested deeper than we accept.
-    if (parsed.error == JsonParseError::TooDeep)
-        return badRequest(std::nullopt,
-                          "arrays and objects nest more than " + std::to_string(kMaxJsonDepth) + " levels deep");
+    if (parsed.error == JsonParseError::TooDeep) return badRequest(std::nullopt, std::string(kJsonTooDeep));
     const json& object = parsed.value;
     if (parsed.error == JsonParseError::Malformed || !object.is_object())
         return CommandError{std::nullopt, ErrorCode::MalformedMessage, "message is not a JSON object", true};

@@ -18,6 +18,15 @@ using json = nlohmann::json;
 
 const std::string kKey = "0123456789abcdef-key";
 
+// ["c0", "c1", …]: `count` valid channel names.
+json channelNames(int count) {
+    json names = json::array();
+    // Not "c" + std::to_string(i): at -O3, GCC 12 reports a false -Wrestrict (an overlapping
+    // memcpy of 2^63 bytes) in the operator+(const char*, std::string&&) it inlines.
+    for (int i = 0; i < count; ++i) names.push_back(std::string("c").append(std::to_string(i)));
+    return names;
+}
+
 Config testConfig(std::vector<std::string> keys = {}) {
     Config config;
     config.namespaces["chat"] = NamespaceConfig{};
@@ -360,8 +369,7 @@ TEST_F(HttpApiTest, BroadcastErrors) {
     expectError(call(post("/api/broadcast", R"({"channels":[],"data":1})")), 400, 40003);
     expectError(call(post("/api/broadcast", R"({"channels":["news",5],"data":1})")), 400, 40003);
     expectError(call(post("/api/broadcast", R"({"channels":["news"]})")), 400, 40002);
-    json tooMany = json{{"channels", json::array()}, {"data", 1}};
-    for (int i = 0; i < 1001; ++i) tooMany["channels"].push_back("c" + std::to_string(i));
+    json tooMany = json{{"channels", channelNames(1001)}, {"data", 1}};
     expectError(call(post("/api/broadcast", tooMany.dump())), 400, 40003);
     EXPECT_EQ(node.totals().publications, 0u);
 }
@@ -423,8 +431,7 @@ TEST_F(HttpApiTest, KeyedBatchIsReplayed) {
 }
 
 TEST_F(HttpApiTest, BroadcastOf1000ChannelsIsAllowed) {
-    json request = json{{"channels", json::array()}, {"data", 1}};
-    for (int i = 0; i < 1000; ++i) request["channels"].push_back("c" + std::to_string(i));
+    json request = json{{"channels", channelNames(1000)}, {"data", 1}};
     ApiResponse response = call(post("/api/broadcast", request.dump()));
     EXPECT_EQ(response.status, 200u);
     EXPECT_EQ(bodyOf(response)["results"].size(), 1000u);

@@ -14,6 +14,11 @@ std::string nestedArrays(int levels) {
     return std::string(levels, '[') + std::string(levels, ']');
 }
 
+// A publish body carrying `data`.
+std::string publishOf(const std::string& data) {
+    return R"({"channel":"news","data":)" + data + "}";
+}
+
 // {"a":{"a":…{"a":1}…}} with `levels` objects.
 std::string nestedObjects(int levels) {
     std::string text;
@@ -43,10 +48,8 @@ TEST(BoundedJson, OneLevelMoreIsRefused) {
 
 TEST(BoundedJson, ArraysAndObjectsCountAlike) {
     // An object holding 64 levels of arrays is 65 levels deep.
-    std::string text = R"({"channel":"news","data":)" + nestedArrays(kMaxJsonDepth) + "}";
-    EXPECT_EQ(parseBoundedJson<ordered_json>(text).error, JsonParseError::TooDeep);
-    text = R"({"channel":"news","data":)" + nestedArrays(kMaxJsonDepth - 1) + "}";
-    EXPECT_EQ(parseBoundedJson<ordered_json>(text).error, JsonParseError::None);
+    EXPECT_EQ(parseBoundedJson<ordered_json>(publishOf(nestedArrays(kMaxJsonDepth))).error, JsonParseError::TooDeep);
+    EXPECT_EQ(parseBoundedJson<ordered_json>(publishOf(nestedArrays(kMaxJsonDepth - 1))).error, JsonParseError::None);
 }
 
 TEST(BoundedJson, DepthIsNestingNotSize) {
@@ -61,8 +64,7 @@ TEST(BoundedJson, DepthIsNestingNotSize) {
 
 TEST(BoundedJson, AHundredThousandLevelsAreRefusedWithoutExhaustingTheStack) {
     // The body that used to kill the daemon: recursive dump() or copy of the value overflowed the stack.
-    std::string text = R"({"channel":"news","data":)" + nestedArrays(100'000) + "}";
-    auto parsed = parseBoundedJson<ordered_json>(text);
+    auto parsed = parseBoundedJson<ordered_json>(publishOf(nestedArrays(100'000)));
     EXPECT_EQ(parsed.error, JsonParseError::TooDeep);
     EXPECT_TRUE(parsed.value.is_discarded());
     EXPECT_EQ(parseBoundedJson<json>(nestedObjects(100'000)).error, JsonParseError::TooDeep);
@@ -84,6 +86,10 @@ TEST(BoundedJson, ScalarsAndCommentsWhenAsked) {
     auto commented = parseBoundedJson<json>("// the loop count\n{\"threads\": 2 /* two */}", /*ignoreComments=*/true);
     EXPECT_EQ(commented.error, JsonParseError::None);
     EXPECT_EQ(commented.value, (json{{"threads", 2}}));
+}
+
+TEST(BoundedJson, TheRefusalNamesTheLimit) {
+    EXPECT_NE(kJsonTooDeep.find(std::to_string(kMaxJsonDepth) + " levels"), std::string_view::npos);
 }
 
 TEST(BoundedJson, OrderedJsonKeepsKeyOrder) {

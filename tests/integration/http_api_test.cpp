@@ -123,7 +123,8 @@ TEST(HttpApi, BodiesNestedTooDeepAreRefusedAndTheDaemonLivesOn) {
     // The daemon still publishes, data nested as deep as allowed (the body object is level 1) included.
     HttpResult published = http.postJson("/api/publish", {{"channel", "news"}, {"data", 1}});
     EXPECT_EQ(published.status, 200u) << published.body << published.error;
-    HttpResult deepest = http.post("/api/publish", R"({"channel":"news","data":)" + nested(63) + "}");
+    const std::string deepestAllowed = nested(63);
+    HttpResult deepest = http.post("/api/publish", R"({"channel":"news","data":)" + deepestAllowed + "}");
     EXPECT_EQ(deepest.status, 200u) << deepest.body << deepest.error;
     EXPECT_EQ(deepest.json().value("offset", -1), 2);
 }

@@ -24,7 +24,7 @@ TEST(ChannelNameTest, LettersAndDigitsAreAllowed) {
 TEST(ChannelNameTest, EveryAllowedPunctuationCharacter) {
     for (char c : std::string("_-.:@/=+!#")) {
         EXPECT_EQ(isValidChannelName(std::string(1, c)), c != ':') << c;  // ':' may not lead: no empty namespace
-        EXPECT_TRUE(isValidChannelName("a" + std::string(1, c) + "b")) << c;
+        EXPECT_TRUE(isValidChannelName(std::string{'a', c, 'b'})) << c;
     }
 }
 

@@ -225,11 +225,14 @@ TEST(ParseClientCommandTest, PublishDataNeverContainsARawNewline) {
 
 TEST(ParseClientCommandTest, NestingDeeperThanTheLimitIsBadRequestButNotFatal) {
     auto nested = [](int levels) { return std::string(levels, '[') + std::string(levels, ']'); };
+    auto publishOf = [](const std::string& data) {
+        return R"({"id":4,"type":"publish","channel":"c","data":)" + data + "}";
+    };
     // The command object is the first level, so its data may nest one level less than the limit.
-    ClientCommand command = parseOk(R"({"type":"publish","channel":"c","data":)" + nested(kMaxJsonDepth - 1) + "}");
+    ClientCommand command = parseOk(publishOf(nested(kMaxJsonDepth - 1)));
     EXPECT_EQ(command.data, nested(kMaxJsonDepth - 1));
     for (int levels : {kMaxJsonDepth, 100'000}) {
-        CommandError error = parseError(R"({"id":4,"type":"publish","channel":"c","data":)" + nested(levels) + "}");
+        CommandError error = parseError(publishOf(nested(levels)));
         EXPECT_EQ(error.code, ErrorCode::BadRequest) << levels;
         EXPECT_FALSE(error.fatal) << levels;
         EXPECT_NE(error.message.find("64 levels"), std::string::npos) << error.message;

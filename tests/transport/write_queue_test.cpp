@@ -157,7 +157,10 @@ TEST(WriteQueueTest, BatchIsLimitedToMaxBatchFrames) {
         std::string written = nextBatch(queue, &batch);
         EXPECT_EQ(batch.frames, expected);
         std::string want;
-        for (std::size_t i = 0; i < expected; ++i) want += (i ? "\n" : "") + std::to_string(next++);
+        for (std::size_t i = 0; i < expected; ++i) {
+            if (i) want += '\n';
+            want += std::to_string(next++);
+        }
         EXPECT_EQ(written, want);
         queue.finishBatch();
     }
@@ -333,8 +336,10 @@ TEST(WriteQueueTest, QueueIsReusableAfterGrowingAndDraining) {
             Batch batch;
             std::string written = nextBatch(queue, &batch);
             std::string want;
-            for (std::size_t i = 0; i < batch.frames; ++i)
-                want += (i ? "\n" : "") + std::to_string(round * 1000 + next++);
+            for (std::size_t i = 0; i < batch.frames; ++i) {
+                if (i) want += '\n';
+                want += std::to_string(round * 1000 + next++);
+            }
             EXPECT_EQ(written, want);
             queue.finishBatch();
         }
