@@ -3,25 +3,17 @@
 #include <atomic>
 #include <charconv>
 #include <optional>
-#include <thread>
 
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
-
+#include "client_loops.h"
 #include "ws_stream.h"
 
 namespace bench {
 
 namespace {
 
-struct Shared {
-    const Options& options;
-    const Target& target;
-    tcp::endpoint endpoint;
-    std::string hostHeader;
-    std::int64_t connectTimeoutNs;
-    std::atomic<std::uint64_t> settled{0};   // parked, or failed before that
+// `settled` (ClientsShared): parked, or failed before that.
+struct Shared : ClientsShared {
+    using ClientsShared::ClientsShared;
     std::atomic<std::uint64_t> parked{0};    // ever parked
     std::atomic<std::uint64_t> finished{0};  // after resubscribe(): recovered, or failed
 };
@@ -85,6 +77,10 @@ public:
     std::uint32_t channel() const { return channel_; }
     std::int64_t startedNs() const { return startedNs_; }
     bool inPhaseOne() const { return state_ >= State::Connecting && state_ <= State::Unsubscribing; }
+    // For the loop (client_loops.h): phase 1 is its connect phase, and it ends once parked.
+    bool settled() const { return !inPhaseOne() && state_ != State::Idle; }
+    void failConnectTimedOut() { fail("timeout", "not parked within --connect-timeout (" + progress() + ")"); }
+    void failConnectAborted() { fail("timeout", "connect phase time limit reached (" + progress() + ")"); }
     bool wasParked() const { return wasParked_; }
     const char* failKind() const { return failKind_; }
     std::uint64_t messages() const { return messages_; }
@@ -108,7 +104,6 @@ private:
     void send(std::string frame, bool timed);
     void writeNow(std::string frame, bool timed);
     const char* step() const;  // the failure kind of a broken connection in the current state
-    void leavePhaseOne();
     void countFinished();
     std::string label() const { return "client " + std::to_string(index_) + ": "; }
 
@@ -137,46 +132,11 @@ private:
     bool finishedCounted_ = false;
 };
 
-// One event loop and its clients; everything here is touched only by the loop's thread (until
-// the loop is stopped and joined).
-struct Loop {
-    Shared& shared;
-    net::io_context ctx{1};
-    std::optional<net::executor_work_guard<net::io_context::executor_type>> work;
-    std::vector<std::unique_ptr<Client>> clients;
-    std::size_t nextStart = 0;
-    std::size_t connecting = 0;  // clients in phase 1
-    std::size_t connectLimit = 1;
-    net::steady_timer sweep{ctx};
-    bool sweeping = false;
+// One event loop and its clients (client_loops.h); `connecting`: clients in phase 1.
+struct Loop : ClientLoop<Client, Shared> {
+    using ClientLoop::ClientLoop;
     bool resubscribed = false;  // resubscribe() reached this loop: failures now count as finished
     std::string firstError;
-    std::thread thread;
-
-    explicit Loop(Shared& s) : shared(s) { work.emplace(ctx.get_executor()); }
-
-    void startMore() {
-        while (connecting < connectLimit && nextStart < clients.size()) clients[nextStart++]->start();
-        armSweep();
-    }
-
-    // Fails clients that take longer than --connect-timeout to park. Runs only while some connect.
-    void armSweep() {
-        if (sweeping || connecting == 0) return;
-        sweeping = true;
-        sweep.expires_after(std::chrono::milliseconds(100));
-        sweep.async_wait([this](const error_code& ec) {
-            sweeping = false;
-            if (ec) return;
-            std::int64_t limit = nowNs() - shared.connectTimeoutNs;
-            for (std::size_t i = 0; i < nextStart; ++i) {
-                Client& c = *clients[i];
-                if (c.inPhaseOne() && c.startedNs() < limit)
-                    c.fail("timeout", "not parked within --connect-timeout (" + c.progress() + ")");
-            }
-            armSweep();
-        });
-    }
 };
 
 Client::Client(Loop& loop, std::uint64_t index, std::uint32_t channel)
@@ -219,19 +179,14 @@ const char* Client::step() const {
 void Client::start() {
     state_ = State::Connecting;
     startedNs_ = nowNs();
-    ++loop_.connecting;
     ws_.next_layer().async_connect(loop_.shared.endpoint, [this](const error_code& ec) { onConnect(ec); });
 }
 
 void Client::onConnect(const error_code& ec) {
     if (state_ != State::Connecting) return;
     if (ec) return fail("connect", ec.message());
-    error_code ignored;
-    ws_.next_layer().set_option(tcp::no_delay(true), ignored);
-    configure(ws_, loop_.shared.options);
     state_ = State::Handshaking;
-    std::string target = loop_.shared.target.subscribeTarget(channelName(loop_.shared.options, channel_));
-    ws_.async_handshake(loop_.shared.hostHeader, target, [this](const error_code& e) { onHandshake(e); });
+    handshakeAsSubscriber(ws_, loop_.shared, channel_, [this](const error_code& e) { onHandshake(e); });
 }
 
 void Client::onHandshake(const error_code& ec) {
@@ -282,16 +237,12 @@ void Client::onRead(const error_code& ec) {
     }
     std::int64_t now = nowNs();
     auto data = buffer_.cdata();
-    const char* p = static_cast<const char*>(data.data());
-    const char* end = p + data.size();
-    // Several messages may share a frame, separated by '\n' (docs/protocol.md, Framing).
+    const char* begin = static_cast<const char*>(data.data());
     constexpr std::string_view kTypeKey = R"("type":")";
-    while (p < end && state_ != State::Failed) {
-        auto* newline = static_cast<const char*>(std::memchr(p, '\n', static_cast<std::size_t>(end - p)));
-        const char* lineEnd = newline != nullptr ? newline : end;
-        if (lineEnd > p) onLine(ServerLine{stringField(p, lineEnd, kTypeKey), p, lineEnd}, now);
-        p = lineEnd + 1;
-    }
+    forEachLine(begin, begin + data.size(), [&](const char* line, const char* lineEnd) {
+        onLine(ServerLine{stringField(line, lineEnd, kTypeKey), line, lineEnd}, now);
+        return state_ != State::Failed;  // the rest of a failed client's frame is of no interest
+    });
     buffer_.consume(buffer_.size());
     if (state_ != State::Failed) doRead();
 }
@@ -349,7 +300,7 @@ void Client::park() {
     resubscribeFrame_ += R"(,"epoch":")";
     resubscribeFrame_ += epoch_;  // as the server wrote it: already a valid JSON string body
     resubscribeFrame_ += R"("}})";
-    leavePhaseOne();
+    loop_.connectDone();  // phase 1 is over
 }
 
 void Client::resubscribe(std::uint64_t published) {
@@ -417,12 +368,6 @@ void Client::countFinished() {
     loop_.shared.finished.fetch_add(1, std::memory_order_release);
 }
 
-void Client::leavePhaseOne() {
-    --loop_.connecting;
-    loop_.shared.settled.fetch_add(1, std::memory_order_release);
-    loop_.startMore();
-}
-
 void Client::fail(const char* kind, const std::string& detail) {
     if (state_ == State::Failed) return;
     bool phaseOne = inPhaseOne();
@@ -433,9 +378,9 @@ void Client::fail(const char* kind, const std::string& detail) {
     ws_.next_layer().close(ignored);
     if (loop_.firstError.empty()) loop_.firstError = label() + kind + ": " + detail;
     if (idle) {
-        loop_.shared.settled.fetch_add(1, std::memory_order_release);  // never started (aborted)
+        loop_.countSettled();  // never started (aborted)
     } else if (phaseOne) {
-        leavePhaseOne();
+        loop_.connectDone();
     }
     countFinished();
 }
@@ -444,55 +389,26 @@ void Client::fail(const char* kind, const std::string& detail) {
 
 struct RecoveryClients::Impl {
     Shared shared;
-    std::uint64_t count;
-    std::vector<std::unique_ptr<Loop>> loops;
-    bool stopped = false;
+    ClientLoops<Loop> loops;
     bool resubscribed = false;  // phase 2 began: a client still parked at the end timed out
 
     Impl(const Options& o, const Target& t, std::uint64_t n)
-        : shared{o, t, resolveEndpoint(o.host, o.port), o.host + ":" + std::to_string(o.port),
-                 secondsToNs(o.connectTimeout)},
-          count(n) {
-        auto threads = static_cast<std::size_t>(std::max<std::uint64_t>(1, std::min<std::uint64_t>(o.threads, n)));
-        for (std::size_t i = 0; i < threads; ++i) loops.push_back(std::make_unique<Loop>(shared));
-        for (auto& loop : loops) loop->connectLimit = std::max<std::size_t>(1, o.connectConcurrency / threads);
-        for (std::uint64_t i = 0; i < n; ++i) {
-            Loop& loop = *loops[i % threads];
-            loop.clients.push_back(std::make_unique<Client>(loop, i, static_cast<std::uint32_t>(i % o.channels)));
-        }
-    }
-
-    void stopLoops() {
-        if (stopped) return;
-        stopped = true;
-        for (auto& loop : loops) {
-            loop->work.reset();
-            loop->ctx.stop();
-        }
-        for (auto& loop : loops)
-            if (loop->thread.joinable()) loop->thread.join();
-    }
+        : shared(o, t), loops(shared, 0, n, [&o](Loop& loop, std::uint64_t i) {
+              return std::make_unique<Client>(loop, i, static_cast<std::uint32_t>(i % o.channels));
+          }) {}
 };
 
 RecoveryClients::RecoveryClients(const Options& options, const Target& target, std::uint64_t count)
     : impl_(std::make_unique<Impl>(options, target, count)) {}
 
-RecoveryClients::~RecoveryClients() {
-    impl_->stopLoops();
-    // Clients (and their sockets) go before the io_contexts that own their pending handlers.
-    for (auto& loop : impl_->loops) loop->clients.clear();
-}
+RecoveryClients::~RecoveryClients() = default;
 
 void RecoveryClients::start() {
-    for (auto& loop : impl_->loops) {
-        Loop* l = loop.get();
-        net::post(l->ctx, [l] { l->startMore(); });
-        l->thread = std::thread([l] { l->ctx.run(); });
-    }
+    impl_->loops.start();
 }
 
 bool RecoveryClients::settled() const {
-    return impl_->shared.settled.load(std::memory_order_acquire) >= impl_->count;
+    return impl_->loops.settled();
 }
 
 std::uint64_t RecoveryClients::parkedNow() const {
@@ -500,37 +416,26 @@ std::uint64_t RecoveryClients::parkedNow() const {
 }
 
 void RecoveryClients::abortConnecting() {
-    for (auto& loop : impl_->loops) {
-        Loop* l = loop.get();
-        net::post(l->ctx, [l] {
-            l->nextStart = l->clients.size();  // nothing new starts
-            for (auto& c : l->clients)
-                if (c->inPhaseOne() || c->state() == Client::State::Idle)
-                    c->fail("timeout", "connect phase time limit reached (" + c->progress() + ")");
-        });
-    }
+    impl_->loops.abortConnecting();
 }
 
 void RecoveryClients::resubscribe(const std::vector<std::uint64_t>& perChannel) {
     impl_->resubscribed = true;
     auto shared = std::make_shared<const std::vector<std::uint64_t>>(perChannel);
-    for (auto& loop : impl_->loops) {
-        Loop* l = loop.get();
-        net::post(l->ctx, [l, shared] {
-            l->resubscribed = true;
-            for (auto& c : l->clients) c->resubscribe(c->channel() < shared->size() ? (*shared)[c->channel()] : 0);
-        });
-    }
+    impl_->loops.onEachLoop([shared](Loop& l) {
+        l.resubscribed = true;
+        for (auto& c : l.clients) c->resubscribe(c->channel() < shared->size() ? (*shared)[c->channel()] : 0);
+    });
 }
 
 bool RecoveryClients::finished() const {
-    return impl_->shared.finished.load(std::memory_order_acquire) >= impl_->count;
+    return impl_->shared.finished.load(std::memory_order_acquire) >= impl_->loops.count();
 }
 
 RecoveryCounters RecoveryClients::stop() {
-    impl_->stopLoops();
+    impl_->loops.stop();
     RecoveryCounters total;
-    total.clients = impl_->count;
+    total.clients = impl_->loops.count();
     bool anyRecovered = false;
     for (auto& loop : impl_->loops) {
         if (total.firstError.empty()) total.firstError = loop->firstError;

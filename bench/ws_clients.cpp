@@ -6,10 +6,10 @@
 #include <optional>
 #include <thread>
 
-#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "client_loops.h"
 #include "ws_stream.h"
 
 namespace bench {
@@ -129,13 +129,8 @@ void ChurnCounters::merge(const ChurnCounters& o) {
 
 namespace {
 
-struct PoolShared {
-    const Options& options;
-    const Target& target;
-    tcp::endpoint endpoint;
-    std::string hostHeader;
-    std::int64_t connectTimeoutNs;
-    std::atomic<std::uint64_t> settled{0};
+struct PoolShared : ClientsShared {
+    using ClientsShared::ClientsShared;
     std::atomic<std::uint64_t> connected{0};
     std::atomic<std::uint64_t> failed{0};
     // Connections still waiting for expected messages, plus one token per loop that has not
@@ -160,6 +155,11 @@ public:
     bool wasSubscribed() const { return wasSubscribed_; }
     std::uint32_t channel() const { return channel_; }
 
+    // For the loop (client_loops.h): the connect phase ends once subscribed, or closed.
+    bool settled() const { return state_ == State::Subscribed || state_ == State::Closed; }
+    void failConnectTimedOut() { fail("timeout", net::error::timed_out); }
+    void failConnectAborted() { fail("timeout", net::error::timed_out, -1, "connect phase time limit reached"); }
+
 private:
     void onConnect(const error_code& ec);
     void onHandshake(const error_code& ec);
@@ -171,7 +171,6 @@ private:
     void appendAnswer(std::string_view prefix, std::uint64_t did);
     void flushAnswers();
     void becomeSubscribed();
-    void leaveConnecting();
     void markDone(std::int64_t now);
 
     PoolLoop& loop_;
@@ -193,47 +192,11 @@ private:
     bool writing_ = false;  // one write at a time: the subscribe command, then answer batches
 };
 
-// One event loop and the connections that live on it. Everything here is touched only by the
-// loop's thread (until the loop is stopped and joined).
-struct PoolLoop {
-    PoolShared& shared;
-    net::io_context ctx{1};
-    std::optional<net::executor_work_guard<net::io_context::executor_type>> work;
-    std::vector<std::unique_ptr<Subscriber>> subs;
-    std::size_t nextStart = 0;
-    std::size_t connecting = 0;
-    std::size_t connectLimit = 1;
-    net::steady_timer sweep{ctx};
-    bool sweeping = false;
+// One event loop and the connections that live on it (client_loops.h), with what they count.
+struct PoolLoop : ClientLoop<Subscriber, PoolShared> {
+    using ClientLoop::ClientLoop;
     bool expectKnown = false;
     SubscriberCounters counters;  // messages/unique/duplicates/gaps/dropped/..., histograms
-    std::thread thread;
-
-    explicit PoolLoop(PoolShared& s) : shared(s) { work.emplace(ctx.get_executor()); }
-
-    void startMore() {
-        while (connecting < connectLimit && nextStart < subs.size()) subs[nextStart++]->start();
-        armSweep();
-    }
-
-    // Fails connections that take longer than --connect-timeout. Runs only while some connect.
-    void armSweep() {
-        if (sweeping || connecting == 0) return;
-        sweeping = true;
-        sweep.expires_after(std::chrono::milliseconds(100));
-        sweep.async_wait([this](const error_code& ec) {
-            sweeping = false;
-            if (ec) return;
-            std::int64_t limit = nowNs() - shared.connectTimeoutNs;
-            for (std::size_t i = 0; i < nextStart; ++i) {
-                Subscriber& s = *subs[i];
-                if (s.state() != Subscriber::State::Subscribed && s.state() != Subscriber::State::Closed &&
-                    s.startedNs() < limit)
-                    s.fail("timeout", net::error::timed_out);
-            }
-            armSweep();
-        });
-    }
 };
 
 Subscriber::Subscriber(PoolLoop& loop, std::uint32_t channel)
@@ -242,19 +205,14 @@ Subscriber::Subscriber(PoolLoop& loop, std::uint32_t channel)
 void Subscriber::start() {
     state_ = State::Connecting;
     startedNs_ = nowNs();
-    ++loop_.connecting;
     ws_.next_layer().async_connect(loop_.shared.endpoint, [this](const error_code& ec) { onConnect(ec); });
 }
 
 void Subscriber::onConnect(const error_code& ec) {
     if (state_ != State::Connecting) return;
     if (ec) return fail("connect", ec);
-    error_code ignored;
-    ws_.next_layer().set_option(tcp::no_delay(true), ignored);
-    configure(ws_, loop_.shared.options);
     state_ = State::Handshaking;
-    std::string target = loop_.shared.target.subscribeTarget(channelName(loop_.shared.options, channel_));
-    ws_.async_handshake(loop_.shared.hostHeader, target, [this](const error_code& e) { onHandshake(e); });
+    handshakeAsSubscriber(ws_, loop_.shared, channel_, [this](const error_code& e) { onHandshake(e); });
 }
 
 void Subscriber::onHandshake(const error_code& ec) {
@@ -335,13 +293,10 @@ void Subscriber::onMessage(std::int64_t sentNs, std::uint64_t seq, bool dup, std
 // QoS >= 1 (wspush, docs/protocol.md "QoS"): every piece of the frame is looked at on its own,
 // and the answers for the whole frame leave in one frame, joined by '\n'.
 void Subscriber::scanQos(const char* begin, const char* end, std::int64_t& now) {
-    const char* line = begin;
-    while (line < end) {
-        auto* newline = static_cast<const char*>(std::memchr(line, '\n', static_cast<std::size_t>(end - line)));
-        const char* lineEnd = newline != nullptr ? newline : end;
-        if (lineEnd > line) scanQosLine(line, lineEnd, now);
-        line = lineEnd + 1;
-    }
+    forEachLine(begin, end, [&](const char* line, const char* lineEnd) {
+        scanQosLine(line, lineEnd, now);
+        return true;
+    });
     flushAnswers();
 }
 
@@ -440,13 +395,7 @@ void Subscriber::becomeSubscribed() {
     ++loop_.counters.connected;
     loop_.counters.connectTime.record(static_cast<std::uint64_t>(nowNs() - startedNs_));
     loop_.shared.connected.fetch_add(1, std::memory_order_relaxed);
-    leaveConnecting();
-}
-
-void Subscriber::leaveConnecting() {
-    --loop_.connecting;
-    loop_.shared.settled.fetch_add(1, std::memory_order_release);
-    loop_.startMore();
+    loop_.connectDone();
 }
 
 void Subscriber::fail(const char* step, const error_code& ec, int closeCode, const std::string& detail) {
@@ -468,12 +417,8 @@ void Subscriber::fail(const char* step, const error_code& ec, int closeCode, con
     }
     ++c.failed;
     loop_.shared.failed.fetch_add(1, std::memory_order_relaxed);
-    if (was == State::Idle) {
-        // Never started (aborted): it still settles.
-        loop_.shared.settled.fetch_add(1, std::memory_order_release);
-        return;
-    }
-    leaveConnecting();
+    if (was == State::Idle) return loop_.countSettled();  // never started (aborted)
+    loop_.connectDone();
 }
 
 void Subscriber::markDone(std::int64_t now) {
@@ -498,60 +443,26 @@ void Subscriber::setExpected(std::uint64_t expected, std::int64_t, std::int64_t&
 
 struct SubscriberPool::Impl {
     PoolShared shared;
-    std::uint64_t count;
-    std::vector<std::unique_ptr<PoolLoop>> loops;
-    bool stopped = false;
+    ClientLoops<PoolLoop> loops;
 
     Impl(const Options& o, const Target& t, std::uint64_t first, std::uint64_t n)
-        : shared{o, t, resolveEndpoint(o.host, o.port), o.host + ":" + std::to_string(o.port),
-                 secondsToNs(o.connectTimeout)},
-          count(n) {
-        auto threads = static_cast<std::size_t>(std::max<std::uint64_t>(1, std::min<std::uint64_t>(o.threads, n)));
-        for (std::size_t i = 0; i < threads; ++i) loops.push_back(std::make_unique<PoolLoop>(shared));
-        for (auto& loop : loops) {
-            loop->connectLimit = std::max<std::size_t>(1, o.connectConcurrency / threads);
-            loop->subs.reserve(n / threads + 1);
-            loop->counters.connections = 0;
-        }
-        for (std::uint64_t i = 0; i < n; ++i) {
-            std::uint64_t global = first + i;
-            PoolLoop& loop = *loops[global % threads];
-            loop.subs.push_back(std::make_unique<Subscriber>(loop, static_cast<std::uint32_t>(global % o.channels)));
-            ++loop.counters.connections;
-        }
-    }
-
-    void stopLoops() {
-        if (stopped) return;
-        stopped = true;
-        for (auto& loop : loops) {
-            loop->work.reset();
-            loop->ctx.stop();
-        }
-        for (auto& loop : loops)
-            if (loop->thread.joinable()) loop->thread.join();
-    }
+        : shared(o, t), loops(shared, first, n, [&o](PoolLoop& loop, std::uint64_t global) {
+              ++loop.counters.connections;
+              return std::make_unique<Subscriber>(loop, static_cast<std::uint32_t>(global % o.channels));
+          }) {}
 };
 
 SubscriberPool::SubscriberPool(const Options& options, const Target& target, std::uint64_t first, std::uint64_t count)
     : impl_(std::make_unique<Impl>(options, target, first, count)) {}
 
-SubscriberPool::~SubscriberPool() {
-    impl_->stopLoops();
-    // Connections (and their sockets) go before the io_contexts that own their pending handlers.
-    for (auto& loop : impl_->loops) loop->subs.clear();
-}
+SubscriberPool::~SubscriberPool() = default;
 
 void SubscriberPool::start() {
-    for (auto& loop : impl_->loops) {
-        PoolLoop* l = loop.get();
-        net::post(l->ctx, [l] { l->startMore(); });
-        l->thread = std::thread([l] { l->ctx.run(); });
-    }
+    impl_->loops.start();
 }
 
 bool SubscriberPool::settled() const {
-    return impl_->shared.settled.load(std::memory_order_acquire) >= impl_->count;
+    return impl_->loops.settled();
 }
 std::uint64_t SubscriberPool::connectedNow() const {
     return impl_->shared.connected.load(std::memory_order_relaxed);
@@ -561,37 +472,26 @@ std::uint64_t SubscriberPool::failedNow() const {
 }
 
 void SubscriberPool::abortConnecting() {
-    for (auto& loop : impl_->loops) {
-        PoolLoop* l = loop.get();
-        net::post(l->ctx, [l] {
-            l->nextStart = l->subs.size();  // nothing new starts
-            for (auto& s : l->subs)
-                if (s->state() != Subscriber::State::Subscribed && s->state() != Subscriber::State::Closed)
-                    s->fail("timeout", net::error::timed_out, -1, "connect phase time limit reached");
-        });
-    }
+    impl_->loops.abortConnecting();
 }
 
 void SubscriberPool::expect(const std::vector<std::uint64_t>& perChannel) {
     auto shared = std::make_shared<const std::vector<std::uint64_t>>(perChannel);
     impl_->shared.remaining.store(static_cast<std::int64_t>(impl_->loops.size()), std::memory_order_release);
-    for (auto& loop : impl_->loops) {
-        PoolLoop* l = loop.get();
-        net::post(l->ctx, [l, shared] {
-            std::int64_t now = nowNs();
-            std::int64_t pending = 0;
-            l->expectKnown = true;
-            for (auto& s : l->subs) {
-                std::uint64_t expected = s->channel() < shared->size() ? (*shared)[s->channel()] : 0;
-                s->setExpected(expected, now, pending);
-            }
-            // Add this loop's connections and give back its token.
-            if (l->shared.remaining.fetch_add(pending - 1, std::memory_order_acq_rel) + pending - 1 == 0) {
-                l->shared.completeNs.store(now, std::memory_order_relaxed);
-                l->shared.complete.store(true, std::memory_order_release);
-            }
-        });
-    }
+    impl_->loops.onEachLoop([shared](PoolLoop& l) {
+        std::int64_t now = nowNs();
+        std::int64_t pending = 0;
+        l.expectKnown = true;
+        for (auto& s : l.clients) {
+            std::uint64_t expected = s->channel() < shared->size() ? (*shared)[s->channel()] : 0;
+            s->setExpected(expected, now, pending);
+        }
+        // Add this loop's connections and give back its token.
+        if (l.shared.remaining.fetch_add(pending - 1, std::memory_order_acq_rel) + pending - 1 == 0) {
+            l.shared.completeNs.store(now, std::memory_order_relaxed);
+            l.shared.complete.store(true, std::memory_order_release);
+        }
+    });
 }
 
 bool SubscriberPool::complete() const {
@@ -602,7 +502,7 @@ std::int64_t SubscriberPool::completeNs() const {
 }
 
 SubscriberCounters SubscriberPool::stop() {
-    impl_->stopLoops();
+    impl_->loops.stop();
     SubscriberCounters total;
     for (auto& loop : impl_->loops) total.merge(loop->counters);
     return total;

@@ -50,6 +50,19 @@ inline std::string sample(const char* p, std::size_t n) {
     return std::string(p, std::min(n, kErrorSampleBytes));
 }
 
+// Several server messages may share a frame, separated by '\n' (docs/protocol.md, Framing):
+// calls onLine(begin, end) for each non-empty one, for as long as it returns true. A template so
+// that the per-message receive paths pay no call through a pointer.
+template <class OnLine>
+void forEachLine(const char* p, const char* end, OnLine&& onLine) {
+    while (p < end) {
+        auto* newline = static_cast<const char*>(std::memchr(p, '\n', static_cast<std::size_t>(end - p)));
+        const char* lineEnd = newline != nullptr ? newline : end;
+        if (lineEnd > p && !onLine(p, lineEnd)) return;
+        p = lineEnd + 1;
+    }
+}
+
 // The client side of every bench WebSocket: small write buffer (we send only tiny commands),
 // whole messages, permessage-deflate offered when asked.
 template <class Stream>
