@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <functional>
 #include <iostream>
+#include <map>
 #include <thread>
 
 #include "common.h"
@@ -197,6 +198,37 @@ void addDrops(Report& r, const SubscriberCounters& c) {
     r.addJson("drop_codes", codesJson);
 }
 
+// Failed cycles or clients, by the step or check that failed (churn, recover), and the first error.
+void addFailures(Report& r, std::uint64_t failures, const std::map<std::string, std::uint64_t>& failureKinds,
+                 const std::string& firstError) {
+    std::string kinds;
+    json kindsJson = json::object();
+    for (const auto& [k, v] : failureKinds) {
+        kinds += (kinds.empty() ? "" : ", ") + k + " " + std::to_string(v);
+        kindsJson[k] = v;
+    }
+    r.add("failures", failures, "failures",
+          fmtCount(static_cast<double>(failures)) + (kinds.empty() ? "" : " (" + kinds + ")"));
+    r.addJson("failure_kinds", kindsJson);
+    if (!firstError.empty()) r.add("first_error", firstError, "first error", firstError);
+}
+
+// Fanout and recover publish --messages publications with the same settings; only their
+// deadline differs.
+PublishPlan messagesPlan(const Options& o, std::int64_t deadlineNs) {
+    PublishPlan plan;
+    plan.messages = o.messages;
+    plan.rate = o.rate;
+    plan.connections = o.publishers;
+    plan.pipeline = o.pipeline;
+    plan.inflight = o.inflight;
+    plan.size = o.size;
+    plan.batch = o.batch;
+    plan.channels = o.channels;
+    plan.deadlineNs = deadlineNs;
+    return plan;
+}
+
 void addBenchCpu(Report& r, double seconds, double windowSeconds, const std::string& what) {
     r.add("bench_cpu_seconds", round3(seconds), "bench CPU (" + what + ")",
           fmtDouble(seconds, 2) + " s" +
@@ -269,17 +301,7 @@ Report runFanout(const Options& o, const Target& target, std::int64_t deadlineNs
     ServerSample before = sampleServer(o);
     double benchCpu0 = selfCpuSeconds() + workerCpu(workers, false);
     double benchWait0 = benchWait(workers);
-    PublishPlan plan;
-    plan.messages = o.messages;
-    plan.rate = o.rate;
-    plan.connections = o.publishers;
-    plan.pipeline = o.pipeline;
-    plan.inflight = o.inflight;
-    plan.size = o.size;
-    plan.batch = o.batch;
-    plan.channels = o.channels;
-    plan.deadlineNs = deadlineNs - secondsToNs(o.timeout) - 5 * kSecond;
-    PublishResult pub = runPublisher(o, target, plan);
+    PublishResult pub = runPublisher(o, target, messagesPlan(o, deadlineNs - secondsToNs(o.timeout) - 5 * kSecond));
 
     workers.broadcast(json{{"cmd", "expect"}, {"per_channel", pub.okPerChannel}});
     bool complete = workers.waitUntil([&] { return workers.allComplete(); }, nowNs() + secondsToNs(o.timeout));
@@ -514,16 +536,7 @@ Report runChurnScenario(const Options& o, const Target& target, std::int64_t dea
           fmtCount(static_cast<double>(c.cycles)) + " in " + fmtDouble(seconds, 2) + " s");
     r.addJson("seconds", round3(seconds));
     r.add("cycles_per_second", std::llround(rate), "cycles/s", fmtCount(rate));
-    std::string kinds;
-    json kindsJson = json::object();
-    for (const auto& [k, v] : c.failureKinds) {
-        kinds += (kinds.empty() ? "" : ", ") + k + " " + std::to_string(v);
-        kindsJson[k] = v;
-    }
-    r.add("failures", c.failures, "failures",
-          fmtCount(static_cast<double>(c.failures)) + (kinds.empty() ? "" : " (" + kinds + ")"));
-    r.addJson("failure_kinds", kindsJson);
-    if (!c.firstError.empty()) r.add("first_error", c.firstError, "first error", c.firstError);
+    addFailures(r, c.failures, c.failureKinds, c.firstError);
     addLatency(r, "cycle", "cycle time", c.cycleTime);
     if (before.cpu && after.cpu) {
         double cpu = *after.cpu - *before.cpu;
@@ -576,19 +589,9 @@ Report runRecover(const Options& o, const Target& target, std::int64_t deadlineN
     // Phase 2: publish what the clients miss.
     PublishResult pub;
     if (parked > 0) {
-        PublishPlan plan;
-        plan.messages = o.messages;
-        plan.rate = o.rate;
-        plan.connections = o.publishers;
-        plan.pipeline = o.pipeline;
-        plan.inflight = o.inflight;
-        plan.size = o.size;
-        plan.batch = o.batch;
-        plan.channels = o.channels;
         // Bounded by the global deadline only: --timeout bounds the recovery that follows, and
         // a tight --max-time shortens that wait instead of refusing to publish.
-        plan.deadlineNs = deadlineNs - 5 * kSecond;
-        pub = runPublisher(o, target, plan);
+        pub = runPublisher(o, target, messagesPlan(o, deadlineNs - 5 * kSecond));
     }
     bool published = parked > 0 && !pub.aborted && pub.ok > 0;
 
@@ -644,16 +647,7 @@ Report runRecover(const Options& o, const Target& target, std::int64_t deadlineN
     r.add("recovered", c.recovered, "recovered",
           fmtCount(static_cast<double>(c.recovered)) + " of " + fmtCount(static_cast<double>(c.clients)) +
               " clients (\"recovered\":true, then exactly since+1 .. T in order)");
-    std::string kinds;
-    json kindsJson = json::object();
-    for (const auto& [k, v] : c.failureKinds) {
-        kinds += (kinds.empty() ? "" : ", ") + k + " " + std::to_string(v);
-        kindsJson[k] = v;
-    }
-    r.add("failures", c.failed, "failures",
-          fmtCount(static_cast<double>(c.failed)) + (kinds.empty() ? "" : " (" + kinds + ")"));
-    r.addJson("failure_kinds", kindsJson);
-    if (!c.firstError.empty()) r.add("first_error", c.firstError, "first error", c.firstError);
+    addFailures(r, c.failed, c.failureKinds, c.firstError);
     auto ms = [](double v) { return fmtDouble(v, 2) + " ms"; };
     double p50 = percentileMs(c.recoverNs, 50), p99 = percentileMs(c.recoverNs, 99),
            max = percentileMs(c.recoverNs, 100);
@@ -700,15 +694,11 @@ double maxSeconds(const Options& o) {
     if (o.maxTime > 0) return o.maxTime;
     double connect = connectPhaseSeconds(o, o.connections) + 5;
     if (o.scenario == "idle") return connect + std::max(o.duration, o.settle) + 30;
-    if (o.scenario == "fanout") {
+    if (o.scenario == "fanout" || o.scenario == "recover") {  // connect, publish --messages, wait --timeout
         double publish = o.rate > 0 ? static_cast<double>(o.messages) / o.rate * 2 + 30 : 300;
         return connect + publish + o.timeout + 30;
     }
     if (o.scenario == "publish") return connectPhaseSeconds(o, 1) + 5 + o.duration + std::min(o.timeout, 5.0) + 40;
-    if (o.scenario == "recover") {
-        double publish = o.rate > 0 ? static_cast<double>(o.messages) / o.rate * 2 + 30 : 300;
-        return connect + publish + o.timeout + 30;
-    }
     return o.duration + o.connectTimeout + 20;  // churn
 }
 
