@@ -37,10 +37,10 @@ struct Options {
     std::string scenario;  // idle | fanout | publish | churn | recover
     std::string host = "127.0.0.1";
     unsigned port = 8080;
-    unsigned apiPort = 0;           // 0: same as port
-    std::string target = "wspush";  // wspush | nchan | ws
-    unsigned threads = 1;           // event loops per process
-    unsigned processes = 1;         // subscriber worker processes (1: in-process)
+    unsigned apiPort = 0;              // 0: same as port
+    std::string target = "wspush";     // wspush | nchan | ws
+    unsigned threads = 1;              // event loops per process
+    unsigned processes = 1;            // subscriber worker processes (1: in-process)
     std::uint64_t connections = 1000;  // recover: 1
     std::uint64_t channels = 1;
     double duration = 10;  // idle: hold time; publish/churn: run time; fanout: see messages

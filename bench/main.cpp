@@ -658,9 +658,8 @@ Report runRecover(const Options& o, const Target& target, std::int64_t deadlineN
     double sub50 = percentileMs(c.subscribedNs, 50), subMax = percentileMs(c.subscribedNs, 100);
     r.add("subscribed_p50_ms", round3(sub50), "to the subscribed reply p50/max", ms(sub50) + " / " + ms(subMax));
     r.addJson("subscribed_max_ms", round3(subMax));
-    double total = c.lastDoneNs > c.firstSendNs && c.recovered > 0
-                       ? static_cast<double>(c.lastDoneNs - c.firstSendNs) / 1e6
-                       : 0;
+    double total =
+        c.lastDoneNs > c.firstSendNs && c.recovered > 0 ? static_cast<double>(c.lastDoneNs - c.firstSendNs) / 1e6 : 0;
     r.add("recover_total_ms", round3(total), "all clients recovered in",
           ms(total) + " (first subscribe sent -> last client's message T)" +
               (complete ? "" : ", NOT all: timed out after " + fmtDouble(o.timeout, 0) + " s or failed"));
@@ -680,12 +679,11 @@ Report runRecover(const Options& o, const Target& target, std::int64_t deadlineN
     addWaits(r, before, after, benchWaitRecover, window);
     bool measured = published && c.failed == 0 && complete;
     r.add("measured", measured, "measured",
-          measured      ? "yes"
-          : parked == 0 ? "NO: no client parked (" + c.firstError + ")"
-          : !published  ? "NO: publishing failed (" + (pub.aborted ? pub.abortReason : pub.firstError) + ")"
-          : c.failed > 0
-              ? "NO: " + fmtCount(static_cast<double>(c.failed)) + " client(s) failed (see failures)"
-              : "NO: recovery did not complete");
+          measured       ? "yes"
+          : parked == 0  ? "NO: no client parked (" + c.firstError + ")"
+          : !published   ? "NO: publishing failed (" + (pub.aborted ? pub.abortReason : pub.firstError) + ")"
+          : c.failed > 0 ? "NO: " + fmtCount(static_cast<double>(c.failed)) + " client(s) failed (see failures)"
+                         : "NO: recovery did not complete");
     return r;
 }
 

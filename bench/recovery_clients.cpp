@@ -110,8 +110,8 @@ private:
     Loop& loop_;
     websocket::stream<Socket> ws_;
     beast::flat_buffer buffer_;
-    std::string writing_;        // the frame being written
-    std::string queued_;         // the next one, when a write is in flight
+    std::string writing_;  // the frame being written
+    std::string queued_;   // the next one, when a write is in flight
     bool queuedTimed_ = false;
     bool isWriting_ = false;
     std::string resubscribeFrame_;  // built when parking, so that building it is not timed
@@ -152,8 +152,8 @@ std::string Client::progress() const {
         case State::Parked: return "parked";
         case State::Resubscribing: return "waiting for subscribed with since";
         case State::Recovering:
-            return "had offsets up to " + std::to_string(next_ - 1) + " of " + std::to_string(last_) +
-                   " (since " + std::to_string(since_) + ")";
+            return "had offsets up to " + std::to_string(next_ - 1) + " of " + std::to_string(last_) + " (since " +
+                   std::to_string(since_) + ")";
         case State::Done: return "done";
         case State::Failed: return "failed";
     }
@@ -284,7 +284,8 @@ void Client::onLine(const ServerLine& line, std::int64_t now) {
             return fail("resubscribe", "while recovering: " + text());
         case State::Done:
             // Nothing was published after the clients parked: nothing may follow T.
-            return fail(line.type == "message" ? "beyond_last" : "closed", "after the last recovered message: " + text());
+            return fail(line.type == "message" ? "beyond_last" : "closed",
+                        "after the last recovered message: " + text());
         default: return;
     }
 }
@@ -316,7 +317,8 @@ void Client::onSubscribedAgain(const ServerLine& line, std::int64_t now) {
     auto text = [&] { return sample(line.begin, static_cast<std::size_t>(line.end - line.begin)); };
     subscribedNs_ = now;
     if (!contains(line.begin, static_cast<std::size_t>(line.end - line.begin), R"("recovered":true)"))
-        return fail("not_recovered", text() + " (the server recovers only with history_size > 0, at most recovery_max)");
+        return fail("not_recovered",
+                    text() + " (the server recovers only with history_size > 0, at most recovery_max)");
     auto offset = numberField(line.begin, line.end, kOffsetKey);
     std::string_view epoch = stringField(line.begin, line.end, kEpochKey);
     if (!offset) return fail("resubscribe", "no offset in " + text());
@@ -339,8 +341,8 @@ void Client::onRecoveredMessage(const ServerLine& line, std::int64_t now) {
         return fail("order", "a message without offset or epoch: " +
                                  sample(line.begin, static_cast<std::size_t>(line.end - line.begin)));
     if (epoch != epoch_)
-        return fail("epoch", "offset " + std::to_string(*offset) + " in epoch " + std::string(epoch) + ", expected " +
-                                 epoch_);
+        return fail("epoch",
+                    "offset " + std::to_string(*offset) + " in epoch " + std::string(epoch) + ", expected " + epoch_);
     if (*offset != next_)
         return fail(*offset < next_ ? "duplicate" : "gap",
                     "expected offset " + std::to_string(next_) + ", got " + std::to_string(*offset) + " (since " +
@@ -442,8 +444,7 @@ RecoveryCounters RecoveryClients::stop() {
         for (auto& c : loop->clients) {
             if (c->wasParked()) ++total.parked;
             total.messages += c->messages();
-            if (c->resubscribeSentNs() != 0 &&
-                (total.firstSendNs == 0 || c->resubscribeSentNs() < total.firstSendNs))
+            if (c->resubscribeSentNs() != 0 && (total.firstSendNs == 0 || c->resubscribeSentNs() < total.firstSendNs))
                 total.firstSendNs = c->resubscribeSentNs();
             if (c->state() == Client::State::Done) {
                 ++total.recovered;

@@ -26,8 +26,8 @@ struct RecoveryCounters {
     // duplicate, payload, beyond_last, closed, timeout.
     std::map<std::string, std::uint64_t> failureKinds;
     std::string firstError;
-    std::uint64_t messages = 0;      // recovered messages received, over all clients
-    std::uint64_t missedMin = 0;     // T - since, over the recovered clients
+    std::uint64_t messages = 0;   // recovered messages received, over all clients
+    std::uint64_t missedMin = 0;  // T - since, over the recovered clients
     std::uint64_t missedMax = 0;
     std::vector<std::int64_t> recoverNs;     // recovered clients: subscribe sent -> message T read
     std::vector<std::int64_t> subscribedNs;  // recovered clients: subscribe sent -> `subscribed` read

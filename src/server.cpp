@@ -10,8 +10,8 @@
 #include <nlohmann/json.hpp>
 
 #include "api/static_files.h"
-#include "base/random.h"
 #include "base/clock.h"
+#include "base/random.h"
 #include "engine/memory/memory_broker.h"
 
 namespace wspush {
@@ -25,7 +25,6 @@ std::string hostName() {
     if (gethostname(name, sizeof name - 1) != 0) return "wspush";
     return name;
 }
-
 
 unsigned loopCount(const Config& config) {
     if (config.threads != 0) return config.threads;

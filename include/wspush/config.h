@@ -24,9 +24,9 @@ inline constexpr Seconds kDefaultHistoryTtl{300};
 // Per-namespace channel options (docs/configuration.md). `presence` is read and validated now
 // and filled with behaviour by a later release.
 struct NamespaceConfig {
-    bool client_publish = false;   // may connected clients publish into these channels?
-    std::size_t history_size = 0;  // publications kept per channel (0 = no history), at most kMaxHistorySize
-    Seconds history_ttl{0};        // how long a publication stays in history; 0 with history: kDefaultHistoryTtl
+    bool client_publish = false;      // may connected clients publish into these channels?
+    std::size_t history_size = 0;     // publications kept per channel (0 = no history), at most kMaxHistorySize
+    Seconds history_ttl{0};           // how long a publication stays in history; 0 with history: kDefaultHistoryTtl
     std::size_t recovery_max = 1000;  // most publications one subscribe with `since` may recover
     bool client_history = false;      // may clients read history (the `history` command)?
     bool presence = false;            // track who is subscribed

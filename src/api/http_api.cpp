@@ -1,9 +1,9 @@
 #include "api/http_api.h"
 
 #include <algorithm>
+#include <atomic>
 #include <charconv>
 #include <map>
-#include <atomic>
 #include <mutex>
 
 #include <nlohmann/json.hpp>

@@ -137,7 +137,8 @@ void Node::publish(PublishRequest request, PublishCompletion done) {
         request.history.ttl = std::chrono::duration_cast<std::chrono::milliseconds>(options->history_ttl);
     }
     if (!request.idempotencyKey.empty() && request.idempotencyWindow.count() == 0)
-        request.idempotencyWindow = std::chrono::duration_cast<std::chrono::milliseconds>(config_.api.idempotency_window);
+        request.idempotencyWindow =
+            std::chrono::duration_cast<std::chrono::milliseconds>(config_.api.idempotency_window);
     broker_->publish(std::move(request), std::move(done));
 }
 

@@ -16,11 +16,11 @@
 #include <variant>
 #include <vector>
 
-#include "node/idempotency_cache.h"
 #include "base/clock.h"
 #include "base/string_hash.h"
 #include "node/channel_router.h"
 #include "node/event_loop.h"
+#include "node/idempotency_cache.h"
 #include "node/session_registry.h"
 #include "wspush/broker.h"
 #include "wspush/config.h"

@@ -102,9 +102,10 @@ ParsedCommand parseClientCommand(std::string_view piece) {
             if (!since->is_object() || offset == since->end() || !offset->is_number_unsigned() ||
                 offset->get<std::uint64_t>() > kMaxSafeInteger || epoch == since->end() || !epoch->is_string() ||
                 epoch->get_ref<const std::string&>().empty() || epoch->get_ref<const std::string&>().size() > 128)
-                return badRequest(command.id,
-                                  "\"since\" must be {\"offset\": an integer from 0 to 2^53, \"epoch\": a string of 1 to "
-                                  "128 characters}");
+                return badRequest(
+                    command.id,
+                    "\"since\" must be {\"offset\": an integer from 0 to 2^53, \"epoch\": a string of 1 to "
+                    "128 characters}");
             command.since = StreamPosition{offset->get<std::uint64_t>(), epoch->get<std::string>()};
         }
     } else if (type == "history") {

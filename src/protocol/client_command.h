@@ -21,20 +21,20 @@ inline constexpr std::size_t kDefaultHistoryLimit = 100;
 struct ClientCommand {
     std::optional<std::uint64_t> id;
     CommandType type = CommandType::Ping;
-    std::string channel;                 // subscribe, unsubscribe, publish, history
-    std::optional<StreamPosition> since;  // subscribe: recover what came after this position
-    std::uint64_t historySince = 0;       // history: offsets above (below, reverse) this one; 0: from the end
+    std::string channel;                       // subscribe, unsubscribe, publish, history
+    std::optional<StreamPosition> since;       // subscribe: recover what came after this position
+    std::uint64_t historySince = 0;            // history: offsets above (below, reverse) this one; 0: from the end
     std::size_t limit = kDefaultHistoryLimit;  // history
     bool reverse = false;                      // history
-    std::string data;                    // publish: compact JSON of `data`
-    std::optional<int> qos;              // publish: 0, 1 or 2; absent: the namespace's default
-    std::optional<std::string> mid;      // publish (required for qos 2), pubrel
-    std::uint64_t did = 0;               // ack, rec, comp
-    std::optional<std::string> token;    // connect
-    std::optional<std::string> user;     // connect
-    std::string client;                  // connect: "name/version", informational
-    std::optional<std::string> session;  // connect: resume this session…
-    std::optional<std::string> resume;   // …proving it with this token
+    std::string data;                          // publish: compact JSON of `data`
+    std::optional<int> qos;                    // publish: 0, 1 or 2; absent: the namespace's default
+    std::optional<std::string> mid;            // publish (required for qos 2), pubrel
+    std::uint64_t did = 0;                     // ack, rec, comp
+    std::optional<std::string> token;          // connect
+    std::optional<std::string> user;           // connect
+    std::string client;                        // connect: "name/version", informational
+    std::optional<std::string> session;        // connect: resume this session…
+    std::optional<std::string> resume;         // …proving it with this token
 };
 
 struct CommandError {

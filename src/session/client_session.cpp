@@ -7,8 +7,8 @@
 #include <boost/asio/post.hpp>
 
 #include "base/durations.h"
-#include "protocol/server_message.h"
 #include "node/session_registry.h"
+#include "protocol/server_message.h"
 
 namespace wspush {
 
@@ -23,7 +23,6 @@ QosTimings timingsFrom(const QosConfig& qos) {
     timings.maxRedeliveries = qos.max_redeliveries;
     return timings;
 }
-
 
 }  // namespace
 

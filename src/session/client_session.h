@@ -22,9 +22,9 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "node/event_loop.h"
-#include "protocol/frame.h"
 #include "node/local_hub.h"
 #include "node/node.h"
+#include "protocol/frame.h"
 #include "session/qos_tracker.h"
 #include "wspush/codes.h"
 

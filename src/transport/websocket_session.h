@@ -93,8 +93,8 @@ private:
     std::vector<boost::asio::const_buffer> writeBuffers_;
     Batch batch_;
     Disconnect closeReason_{1000, "", false};
-    bool closeStarted_ = false;   // async_close issued
-    bool flushDeferred_ = false;  // queued with the loop to write after its turn of deliveries
+    bool closeStarted_ = false;       // async_close issued
+    bool flushDeferred_ = false;      // queued with the loop to write after its turn of deliveries
     std::function<void()> writable_;  // SessionConnection::whenWritable
     bool pingInFlight_ = false;
     bool counted_ = false;  // included in the loop's connection gauge

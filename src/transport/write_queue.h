@@ -8,8 +8,8 @@
 
 #include <boost/asio/buffer.hpp>
 
-#include "protocol/frame.h"
 #include "node/joined_frame_cache.h"
+#include "protocol/frame.h"
 
 namespace wspush {
 

@@ -182,7 +182,8 @@ TYPED_TEST(BrokerContractTest, HistoryKeepsTheNewestHistorySizePublications) {
 TYPED_TEST(BrokerContractTest, HistoryWindowsForwardReverseAndLimit) {
     for (int i = 0; i < 10; ++i) this->publish("w", "1", this->keep(100));
     EXPECT_EQ(this->offsetsOf(this->history("w", {0, 3, false})), (Offsets{1, 2, 3})) << "forward from the oldest";
-    EXPECT_EQ(this->offsetsOf(this->history("w", {3, 3, false})), (Offsets{4, 5, 6})) << "a page ends where the next begins";
+    EXPECT_EQ(this->offsetsOf(this->history("w", {3, 3, false})), (Offsets{4, 5, 6}))
+        << "a page ends where the next begins";
     EXPECT_EQ(this->offsetsOf(this->history("w", {8, 100, false})), (Offsets{9, 10}));
     EXPECT_TRUE(this->history("w", {10, 100, false}).publications.empty());
     EXPECT_TRUE(this->history("w", {50, 100, false}).publications.empty());

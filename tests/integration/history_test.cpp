@@ -11,8 +11,9 @@ using json = nlohmann::json;
 using Offsets = std::vector<std::uint64_t>;
 
 json historyConfig() {
-    return json{{"channel_defaults", {{"history_size", 100}}},
-                {"namespaces", {{"open", {{"history_size", 100}, {"client_history", true}}}, {"bare", json::object()}}}};
+    return json{
+        {"channel_defaults", {{"history_size", 100}}},
+        {"namespaces", {{"open", {{"history_size", 100}, {"client_history", true}}}, {"bare", json::object()}}}};
 }
 
 Offsets offsetsOf(const json& page) {
@@ -102,7 +103,9 @@ TEST_F(History, HttpReadsLikeTheCommand) {
     // The API reads any channel, whatever client_history says; one without history is empty.
     HttpResult bare = api.get("/api/history?channel=bare:x");
     ASSERT_EQ(bare.status, 200u);
-    EXPECT_EQ(bare.json(), (json{{"channel", "bare:x"}, {"epoch", bare.json()["epoch"]}, {"offset", 0}, {"publications", json::array()}}));
+    EXPECT_EQ(
+        bare.json(),
+        (json{{"channel", "bare:x"}, {"epoch", bare.json()["epoch"]}, {"offset", 0}, {"publications", json::array()}}));
 }
 
 TEST_F(History, HttpRefusals) {

@@ -37,7 +37,8 @@ json publishMany(HttpTestClient& api, const std::string& channel, int count, int
 }
 
 json subscribeSince(WsTestClient& client, const std::string& channel, std::uint64_t offset, const std::string& epoch) {
-    auto reply = client.request(json{{"type", "subscribe"}, {"channel", channel}, {"since", {{"offset", offset}, {"epoch", epoch}}}});
+    auto reply = client.request(
+        json{{"type", "subscribe"}, {"channel", channel}, {"since", {{"offset", offset}, {"epoch", epoch}}}});
     EXPECT_TRUE(reply) << "no reply to subscribe " << channel;
     return reply.value_or(json::object());
 }
@@ -215,11 +216,12 @@ TEST(Recovery, AClientWhoseSessionIsGoneRecoversWithSince) {
     ASSERT_TRUE(receivesConsecutive(*client, "feed", 0, 3));
     std::string epoch = (*subscribed)["epoch"];
     client->drop();
-    publishMany(api, "feed", 5);  // missed while away
+    publishMany(api, "feed", 5);         // missed while away
     std::this_thread::sleep_for(500ms);  // the session expires
 
     client = std::make_unique<WsTestClient>();
-    auto again = client->connectWith(daemon.port(), {{"session", (*connected)["session"]}, {"resume", (*connected)["resume"]}});
+    auto again =
+        client->connectWith(daemon.port(), {{"session", (*connected)["session"]}, {"resume", (*connected)["resume"]}});
     ASSERT_TRUE(again);
     EXPECT_EQ(again->value("resumed", true), false) << again->dump();
     json reply = subscribeSince(*client, "feed", 3, epoch);
@@ -282,7 +284,8 @@ TEST(Recovery, SubscribeUnsubscribeRaceAcrossLoopsKeepsTheStream) {
     HttpTestClient api(daemon.apiPort());
     for (int request = 0; request < 140; ++request) {
         json publications = json::array();
-        for (int i = 0; i < 1000; ++i) publications.push_back({{"channel", "filler-" + std::to_string(request * 1000 + i)}, {"data", 0}});
+        for (int i = 0; i < 1000; ++i)
+            publications.push_back({{"channel", "filler-" + std::to_string(request * 1000 + i)}, {"data", 0}});
         ASSERT_EQ(api.postJson("/api/batch", {{"publications", publications}}).status, 200u);
     }
     json next = publishMany(api, "race", 1);

@@ -135,7 +135,7 @@ TEST(EventLoopTest, AWindowThatDoesNotPayOffIsDroppedForAWhile) {
         subscribers.push_back(std::make_shared<BatchingSubscriber>(loop));
         subscribers.back()->expectedWrites = 0;
         loop.hub().add("ch" + std::to_string(c), subscribers.back().get());
-    loop.hub().goLive("ch" + std::to_string(c), subscribers.back().get(), StreamPosition{0, ""});
+        loop.hub().goLive("ch" + std::to_string(c), subscribers.back().get(), StreamPosition{0, ""});
     }
     loop.start();
     auto frame = std::make_shared<const std::string>("{}");

@@ -102,7 +102,8 @@ TEST(NodeTest, SubscribeReportsThePositionAndRecoversAllOrNothing) {
     node.attach(loops);
     std::string epoch;
     for (int i = 0; i < 5; ++i)
-        node.publish(PublishRequest{"c", "1"}, [&](PublishResult r) { epoch = std::get<Published>(r).publication->epoch; });
+        node.publish(PublishRequest{"c", "1"},
+                     [&](PublishResult r) { epoch = std::get<Published>(r).publication->epoch; });
 
     auto subscribe = [&](std::optional<StreamPosition> since) {
         SubscribeOutcome outcome;

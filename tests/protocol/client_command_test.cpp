@@ -328,13 +328,14 @@ TEST(ParseClientCommandTest, SubscribeWithSince) {
     EXPECT_EQ(command.since->epoch, "E1");
     EXPECT_FALSE(parseOk(R"({"type":"subscribe","channel":"news"})").since.has_value());
     EXPECT_FALSE(parseOk(R"({"type":"subscribe","channel":"news","since":null})").since.has_value());
-    for (const char* bad : {R"({"id":2,"type":"subscribe","channel":"n","since":40})",
-                            R"({"id":2,"type":"subscribe","channel":"n","since":{"offset":40}})",
-                            R"({"id":2,"type":"subscribe","channel":"n","since":{"epoch":"E"}})",
-                            R"({"id":2,"type":"subscribe","channel":"n","since":{"offset":-1,"epoch":"E"}})",
-                            R"({"id":2,"type":"subscribe","channel":"n","since":{"offset":1,"epoch":""}})",
-                            R"({"id":2,"type":"subscribe","channel":"n","since":{"offset":1,"epoch":5}})",
-                            R"({"id":2,"type":"subscribe","channel":"n","since":{"offset":9007199254740993,"epoch":"E"}})"}) {
+    for (const char* bad :
+         {R"({"id":2,"type":"subscribe","channel":"n","since":40})",
+          R"({"id":2,"type":"subscribe","channel":"n","since":{"offset":40}})",
+          R"({"id":2,"type":"subscribe","channel":"n","since":{"epoch":"E"}})",
+          R"({"id":2,"type":"subscribe","channel":"n","since":{"offset":-1,"epoch":"E"}})",
+          R"({"id":2,"type":"subscribe","channel":"n","since":{"offset":1,"epoch":""}})",
+          R"({"id":2,"type":"subscribe","channel":"n","since":{"offset":1,"epoch":5}})",
+          R"({"id":2,"type":"subscribe","channel":"n","since":{"offset":9007199254740993,"epoch":"E"}})"}) {
         CommandError error = parseError(bad);
         EXPECT_EQ(error.code, ErrorCode::BadRequest) << bad;
         EXPECT_EQ(error.id, 2u) << bad;

@@ -65,8 +65,8 @@ protected:
     }
 
     std::shared_ptr<ClientSession> newSession(unsigned loop) {
-        auto session = std::make_shared<ClientSession>(node, loops.at(loop), "s" + std::to_string(sessions.size()),
-                                                       "token", "");
+        auto session =
+            std::make_shared<ClientSession>(node, loops.at(loop), "s" + std::to_string(sessions.size()), "token", "");
         node.sessions().add(session->id(), session->resumeToken(), session, loop);
         sessions.push_back(session);
         return session;
@@ -76,9 +76,8 @@ protected:
         loops.at(loop).context().restart();
     }
     void publish(const std::string& channel, int qos) {
-        node.publish(PublishRequest{channel, "1", qos}, [](PublishResult result) {
-            ASSERT_TRUE(std::holds_alternative<Published>(result));
-        });
+        node.publish(PublishRequest{channel, "1", qos},
+                     [](PublishResult result) { ASSERT_TRUE(std::holds_alternative<Published>(result)); });
     }
     static std::vector<json> ofType(const std::vector<json>& messages, const std::string& type) {
         std::vector<json> out;

@@ -62,8 +62,7 @@ void MemoryBroker::evictIdleLocked(Shard& shard) {
     streams_.fetch_sub(1, std::memory_order_relaxed);
 }
 
-void MemoryBroker::appendHistoryLocked(Stream& stream, const PublicationPtr& publication,
-                                       const HistoryPolicy& policy) {
+void MemoryBroker::appendHistoryLocked(Stream& stream, const PublicationPtr& publication, const HistoryPolicy& policy) {
     stream.historyTtlMs = policy.ttl.count();
     stream.history.push_back(publication);
     std::size_t bytes = bytesOf(*publication);
@@ -176,7 +175,8 @@ void MemoryBroker::publish(PublishRequest request, PublishCompletion done) {
             appendHistoryLocked(stream, withoutReport(publication), request.history);
         else if (!stream.history.empty())
             forgetHistoryLocked(stream);  // the namespace stopped keeping history
-        if (!key.empty()) rememberLocked(shard, std::move(key), *publication, now + request.idempotencyWindow.count(), now);
+        if (!key.empty())
+            rememberLocked(shard, std::move(key), *publication, now + request.idempotencyWindow.count(), now);
         handler_->onPublication(publication);
     }
     done(Published{std::move(publication), false});
@@ -200,8 +200,8 @@ void MemoryBroker::history(std::string_view channel, HistoryQuery query, History
                     page.publications.push_back(kept[offset - oldest]);
             } else {
                 std::uint64_t from = query.since == 0 ? newest : std::min(query.since - 1, newest);
-                for (std::uint64_t offset = from; offset >= oldest && offset > 0 && page.publications.size() < query.limit;
-                     --offset)
+                for (std::uint64_t offset = from;
+                     offset >= oldest && offset > 0 && page.publications.size() < query.limit; --offset)
                     page.publications.push_back(kept[offset - oldest]);
             }
         }

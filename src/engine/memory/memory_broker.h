@@ -1,6 +1,6 @@
 // The in-memory engine: one node; offsets, epochs, history and idempotency keys kept in this
-// process (docs/configuration.md, "History and memory"). Everything is lost with the process: a restarted node starts new
-// epochs, so its clients are told that nothing can be recovered rather than shown a silent gap.
+// process (docs/configuration.md, "History and memory"). Everything is lost with the process: a restarted node starts
+// new epochs, so its clients are told that nothing can be recovered rather than shown a silent gap.
 #pragma once
 
 #include <array>
