@@ -1,0 +1,31 @@
+// A Lua script run with EVALSHA, its SHA-1 computed once here. Redis forgets scripts on restart,
+// failover and SCRIPT FLUSH: on NOSCRIPT the script is sent whole with EVAL (which caches it
+// again), so a caller never sees NOSCRIPT.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "engine/redis/redis_connection.h"
+
+namespace wspush {
+
+class RedisScript {
+public:
+    explicit RedisScript(std::string source);
+
+    const std::string& sha1() const { return sha1_; }
+    const std::string& source() const { return source_; }
+
+    // EVALSHA sha1 numkeys keys… args…, falling back to EVAL on NOSCRIPT.
+    void run(RedisConnection& connection, std::vector<std::string> keys, std::vector<std::string> args,
+             RedisReplyHandler done) const;
+    // SCRIPT LOAD, for an owner that loads its scripts when a connection becomes ready.
+    void load(RedisConnection& connection, RedisReplyHandler done) const;
+
+private:
+    std::string source_;
+    std::string sha1_;
+};
+
+}  // namespace wspush
