@@ -34,8 +34,12 @@ namespace wspush {
 class BrokerEventHandler {
 public:
     virtual ~BrokerEventHandler() = default;
-    // A publication published on this node with a DeliveryReport carries it (`report`).
+    // A publication published on this node with a DeliveryReport carries it (`report`); one
+    // published on another node whose publisher waits for a report carries `reportOrigin`.
     virtual void onPublication(const PublicationPtr& publication) = 0;
+    // A control message for this node (sent to it by name, or to every node): see
+    // Broker::publishControl. No order is promised between control messages and publications.
+    virtual void onControl(std::string_view payload) = 0;
 };
 
 // Why an engine call failed. `code` is the HTTP API code it maps to: Unavailable (503) when the
@@ -62,14 +66,21 @@ struct PublishRequest {
     std::string idempotencyKey{};
     std::chrono::milliseconds idempotencyWindow{0};
     // Stays on this node: set on the publication handed to this node's handler, never kept in
-    // history (a kept report would hold its waiting request for history_ttl).
+    // history (a kept report would hold its waiting request for history_ttl). Engines of one node
+    // (clustered() false) attach it; engines of several nodes ignore it and carry `reportOrigin`.
     std::shared_ptr<DeliveryReport> report{};
+    // For engines of several nodes: handed, with the publication, to every node that receives it
+    // (never kept in history), so that each of them reports back to the publishing node.
+    std::optional<ReportOrigin> reportOrigin{};
 };
 
 struct Published {
     // For a duplicate: the first publication's channel, offset, epoch, mid and ts (no data).
     PublicationPtr publication;
     bool duplicate = false;
+    // How many nodes (this one included) received it: the parts a delivery report waits for on
+    // an engine of several nodes. Engines of one node answer 0 (their `report` is attached).
+    std::uint64_t nodes = 0;
 };
 
 // A window of a channel's history. Forward (the default): offsets above `since`, ascending
@@ -86,17 +97,32 @@ struct HistoryPage {
     std::vector<PublicationPtr> publications;
 };
 
-// Publications and byte counts an engine holds, for /metrics.
+// Publications and byte counts an engine holds, for /metrics. Engines of several nodes count
+// what they see from this node (Redis: nothing of the history kept in Redis).
 struct EngineStats {
     std::uint64_t historyPublications = 0;
     std::uint64_t historyBytes = 0;
     std::uint64_t streams = 0;
 };
 
+// Whether the engine can reach one of its storage shards: for /healthz and /readyz.
+struct EngineShardHealth {
+    std::string shard;  // e.g. "127.0.0.1:6379"
+    bool ok = false;
+    std::string error;  // why not, when !ok
+};
+
+// What a node says about itself to the others, refreshed periodically (/api/nodes).
+struct NodeHeartbeat {
+    std::string name;
+    std::string info;  // a JSON object, e.g. {"address":…,"connections":…}
+};
+
 using PublishResult = std::variant<Published, BrokerError>;
 using PublishCompletion = std::function<void(PublishResult)>;
 using SubscribeCompletion = std::function<void(std::optional<BrokerError>)>;
 using HistoryCompletion = std::function<void(std::variant<HistoryPage, BrokerError>)>;
+using NodesCompletion = std::function<void(std::variant<std::vector<NodeHeartbeat>, BrokerError>)>;
 
 class Broker {
 public:
@@ -105,8 +131,18 @@ public:
     // "memory", "redis": for /api/info and the startup log.
     virtual const char* name() const = 0;
 
-    // Registers the node's handler. Called once, before any other member.
-    virtual void setEventHandler(BrokerEventHandler* handler) = 0;
+    // True when several nodes may share this engine: cluster-wide answers (/api/nodes, delivery
+    // reports with `nodes`) come from it; false for an engine of one node.
+    virtual bool clustered() const = 0;
+
+    // Registers the node's handler and the node's name (unique among the nodes sharing the
+    // engine: control messages are addressed by it). Called once, before any other member.
+    virtual void setEventHandler(BrokerEventHandler* handler, std::string nodeName) = 0;
+
+    // Starts the engine's own work (connections, timers). Called once, after setEventHandler and
+    // before any publish; stop() ends it (idempotent) and completes what is pending with errors.
+    virtual void start() {}
+    virtual void stop() {}
 
     // Appends `request` to its channel's stream and hands it to every subscribed node's handler,
     // then completes. Atomic per channel: the idempotency check, the next offset, the history
@@ -130,6 +166,19 @@ public:
     virtual void history(std::string_view channel, HistoryQuery query, HistoryCompletion done) = 0;
 
     virtual EngineStats stats() const = 0;
+
+    // One entry per storage shard (none for an engine without storage of its own). Thread-safe.
+    virtual std::vector<EngineShardHealth> health() const = 0;
+
+    // Hands `payload` to the handler's onControl on node `target`, or on every node (this one
+    // included) when `target` is empty. At most once, no acknowledgement, no order across nodes:
+    // for work that tolerates a lost message or has its own timeout (delivery reports, a
+    // disconnect request of the API).
+    virtual void publishControl(std::string_view target, std::string payload) = 0;
+
+    // Keeps `heartbeat` for `ttl`; nodes() lists every heartbeat not expired, this node's among them.
+    virtual void heartbeat(NodeHeartbeat heartbeat, std::chrono::milliseconds ttl) = 0;
+    virtual void nodes(NodesCompletion done) = 0;
 };
 
 }  // namespace wspush

@@ -63,6 +63,14 @@ private:
     std::atomic<bool> finished_{false};
 };
 
+// Where a publication's delivery report lives, for engines of several nodes: the publishing node's
+// name and its id for the report. Each node that delivers the publication tells that node how many
+// connections it reached and every ack it got (Broker::publishControl).
+struct ReportOrigin {
+    std::string node;
+    std::uint64_t id = 0;
+};
+
 struct Publication {
     std::string channel;
     std::uint64_t offset = 0;  // gap-free and increasing per channel within `epoch`
@@ -73,6 +81,8 @@ struct Publication {
     int qos = 0;                   // 0 at most once, 1 at least once, 2 exactly once
     // Set only when the publisher waits for a report; null otherwise, so unused reports cost nothing.
     std::shared_ptr<DeliveryReport> report;
+    // Engines of several nodes: set when the publisher (on whichever node) waits for a report.
+    std::shared_ptr<const ReportOrigin> reportOrigin;
 };
 
 using PublicationPtr = std::shared_ptr<const Publication>;

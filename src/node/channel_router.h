@@ -22,7 +22,7 @@
 
 namespace wspush {
 
-class ChannelRouter final : public BrokerEventHandler {
+class ChannelRouter {
 public:
     void attach(std::vector<EventLoop*> loops) { loops_ = std::move(loops); }
 
@@ -33,8 +33,8 @@ public:
     // Returns true when the node has no subscriber of the channel left.
     bool removeSubscriber(std::string_view channel, unsigned loop, bool lastOnLoop);
 
-    // From the broker, on any thread, in offset order per channel.
-    void onPublication(const PublicationPtr& publication) override;
+    // From the engine (through Node), on any thread, in offset order per channel.
+    void onPublication(const PublicationPtr& publication);
 
     // Channels with subscribers on this node and their subscriber counts, sorted by name.
     std::vector<std::pair<std::string, std::uint64_t>> channels() const;

@@ -45,7 +45,7 @@ Node::Node(Config config, std::string name, std::unique_ptr<Broker> broker, cons
       clock_(clock),
       clientPublishes_(std::chrono::duration_cast<IdempotencyCache::Duration>(config_.api.idempotency_window),
                        config_.api.idempotency_max_entries) {
-    broker_->setEventHandler(&router_);
+    broker_->setEventHandler(this, name_);
 }
 
 void Node::attach(EventLoopPool& loops) {
@@ -167,5 +167,11 @@ std::vector<const LoopMetrics*> Node::loopMetrics() const {
     for (const EventLoop* loop : loops_) metrics.push_back(&loop->metrics());
     return metrics;
 }
+
+void Node::onPublication(const PublicationPtr& publication) {
+    router_.onPublication(publication);
+}
+
+void Node::onControl(std::string_view) {}
 
 }  // namespace wspush

@@ -38,7 +38,7 @@ struct SubscribeOutcome {
 };
 using SubscribeDone = std::function<void(std::variant<SubscribeOutcome, BrokerError>)>;
 
-class Node {
+class Node final : public BrokerEventHandler {
 public:
     // `clock` outlives the node: Clock::system(), or a ManualClock in tests.
     Node(Config config, std::string name, std::unique_ptr<Broker> broker, const Clock& clock = Clock::system());
@@ -81,6 +81,10 @@ public:
     std::vector<std::pair<std::string, std::uint64_t>> channels() const { return router_.channels(); }
 
     NodeTotals totals() const;
+
+    // From the engine (BrokerEventHandler), on any thread.
+    void onPublication(const PublicationPtr& publication) override;
+    void onControl(std::string_view payload) override;
     std::vector<const LoopMetrics*> loopMetrics() const;
 
 private:

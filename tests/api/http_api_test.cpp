@@ -652,7 +652,10 @@ class ControlledBroker final : public Broker {
 public:
     const char* name() const override { return "controlled"; }
     ControlledBroker() : inner_("ctl", [] { return std::int64_t{1700000000000}; }) {}
-    void setEventHandler(BrokerEventHandler* handler) override { inner_.setEventHandler(handler); }
+    bool clustered() const override { return false; }
+    void setEventHandler(BrokerEventHandler* handler, std::string nodeName) override {
+        inner_.setEventHandler(handler, std::move(nodeName));
+    }
     void publish(PublishRequest request, PublishCompletion done) override {
         ++publishes;
         if (failNext) {
@@ -672,6 +675,14 @@ public:
         inner_.history(channel, query, std::move(done));
     }
     EngineStats stats() const override { return inner_.stats(); }
+    std::vector<EngineShardHealth> health() const override { return {}; }
+    void publishControl(std::string_view target, std::string payload) override {
+        inner_.publishControl(target, std::move(payload));
+    }
+    void heartbeat(NodeHeartbeat heartbeat, std::chrono::milliseconds ttl) override {
+        inner_.heartbeat(std::move(heartbeat), ttl);
+    }
+    void nodes(NodesCompletion done) override { inner_.nodes(std::move(done)); }
 
     void releaseAll() {
         auto completions = std::move(held);

@@ -22,6 +22,7 @@ using namespace std::chrono_literals;
 
 class RecordingHandler : public BrokerEventHandler {
 public:
+    void onControl(std::string_view) override {}
     void onPublication(const PublicationPtr& publication) override {
         std::lock_guard lock(mutex_);
         seen_.push_back(publication);
@@ -53,7 +54,9 @@ struct MemoryEngine {
 template <class Engine>
 class BrokerContractTest : public ::testing::Test {
 protected:
-    BrokerContractTest() : broker(Engine::make([this] { return now.load(); })) { broker->setEventHandler(&handler); }
+    BrokerContractTest() : broker(Engine::make([this] { return now.load(); })) {
+        broker->setEventHandler(&handler, "node-a");
+    }
 
     static HistoryPolicy keep(std::size_t size, std::chrono::milliseconds ttl = 300s) { return {size, ttl}; }
 

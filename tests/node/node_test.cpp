@@ -18,7 +18,10 @@ class InterestCheckingBroker final : public Broker {
 public:
     InterestCheckingBroker() : inner_("chk", [] { return std::int64_t{1700000000000}; }) {}
     const char* name() const override { return "checking"; }
-    void setEventHandler(BrokerEventHandler* handler) override { inner_.setEventHandler(handler); }
+    bool clustered() const override { return false; }
+    void setEventHandler(BrokerEventHandler* handler, std::string nodeName) override {
+        inner_.setEventHandler(handler, std::move(nodeName));
+    }
     void publish(PublishRequest request, PublishCompletion done) override {
         inner_.publish(std::move(request), std::move(done));
     }
@@ -46,6 +49,14 @@ public:
         inner_.history(channel, query, std::move(done));
     }
     EngineStats stats() const override { return inner_.stats(); }
+    std::vector<EngineShardHealth> health() const override { return {}; }
+    void publishControl(std::string_view target, std::string payload) override {
+        inner_.publishControl(target, std::move(payload));
+    }
+    void heartbeat(NodeHeartbeat heartbeat, std::chrono::milliseconds ttl) override {
+        inner_.heartbeat(std::move(heartbeat), ttl);
+    }
+    void nodes(NodesCompletion done) override { inner_.nodes(std::move(done)); }
 
     bool subscribed() {
         std::lock_guard lock(mutex_);

@@ -214,4 +214,22 @@ EngineStats MemoryBroker::stats() const {
                        historyBytes_.load(std::memory_order_relaxed), streams_.load(std::memory_order_relaxed)};
 }
 
+void MemoryBroker::publishControl(std::string_view target, std::string payload) {
+    if (target.empty() || target == nodeName_) handler_->onControl(payload);
+}
+
+void MemoryBroker::heartbeat(NodeHeartbeat heartbeat, std::chrono::milliseconds) {
+    std::lock_guard lock(heartbeatMutex_);
+    heartbeat_ = std::move(heartbeat);
+}
+
+void MemoryBroker::nodes(NodesCompletion done) {
+    std::vector<NodeHeartbeat> nodes;
+    {
+        std::lock_guard lock(heartbeatMutex_);
+        if (heartbeat_) nodes.push_back(*heartbeat_);
+    }
+    done(std::move(nodes));
+}
+
 }  // namespace wspush

@@ -10,6 +10,7 @@
 #include <functional>
 #include <list>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 
@@ -33,12 +34,21 @@ public:
     MemoryBroker(std::string instanceId, Clock clock);
 
     const char* name() const override { return "memory"; }
-    void setEventHandler(BrokerEventHandler* handler) override { handler_ = handler; }
+    bool clustered() const override { return false; }
+    void setEventHandler(BrokerEventHandler* handler, std::string nodeName) override {
+        handler_ = handler;
+        nodeName_ = std::move(nodeName);
+    }
     void publish(PublishRequest request, PublishCompletion done) override;
     void subscribe(std::string_view channel, SubscribeCompletion done) override;
     void unsubscribe(std::string_view channel) override;
     void history(std::string_view channel, HistoryQuery query, HistoryCompletion done) override;
     EngineStats stats() const override;
+    std::vector<EngineShardHealth> health() const override { return {}; }
+    // One node: a control message for this node or for every node is handed over at once.
+    void publishControl(std::string_view target, std::string payload) override;
+    void heartbeat(NodeHeartbeat heartbeat, std::chrono::milliseconds ttl) override;
+    void nodes(NodesCompletion done) override;
 
 private:
     // A channel's stream. Kept while the node subscribes to it; otherwise (published into, read,
@@ -84,6 +94,9 @@ private:
     std::string instanceId_;
     Clock clock_;
     BrokerEventHandler* handler_ = nullptr;
+    std::string nodeName_;
+    std::mutex heartbeatMutex_;
+    std::optional<NodeHeartbeat> heartbeat_;
     std::atomic<std::uint64_t> nextMid_{1};
     std::atomic<std::uint64_t> nextEpoch_{1};
     std::atomic<std::uint64_t> historyPublications_{0};

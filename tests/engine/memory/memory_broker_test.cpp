@@ -13,6 +13,7 @@ namespace {
 
 class RecordingHandler : public BrokerEventHandler {
 public:
+    void onControl(std::string_view) override {}
     void onPublication(const PublicationPtr& publication) override {
         std::lock_guard lock(mutex);
         seen.push_back(publication);
@@ -27,7 +28,7 @@ public:
 
 class MemoryBrokerTest : public ::testing::Test {
 protected:
-    MemoryBrokerTest() : broker("inst-a", [this] { return now.load(); }) { broker.setEventHandler(&handler); }
+    MemoryBrokerTest() : broker("inst-a", [this] { return now.load(); }) { broker.setEventHandler(&handler, "node-a"); }
 
     PublicationPtr publish(MemoryBroker& target, const std::string& channel, const std::string& data = "1") {
         PublicationPtr result;
@@ -88,7 +89,7 @@ TEST_F(MemoryBrokerTest, EpochIsStablePerChannelAndDiffersBetweenChannels) {
 TEST_F(MemoryBrokerTest, EpochsDifferBetweenInstances) {
     RecordingHandler otherHandler;
     MemoryBroker other("inst-b", [] { return std::int64_t{0}; });
-    other.setEventHandler(&otherHandler);
+    other.setEventHandler(&otherHandler, "node-b");
     PublicationPtr mine = publish("news");
     PublicationPtr theirs = publish(other, "news");
     EXPECT_EQ(theirs->offset, 1u);
