@@ -1,0 +1,543 @@
+#include "engine/redis/redis_broker.h"
+
+#include <algorithm>
+
+#include <spdlog/spdlog.h>
+#include <boost/asio/post.hpp>
+
+#include "engine/redis/publication_codec.h"
+#include "engine/redis/redis_lua.h"
+
+namespace wspush {
+
+namespace net = boost::asio;
+using namespace std::chrono_literals;
+
+namespace {
+
+// A repair reads at most this many publications; a larger gap is left to the subscribers'
+// "insufficient state" path (they resubscribe and recover from history themselves).
+constexpr std::uint64_t kMaxRepair = 10000;
+constexpr auto kHousekeepingPeriod = 100ms;
+
+std::string streamId(std::uint64_t offset) {
+    return std::to_string(offset) + "-0";
+}
+
+// Redis answers these while it cannot serve writes yet or any more: retry later (503), like a
+// connection that is down.
+bool isTransientError(const RedisReply& reply) {
+    return reply.isErrorWith("LOADING") || reply.isErrorWith("READONLY") || reply.isErrorWith("MASTERDOWN") ||
+           reply.isErrorWith("BUSY") || reply.isErrorWith("TRYAGAIN") || reply.isErrorWith("CLUSTERDOWN");
+}
+
+BrokerError errorOf(const RedisResult& result, const std::string& shard) {
+    if (auto* failure = std::get_if<RedisFailure>(&result))
+        return BrokerError{ApiErrorCode::Unavailable, "redis " + shard + ": " + failure->message};
+    const RedisReply& reply = std::get<RedisReply>(result);
+    if (isTransientError(reply)) return BrokerError{ApiErrorCode::Unavailable, "redis " + shard + ": " + reply.string};
+    return BrokerError{ApiErrorCode::Internal, "redis " + shard + ": unexpected reply " + reply.describe()};
+}
+
+// Decodes the entries of an XRANGE/XREVRANGE reply; nullopt when one is malformed.
+std::optional<std::vector<PublicationPtr>> decodeEntries(std::string_view channel, std::string_view epoch,
+                                                         const RedisReply& entries) {
+    if (!entries.isArray()) return std::nullopt;
+    std::vector<PublicationPtr> publications;
+    publications.reserve(entries.elements.size());
+    for (const RedisReply& entry : entries.elements) {
+        if (!entry.isArray() || entry.elements.size() != 2 || !entry.elements[1].isArray()) return std::nullopt;
+        auto id = entry.elements[0].asString();
+        auto offset = id ? offsetOfStreamId(*id) : std::nullopt;
+        const auto& fields = entry.elements[1].elements;
+        if (!offset || fields.size() != 2 || fields[0].asString() != std::optional<std::string_view>("d"))
+            return std::nullopt;
+        auto body = fields[1].asString();
+        auto publication = body ? decodeBody(channel, *offset, epoch, *body) : std::nullopt;
+        if (!publication) return std::nullopt;
+        publications.push_back(std::make_shared<const Publication>(std::move(*publication)));
+    }
+    return publications;
+}
+
+}  // namespace
+
+RedisBroker::RedisBroker(RedisBrokerOptions options, std::string instanceId, Clock clock)
+    : options_(std::move(options)),
+      instanceId_(std::move(instanceId)),
+      clock_(std::move(clock)),
+      keys_(options_.prefix),
+      publishScript_(redis_lua::kPublish),
+      historyScript_(redis_lua::kHistory),
+      heartbeatScript_(redis_lua::kHeartbeat),
+      nodesScript_(redis_lua::kNodes) {
+    for (const RedisShardOptions& shard : options_.shards)
+        health_.push_back(EngineShardHealth{shard.name, false, "connecting"});
+}
+
+RedisBroker::~RedisBroker() {
+    stop();
+}
+
+void RedisBroker::setEventHandler(BrokerEventHandler* handler, std::string nodeName) {
+    handler_ = handler;
+    nodeName_ = std::move(nodeName);
+}
+
+template <class Task>
+void RedisBroker::run(Task&& task) {
+    net::post(context_, std::forward<Task>(task));
+}
+
+void RedisBroker::start() {
+    if (started_) return;
+    started_ = true;
+    work_.emplace(context_.get_executor());
+    run([this] { startOnThread(); });
+    thread_ = std::thread([this] { context_.run(); });
+}
+
+void RedisBroker::stop() {
+    if (!started_ || stopped_.exchange(true)) return;
+    run([this] {
+        stopOnThread();
+        work_.reset();
+    });
+    // Handlers still queued after the connections stopped finish here; then run() returns.
+    if (thread_.joinable()) thread_.join();
+}
+
+void RedisBroker::startOnThread() {
+    for (std::size_t index = 0; index < options_.shards.size(); ++index) {
+        const RedisShardOptions& shardOptions = options_.shards[index];
+        RedisConnectionOptions connection;
+        connection.address = shardOptions.address;
+        connection.password = options_.password;
+        connection.db = options_.db;
+        connection.requireMaster = shardOptions.requireMaster;
+        connection.connectTimeout = options_.connectTimeout;
+        connection.commandTimeout = options_.commandTimeout;
+
+        Shard shard;
+        shard.options = shardOptions;
+        connection.name = "redis " + shardOptions.name + " commands";
+        shard.commands = RedisConnection::create(
+            context_, connection,
+            RedisConnection::Events{[this, index] {
+                                        // Cached scripts let the first EVALSHA succeed; a failed
+                                        // load only costs one EVAL later (RedisScript).
+                                        for (const RedisScript* script :
+                                             {&publishScript_, &historyScript_, &heartbeatScript_, &nodesScript_})
+                                            script->load(*shards_[index].commands, [](RedisResult) {});
+                                        updateHealth();
+                                    },
+                                    [this](const std::string&) { updateHealth(); }});
+        connection.name = "redis " + shardOptions.name + " pub/sub";
+        RedisSubscriber::Probe probe{keys_.controlNode(nodeName_), options_.probeInterval,
+                                     [this, index](const std::string& channel, const std::string& payload) {
+                                         shards_[index].commands->command({"PUBLISH", channel, payload},
+                                                                          [](RedisResult) {});
+                                     }};
+        shard.subscriber = RedisSubscriber::create(
+            context_, connection, std::move(probe),
+            RedisSubscriber::Events{
+                [this](const std::string& channel, const std::string& payload) { onMessage(channel, payload); },
+                [this, index] {
+                    updateHealth();
+                    // Whatever was published while the connection was down was missed.
+                    checkPositions(index);
+                },
+                [this, index](const std::string&) {
+                    updateHealth();
+                    // The echo a waiting publish expects may never come: complete them now.
+                    for (auto& [name, state] : channels_)
+                        if (shardIndexOf(name) == index) completeEchoWaits(state, true);
+                }});
+        shards_.push_back(std::move(shard));
+    }
+    // Control messages for every node travel on the first shard.
+    shards_.front().subscriber->subscribe(keys_.controlAll(), [](bool) {});
+    for (Shard& shard : shards_) {
+        shard.commands->start();
+        shard.subscriber->start();
+    }
+    housekeeping_.emplace(context_);
+    nextPositionCheck_ = std::chrono::steady_clock::now() + options_.positionCheckInterval;
+    scheduleHousekeeping();
+}
+
+void RedisBroker::stopOnThread() {
+    if (housekeeping_) housekeeping_->cancel();
+    for (auto& [name, state] : channels_) completeEchoWaits(state, true);
+    for (Shard& shard : shards_) {
+        shard.subscriber->stop();
+        shard.commands->stop();
+    }
+}
+
+BrokerError RedisBroker::unavailable(const Shard& shard) const {
+    std::string error = shard.commands->lastError();
+    return BrokerError{ApiErrorCode::Unavailable,
+                       "redis " + shard.options.name + " is unavailable" + (error.empty() ? "" : ": " + error)};
+}
+
+std::string RedisBroker::nextMid() {
+    return instanceId_ + "-" + std::to_string(nextMid_++);
+}
+
+std::string RedisBroker::nextEpoch() {
+    return instanceId_ + std::to_string(nextEpoch_++);
+}
+
+void RedisBroker::updateHealth() {
+    std::vector<EngineShardHealth> health;
+    for (const Shard& shard : shards_) {
+        bool ok = shard.commands->ready() && shard.subscriber->ready();
+        std::string error;
+        if (!shard.commands->ready())
+            error = shard.commands->lastError();
+        else if (!shard.subscriber->ready())
+            error = "pub/sub: " + shard.subscriber->lastError();
+        if (!ok && error.empty()) error = "connecting";
+        health.push_back(EngineShardHealth{shard.options.name, ok, std::move(error)});
+    }
+    std::lock_guard lock(healthMutex_);
+    health_ = std::move(health);
+}
+
+std::vector<EngineShardHealth> RedisBroker::health() const {
+    std::lock_guard lock(healthMutex_);
+    return health_;
+}
+
+EngineStats RedisBroker::stats() const {
+    EngineStats stats;
+    stats.streams = channelCount_.load(std::memory_order_relaxed);
+    return stats;
+}
+
+// ---- publish ----------------------------------------------------------------------------------
+
+void RedisBroker::publish(PublishRequest request, PublishCompletion done) {
+    if (stopped_) return done(BrokerError{ApiErrorCode::Unavailable, "the engine is stopping"});
+    run([this, request = std::move(request), done = std::move(done)]() mutable {
+        doPublish(std::move(request), std::move(done));
+    });
+}
+
+void RedisBroker::doPublish(PublishRequest request, PublishCompletion done) {
+    Shard& shard = shardFor(request.channel);
+    if (!shard.commands->ready()) return done(unavailable(shard));
+
+    auto publication = std::make_shared<Publication>();
+    publication->channel = std::move(request.channel);
+    publication->mid = request.mid.empty() ? nextMid() : std::move(request.mid);
+    publication->timestampMs = clock_();
+    publication->qos = request.qos;
+    publication->data = std::move(request.data);
+    const std::string& channel = publication->channel;
+
+    bool idempotent = !request.idempotencyKey.empty() && request.idempotencyWindow.count() > 0;
+    std::vector<std::string> keys{keys_.stream(channel), keys_.meta(channel),
+                                  keys_.idempotency(channel, idempotent ? request.idempotencyKey : "")};
+    std::vector<std::string> args{encodeBody(*publication),
+                                  std::to_string(request.history.size),
+                                  std::to_string(std::max<std::int64_t>(request.history.ttl.count(), 1)),
+                                  std::to_string(options_.metaTtl.count()),
+                                  nextEpoch(),
+                                  keys_.pubsub(channel),
+                                  idempotent ? std::to_string(request.idempotencyWindow.count()) : "0",
+                                  request.reportOrigin ? encodeReportOrigin(*request.reportOrigin) : "",
+                                  std::to_string(publication->timestampMs),
+                                  encodeFirstPublished(*publication)};
+    publishScript_.run(
+        *shard.commands, std::move(keys), std::move(args),
+        [this, publication, shardName = shard.options.name, done = std::move(done)](RedisResult result) mutable {
+            auto* reply = std::get_if<RedisReply>(&result);
+            if (reply == nullptr || reply->isError()) return done(errorOf(result, shardName));
+            const auto& fields = reply->elements;
+            if (reply->isArray() && fields.size() == 2 && fields[0].asString() == std::optional<std::string_view>("dup")) {
+                auto text = fields[1].asString();
+                auto first = text ? decodeFirstPublished(publication->channel, *text) : std::nullopt;
+                if (!first) return done(errorOf(result, shardName));
+                return done(Published{std::make_shared<const Publication>(std::move(*first)), true, 0});
+            }
+            auto offset = reply->isArray() && fields.size() == 3 ? fields[0].asInteger() : std::nullopt;
+            auto epoch = offset ? fields[1].asString() : std::nullopt;
+            auto nodes = epoch ? fields[2].asInteger() : std::nullopt;
+            if (!nodes || *offset <= 0 || epoch->empty()) return done(errorOf(result, shardName));
+            publication->offset = static_cast<std::uint64_t>(*offset);
+            publication->epoch = std::string(*epoch);
+            Published published{publication, false, static_cast<std::uint64_t>(*nodes)};
+
+            auto it = channels_.find(publication->channel);
+            bool echoPending = it != channels_.end() && it->second.confirmed &&
+                               !(it->second.delivered && it->second.delivered->epoch == publication->epoch &&
+                                 it->second.delivered->offset >= publication->offset);
+            if (!echoPending) return done(std::move(published));
+            it->second.echoWaits.push_back(
+                EchoWait{publication->offset, publication->epoch,
+                         std::chrono::steady_clock::now() + options_.commandTimeout,
+                         [done = std::move(done), published = std::move(published)]() mutable {
+                             done(std::move(published));
+                         }});
+        });
+}
+
+// ---- receiving --------------------------------------------------------------------------------
+
+void RedisBroker::subscribe(std::string_view channel, SubscribeCompletion done) {
+    if (stopped_) return done(BrokerError{ApiErrorCode::Unavailable, "the engine is stopping"});
+    run([this, channel = std::string(channel), done = std::move(done)]() mutable {
+        Channel& state = channels_[channel];
+        state = Channel{};
+        state.generation = nextGeneration_++;
+        channelCount_.store(channels_.size(), std::memory_order_relaxed);
+        Shard& shard = shardFor(channel);
+        shard.subscriber->subscribe(
+            keys_.pubsub(channel), [this, channel, generation = state.generation, shardName = shard.options.name,
+                                    done = std::move(done)](bool confirmed) {
+                // A confirmation of an earlier subscription of the channel (unsubscribed since)
+                // still answers its own waiters, but does not speak for the current one.
+                auto it = channels_.find(channel);
+                if (confirmed && it != channels_.end() && it->second.generation == generation)
+                    it->second.confirmed = true;
+                if (confirmed) return done(std::nullopt);
+                done(BrokerError{ApiErrorCode::Unavailable, "redis " + shardName + ": pub/sub is unavailable"});
+            });
+    });
+}
+
+void RedisBroker::unsubscribe(std::string_view channel) {
+    if (stopped_) return;
+    run([this, channel = std::string(channel)] {
+        auto it = channels_.find(channel);
+        if (it == channels_.end()) return;
+        completeEchoWaits(it->second, true);
+        channels_.erase(it);
+        channelCount_.store(channels_.size(), std::memory_order_relaxed);
+        shardFor(channel).subscriber->unsubscribe(keys_.pubsub(channel));
+    });
+}
+
+void RedisBroker::onMessage(const std::string& pubsubChannel, const std::string& payload) {
+    if (pubsubChannel == keys_.controlAll() || pubsubChannel == keys_.controlNode(nodeName_))
+        return handler_->onControl(payload);
+    std::string_view channel = keys_.channelOf(pubsubChannel);
+    auto it = channels_.find(channel);
+    if (it == channels_.end()) return;  // unsubscribed while the message was on its way
+    auto publication = decodeMessage(channel, payload);
+    if (!publication) {
+        spdlog::warn("redis: dropped a malformed message on {} ({} bytes)", pubsubChannel, payload.size());
+        return;
+    }
+    accept(it->first, it->second, std::move(*publication));
+}
+
+// Hands publications over in offset order, once each: the live path of the contract.
+void RedisBroker::accept(const std::string& channel, Channel& state, Publication publication) {
+    if (state.repairing) {
+        state.held.push_back(std::move(publication));
+        return;
+    }
+    if (state.delivered && state.delivered->epoch == publication.epoch) {
+        if (publication.offset <= state.delivered->offset) return;  // a repair delivered it already
+        if (publication.offset > state.delivered->offset + 1) {
+            gapsFound_.fetch_add(1, std::memory_order_relaxed);
+            std::uint64_t upTo = publication.offset - 1;
+            state.held.push_back(std::move(publication));
+            return repair(channel, state, upTo);
+        }
+    }
+    // A new epoch (or the first publication received) is handed over as it is: the subscribers'
+    // hubs compare it with their own positions and report lost state.
+    deliver(state, std::move(publication));
+}
+
+void RedisBroker::deliver(Channel& state, Publication publication) {
+    state.delivered = StreamPosition{publication.offset, publication.epoch};
+    handler_->onPublication(std::make_shared<const Publication>(std::move(publication)));
+    completeEchoWaits(state, false);
+}
+
+void RedisBroker::completeEchoWaits(Channel& state, bool all) {
+    auto now = std::chrono::steady_clock::now();
+    while (!state.echoWaits.empty()) {
+        EchoWait& wait = state.echoWaits.front();
+        bool received = state.delivered && state.delivered->epoch == wait.epoch && state.delivered->offset >= wait.offset;
+        bool stale = state.delivered && state.delivered->epoch != wait.epoch;
+        if (!all && !received && !stale && wait.deadline > now) break;
+        auto complete = std::move(wait.complete);
+        state.echoWaits.pop_front();
+        complete();
+    }
+}
+
+// Reads what this node missed of `channel` up to `upTo` from history and hands it over before
+// anything received meanwhile. What history no longer holds stays a gap: the hubs see it.
+void RedisBroker::repair(const std::string& channel, Channel& state, std::uint64_t upTo) {
+    std::uint64_t from = state.delivered->offset + 1;
+    state.repairing = true;
+    std::string epoch = state.delivered->epoch;
+    std::uint64_t count = std::min(upTo - from + 1, kMaxRepair);
+    doHistory(channel, HistoryQuery{from - 1, static_cast<std::size_t>(count), false},
+              [this, channel, generation = state.generation, epoch](std::variant<HistoryPage, BrokerError> result) {
+                  auto it = channels_.find(channel);
+                  if (it == channels_.end() || it->second.generation != generation) return;
+                  Channel& state = it->second;
+                  state.repairing = false;
+                  if (auto* page = std::get_if<HistoryPage>(&result); page && page->position.epoch == epoch) {
+                      bool filled = false;
+                      for (const PublicationPtr& missed : page->publications) {
+                          if (missed->offset != state.delivered->offset + 1) break;
+                          deliver(state, Publication(*missed));
+                          filled = true;
+                      }
+                      if (filled) gapsRepaired_.fetch_add(1, std::memory_order_relaxed);
+                  }
+                  std::vector<Publication> held;
+                  held.swap(state.held);
+                  std::sort(held.begin(), held.end(),
+                            [](const Publication& a, const Publication& b) { return a.offset < b.offset; });
+                  for (Publication& publication : held) {
+                      // A gap that remains is handed over as it is, once: no second repair of it.
+                      if (state.repairing) {
+                          state.held.push_back(std::move(publication));
+                      } else if (state.delivered && state.delivered->epoch == publication.epoch &&
+                                 publication.offset <= state.delivered->offset) {
+                          continue;
+                      } else {
+                          deliver(state, std::move(publication));
+                      }
+                  }
+              });
+}
+
+void RedisBroker::checkPositions(std::size_t shardIndex) {
+    Shard& shard = shards_[shardIndex];
+    if (!shard.commands->ready()) return;
+    for (auto& [name, state] : channels_) {
+        if (!state.delivered || state.repairing || shardIndexOf(name) != shardIndex) continue;
+        shard.commands->command(
+            {"HMGET", keys_.meta(name), "e", "s"},
+            [this, channel = name, generation = state.generation](RedisResult result) {
+                auto it = channels_.find(channel);
+                auto* reply = std::get_if<RedisReply>(&result);
+                if (it == channels_.end() || it->second.generation != generation || reply == nullptr ||
+                    !reply->isArray() || reply->elements.size() != 2)
+                    return;
+                Channel& state = it->second;
+                auto epoch = reply->elements[0].asString();
+                auto top = reply->elements[1].asInteger();
+                if (!epoch || !top || state.repairing || !state.delivered || *epoch != state.delivered->epoch ||
+                    static_cast<std::uint64_t>(*top) <= state.delivered->offset)
+                    return;
+                gapsFound_.fetch_add(1, std::memory_order_relaxed);
+                repair(channel, state, static_cast<std::uint64_t>(*top));
+            });
+    }
+}
+
+void RedisBroker::scheduleHousekeeping() {
+    housekeeping_->expires_after(kHousekeepingPeriod);
+    housekeeping_->async_wait([this](boost::system::error_code ec) {
+        if (ec || stopped_) return;
+        for (auto& [name, state] : channels_)
+            if (!state.echoWaits.empty()) completeEchoWaits(state, false);
+        if (std::chrono::steady_clock::now() >= nextPositionCheck_) {
+            nextPositionCheck_ = std::chrono::steady_clock::now() + options_.positionCheckInterval;
+            for (std::size_t index = 0; index < shards_.size(); ++index) checkPositions(index);
+        }
+        scheduleHousekeeping();
+    });
+}
+
+// ---- history ----------------------------------------------------------------------------------
+
+void RedisBroker::history(std::string_view channel, HistoryQuery query, HistoryCompletion done) {
+    if (stopped_) return done(BrokerError{ApiErrorCode::Unavailable, "the engine is stopping"});
+    run([this, channel = std::string(channel), query, done = std::move(done)]() mutable {
+        doHistory(channel, query, std::move(done));
+    });
+}
+
+void RedisBroker::doHistory(const std::string& channel, HistoryQuery query, HistoryCompletion done) {
+    Shard& shard = shardFor(channel);
+    if (!shard.commands->ready()) return done(unavailable(shard));
+    std::string first, last;
+    if (query.limit > 0 && !query.reverse) {
+        first = streamId(query.since + 1);
+        last = "+";
+    } else if (query.limit > 0 && query.since == 0) {
+        first = "-";
+        last = "+";
+    } else if (query.limit > 0 && query.since > 1) {
+        first = "-";
+        last = streamId(query.since - 1);
+    }
+    historyScript_.run(
+        *shard.commands, {keys_.stream(channel), keys_.meta(channel)},
+        {first, last, query.reverse ? "1" : "0", std::to_string(query.limit), std::to_string(options_.metaTtl.count()),
+         nextEpoch(), std::to_string(clock_())},
+        [channel, shardName = shard.options.name, done = std::move(done)](RedisResult result) {
+            auto* reply = std::get_if<RedisReply>(&result);
+            if (reply == nullptr || reply->isError()) return done(errorOf(result, shardName));
+            const auto& fields = reply->elements;
+            auto top = reply->isArray() && fields.size() == 3 ? fields[0].asInteger() : std::nullopt;
+            auto epoch = top ? fields[1].asString() : std::nullopt;
+            auto publications = epoch ? decodeEntries(channel, *epoch, fields[2]) : std::nullopt;
+            if (!publications || *top < 0 || epoch->empty()) return done(errorOf(result, shardName));
+            done(HistoryPage{StreamPosition{static_cast<std::uint64_t>(*top), std::string(*epoch)},
+                             std::move(*publications)});
+        });
+}
+
+// ---- between nodes ----------------------------------------------------------------------------
+
+void RedisBroker::publishControl(std::string_view target, std::string payload) {
+    if (stopped_) return;
+    run([this, channel = target.empty() ? keys_.controlAll() : keys_.controlNode(target),
+         payload = std::move(payload)]() mutable {
+        Shard& shard = shards_.front();
+        if (!shard.commands->ready()) return;  // at most once: the callers have their own timeouts
+        shard.commands->command({"PUBLISH", std::move(channel), std::move(payload)}, [](RedisResult) {});
+    });
+}
+
+void RedisBroker::heartbeat(NodeHeartbeat heartbeat, std::chrono::milliseconds ttl) {
+    if (stopped_) return;
+    run([this, heartbeat = std::move(heartbeat), ttl] {
+        Shard& shard = shards_.front();
+        if (!shard.commands->ready()) return;
+        std::int64_t now = clock_();
+        heartbeatScript_.run(*shard.commands, {keys_.nodes(), keys_.nodesExpiry()},
+                             {heartbeat.name, heartbeat.info, std::to_string(now + ttl.count()), std::to_string(now)},
+                             [](RedisResult) {});
+    });
+}
+
+void RedisBroker::nodes(NodesCompletion done) {
+    if (stopped_) return done(BrokerError{ApiErrorCode::Unavailable, "the engine is stopping"});
+    run([this, done = std::move(done)]() mutable {
+        Shard& shard = shards_.front();
+        if (!shard.commands->ready()) return done(unavailable(shard));
+        nodesScript_.run(*shard.commands, {keys_.nodes(), keys_.nodesExpiry()}, {std::to_string(clock_())},
+                         [shardName = shard.options.name, done = std::move(done)](RedisResult result) {
+                             auto* reply = std::get_if<RedisReply>(&result);
+                             if (reply == nullptr || !reply->isArray() || reply->elements.size() % 2 != 0)
+                                 return done(errorOf(result, shardName));
+                             std::vector<NodeHeartbeat> nodes;
+                             for (std::size_t i = 0; i + 1 < reply->elements.size(); i += 2) {
+                                 auto name = reply->elements[i].asString();
+                                 auto info = reply->elements[i + 1].asString();
+                                 if (!name || !info) return done(errorOf(result, shardName));
+                                 nodes.push_back(NodeHeartbeat{std::string(*name), std::string(*info)});
+                             }
+                             std::sort(nodes.begin(), nodes.end(),
+                                       [](const auto& a, const auto& b) { return a.name < b.name; });
+                             done(std::move(nodes));
+                         });
+    });
+}
+
+}  // namespace wspush

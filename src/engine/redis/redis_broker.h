@@ -1,0 +1,172 @@
+// The Redis engine: several nodes share channels through Redis (docs/engines.md). Per channel,
+// one Lua script publishes atomically (idempotency, offset, history, PUBLISH); a node receives
+// the channels it has subscribers for on one pub/sub connection per shard, checks their positions
+// after every pub/sub reconnect and periodically, and repairs a gap from history when it can.
+//
+// Thread model: the engine runs its own I/O thread (one io_context) on which every hiredis
+// context lives. Broker members are called from any thread and post to it; every completion and
+// every handler call runs on it (docs/architecture.md).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "base/string_hash.h"
+#include "engine/redis/redis_connection.h"
+#include "engine/redis/redis_keys.h"
+#include "engine/redis/redis_script.h"
+#include "engine/redis/redis_subscriber.h"
+#include "wspush/broker.h"
+
+namespace wspush {
+
+// An address source that always answers `address` (a shard without Sentinel).
+inline RedisAddressSource fixedRedisAddress(RedisAddress address) {
+    return [address](auto found) { found(address); };
+}
+
+struct RedisShardOptions {
+    std::string name;            // for logs and /healthz: "host:port" or the Sentinel master name
+    RedisAddressSource address;  // a fixed address, or a Sentinel lookup
+    bool requireMaster = false;  // true behind Sentinel: a demoted master is not written to
+};
+
+struct RedisBrokerOptions {
+    std::vector<RedisShardOptions> shards;  // at least one; only ever append (redis_keys.h)
+    std::string password;
+    int db = 0;
+    std::string prefix = "wsp";
+    std::chrono::milliseconds connectTimeout{1000};
+    std::chrono::milliseconds commandTimeout{2000};
+    // How long a channel's position (epoch, top offset) outlives its last publication or read.
+    std::chrono::seconds metaTtl{std::chrono::hours(24 * 30)};
+    // How often every subscribed channel's position is compared with what this node received.
+    std::chrono::milliseconds positionCheckInterval{std::chrono::seconds(40)};
+    // How often each pub/sub connection proves it still receives (a probe PUBLISH to itself).
+    std::chrono::milliseconds probeInterval{std::chrono::seconds(5)};
+};
+
+class RedisBroker final : public Broker {
+public:
+    using Clock = std::function<std::int64_t()>;  // Unix milliseconds; injected for tests
+
+    // `instanceId` prefixes mids and epochs made here: it must differ between runs and nodes.
+    RedisBroker(RedisBrokerOptions options, std::string instanceId, Clock clock);
+    ~RedisBroker() override;
+
+    const char* name() const override { return "redis"; }
+    bool clustered() const override { return true; }
+    void setEventHandler(BrokerEventHandler* handler, std::string nodeName) override;
+    void start() override;
+    void stop() override;
+
+    void publish(PublishRequest request, PublishCompletion done) override;
+    void subscribe(std::string_view channel, SubscribeCompletion done) override;
+    void unsubscribe(std::string_view channel) override;
+    void history(std::string_view channel, HistoryQuery query, HistoryCompletion done) override;
+    EngineStats stats() const override;
+    std::vector<EngineShardHealth> health() const override;
+    void publishControl(std::string_view target, std::string payload) override;
+    void heartbeat(NodeHeartbeat heartbeat, std::chrono::milliseconds ttl) override;
+    void nodes(NodesCompletion done) override;
+
+    // Gaps this node found in what it received, and how many it filled from history: for
+    // /metrics and tests. Thread-safe.
+    std::uint64_t gapsFound() const { return gapsFound_.load(std::memory_order_relaxed); }
+    std::uint64_t gapsRepaired() const { return gapsRepaired_.load(std::memory_order_relaxed); }
+
+private:
+    struct Shard {
+        RedisShardOptions options;
+        std::shared_ptr<RedisConnection> commands;
+        std::shared_ptr<RedisSubscriber> subscriber;
+    };
+    // A publish that completes once this node received it back (the contract: a subscribed
+    // node's handler sees a publication before its publish completes).
+    struct EchoWait {
+        std::uint64_t offset;
+        std::string epoch;
+        std::chrono::steady_clock::time_point deadline;
+        std::function<void()> complete;
+    };
+    // What this node receives of one channel: on the engine thread only.
+    struct Channel {
+        std::uint64_t generation = 0;
+        bool confirmed = false;
+        std::optional<StreamPosition> delivered;  // the last publication handed to the handler
+        bool repairing = false;
+        std::vector<Publication> held;  // received while a repair reads history
+        std::deque<EchoWait> echoWaits;
+    };
+    using Channels = std::unordered_map<std::string, Channel, StringHash, std::equal_to<>>;
+
+    Shard& shardFor(std::string_view channel) { return shards_[shardOf(channel, shards_.size())]; }
+    std::size_t shardIndexOf(std::string_view channel) const { return shardOf(channel, shards_.size()); }
+    BrokerError unavailable(const Shard& shard) const;
+    template <class Task>
+    void run(Task&& task);
+
+    void startOnThread();
+    void stopOnThread();
+    void onMessage(const std::string& pubsubChannel, const std::string& payload);
+    void accept(const std::string& channel, Channel& state, Publication publication);
+    void deliver(Channel& state, Publication publication);
+    void repair(const std::string& channel, Channel& state, std::uint64_t upTo);
+    void checkPositions(std::size_t shard);
+    void completeEchoWaits(Channel& state, bool all);
+    void scheduleHousekeeping();
+    void updateHealth();
+    void doPublish(PublishRequest request, PublishCompletion done);
+    void doHistory(const std::string& channel, HistoryQuery query, HistoryCompletion done);
+    std::string nextMid();
+    std::string nextEpoch();
+
+    RedisBrokerOptions options_;
+    std::string instanceId_;
+    Clock clock_;
+    RedisKeys keys_;
+    BrokerEventHandler* handler_ = nullptr;
+    std::string nodeName_;
+    RedisScript publishScript_;
+    RedisScript historyScript_;
+    RedisScript heartbeatScript_;
+    RedisScript nodesScript_;
+
+    boost::asio::io_context context_;
+    std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;
+    std::thread thread_;
+    std::atomic<bool> stopped_{false};
+    bool started_ = false;
+
+    // Engine thread only.
+    std::vector<Shard> shards_;
+    Channels channels_;
+    std::optional<boost::asio::steady_timer> housekeeping_;
+    std::chrono::steady_clock::time_point nextPositionCheck_;
+    std::uint64_t nextGeneration_ = 1;
+    std::uint64_t nextMid_ = 1;
+    std::uint64_t nextEpoch_ = 1;
+
+    mutable std::mutex healthMutex_;
+    std::vector<EngineShardHealth> health_;
+    std::atomic<std::uint64_t> gapsFound_{0};
+    std::atomic<std::uint64_t> gapsRepaired_{0};
+    std::atomic<std::uint64_t> channelCount_{0};
+};
+
+}  // namespace wspush

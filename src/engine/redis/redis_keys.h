@@ -1,0 +1,73 @@
+// Where the Redis engine keeps each thing (docs/engines.md lists every key, its type and TTL).
+// Every key of a channel carries the hash tag {c:<channel>}, so that the keys a script touches
+// always live in one slot and Redis Cluster needs no new layout.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace wspush {
+
+class RedisKeys {
+public:
+    explicit RedisKeys(std::string prefix) : prefix_(std::move(prefix)) {}
+
+    const std::string& prefix() const { return prefix_; }
+
+    // The channel's history: a stream whose entry ids are `<offset>-0`.
+    std::string stream(std::string_view channel) const { return tagged(channel, ":s"); }
+    // The channel's position: a hash of `e` (epoch), `s` (top offset), `t` (history TTL, ms).
+    std::string meta(std::string_view channel) const { return tagged(channel, ":m"); }
+    // The result of an idempotent publish of the channel with `key`.
+    std::string idempotency(std::string_view channel, std::string_view key) const {
+        return tagged(channel, ":i:") + std::string(key);
+    }
+    // The pub/sub channel its publications travel on.
+    std::string pubsub(std::string_view channel) const { return tagged(channel, ":p"); }
+    // The channel named by a pub/sub channel of ours; empty when it is not one.
+    std::string_view channelOf(std::string_view pubsubChannel) const {
+        std::string_view head = pubsubHead();
+        if (pubsubChannel.size() < head.size() + 3 || pubsubChannel.substr(0, head.size()) != head ||
+            pubsubChannel.substr(pubsubChannel.size() - 3) != "}:p")
+            return {};
+        return pubsubChannel.substr(head.size(), pubsubChannel.size() - head.size() - 3);
+    }
+
+    // Control messages for every node, and for one node (also its pub/sub liveness probe).
+    std::string controlAll() const { return prefix_ + ":ctl"; }
+    std::string controlNode(std::string_view node) const { return prefix_ + ":node:" + std::string(node); }
+    // Node heartbeats: a hash node → info, and a zset node → expire-at (Unix ms).
+    std::string nodes() const { return prefix_ + ":nodes"; }
+    std::string nodesExpiry() const { return prefix_ + ":nodes:z"; }
+
+private:
+    std::string pubsubHead() const { return prefix_ + ":{c:"; }
+    std::string tagged(std::string_view channel, std::string_view suffix) const {
+        std::string key;
+        key.reserve(prefix_.size() + channel.size() + suffix.size() + 5);
+        key.append(prefix_).append(":{c:").append(channel).append("}").append(suffix);
+        return key;
+    }
+
+    std::string prefix_;
+};
+
+// Which shard keeps a channel: Lamping and Veach's jump consistent hash of the 64-bit FNV-1a of
+// its name. Appending a shard moves about 1/N of the channels (to the new one) and no other:
+// the moved channels start a new epoch there, and their subscribers are told (recovered:false).
+inline std::size_t shardOf(std::string_view channel, std::size_t shards) {
+    std::uint64_t key = 14695981039346656037ull;
+    for (unsigned char c : channel) key = (key ^ c) * 1099511628211ull;
+    std::int64_t bucket = -1, next = 0;
+    while (next < static_cast<std::int64_t>(shards)) {
+        bucket = next;
+        key = key * 2862933555777941757ull + 1;
+        next = static_cast<std::int64_t>(static_cast<double>(bucket + 1) *
+                                         (static_cast<double>(std::int64_t{1} << 31) /
+                                          static_cast<double>((key >> 33) + 1)));
+    }
+    return static_cast<std::size_t>(bucket);
+}
+
+}  // namespace wspush

@@ -1,0 +1,28 @@
+// The Lua scripts of the Redis engine. Each runs atomically on its shard: that is what makes the
+// idempotency check, the next offset, the history append and the PUBLISH one step, so pub/sub
+// order is offset order and a duplicate never takes an offset (centrifuge's
+// broker_history_add_stream.lua is the model; its bug #549, a suppressed publish that bumped the
+// offset, is what the order of the steps here prevents).
+#pragma once
+
+namespace wspush::redis_lua {
+
+// KEYS: stream, meta, idempotency result.
+// ARGV: body, history size, history ttl (ms), meta ttl (s), epoch if none, pub/sub channel,
+//       idempotency window (ms, 0: none), report origin ("" none), now (Unix ms),
+//       first-published record (<ts>\n<mid>).
+// Returns {offset, epoch, nodes reached} or {"dup", "<offset>\n<epoch>\n<ts>\n<mid>"}.
+extern const char* const kPublish;
+
+// KEYS: stream, meta.
+// ARGV: first id, last id ("" both: position only), reverse ("1"/"0"), limit, meta ttl (s),
+//       epoch if none, now (Unix ms).
+// Returns {top offset, epoch, entries} where entries is XRANGE's (or XREVRANGE's) reply.
+extern const char* const kHistory;
+
+// KEYS: heartbeat hash, heartbeat expiry zset. ARGV: node, info, expire-at (Unix ms), now.
+extern const char* const kHeartbeat;
+// KEYS: heartbeat hash, heartbeat expiry zset. ARGV: now. Returns {node, info, …} of live nodes.
+extern const char* const kNodes;
+
+}  // namespace wspush::redis_lua
