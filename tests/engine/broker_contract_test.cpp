@@ -1,5 +1,5 @@
 // The engine contract (include/wspush/broker.h), one typed suite that every engine must pass:
-// the memory engine now, the Redis engine against a real redis-server next. Completions are
+// the memory engine, and the Redis engine against real redis-server processes, with one shard and with two. Completions are
 // awaited with timeouts, so an engine that completes on another thread passes the same tests.
 #include <atomic>
 #include <chrono>
@@ -13,6 +13,8 @@
 #include <gtest/gtest.h>
 
 #include "engine/memory/memory_broker.h"
+#include "engine/redis/redis_broker.h"
+#include "support/redis_server_process.h"
 #include "wspush/broker.h"
 
 namespace wspush {
@@ -51,11 +53,43 @@ struct MemoryEngine {
     }
 };
 
+// The Redis engine against real redis-server processes, started once for the whole suite; each
+// broker gets its own key prefix, so tests never see each other's channels.
+template <std::size_t Shards>
+struct RedisEngine {
+    static std::unique_ptr<Broker> make(std::function<std::int64_t()> clock) {
+        static std::vector<std::unique_ptr<testing::RedisServerProcess>> servers = [] {
+            std::vector<std::unique_ptr<testing::RedisServerProcess>> started;
+            for (std::size_t i = 0; i < Shards; ++i) started.push_back(std::make_unique<testing::RedisServerProcess>());
+            return started;
+        }();
+        static std::atomic<int> instances{0};
+        RedisBrokerOptions options;
+        for (const auto& server : servers)
+            options.shards.push_back(
+                RedisShardOptions{server->address(), fixedRedisAddress(server->redisAddress()), false});
+        std::string id = "contract" + std::to_string(++instances);
+        options.prefix = id;
+        auto broker = std::make_unique<RedisBroker>(std::move(options), id + "-", std::move(clock));
+        return broker;
+    }
+};
+
 template <class Engine>
 class BrokerContractTest : public ::testing::Test {
 protected:
     BrokerContractTest() : broker(Engine::make([this] { return now.load(); })) {
         broker->setEventHandler(&handler, "node-a");
+        broker->start();
+        // An engine with storage shards starts serving once it reached them.
+        auto deadline = std::chrono::steady_clock::now() + 5s;
+        auto ready = [&] {
+            for (const auto& shard : broker->health())
+                if (!shard.ok) return false;
+            return true;
+        };
+        while (!ready() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(5ms);
+        EXPECT_TRUE(ready());
     }
 
     static HistoryPolicy keep(std::size_t size, std::chrono::milliseconds ttl = 300s) { return {size, ttl}; }
@@ -108,7 +142,7 @@ protected:
     std::unique_ptr<Broker> broker;
 };
 
-using Engines = ::testing::Types<MemoryEngine>;
+using Engines = ::testing::Types<MemoryEngine, RedisEngine<1>, RedisEngine<2>>;
 TYPED_TEST_SUITE(BrokerContractTest, Engines);
 
 using Offsets = std::vector<std::uint64_t>;
