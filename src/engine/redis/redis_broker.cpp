@@ -429,13 +429,28 @@ void RedisBroker::checkPositions(std::size_t shardIndex) {
                 Channel& state = it->second;
                 auto epoch = reply->elements[0].asString();
                 auto top = reply->elements[1].asInteger();
-                if (!epoch || !top || state.repairing || !state.delivered || *epoch != state.delivered->epoch ||
-                    static_cast<std::uint64_t>(*top) <= state.delivered->offset)
+                if (!epoch || !top || state.repairing || !state.delivered || *epoch != state.delivered->epoch)
                     return;
+                if (static_cast<std::uint64_t>(*top) < state.delivered->offset) return restartEpoch(channel, state);
+                if (static_cast<std::uint64_t>(*top) == state.delivered->offset) return;
                 gapsFound_.fetch_add(1, std::memory_order_relaxed);
                 repair(channel, state, static_cast<std::uint64_t>(*top));
             });
     }
+}
+
+// The channel's stream went back (an asynchronous replica took over before it had the newest
+// publications): the offsets about to be reused would look like ones already delivered. A new
+// epoch, set only if nobody set one meanwhile, makes every subscriber hear about it instead.
+void RedisBroker::restartEpoch(const std::string& channel, Channel& state) {
+    spdlog::warn("redis: channel {} went back from offset {} (data lost in Redis): starting a new epoch", channel,
+                 state.delivered->offset);
+    std::string lost = state.delivered->epoch;
+    state.delivered.reset();
+    shardFor(channel).commands->command(
+        {"EVAL", "if redis.call('hget', KEYS[1], 'e') == ARGV[1] then redis.call('hset', KEYS[1], 'e', ARGV[2]) end",
+         "1", keys_.meta(channel), lost, nextEpoch()},
+        [](RedisResult) {});
 }
 
 void RedisBroker::scheduleHousekeeping() {

@@ -128,6 +128,7 @@ private:
     void deliver(Channel& state, Publication publication);
     void repair(const std::string& channel, Channel& state, std::uint64_t upTo);
     void checkPositions(std::size_t shard);
+    void restartEpoch(const std::string& channel, Channel& state);
     void completeEchoWaits(Channel& state, bool all);
     void scheduleHousekeeping();
     void updateHealth();
