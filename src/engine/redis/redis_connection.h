@@ -53,11 +53,11 @@ using RedisReplyHandler = std::function<void(RedisResult)>;
 using RedisAddressSource = std::function<void(std::function<void(std::variant<RedisAddress, RedisFailure>)> found)>;
 
 struct RedisConnectionOptions {
-    std::string name;                    // for logs, e.g. "shard 127.0.0.1:6379 commands"
-    RedisAddressSource address;          // required
-    std::string password;                // AUTH after connecting when not empty
-    int db = 0;                          // SELECT after connecting when not 0
-    bool requireMaster = false;          // check ROLE after connecting; a replica is a failed attempt
+    std::string name;            // for logs, e.g. "shard 127.0.0.1:6379 commands"
+    RedisAddressSource address;  // required
+    std::string password;        // AUTH after connecting when not empty
+    int db = 0;                  // SELECT after connecting when not 0
+    bool requireMaster = false;  // check ROLE after connecting; a replica is a failed attempt
     std::chrono::milliseconds connectTimeout{1000};
     std::chrono::milliseconds commandTimeout{2000};
     std::chrono::milliseconds backoffMin{250};
@@ -93,6 +93,16 @@ public:
     void restart(const std::string& why);
 
 private:
+    // RedisSubscriber drives its own connection with SUBSCRIBE and UNSUBSCRIBE, which hiredis
+    // routes by channel rather than to a pending command: it reaches them through these two.
+    friend class RedisSubscriber;
+    using PushHandler = std::function<void(const RedisReply&)>;
+    // Every reply to sendPubSub() and every message goes to `onPush`, in arrival order (set
+    // before start()).
+    void setPushHandler(PushHandler onPush);
+    // Sends SUBSCRIBE or UNSUBSCRIBE; false when not ready (nothing sent).
+    bool sendPubSub(const std::vector<std::string>& argv);
+
     class Adapter;
     struct Pending;
     RedisConnection(boost::asio::io_context& context, RedisConnectionOptions options, Events events);

@@ -3,6 +3,7 @@
 // again), so a caller never sees NOSCRIPT.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -15,7 +16,7 @@ public:
     explicit RedisScript(std::string source);
 
     const std::string& sha1() const { return sha1_; }
-    const std::string& source() const { return source_; }
+    const std::string& source() const { return *source_; }
 
     // EVALSHA sha1 numkeys keys… args…, falling back to EVAL on NOSCRIPT.
     void run(RedisConnection& connection, std::vector<std::string> keys, std::vector<std::string> args,
@@ -24,7 +25,8 @@ public:
     void load(RedisConnection& connection, RedisReplyHandler done) const;
 
 private:
-    std::string source_;
+    // Shared with the NOSCRIPT fallbacks in flight, which may outlive this object.
+    std::shared_ptr<const std::string> source_;
     std::string sha1_;
 };
 
