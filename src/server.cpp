@@ -26,6 +26,15 @@ std::string hostName() {
     return name;
 }
 
+// A node tells the others it is alive this often, and is forgotten this long after its last word.
+constexpr std::chrono::seconds kHeartbeatInterval{5};
+constexpr std::chrono::seconds kHeartbeatTtl{15};
+
+// The engine `engine` names. Only the memory engine is built in so far; open() refuses the others.
+std::unique_ptr<Broker> makeEngine(const Config&) {
+    return std::make_unique<MemoryBroker>(randomHex(4), [] { return Clock::system().unixMillis(); });
+}
+
 unsigned loopCount(const Config& config) {
     if (config.threads != 0) return config.threads;
     return std::max(1u, std::min(64u, std::thread::hardware_concurrency()));
@@ -35,12 +44,12 @@ unsigned loopCount(const Config& config) {
 
 Server::Server(Config config, ServerOptions options)
     : options_(std::move(options)),
-      node_(config, config.node_name.empty() ? hostName() : config.node_name,
-            std::make_unique<MemoryBroker>(randomHex(4), [] { return Clock::system().unixMillis(); })),
+      node_(config, config.node_name.empty() ? hostName() : config.node_name, makeEngine(config)),
       api_(node_),
       loops_(loopCount(config)),
       signals_(loops_.at(0).context(), SIGTERM, SIGINT, SIGHUP),
-      drainTimer_(loops_.at(0).context()) {
+      drainTimer_(loops_.at(0).context()),
+      heartbeatTimer_(loops_.at(0).context()) {
     node_.attach(loops_);
     auto window = std::chrono::duration_cast<std::chrono::steady_clock::duration>(config.websocket.write_delay);
     for (EventLoop* loop : loops_.all()) loop->setDeliveryWindow(window);
@@ -49,6 +58,7 @@ Server::Server(Config config, ServerOptions options)
 Server::~Server() {
     loops_.stop();
     loops_.join();
+    node_.stopEngine();
     // Sessions own timers of the loops' io_contexts: they go while those still exist.
     node_.sessions().clear();
 }
@@ -56,6 +66,10 @@ Server::~Server() {
 bool Server::open() {
     const Config& config = node_.config();
     SessionMode mode = options_.echo ? SessionMode::Echo : SessionMode::Protocol;
+    if (config.engine != "memory") {
+        spdlog::critical("engine \"{}\" is not built into this wspushd (engine: only \"memory\")", config.engine);
+        return false;
+    }
     if (!config.static_files.root.empty()) {
         auto files = StaticFiles::load(config.static_files.root);
         if (auto* problem = std::get_if<std::string>(&files)) {
@@ -96,14 +110,17 @@ bool Server::open() {
 }
 
 int Server::run() {
+    node_.startEngine();
     waitForSignal();
     publicListener_->start();
     if (apiListener_) apiListener_->start();
+    net::post(loops_.at(0).context(), [this] { sendHeartbeat(); });
     loops_.start();
     writeReadyFile();
     stopped_.get_future().wait();
     loops_.stop();
     loops_.join();
+    node_.stopEngine();
     node_.sessions().clear();
     spdlog::info("stopped");
     return 0;
@@ -129,6 +146,7 @@ void Server::waitForSignal() {
 void Server::beginShutdown() {
     if (shuttingDown_) return;
     shuttingDown_ = true;
+    api_.beginDraining();  // load balancers stop sending clients here (/readyz)
     publicListener_->stop();
     if (apiListener_) apiListener_->stop();
     for (std::size_t i = 0; i < loops_.size(); ++i) {
@@ -156,7 +174,25 @@ void Server::stop() {
     if (stopping_) return;  // the drain deadline and a second signal may both get here
     stopping_ = true;
     drainTimer_.cancel();
+    heartbeatTimer_.cancel();
     stopped_.set_value();
+}
+
+void Server::sendHeartbeat() {
+    const Config& config = node_.config();
+    bool v6 = config.listen.host.find(':') != std::string::npos;
+    std::string host = v6 ? "[" + config.listen.host + "]" : config.listen.host;
+    NodeTotals totals = node_.totals();
+    nlohmann::json info{{"address", host + ":" + std::to_string(publicListener_->port())},
+                        {"version", Node::version()},
+                        {"connections", totals.websocketConnections},
+                        {"subscriptions", node_.subscriptions()},
+                        {"uptime_s", std::chrono::duration_cast<std::chrono::seconds>(node_.uptime()).count()}};
+    node_.heartbeat(NodeHeartbeat{node_.name(), info.dump()}, kHeartbeatTtl);
+    heartbeatTimer_.expires_after(kHeartbeatInterval);
+    heartbeatTimer_.async_wait([this](boost::system::error_code ec) {
+        if (!ec && !stopping_) sendHeartbeat();
+    });
 }
 
 void Server::writeReadyFile() const {

@@ -39,6 +39,8 @@ private:
     void beginShutdown();
     void checkDrained(std::chrono::steady_clock::time_point deadline);
     void writeReadyFile() const;
+    // Every kHeartbeatInterval on loop 0: tells the cluster about this node (/api/nodes).
+    void sendHeartbeat();
 
     ServerOptions options_;
     // Declaration order is destruction order reversed: the loops (and the connections their
@@ -50,6 +52,7 @@ private:
     std::shared_ptr<Listener> apiListener_;
     boost::asio::signal_set signals_;
     boost::asio::steady_timer drainTimer_;
+    boost::asio::steady_timer heartbeatTimer_;
     std::promise<void> stopped_;
     bool shuttingDown_ = false;
     bool stopping_ = false;

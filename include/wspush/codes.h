@@ -22,6 +22,7 @@ enum class ErrorCode : int {
     NotSubscribed = 111,
     MalformedMessage = 112,
     QosViolation = 113,
+    Unavailable = 115,  // the engine cannot be reached right now: retry
 };
 
 // Why the server closes a connection: the close frame's code, the `disconnect` message's reason,
@@ -39,9 +40,11 @@ inline constexpr Disconnect kNoPong{4002, "no pong", true};
 inline constexpr Disconnect kConnectTimeout{4003, "connect timeout", true};
 inline constexpr Disconnect kInternalError{4004, "internal error", true};
 inline constexpr Disconnect kUnhealthy{4005, "unhealthy", true};
+inline constexpr Disconnect kDisconnectedReconnect{4007, "disconnected", true};  // POST /api/disconnect, reconnect
 inline constexpr Disconnect kBadRequest{4500, "bad request", false};
 inline constexpr Disconnect kUnauthorized{4501, "unauthorized", false};
 inline constexpr Disconnect kTakenOver{4502, "session taken over", false};
+inline constexpr Disconnect kDisconnected{4503, "disconnected", false};  // POST /api/disconnect
 }  // namespace disconnects
 
 // Codes of `{"error":{"code":…}}` bodies of the HTTP API; the HTTP status is the first three digits.

@@ -101,8 +101,28 @@ struct LogConfig {
     std::string format = "text";  // text or json (one object per line)
 };
 
+// Redis Sentinel (redis.sentinel): the shards are the masters Sentinel names, one name per shard.
+struct RedisSentinelConfig {
+    std::vector<Endpoint> addresses;        // Sentinel instances; at least one
+    std::vector<std::string> master_names;  // one per shard, in shard order; at least one
+};
+
+// The Redis engine (engine "redis"), through which several nodes share channels, history and
+// the cluster's view (docs/configuration.md).
+struct RedisConfig {
+    // One Redis per shard, "host:port" (an IP address); channels are spread over them by hash.
+    // At least one when the engine is "redis" and there is no `sentinel`.
+    std::vector<Endpoint> addresses;
+    std::string password;                         // AUTH with it; empty: no AUTH
+    unsigned db = 0;                              // SELECT this database
+    std::string prefix = "wsp";                   // of every key and channel in Redis: 1 to 64 of [A-Za-z0-9_.-]
+    Seconds connect_timeout{1};                   // to connect (and authenticate) to one Redis, then retry
+    Seconds command_timeout{2};                   // a command unanswered this long fails (engine unavailable)
+    std::optional<RedisSentinelConfig> sentinel;  // set: shards from Sentinel; `addresses` unused
+};
+
 struct Config {
-    std::string node_name;  // empty: the host name
+    std::string node_name;  // empty: the host name; unique among the nodes sharing an engine
     unsigned threads = 0;   // event loops; 0: one per core. At most 64.
     Endpoint listen;
     ApiConfig api;
@@ -115,6 +135,8 @@ struct Config {
     Seconds shutdown_timeout{10};
     StaticFilesConfig static_files;
     LogConfig log;
+    std::string engine = "memory";  // "memory" (one node) or "redis" (several nodes, `redis`)
+    RedisConfig redis;
 
     // The options of `channel`'s namespace, or nullptr when its namespace is not configured.
     const NamespaceConfig* namespaceFor(std::string_view channel) const;

@@ -24,6 +24,10 @@ constexpr std::size_t kMaxBroadcastChannels = 1000;
 constexpr std::size_t kMaxBatchPublications = 1000;
 constexpr std::size_t kMaxIdempotencyKey = 128;
 constexpr std::uint64_t kMaxSafeInteger = 1ull << 53;  // what a JavaScript client can hold exactly
+// How long a report of a clustered publish without "wait" (/api/send) waits for the nodes: a node
+// that dies, or a lost control message, must not hold the request forever.
+constexpr std::chrono::milliseconds kClusteredReportLifetime{3000};
+constexpr std::size_t kMaxClientId = 128;
 
 // A decimal integer from 0 to `max`, nothing else (no sign, no spaces); nullopt otherwise.
 std::optional<std::uint64_t> parseUnsigned(std::string_view text, std::uint64_t max) {
@@ -166,7 +170,10 @@ void publishReported(Node& node, PublishRequest request, std::optional<WaitForAc
             outcome->answerIfComplete(lock);
         });
     request.report = report;
-    if (wait && api.after) api.after(wait->timeout, [report] { report->expire(); });
+    // On a clustered engine the other nodes' parts arrive as control messages, which may be lost
+    // (at most once) or never sent (a node died): every such report ends, with what it counted.
+    if (api.after && (wait || node.clustered()))
+        api.after(wait ? wait->timeout : kClusteredReportLifetime, [report] { report->expire(); });
     node.publish(std::move(request), [outcome](PublishResult result) {
         std::unique_lock lock(outcome->mutex);
         if (auto* failure = std::get_if<BrokerError>(&result)) {
@@ -258,6 +265,8 @@ void publishEach(Node& node, std::vector<BatchItem> items, ApiRespond respond) {
         std::mutex mutex;
         json results = json::array();
         std::size_t remaining;
+        std::size_t published = 0;
+        bool unavailable = false;  // an item failed because the engine cannot be reached
         ApiRespond respond;
     };
     auto gather = std::make_shared<Gather>();
@@ -267,9 +276,17 @@ void publishEach(Node& node, std::vector<BatchItem> items, ApiRespond respond) {
 
     auto complete = [gather](std::size_t index, json outcome) {
         std::unique_lock lock(gather->mutex);
+        if (outcome.contains("offset")) ++gather->published;
+        if (outcome.contains("error") &&
+            outcome["error"].value("code", 0) == static_cast<int>(ApiErrorCode::Unavailable))
+            gather->unavailable = true;
         gather->results[index].update(outcome);
         if (--gather->remaining > 0) return;
         lock.unlock();
+        // Nothing published because the engine is unreachable: a 503 the backend retries (and
+        // that an idempotency key does not remember), rather than a 200 full of errors.
+        if (gather->published == 0 && gather->unavailable)
+            return gather->respond(HttpApi::error(ApiErrorCode::Unavailable, "the engine is unavailable: retry"));
         ApiResponse response = ok(json{{"results", std::move(gather->results)}});
         response.wasPublish = true;
         gather->respond(std::move(response));
@@ -312,6 +329,7 @@ void HttpApi::handle(const ApiRequest& request, const ListenerRoutes& routes, Ap
         {"/healthz", "GET", false},       {"/metrics", "GET", true},      {"/api/publish", "POST", true},
         {"/api/broadcast", "POST", true}, {"/api/channels", "GET", true}, {"/api/info", "GET", true},
         {"/api/send", "POST", true},      {"/api/batch", "POST", true},   {"/api/history", "GET", true},
+        {"/readyz", "GET", false},        {"/api/nodes", "GET", true},    {"/api/disconnect", "POST", true},
     };
     const Route* route = nullptr;
     for (const auto& candidate : kRoutes)
@@ -323,7 +341,8 @@ void HttpApi::handle(const ApiRequest& request, const ListenerRoutes& routes, Ap
         response.allow = route->method;
         return respond(std::move(response));
     }
-    if (route->path == "/healthz") return respond(ok(json{{"status", "ok"}}));
+    if (route->path == "/healthz") return respond(health());
+    if (route->path == "/readyz") return respond(readiness());
     if (auto refusal = authorize(request)) return respond(std::move(*refusal));
 
     if (route->path == "/api/publish") return publish(request, std::move(respond));
@@ -331,6 +350,8 @@ void HttpApi::handle(const ApiRequest& request, const ListenerRoutes& routes, Ap
     if (route->path == "/api/send") return send(request, std::move(respond));
     if (route->path == "/api/batch") return batch(request, std::move(respond));
     if (route->path == "/api/history") return history(request, std::move(respond));
+    if (route->path == "/api/disconnect") return disconnect(request, std::move(respond));
+    if (route->path == "/api/nodes") return nodes(std::move(respond));
     if (route->path == "/api/channels") return respond(channels());
     if (route->path == "/api/info") return respond(info());
     respond(metrics());
@@ -588,11 +609,100 @@ void HttpApi::history(const ApiRequest& request, ApiRespond respond) {
     });
 }
 
+void HttpApi::disconnect(const ApiRequest& request, ApiRespond respond) {
+    auto parsed = parseBody(request);
+    if (auto* refusal = std::get_if<ApiResponse>(&parsed)) return respond(std::move(*refusal));
+    const json& body = std::get<json>(parsed);
+    auto user = body.find("user");
+    auto client = body.find("client");
+    auto reconnect = body.find("reconnect");
+    if (user == body.end() && client == body.end())
+        return respond(error(ApiErrorCode::MissingField, "\"user\" or \"client\" is required"));
+    if (user != body.end() && client != body.end())
+        return respond(error(ApiErrorCode::WrongType, "name either \"user\" or \"client\", not both"));
+    DisconnectTarget target;
+    if (user != body.end()) {
+        // The names a session may have: those of its personal channel.
+        if (!user->is_string() || personalChannel(user->get_ref<const std::string&>()).empty())
+            return respond(error(ApiErrorCode::WrongType, "\"user\" must be 1 to 240 letters, digits or _-.:@/=+!#"));
+        target.user = user->get<std::string>();
+    } else {
+        if (!client->is_string() || client->get_ref<const std::string&>().empty() ||
+            client->get_ref<const std::string&>().size() > kMaxClientId)
+            return respond(error(ApiErrorCode::WrongType, "\"client\" must be a connection id (1 to 128 characters)"));
+        target.client = client->get<std::string>();
+    }
+    if (reconnect != body.end() && !reconnect->is_null()) {
+        if (!reconnect->is_boolean())
+            return respond(error(ApiErrorCode::WrongType, "\"reconnect\" must be true or false"));
+        target.reconnect = reconnect->get<bool>();
+    }
+    node_.disconnect(target);
+    ApiResponse response = ok(json{{"status", "sent"}, {"scope", "cluster"}});
+    response.status = 202;
+    respond(std::move(response));
+}
+
+void HttpApi::nodes(ApiRespond respond) {
+    node_.nodes([respond = std::move(respond)](std::variant<std::vector<NodeHeartbeat>, BrokerError> result) {
+        if (auto* failure = std::get_if<BrokerError>(&result))
+            return respond(error(ApiErrorCode::Unavailable, failure->message));
+        json list = json::array();
+        for (const NodeHeartbeat& heartbeat : std::get<std::vector<NodeHeartbeat>>(result)) {
+            json entry{{"name", heartbeat.name}};
+            // Written by wspush nodes (Server::sendHeartbeat); a field a node did not send is left out.
+            BoundedJson<json> info = parseBoundedJson<json>(heartbeat.info);
+            if (info.error == JsonParseError::None && info.value.is_object())
+                for (const char* key : {"address", "version", "connections", "subscriptions", "uptime_s"})
+                    if (auto it = info.value.find(key); it != info.value.end()) entry[key] = *it;
+            list.push_back(std::move(entry));
+        }
+        respond(ok(json{{"nodes", std::move(list)}}));
+    });
+}
+
+namespace {
+
+json shardsJson(const std::vector<EngineShardHealth>& shards) {
+    json list = json::array();
+    for (const auto& shard : shards)
+        list.push_back(json{{"shard", shard.shard}, {"ok", shard.ok}, {"error", shard.error}});
+    return list;
+}
+
+bool allShardsOk(const std::vector<EngineShardHealth>& shards) {
+    return std::all_of(shards.begin(), shards.end(), [](const EngineShardHealth& shard) { return shard.ok; });
+}
+
+}  // namespace
+
+ApiResponse HttpApi::health() const {
+    // The process is alive whatever the engine does: always 200, "degraded" names the shards.
+    std::vector<EngineShardHealth> shards = node_.engineHealth();
+    if (allShardsOk(shards)) return ok(json{{"status", "ok"}});
+    return ok(json{{"status", "degraded"}, {"redis", shardsJson(shards)}});
+}
+
+ApiResponse HttpApi::readiness() const {
+    ApiResponse response;
+    if (draining_.load(std::memory_order_relaxed)) {
+        response = ok(json{{"status", "draining"}});
+        response.status = 503;
+        return response;
+    }
+    std::vector<EngineShardHealth> shards = node_.engineHealth();
+    if (allShardsOk(shards)) return ok(json{{"status", "ready"}});
+    response = ok(json{{"status", "unavailable"}, {"redis", shardsJson(shards)}});
+    response.status = 503;
+    return response;
+}
+
 ApiResponse HttpApi::channels() const {
     json list = json::array();
     for (const auto& [name, subscribers] : node_.channels())
         list.push_back(json{{"channel", name}, {"subscribers", subscribers}});
-    return ok(json{{"channels", std::move(list)}});
+    // This node's subscribers only; /api/nodes is the view of the cluster.
+    return ok(json{{"scope", "node"}, {"channels", std::move(list)}});
 }
 
 ApiResponse HttpApi::info() const {
@@ -605,7 +715,8 @@ ApiResponse HttpApi::info() const {
                    {"channels", totals.channels},
                    {"publications", totals.publications},
                    {"threads", node_.loopMetrics().size()},
-                   {"engine", node_.engineName()}});
+                   {"engine", node_.engineName()},
+                   {"scope", "node"}});
 }
 
 ApiResponse HttpApi::metrics() const {

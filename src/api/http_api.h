@@ -1,7 +1,9 @@
-// The HTTP API (docs/http-api.md): publish, broadcast, channels, info, health and metrics.
+// The HTTP API (docs/http-api.md): publish, broadcast, send, batch, history, disconnect, channels,
+// info, nodes, health, readiness and metrics.
 // Socket-free: HttpSession turns Beast requests into ApiRequest and writes the ApiResponse back.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -64,6 +66,9 @@ public:
     // listeners start: handle() reads it from every loop without a lock.
     void serveStaticFiles(std::shared_ptr<const StaticFiles> files);
 
+    // The server is shutting down: /readyz answers 503 "draining" from now on. Any thread.
+    void beginDraining() { draining_.store(true, std::memory_order_relaxed); }
+
 private:
     std::optional<ApiResponse> authorize(const ApiRequest& request) const;
     ApiResponse staticFile(const ApiRequest& request, const ListenerRoutes& routes) const;
@@ -72,10 +77,14 @@ private:
     void send(const ApiRequest& request, ApiRespond respond);
     void batch(const ApiRequest& request, ApiRespond respond);
     void history(const ApiRequest& request, ApiRespond respond);
+    void disconnect(const ApiRequest& request, ApiRespond respond);
+    void nodes(ApiRespond respond);
     // Runs `perform` (which publishes and responds exactly once) unless the request's key makes it
     // a replay, a conflict or a wait for the same request in flight (docs/http-api.md).
     void runIdempotent(const ApiRequest& request, const std::optional<std::string>& key, ApiRespond respond,
                        const std::function<void(ApiRespond)>& perform);
+    ApiResponse health() const;
+    ApiResponse readiness() const;
     ApiResponse channels() const;
     ApiResponse info() const;
     ApiResponse metrics() const;
@@ -84,6 +93,7 @@ private:
     std::shared_ptr<const StaticFiles> staticFiles_;
     // Shared with the completions of requests in flight, which may outlive a call to handle().
     std::shared_ptr<IdempotencyCache> idempotency_;
+    std::atomic<bool> draining_{false};
 };
 
 }  // namespace wspush

@@ -101,6 +101,15 @@ private:
                            v.get<std::string>() + "\"");
         out = *endpoint;
     }
+    static void readValue(const json& v, const std::string& path, std::vector<Endpoint>& out) {
+        if (!v.is_array()) fail(path, "expected an array of \"host:port\" strings");
+        out.clear();
+        for (std::size_t i = 0; i < v.size(); ++i) {
+            Endpoint endpoint;
+            readValue(v[i], path + "[" + std::to_string(i) + "]", endpoint);
+            out.push_back(endpoint);
+        }
+    }
     static void readValue(const json& v, const std::string& path, std::optional<Endpoint>& out) {
         if (v.is_string() && v.get<std::string>().empty()) {
             out.reset();
@@ -119,6 +128,8 @@ private:
     static void readValue(const json& v, const std::string& path, QosConfig& out);
     static void readValue(const json& v, const std::string& path, StaticFilesConfig& out);
     static void readValue(const json& v, const std::string& path, LogConfig& out);
+    static void readValue(const json& v, const std::string& path, RedisConfig& out);
+    static void readValue(const json& v, const std::string& path, std::optional<RedisSentinelConfig>& out);
     static void readValue(const json& v, const std::string& path, std::map<std::string, NamespaceConfig>& out);
 
     const json& object_;
@@ -243,6 +254,43 @@ void ObjectReader::readValue(const json& v, const std::string& path, LogConfig& 
     if (out.format != "text" && out.format != "json") fail(join(path, "format"), "must be \"text\" or \"json\"");
 }
 
+void ObjectReader::readValue(const json& v, const std::string& path, std::optional<RedisSentinelConfig>& out) {
+    RedisSentinelConfig sentinel;
+    ObjectReader r(v, path);
+    r.read("addresses", sentinel.addresses);
+    r.read("master_names", sentinel.master_names);
+    r.rejectUnknownKeys();
+    if (sentinel.addresses.empty()) fail(join(path, "addresses"), "must name at least one Sentinel");
+    if (sentinel.master_names.empty())
+        fail(join(path, "master_names"), "must name at least one master (one per shard)");
+    std::set<std::string> names;
+    for (std::size_t i = 0; i < sentinel.master_names.size(); ++i) {
+        std::string where = join(path, "master_names") + "[" + std::to_string(i) + "]";
+        if (sentinel.master_names[i].empty()) fail(where, "must not be empty");
+        if (!names.insert(sentinel.master_names[i]).second) fail(where, "names a master twice");
+    }
+    out = std::move(sentinel);
+}
+
+void ObjectReader::readValue(const json& v, const std::string& path, RedisConfig& out) {
+    ObjectReader r(v, path);
+    r.read("addresses", out.addresses);
+    r.read("password", out.password);
+    r.read("db", out.db);
+    r.read("prefix", out.prefix);
+    r.read("connect_timeout", out.connect_timeout);
+    r.read("command_timeout", out.command_timeout);
+    r.read("sentinel", out.sentinel);
+    r.rejectUnknownKeys();
+    bool prefixOk =
+        !out.prefix.empty() && out.prefix.size() <= 64 && std::all_of(out.prefix.begin(), out.prefix.end(), [](char c) {
+            return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-';
+        });
+    if (!prefixOk) fail(join(path, "prefix"), "must be 1 to 64 letters, digits or _.-");
+    if (out.connect_timeout.count() <= 0) fail(join(path, "connect_timeout"), "must be positive");
+    if (out.command_timeout.count() <= 0) fail(join(path, "command_timeout"), "must be positive");
+}
+
 void ObjectReader::readValue(const json& v, const std::string& path, std::map<std::string, NamespaceConfig>& out) {
     if (!v.is_object()) fail(path, "expected an object of namespace name → options");
     out.clear();
@@ -268,7 +316,12 @@ Config readConfig(const json& document) {
     r.read("shutdown_timeout", c.shutdown_timeout);
     r.read("static_files", c.static_files);
     r.read("log", c.log);
+    r.read("engine", c.engine);
+    r.read("redis", c.redis);
     r.rejectUnknownKeys();
+    if (c.engine != "memory" && c.engine != "redis") fail("engine", "must be \"memory\" or \"redis\"");
+    if (c.engine == "redis" && !c.redis.sentinel && c.redis.addresses.empty())
+        fail("redis.addresses", "must name at least one Redis (\"host:port\") when engine is \"redis\"");
     // Subscription interest is a 64-bit mask of event loops (see ChannelRouter).
     if (c.threads > 64) fail("threads", "must be at most 64");
     return c;
@@ -317,6 +370,15 @@ constexpr Overridable kOverridable[] = {
     {"static_files.root", true},
     {"log.level", true},
     {"log.format", true},
+    {"engine", true},
+    {"redis.addresses", false},
+    {"redis.password", true},
+    {"redis.db", false},
+    {"redis.prefix", true},
+    {"redis.connect_timeout", false},
+    {"redis.command_timeout", false},
+    {"redis.sentinel.addresses", false},
+    {"redis.sentinel.master_names", false},
 };
 
 std::string environmentName(std::string_view path) {

@@ -41,12 +41,9 @@ void ChannelRouter::onPublication(const PublicationPtr& publication) {
     std::uint64_t mask = 0;
     auto it = shard.channels.find(publication->channel);
     if (it != shard.channels.end()) mask = it->second.loopMask;
-    if (mask == 0) {    // nobody here listens: nothing to encode
-        lock.unlock();  // a report completes here and answers its request: not under the lock
-        if (publication->report) publication->report->expectLoops(0);
-        return;
-    }
-    if (publication->report) publication->report->expectLoops(static_cast<std::uint64_t>(std::popcount(mask)));
+    if (mask == 0) return;  // nobody here listens: nothing to encode, no part to add to a report
+    // Adding parts never completes a report (its publish has not completed): safe under the lock.
+    if (publication->report) publication->report->addParts(static_cast<std::uint64_t>(std::popcount(mask)));
     auto frame = std::make_shared<const std::string>(encodeMessage(*publication));
     while (mask != 0) {
         unsigned index = static_cast<unsigned>(std::countr_zero(mask));
@@ -70,6 +67,15 @@ std::uint64_t ChannelRouter::channelCount() const {
     for (const Shard& shard : shards_) {
         std::lock_guard lock(shard.mutex);
         count += shard.channels.size();
+    }
+    return count;
+}
+
+std::uint64_t ChannelRouter::subscriptionCount() const {
+    std::uint64_t count = 0;
+    for (const Shard& shard : shards_) {
+        std::lock_guard lock(shard.mutex);
+        for (const auto& [name, interest] : shard.channels) count += interest.subscribers;
     }
     return count;
 }

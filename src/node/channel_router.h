@@ -39,6 +39,8 @@ public:
     // Channels with subscribers on this node and their subscriber counts, sorted by name.
     std::vector<std::pair<std::string, std::uint64_t>> channels() const;
     std::uint64_t channelCount() const;
+    // Channel subscriptions on this node (the personal "$user:" channels included).
+    std::uint64_t subscriptionCount() const;
     std::uint64_t publications() const { return publications_.load(std::memory_order_relaxed); }
 
 private:

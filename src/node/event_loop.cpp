@@ -73,7 +73,7 @@ void EventLoop::drainInbox(bool windowed) {
     std::size_t delivered = 0;
     for (const Delivery& delivery : draining_) {
         delivered += hub_.deliver(delivery.publication, delivery.frame);
-        if (delivery.publication->report) delivery.publication->report->loopDelivered();
+        if (delivery.publication->report) delivery.publication->report->partDone();
     }
     delivering_ = false;
     draining_.clear();
@@ -97,6 +97,13 @@ void EventLoop::drainConnections() {
     std::vector<Connection*> snapshot(connections_.begin(), connections_.end());
     for (Connection* connection : snapshot)
         if (connections_.contains(connection)) connection->drain();
+}
+
+void EventLoop::disconnectConnections(const DisconnectTarget& target) {
+    // disconnect() may detach synchronously, so iterate over a copy.
+    std::vector<Connection*> snapshot(connections_.begin(), connections_.end());
+    for (Connection* connection : snapshot)
+        if (connections_.contains(connection)) connection->disconnect(target);
 }
 
 void EventLoop::start() {

@@ -8,6 +8,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <string>
 #include <thread>
 #include <unordered_set>
 #include <vector>
@@ -22,13 +23,24 @@
 
 namespace wspush {
 
-// A connection as the loop sees it at shutdown.
+// Whose connections a disconnect request (POST /api/disconnect, on every node) is for: the
+// connections of `user`, or the one connection whose id is `client`. Exactly one is non-empty.
+struct DisconnectTarget {
+    std::string user;
+    std::string client;
+    bool reconnect = false;  // whether the client is told it may reconnect (4007) or not (4503)
+};
+
+// A connection as the loop sees it at shutdown and for disconnect requests.
 class Connection {
 public:
     virtual ~Connection() = default;
     // Ends the connection gracefully (WebSocket: `disconnect` + close 1001; HTTP: after the
     // request in flight). Called on the connection's loop; idempotent.
     virtual void drain() = 0;
+    // When a connected client of `target`: closes the connection and ends its session, which can
+    // then not be resumed. Otherwise (an HTTP connection, another client) nothing. On the loop.
+    virtual void disconnect(const DisconnectTarget& target) = 0;
 };
 
 // A writer that can hold what it was given during a turn of deliveries and write it all at once
@@ -75,6 +87,8 @@ public:
     void detach(Connection* connection) { connections_.erase(connection); }
     // Asks every connection of this loop to drain. Call on this loop.
     void drainConnections();
+    // Hands `target` to every connection of this loop (Connection::disconnect). Call on this loop.
+    void disconnectConnections(const DisconnectTarget& target);
 
     void start();  // spawns the loop's thread
     void stop();   // makes run() return; pending handlers are destroyed with the io_context

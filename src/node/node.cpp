@@ -1,5 +1,10 @@
 #include "node/node.h"
 
+#include <spdlog/spdlog.h>
+#include <boost/asio/post.hpp>
+#include <nlohmann/json.hpp>
+
+#include "base/bounded_json.h"
 #include "wspush/channel_name.h"
 
 namespace wspush {
@@ -139,7 +144,34 @@ void Node::publish(PublishRequest request, PublishCompletion done) {
     if (!request.idempotencyKey.empty() && request.idempotencyWindow.count() == 0)
         request.idempotencyWindow =
             std::chrono::duration_cast<std::chrono::milliseconds>(config_.api.idempotency_window);
-    broker_->publish(std::move(request), std::move(done));
+    std::shared_ptr<DeliveryReport> report = request.report;
+    if (!report) return broker_->publish(std::move(request), std::move(done));
+    if (!broker_->clustered()) {
+        // The engine attached the report; this node's loops are its parts, added before `done`.
+        return broker_->publish(std::move(request), [report, done = std::move(done)](PublishResult result) {
+            if (std::holds_alternative<Published>(result)) report->release();
+            done(std::move(result));
+        });
+    }
+    // Every node that receives it (this one too) reports to this report by its id.
+    std::uint64_t id = 0;
+    {
+        std::lock_guard lock(reportsMutex_);
+        id = ++lastReportId_;
+        reports_.emplace(id, report);
+    }
+    report->whenFinished([this, id] { forgetReport(id); });
+    request.report = nullptr;
+    request.reportOrigin = ReportOrigin{name_, id};
+    broker_->publish(std::move(request), [this, report, id, done = std::move(done)](PublishResult result) {
+        if (auto* published = std::get_if<Published>(&result)) {
+            report->addParts(published->nodes);
+            report->release();
+        } else {
+            forgetReport(id);
+        }
+        done(std::move(result));
+    });
 }
 
 void Node::history(std::string_view channel, HistoryQuery query, HistoryCompletion done) {
@@ -169,9 +201,110 @@ std::vector<const LoopMetrics*> Node::loopMetrics() const {
 }
 
 void Node::onPublication(const PublicationPtr& publication) {
-    router_.onPublication(publication);
+    if (!publication->reportOrigin || publication->report) return router_.onPublication(publication);
+    // A publication is immutable once shared: this node's part report goes on a copy.
+    auto copy = std::make_shared<Publication>(*publication);
+    copy->report = partReport(*publication->reportOrigin);
+    std::shared_ptr<DeliveryReport> report = copy->report;
+    router_.onPublication(copy);
+    report->release();  // the router added this node's loops
 }
 
-void Node::onControl(std::string_view) {}
+std::shared_ptr<DeliveryReport> Node::partReport(const ReportOrigin& origin) {
+    if (origin.node == name_) {  // published here: no round trip through the engine
+        std::weak_ptr<DeliveryReport> local = findReport(origin.id);
+        return std::make_shared<DeliveryReport>(
+            0,
+            [local](std::uint64_t reached, std::uint64_t) {
+                if (auto report = local.lock()) report->partDone(reached);
+            },
+            [local] {
+                if (auto report = local.lock()) report->acked();
+            });
+    }
+    return std::make_shared<DeliveryReport>(
+        0,
+        [this, node = origin.node, id = origin.id](std::uint64_t reached, std::uint64_t) {
+            sendControl(node, nlohmann::json{{"type", "reached"}, {"report", id}, {"reached", reached}}.dump());
+        },
+        [this, node = origin.node, id = origin.id] {
+            sendControl(node, nlohmann::json{{"type", "ack"}, {"report", id}}.dump());
+        });
+}
+
+std::shared_ptr<DeliveryReport> Node::findReport(std::uint64_t id) {
+    std::lock_guard lock(reportsMutex_);
+    auto it = reports_.find(id);
+    return it == reports_.end() ? nullptr : it->second.lock();
+}
+
+void Node::forgetReport(std::uint64_t id) {
+    std::lock_guard lock(reportsMutex_);
+    reports_.erase(id);
+}
+
+void Node::sendControl(std::string target, std::string payload) {
+    // Any loop will do; spread by the payload's size so that one loop does not take them all.
+    EventLoop& loop = *loops_[payload.size() % loops_.size()];
+    boost::asio::post(loop.context(), [this, target = std::move(target), payload = std::move(payload)]() mutable {
+        broker_->publishControl(target, std::move(payload));
+    });
+}
+
+void Node::disconnect(const DisconnectTarget& target) {
+    nlohmann::json message{{"type", "disconnect"}, {"reconnect", target.reconnect}};
+    if (!target.user.empty())
+        message["user"] = target.user;
+    else
+        message["client"] = target.client;
+    broker_->publishControl("", message.dump());
+}
+
+// Control messages come from other nodes of the cluster: a malformed or unknown one (another
+// version, say) is logged and ignored.
+void Node::onControl(std::string_view payload) {
+    using json = nlohmann::json;
+    BoundedJson<json> parsed = parseBoundedJson<json>(payload);
+    const json& message = parsed.value;
+    auto type = parsed.error == JsonParseError::None && message.is_object() ? message.find("type") : message.end();
+    if (parsed.error != JsonParseError::None || !message.is_object() || type == message.end() || !type->is_string()) {
+        spdlog::debug("ignoring a malformed control message: {:.200}", payload);
+        return;
+    }
+    const std::string& kind = type->get_ref<const std::string&>();
+    if (kind == "reached" || kind == "ack") {
+        auto id = message.find("report");
+        auto reached = message.find("reached");
+        if (id == message.end() || !id->is_number_unsigned() ||
+            (kind == "reached" && (reached == message.end() || !reached->is_number_unsigned()))) {
+            spdlog::debug("ignoring a malformed control message: {:.200}", payload);
+            return;
+        }
+        auto report = findReport(id->get<std::uint64_t>());
+        if (!report) return;  // done already (its timeout, or enough acks)
+        if (kind == "reached")
+            report->partDone(reached->get<std::uint64_t>());
+        else
+            report->acked();
+        return;
+    }
+    if (kind == "disconnect") {
+        DisconnectTarget target;
+        auto user = message.find("user");
+        auto client = message.find("client");
+        auto reconnect = message.find("reconnect");
+        if (user != message.end() && user->is_string()) target.user = user->get<std::string>();
+        if (client != message.end() && client->is_string()) target.client = client->get<std::string>();
+        if (reconnect != message.end() && reconnect->is_boolean()) target.reconnect = reconnect->get<bool>();
+        if (target.user.empty() == target.client.empty()) {
+            spdlog::debug("ignoring a malformed control message: {:.200}", payload);
+            return;
+        }
+        for (EventLoop* loop : loops_)
+            boost::asio::post(loop->context(), [loop, target] { loop->disconnectConnections(target); });
+        return;
+    }
+    spdlog::debug("ignoring a control message of unknown type \"{}\"", kind);
+}
 
 }  // namespace wspush

@@ -54,6 +54,21 @@ public:
     std::chrono::steady_clock::duration uptime() const { return std::chrono::steady_clock::now() - started_; }
     const char* engineName() const { return broker_->name(); }
     EngineStats engineStats() const { return broker_->stats(); }
+    // True when several nodes share the engine (Broker::clustered()).
+    bool clustered() const { return broker_->clustered(); }
+    // One entry per storage shard of the engine (none for the memory engine). Thread-safe.
+    std::vector<EngineShardHealth> engineHealth() const { return broker_->health(); }
+    // Starts and stops the engine's own work (Broker::start, Broker::stop).
+    void startEngine() { broker_->start(); }
+    void stopEngine() { broker_->stop(); }
+    // Tells the other nodes about this one (/api/nodes) for `ttl`; and lists every node that did.
+    void heartbeat(NodeHeartbeat heartbeat, std::chrono::milliseconds ttl) {
+        broker_->heartbeat(std::move(heartbeat), ttl);
+    }
+    void nodes(NodesCompletion done) { broker_->nodes(std::move(done)); }
+    // Asks every node, this one included, to close the connections of `target` and end their
+    // sessions (a control message; at most once, no answer).
+    void disconnect(const DisconnectTarget& target);
 
     SessionRegistry& sessions() { return sessions_; }
     // Client publishes that carried a mid, for api.idempotency_window: a resent one is not published again.
@@ -74,11 +89,17 @@ public:
     void unsubscribe(std::string_view channel, unsigned loop, bool lastOnLoop);
 
     // Publishes with the channel's namespace options (history). `done` runs once, on any thread.
+    // A request with a report: the report is released when the publish completes (after adding
+    // Published::nodes parts on a clustered engine, whose nodes report back with control
+    // messages); on an error nothing waits for it. The caller owns the report and must end it
+    // (expire()) if the other nodes may never answer; the node only indexes it.
     void publish(PublishRequest request, PublishCompletion done);
     void history(std::string_view channel, HistoryQuery query, HistoryCompletion done);
 
     // Channels with subscribers on this node and their subscriber counts, sorted by name.
     std::vector<std::pair<std::string, std::uint64_t>> channels() const { return router_.channels(); }
+    // Channel subscriptions on this node, every channel summed.
+    std::uint64_t subscriptions() const { return router_.subscriptionCount(); }
 
     NodeTotals totals() const;
 
@@ -97,6 +118,13 @@ private:
     static constexpr std::size_t kInterestShards = 64;
 
     void recover(std::string_view channel, const StreamPosition& since, SubscribeDone done);
+    // Clustered engine: the report this node's loops count for a publication whose report lives
+    // on node `origin.node`, and which tells that report what it counted.
+    std::shared_ptr<DeliveryReport> partReport(const ReportOrigin& origin);
+    std::shared_ptr<DeliveryReport> findReport(std::uint64_t id);
+    void forgetReport(std::uint64_t id);
+    // publishControl from a loop: the engine's handler (onPublication) must not call the engine.
+    void sendControl(std::string target, std::string payload);
 
     Config config_;
     std::string name_;
@@ -107,6 +135,11 @@ private:
     IdempotencyCache clientPublishes_;
     std::vector<EventLoop*> loops_;
     std::array<InterestShard, kInterestShards> interest_;
+    // Clustered engine: the reports of publishes made here, by the id other nodes report to.
+    // Reports are rare (a backend waiting for acks or /api/send): one mutex.
+    std::mutex reportsMutex_;
+    std::unordered_map<std::uint64_t, std::weak_ptr<DeliveryReport>> reports_;
+    std::uint64_t lastReportId_ = 0;
     std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
 };
 

@@ -19,6 +19,12 @@ namespace {
 // How long a resume waits for another connection's resume of the same session to finish.
 constexpr std::chrono::seconds kResumeWait{2};
 
+// The reply code for an engine failure: 115 when the engine cannot be reached (the client may
+// retry), 100 otherwise.
+ErrorCode errorCodeOf(const BrokerError& error) {
+    return error.code == ApiErrorCode::Unavailable ? ErrorCode::Unavailable : ErrorCode::Internal;
+}
+
 }  // namespace
 
 ClientProtocol::ClientProtocol(Node& node, ClientConnection& connection) : node_(node), connection_(connection) {}
@@ -49,6 +55,15 @@ void ClientProtocol::connectionClosed(bool endSession) {
     if (!session_) return;
     auto session = std::move(session_);
     session->detach(&connection_, endSession);
+}
+
+void ClientProtocol::disconnect(const DisconnectTarget& target) {
+    if (state_ != State::Connected || !session_) return;
+    bool matches = target.client.empty() ? session_->user() == target.user : connection_.id() == target.client;
+    if (!matches) return;
+    spdlog::debug("[{}] disconnected by the API (user \"{}\")", connection_.id(), session_->user());
+    connectionClosed(true);  // ends the session first: the close must not leave it to be resumed
+    connection_.closeFor(target.reconnect ? disconnects::kDisconnectedReconnect : disconnects::kDisconnected);
 }
 
 bool ClientProtocol::handleCommand(ClientCommand& command) {
@@ -173,7 +188,7 @@ void ClientProtocol::handleSubscribe(const ClientCommand& command) {
     session_->subscribe(channel, command.since, [self = self(), channel, id = command.id, recovering](auto result) {
         if (self->state_ != State::Connected) return;
         if (auto* error = std::get_if<BrokerError>(&result))
-            return self->replyError(id, ErrorCode::Internal, error->message);
+            return self->replyError(id, errorCodeOf(*error), error->message);
         const auto& outcome = std::get<SubscribeOutcome>(result);
         LoopMetrics& metrics = self->connection_.loop().metrics();
         if (recovering) (*outcome.recovered ? metrics.recoveries : metrics.recoveryMisses).add();
@@ -192,7 +207,7 @@ void ClientProtocol::handleHistory(const ClientCommand& command) {
         net::dispatch(self->connection_.loop().context(), [self, id, channel, result = std::move(result)] {
             if (self->state_ != State::Connected) return;
             if (auto* error = std::get_if<BrokerError>(&result))
-                return self->replyError(id, ErrorCode::Internal, error->message);
+                return self->replyError(id, errorCodeOf(*error), error->message);
             self->connection_.sendReply(encodeHistory(id, channel, std::get<HistoryPage>(result)));
         });
     });
@@ -252,9 +267,10 @@ void ClientProtocol::publishAndReply(PublishRequest request, std::optional<std::
         if (auto* error = std::get_if<BrokerError>(&result)) {
             if (!dedupKey.empty())
                 remembered.abandon("ws", dedupKey, IdempotencyCache::Response{500, "", error->message});
-            return net::dispatch(self->connection_.loop().context(), [self, id, message = error->message] {
-                self->replyError(id, ErrorCode::Internal, message);
-            });
+            return net::dispatch(self->connection_.loop().context(),
+                                 [self, id, code = errorCodeOf(*error), message = error->message] {
+                                     self->replyError(id, code, message);
+                                 });
         }
         const Publication& publication = *std::get<Published>(result).publication;
         if (!dedupKey.empty()) {

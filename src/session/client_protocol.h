@@ -51,6 +51,11 @@ public:
     // closed with 1000), ends at once. Idempotent.
     void connectionClosed(bool endSession);
 
+    // A disconnect request (POST /api/disconnect): when this connection's client is `target`
+    // (its user, or this connection's id), ends the session, which can then not be resumed, and
+    // closes with 4503 (4007 with `reconnect`) and a `disconnect` message. Otherwise nothing.
+    void disconnect(const DisconnectTarget& target);
+
 private:
     // Resuming: `connect` named a session living on another loop, which is moving here.
     // Closed: the connection is closing; commands still in a message are ignored.

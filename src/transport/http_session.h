@@ -26,6 +26,7 @@ public:
 
     void start();
     void drain() override;
+    void disconnect(const DisconnectTarget&) override {}  // not a client connection
 
 private:
     void doRead();

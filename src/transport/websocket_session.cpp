@@ -260,6 +260,10 @@ void WebSocketSession::drain() {
     closeWith(disconnects::kShutdown, true);
 }
 
+void WebSocketSession::disconnect(const DisconnectTarget& target) {
+    if (state_ == State::Open && mode_ == SessionMode::Protocol) protocol_.disconnect(target);
+}
+
 void WebSocketSession::armTimer() {
     if (state_ == State::Closed) return;
     const auto& ws = node_.config().websocket;

@@ -53,6 +53,7 @@ public:
     const std::string& id() const override { return id_; }
     std::shared_ptr<void> keepAlive() override { return shared_from_this(); }
     void drain() override;
+    void disconnect(const DisconnectTarget& target) override;
     void flushDeferred() override;
 
 private:

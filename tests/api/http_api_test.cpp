@@ -10,6 +10,8 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/memory/memory_broker.h"
+#include "support/fake_cluster_broker.h"
+#include "wspush/channel_name.h"
 
 namespace wspush {
 namespace {
@@ -440,13 +442,14 @@ TEST_F(HttpApiTest, BroadcastOf1000ChannelsIsAllowed) {
 // --- channels, info, metrics ------------------------------------------------------------------
 
 TEST_F(HttpApiTest, ChannelsListsSubscribedChannelsSorted) {
-    EXPECT_EQ(bodyOf(call(get("/api/channels"))), (json{{"channels", json::array()}}));
+    EXPECT_EQ(bodyOf(call(get("/api/channels"))), (json{{"scope", "node"}, {"channels", json::array()}}));
     node.join("news", 0, true, [](auto) {});
     node.join("news", 0, false, [](auto) {});
     node.join("chat:1", 0, true, [](auto) {});
     ApiResponse response = call(get("/api/channels"));
     EXPECT_EQ(response.status, 200u);
     json expected = json::object();
+    expected["scope"] = "node";  // this node's subscribers; /api/nodes is the cluster's view
     expected["channels"] =
         json::array({json{{"channel", "chat:1"}, {"subscribers", 1}}, json{{"channel", "news"}, {"subscribers", 2}}});
     EXPECT_EQ(bodyOf(response), expected);
@@ -459,7 +462,8 @@ TEST_F(HttpApiTest, InfoFields) {
     ApiResponse response = call(get("/api/info"));
     EXPECT_EQ(response.status, 200u);
     json body = bodyOf(response);
-    EXPECT_EQ(body.size(), 8u) << response.body;
+    EXPECT_EQ(body.size(), 9u) << response.body;
+    EXPECT_EQ(body["scope"], "node");
     EXPECT_EQ(body["node"], "node-test");
     EXPECT_EQ(body["version"], Node::version());
     EXPECT_TRUE(body["uptime_seconds"].is_number());
@@ -819,6 +823,190 @@ TEST(HttpApiIdempotencyWindowTest, TheWindowAndTheCapComeFromTheConfig) {
     EXPECT_FALSE(afterEviction.replayed) << "evicted";
     EXPECT_EQ(afterEviction.status, 200u);
     EXPECT_EQ(node.totals().publications, 4u) << "the engine still remembered (\"a\", body 2): published once";
+}
+
+}  // namespace
+}  // namespace wspush
+
+// --- a clustered engine: health, readiness, nodes, disconnect, an unavailable engine ----------
+
+namespace wspush {
+namespace {
+
+class ClusterApiTest : public ::testing::Test {
+protected:
+    ClusterApiTest()
+        : node(testConfig(), "n1", std::make_unique<fakes::FakeClusterBroker>(cluster)), pool(1), api(node) {
+        node.attach(pool);
+    }
+
+    // Answers the request; nullopt when it has not answered (yet). Delays asked for with
+    // ApiRequest::after are kept in `timers`.
+    std::optional<ApiResponse> call(ApiRequest request, ListenerRoutes routes = {}) {
+        auto response = std::make_shared<std::optional<ApiResponse>>();
+        request.after = [this](std::chrono::milliseconds delay, std::function<void()> task) {
+            timers.emplace_back(delay, std::move(task));
+        };
+        api.handle(request, routes, [response](ApiResponse r) { *response = std::move(r); });
+        responses.push_back(response);
+        return *response;
+    }
+    static ApiRequest get(std::string path) {
+        ApiRequest request;
+        request.method = "GET";
+        request.path = std::move(path);
+        request.fromLoopback = true;
+        return request;
+    }
+    static ApiRequest post(std::string path, std::string body) {
+        ApiRequest request = get(std::move(path));
+        request.method = "POST";
+        request.body = std::move(body);
+        request.contentType = "application/json";
+        return request;
+    }
+    static json bodyOf(const std::optional<ApiResponse>& response) {
+        EXPECT_TRUE(response.has_value());
+        return response ? json::parse(response->body) : json();
+    }
+    static void expectError(const std::optional<ApiResponse>& response, unsigned status, int code) {
+        ASSERT_TRUE(response.has_value());
+        EXPECT_EQ(response->status, status) << response->body;
+        EXPECT_EQ(json::parse(response->body)["error"]["code"], code) << response->body;
+    }
+
+    fakes::FakeCluster cluster;
+    Node node;
+    EventLoopPool pool;
+    HttpApi api;
+    std::vector<std::pair<std::chrono::milliseconds, std::function<void()>>> timers;
+    std::vector<std::shared_ptr<std::optional<ApiResponse>>> responses;
+};
+
+TEST_F(ClusterApiTest, HealthzStaysUpAndReadyzFollowsTheShards) {
+    cluster.health = {{"10.0.0.1:6379", true, ""}, {"10.0.0.2:6379", true, ""}};
+    EXPECT_EQ(bodyOf(call(get("/healthz"))), (json{{"status", "ok"}}));
+    auto ready = call(get("/readyz"));
+    EXPECT_EQ(ready->status, 200u);
+    EXPECT_EQ(bodyOf(ready), (json{{"status", "ready"}}));
+
+    cluster.health[1] = {"10.0.0.2:6379", false, "connection refused"};
+    json shards = json::array({json{{"shard", "10.0.0.1:6379"}, {"ok", true}, {"error", ""}},
+                               json{{"shard", "10.0.0.2:6379"}, {"ok", false}, {"error", "connection refused"}}});
+    auto health = call(get("/healthz"));
+    EXPECT_EQ(health->status, 200u) << "the process is alive: no restart for a Redis outage";
+    EXPECT_EQ(bodyOf(health), (json{{"status", "degraded"}, {"redis", shards}}));
+    ready = call(get("/readyz"));
+    EXPECT_EQ(ready->status, 503u);
+    EXPECT_EQ(bodyOf(ready), (json{{"status", "unavailable"}, {"redis", shards}}));
+
+    cluster.health[1].ok = true;
+    EXPECT_EQ(call(get("/readyz"))->status, 200u);
+    api.beginDraining();
+    ready = call(get("/readyz"));
+    EXPECT_EQ(ready->status, 503u);
+    EXPECT_EQ(bodyOf(ready), (json{{"status", "draining"}}));
+    EXPECT_EQ(call(get("/healthz"))->status, 200u);
+}
+
+TEST_F(ClusterApiTest, ReadyzIsServedWhereHealthzIsWithoutAKey) {
+    ListenerRoutes publicOnly{true, false};
+    ApiRequest request = get("/readyz");
+    request.fromLoopback = false;
+    EXPECT_EQ(call(request, publicOnly)->status, 200u);
+    request.method = "HEAD";
+    EXPECT_EQ(call(request, publicOnly)->status, 200u);
+    request.method = "POST";
+    EXPECT_EQ(call(request, publicOnly)->status, 405u);
+    expectError(call(get("/api/nodes"), publicOnly), 404, 40401);
+}
+
+TEST_F(ClusterApiTest, NodesListsEveryHeartbeat) {
+    node.heartbeat(NodeHeartbeat{"n1", R"({"address":"10.0.0.1:8080","version":"0.1.0","connections":3,)"
+                                       R"("subscriptions":5,"uptime_s":12,"extra":true})"},
+                   std::chrono::seconds(15));
+    node.heartbeat(NodeHeartbeat{"n2", "not json"}, std::chrono::seconds(15));
+    auto response = call(get("/api/nodes"));
+    ASSERT_TRUE(response);
+    EXPECT_EQ(response->status, 200u);
+    json expected = json::parse(R"({"nodes":[{"name":"n1","address":"10.0.0.1:8080","version":"0.1.0",
+        "connections":3,"subscriptions":5,"uptime_s":12},{"name":"n2"}]})");
+    EXPECT_EQ(bodyOf(response), expected);
+
+    cluster.failure = BrokerError{ApiErrorCode::Internal, "no answer"};
+    expectError(call(get("/api/nodes")), 503, 50301);
+}
+
+TEST_F(ClusterApiTest, DisconnectIsSentToEveryNode) {
+    auto response = call(post("/api/disconnect", R"({"user":"alice"})"));
+    ASSERT_TRUE(response);
+    EXPECT_EQ(response->status, 202u);
+    EXPECT_EQ(bodyOf(response), (json{{"status", "sent"}, {"scope", "cluster"}}));
+    ASSERT_EQ(cluster.controls.size(), 1u);
+    EXPECT_EQ(json::parse(cluster.controls[0]),
+              (json{{"type", "disconnect"}, {"reconnect", false}, {"user", "alice"}}));
+
+    EXPECT_EQ(call(post("/api/disconnect", R"({"client":"c1","reconnect":true})"))->status, 202u);
+    EXPECT_EQ(json::parse(cluster.controls[1]), (json{{"type", "disconnect"}, {"reconnect", true}, {"client", "c1"}}));
+}
+
+TEST_F(ClusterApiTest, DisconnectRefusesBadBodies) {
+    expectError(call(post("/api/disconnect", "{}")), 400, 40002);
+    expectError(call(post("/api/disconnect", R"({"reconnect":true})")), 400, 40002);
+    expectError(call(post("/api/disconnect", R"({"user":"a","client":"b"})")), 400, 40003);
+    expectError(call(post("/api/disconnect", R"({"user":1})")), 400, 40003);
+    expectError(call(post("/api/disconnect", R"({"user":""})")), 400, 40003);
+    expectError(call(post("/api/disconnect", R"({"user":"a b"})")), 400, 40003);
+    expectError(call(post("/api/disconnect", R"({"client":""})")), 400, 40003);
+    expectError(call(post("/api/disconnect", R"({"client":")" + std::string(129, 'c') + R"("})")), 400, 40003);
+    expectError(call(post("/api/disconnect", R"({"user":"a","reconnect":"yes"})")), 400, 40003);
+    expectError(call(post("/api/disconnect", "[1]")), 400, 40003);
+    expectError(call(post("/api/disconnect", "{")), 400, 40001);
+    EXPECT_TRUE(cluster.controls.empty());
+}
+
+TEST_F(ClusterApiTest, AnUnavailableEngineIs503OnEveryRouteThatUsesIt) {
+    cluster.failure = BrokerError{ApiErrorCode::Unavailable, "redis 10.0.0.1:6379: connection refused"};
+    expectError(call(post("/api/publish", R"({"channel":"news","data":1})")), 503, 50301);
+    expectError(call(post("/api/publish", R"({"channel":"news","data":1,"qos":1,"wait":{"acks":1,"timeout_ms":10}})")),
+                503, 50301);
+    expectError(call(post("/api/broadcast", R"({"channels":["a","b"],"data":1})")), 503, 50301);
+    expectError(call(post("/api/batch", R"({"publications":[{"channel":"a","data":1}]})")), 503, 50301);
+    expectError(call(post("/api/send", R"({"user":"u","data":1})")), 503, 50301);
+    ApiRequest history = get("/api/history");
+    history.query = "channel=news";
+    expectError(call(history), 503, 50301);
+}
+
+TEST_F(ClusterApiTest, ABatchWithNothingPublishedForAnUnavailableEngineIs503) {
+    // Nothing published because of the engine: a 503 to retry, not a 200 an idempotency key would keep.
+    cluster.failure = BrokerError{ApiErrorCode::Unavailable, "down"};
+    auto response =
+        call(post("/api/batch", R"({"publications":[{"channel":"a","data":1},{"channel":"$x","data":1}]})"));
+    ASSERT_TRUE(response);
+    EXPECT_EQ(response->status, 503u) << "the valid item failed for the engine: retry";
+    cluster.failure.reset();
+    response = call(post("/api/batch", R"({"publications":[{"channel":"a","data":1},{"channel":"$x","data":1}]})"));
+    EXPECT_EQ(response->status, 200u);
+    EXPECT_EQ(bodyOf(response)["results"][1]["error"]["code"], 40004);
+}
+
+TEST_F(ClusterApiTest, AClusteredSendEndsAfterItsLifetimeWhenANodeNeverReports) {
+    // Another node holds the user's connection and never reports (it died, or its message was lost).
+    Node other(testConfig(), "n2", std::make_unique<fakes::FakeClusterBroker>(cluster));
+    EventLoopPool otherLoops(1);
+    other.attach(otherLoops);
+    other.join(personalChannel("u"), 0, true, [](std::optional<BrokerError>) {});
+
+    auto response = call(post("/api/send", R"({"user":"u","data":1})"));
+    EXPECT_FALSE(response.has_value()) << "waiting for n2's report";
+    ASSERT_EQ(timers.size(), 1u);
+    EXPECT_EQ(timers[0].first, std::chrono::milliseconds(3000));
+    timers[0].second();
+    ASSERT_TRUE(responses.back()->has_value());
+    EXPECT_EQ((*responses.back())->status, 200u);
+    EXPECT_EQ(bodyOf(*responses.back())["reached"], 0);
+    other.unsubscribe(personalChannel("u"), 0, true);
 }
 
 }  // namespace

@@ -534,6 +534,15 @@ TEST_F(ConfigTest, EnvironmentVariablesAreTheDocumentedList) {
         "WSPUSH_STATIC_FILES_ROOT",
         "WSPUSH_LOG_LEVEL",
         "WSPUSH_LOG_FORMAT",
+        "WSPUSH_ENGINE",
+        "WSPUSH_REDIS_ADDRESSES",
+        "WSPUSH_REDIS_PASSWORD",
+        "WSPUSH_REDIS_DB",
+        "WSPUSH_REDIS_PREFIX",
+        "WSPUSH_REDIS_CONNECT_TIMEOUT",
+        "WSPUSH_REDIS_COMMAND_TIMEOUT",
+        "WSPUSH_REDIS_SENTINEL_ADDRESSES",
+        "WSPUSH_REDIS_SENTINEL_MASTER_NAMES",
     };
     EXPECT_EQ(configEnvironmentVariables(), documented);
 }
@@ -563,6 +572,102 @@ TEST_F(ConfigTest, EveryConsultedVariableIsDocumentedAndViceVersa) {
     std::vector<std::string> names = configEnvironmentVariables();
     EXPECT_EQ(queriedVariables(), std::set<std::string>(names.begin(), names.end()));
     EXPECT_EQ(queriedVariables().size(), names.size());  // no duplicates
+}
+
+// --- engine and redis -------------------------------------------------------------------------
+
+TEST_F(ConfigTest, TheEngineIsMemoryByDefaultWithRedisDefaults) {
+    Config config = parseOk("");
+    EXPECT_EQ(config.engine, "memory");
+    EXPECT_TRUE(config.redis.addresses.empty());
+    EXPECT_EQ(config.redis.password, "");
+    EXPECT_EQ(config.redis.db, 0u);
+    EXPECT_EQ(config.redis.prefix, "wsp");
+    EXPECT_DOUBLE_EQ(config.redis.connect_timeout.count(), 1.0);
+    EXPECT_DOUBLE_EQ(config.redis.command_timeout.count(), 2.0);
+    EXPECT_FALSE(config.redis.sentinel.has_value());
+}
+
+TEST_F(ConfigTest, RedisKeysAreRead) {
+    Config config = parseOk(R"({"engine":"redis","redis":{"addresses":["127.0.0.1:6379","[::1]:6380"],
+        "password":"secret","db":3,"prefix":"app.v1-x_","connect_timeout":0.5,"command_timeout":1.5}})");
+    EXPECT_EQ(config.engine, "redis");
+    ASSERT_EQ(config.redis.addresses.size(), 2u);
+    EXPECT_EQ(config.redis.addresses[0].host, "127.0.0.1");
+    EXPECT_EQ(config.redis.addresses[0].port, 6379);
+    EXPECT_EQ(config.redis.addresses[1].host, "::1");
+    EXPECT_EQ(config.redis.addresses[1].port, 6380);
+    EXPECT_EQ(config.redis.password, "secret");
+    EXPECT_EQ(config.redis.db, 3u);
+    EXPECT_EQ(config.redis.prefix, "app.v1-x_");
+    EXPECT_DOUBLE_EQ(config.redis.connect_timeout.count(), 0.5);
+    EXPECT_DOUBLE_EQ(config.redis.command_timeout.count(), 1.5);
+}
+
+TEST_F(ConfigTest, SentinelNamesTheShardsInsteadOfAddresses) {
+    Config config = parseOk(R"({"engine":"redis","redis":{"sentinel":{
+        "addresses":["10.0.0.1:26379","10.0.0.2:26379"],"master_names":["shard0","shard1"]}}})");
+    ASSERT_TRUE(config.redis.sentinel.has_value());
+    EXPECT_EQ(config.redis.sentinel->addresses.size(), 2u);
+    EXPECT_EQ(config.redis.sentinel->addresses[1].host, "10.0.0.2");
+    EXPECT_EQ(config.redis.sentinel->master_names, (std::vector<std::string>{"shard0", "shard1"}));
+    EXPECT_TRUE(config.redis.addresses.empty());
+}
+
+TEST_F(ConfigTest, RedisValidationErrorsNameTheKey) {
+    EXPECT_EQ(errorPath(R"({"engine":"mongo"})"), "engine");
+    EXPECT_EQ(errorPath(R"({"engine":"redis"})"), "redis.addresses");
+    EXPECT_EQ(errorPath(R"({"engine":"redis","redis":{"addresses":[]}})"), "redis.addresses");
+    EXPECT_EQ(errorPath(R"({"redis":{"addresses":"127.0.0.1:6379"}})"), "redis.addresses");
+    EXPECT_EQ(errorPath(R"({"redis":{"addresses":["127.0.0.1:6379","redis:6379"]}})"), "redis.addresses[1]");
+    EXPECT_EQ(errorPath(R"({"redis":{"addresses":[6379]}})"), "redis.addresses[0]");
+    EXPECT_EQ(errorPath(R"({"redis":{"db":-1}})"), "redis.db");
+    EXPECT_EQ(errorPath(R"({"redis":{"prefix":""}})"), "redis.prefix");
+    EXPECT_EQ(errorPath(R"({"redis":{"prefix":"a b"}})"), "redis.prefix");
+    EXPECT_EQ(errorPath(R"({"redis":{"prefix":")" + std::string(65, 'p') + R"("}})"), "redis.prefix");
+    EXPECT_EQ(parseOk(R"({"redis":{"prefix":")" + std::string(64, 'p') + R"("}})").redis.prefix.size(), 64u);
+    EXPECT_EQ(errorPath(R"({"redis":{"connect_timeout":0}})"), "redis.connect_timeout");
+    EXPECT_EQ(errorPath(R"({"redis":{"command_timeout":-1}})"), "redis.command_timeout");
+    EXPECT_EQ(errorPath(R"({"redis":{"password":1}})"), "redis.password");
+    EXPECT_EQ(errorPath(R"({"redis":{"cluster":true}})"), "redis.cluster");
+    EXPECT_EQ(errorPath(R"({"redis":{"sentinel":{"master_names":["m"]}}})"), "redis.sentinel.addresses");
+    EXPECT_EQ(errorPath(R"({"redis":{"sentinel":{"addresses":["127.0.0.1:26379"]}}})"), "redis.sentinel.master_names");
+    EXPECT_EQ(errorPath(R"({"redis":{"sentinel":{"addresses":["127.0.0.1:26379"],"master_names":["m",""]}}})"),
+              "redis.sentinel.master_names[1]");
+    EXPECT_EQ(errorPath(R"({"redis":{"sentinel":{"addresses":["127.0.0.1:26379"],"master_names":["m","m"]}}})"),
+              "redis.sentinel.master_names[1]");
+    EXPECT_EQ(errorPath(R"({"redis":{"sentinel":{"addresses":["x"],"master_names":["m"]}}})"),
+              "redis.sentinel.addresses[0]");
+}
+
+TEST_F(ConfigTest, RedisFromTheEnvironment) {
+    setEnv("WSPUSH_ENGINE", "redis");
+    setEnv("WSPUSH_REDIS_ADDRESSES", R"(["127.0.0.1:6379"])");
+    setEnv("WSPUSH_REDIS_PASSWORD", "pw");
+    setEnv("WSPUSH_REDIS_DB", "2");
+    setEnv("WSPUSH_REDIS_PREFIX", "env");
+    setEnv("WSPUSH_REDIS_COMMAND_TIMEOUT", "0.25");
+    Config config = parseOk("");
+    EXPECT_EQ(config.engine, "redis");
+    ASSERT_EQ(config.redis.addresses.size(), 1u);
+    EXPECT_EQ(config.redis.addresses[0].port, 6379);
+    EXPECT_EQ(config.redis.password, "pw");
+    EXPECT_EQ(config.redis.db, 2u);
+    EXPECT_EQ(config.redis.prefix, "env");
+    EXPECT_DOUBLE_EQ(config.redis.command_timeout.count(), 0.25);
+}
+
+TEST_F(ConfigTest, SentinelFromTheEnvironmentOverridesTheFile) {
+    setEnv("WSPUSH_REDIS_SENTINEL_ADDRESSES", R"(["127.0.0.1:26379"])");
+    setEnv("WSPUSH_REDIS_SENTINEL_MASTER_NAMES", R"(["mymaster"])");
+    Config config = parseOk(R"({"engine":"redis","redis":{"sentinel":{"addresses":["10.0.0.1:26379"],
+        "master_names":["a","b"]}}})");
+    ASSERT_TRUE(config.redis.sentinel.has_value());
+    EXPECT_EQ(config.redis.sentinel->addresses[0].host, "127.0.0.1");
+    EXPECT_EQ(config.redis.sentinel->master_names, std::vector<std::string>{"mymaster"});
+
+    setEnv("WSPUSH_REDIS_SENTINEL_MASTER_NAMES", "mymaster");  // a list holds JSON
+    EXPECT_EQ(errorPath(""), "redis.sentinel.master_names");
 }
 
 }  // namespace

@@ -164,7 +164,7 @@ void MemoryBroker::publish(PublishRequest request, PublishCompletion done) {
             if (const RememberedKey* first = rememberedLocked(shard, key, now)) {
                 PublicationPtr earlier = first->publication;
                 lock.unlock();
-                if (publication->report) publication->report->expectLoops(0);  // nobody gets it again
+                // Nobody gets it again: the report, never given a part, completes when released.
                 return done(Published{std::move(earlier), true});
             }
         }

@@ -1,0 +1,132 @@
+// ClientProtocol on an event loop that is never started (poll() runs it), against a fake
+// clustered engine whose failures the test sets.
+#include "session/client_protocol.h"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "support/fake_cluster_broker.h"
+
+namespace wspush {
+namespace {
+
+using json = nlohmann::json;
+
+class FakeClientConnection final : public ClientConnection, public std::enable_shared_from_this<FakeClientConnection> {
+public:
+    explicit FakeClientConnection(EventLoop& loop) : loop_(loop) {}
+    bool sendFrame(OutboundFrame frame) override {
+        messages.push_back(json::parse(*frame.payload + std::string(frame.suffix.view())));
+        return true;
+    }
+    void closeFor(const Disconnect& reason) override {
+        closes.push_back(reason.code);
+        if (protocol) protocol->connectionClosed(false);
+    }
+    bool hasRoom() const override { return true; }
+    void whenWritable(std::function<void()>) override {}
+    void sendReply(std::string message) override { messages.push_back(json::parse(message)); }
+    void connectAccepted() override {}
+    EventLoop& loop() override { return loop_; }
+    const std::string& id() const override { return id_; }
+    std::shared_ptr<void> keepAlive() override { return shared_from_this(); }
+
+    ClientProtocol* protocol = nullptr;
+    std::vector<json> messages;
+    std::vector<int> closes;
+
+private:
+    EventLoop& loop_;
+    std::string id_ = "conn-1";
+};
+
+Config testConfig() {
+    Config config;
+    config.client.allow_anonymous = true;
+    config.client.trust_client_user = true;
+    config.channel_defaults.client_publish = true;
+    config.channel_defaults.client_history = true;
+    return config;
+}
+
+class ClientProtocolTest : public ::testing::Test {
+protected:
+    ClientProtocolTest() : node(testConfig(), "n", std::make_unique<fakes::FakeClusterBroker>(cluster)), loops(1) {
+        node.attach(loops);
+        connection = std::make_shared<FakeClientConnection>(loops.at(0));
+        protocol = std::make_unique<ClientProtocol>(node, *connection);
+        connection->protocol = protocol.get();
+    }
+    ~ClientProtocolTest() override {
+        protocol->connectionClosed(true);
+        protocol.reset();
+        node.sessions().clear();
+        poll();
+    }
+    void poll() {
+        loops.at(0).context().poll();
+        loops.at(0).context().restart();
+    }
+    // Sends `message`, runs the loop, and returns the reply to command `id`.
+    json reply(const std::string& message, int id) {
+        protocol->handleMessage(message);
+        poll();
+        for (const auto& m : connection->messages)
+            if (m.value("id", -1) == id) return m;
+        ADD_FAILURE() << "no reply to " << message;
+        return json();
+    }
+
+    fakes::FakeCluster cluster;
+    Node node;
+    EventLoopPool loops;
+    std::shared_ptr<FakeClientConnection> connection;
+    std::unique_ptr<ClientProtocol> protocol;
+};
+
+TEST_F(ClientProtocolTest, AnUnavailableEngineIsError115ForPublishSubscribeAndHistory) {
+    ASSERT_EQ(reply(R"({"id":1,"type":"connect"})", 1)["type"], "connected");
+    cluster.failure = BrokerError{ApiErrorCode::Unavailable, "redis: connection refused"};
+    for (const auto& [id, command] :
+         std::vector<std::pair<int, std::string>>{{2, R"({"id":2,"type":"subscribe","channel":"news"})"},
+                                                  {3, R"({"id":3,"type":"publish","channel":"news","data":1})"},
+                                                  {4, R"({"id":4,"type":"history","channel":"news"})"}}) {
+        json answer = reply(command, id);
+        EXPECT_EQ(answer["type"], "error") << command;
+        EXPECT_EQ(answer["code"], 115) << command;
+    }
+    // Any other engine failure stays 100 (internal).
+    cluster.failure = BrokerError{ApiErrorCode::Internal, "bug"};
+    EXPECT_EQ(reply(R"({"id":5,"type":"publish","channel":"news","data":1})", 5)["code"], 100);
+}
+
+TEST_F(ClientProtocolTest, ADisconnectOfItsUserEndsTheSessionAndCloses) {
+    json connected = reply(R"({"id":1,"type":"connect","user":"alice"})", 1);
+    ASSERT_EQ(connected["type"], "connected");
+    protocol->disconnect(DisconnectTarget{"bob", "", false});
+    protocol->disconnect(DisconnectTarget{"", "conn-2", false});
+    EXPECT_TRUE(connection->closes.empty()) << "another user, another connection";
+    EXPECT_EQ(node.sessions().size(), 1u);
+
+    protocol->disconnect(DisconnectTarget{"alice", "", false});
+    EXPECT_EQ(connection->closes, std::vector<int>{4503});
+    poll();
+    EXPECT_EQ(node.sessions().size(), 0u) << "ended: it cannot be resumed";
+    bool busy = false;
+    EXPECT_FALSE(node.sessions().claim(connected["session"], connected["resume"], &busy).has_value());
+}
+
+TEST_F(ClientProtocolTest, ADisconnectByConnectionIdWithReconnectCloses4007) {
+    ASSERT_EQ(reply(R"({"id":1,"type":"connect"})", 1)["type"], "connected");
+    protocol->disconnect(DisconnectTarget{"", "conn-1", true});
+    EXPECT_EQ(connection->closes, std::vector<int>{4007});
+    poll();
+    EXPECT_EQ(node.sessions().size(), 0u);
+}
+
+}  // namespace
+}  // namespace wspush
