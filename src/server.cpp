@@ -13,6 +13,7 @@
 #include "base/clock.h"
 #include "base/random.h"
 #include "engine/memory/memory_broker.h"
+#include "engine/redis/redis_broker.h"
 
 namespace wspush {
 
@@ -30,9 +31,39 @@ std::string hostName() {
 constexpr std::chrono::seconds kHeartbeatInterval{5};
 constexpr std::chrono::seconds kHeartbeatTtl{15};
 
-// The engine `engine` names. Only the memory engine is built in so far; open() refuses the others.
-std::unique_ptr<Broker> makeEngine(const Config&) {
-    return std::make_unique<MemoryBroker>(randomHex(4), [] { return Clock::system().unixMillis(); });
+std::chrono::milliseconds millis(Seconds seconds) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(seconds);
+}
+
+RedisAddress redisAddress(const Endpoint& endpoint) {
+    return RedisAddress{endpoint.host, endpoint.port};
+}
+
+// The engine `engine` names: the one place that chooses (docs/engines.md).
+std::unique_ptr<Broker> makeEngine(const Config& config) {
+    // A fresh instance id per run: a restarted node never reuses the mids and epochs it made.
+    std::string instanceId = randomHex(4);
+    auto clock = [] { return Clock::system().unixMillis(); };
+    if (config.engine != "redis") return std::make_unique<MemoryBroker>(instanceId, clock);
+
+    const RedisConfig& redis = config.redis;
+    RedisBrokerOptions options;
+    if (redis.sentinel) {
+        std::vector<RedisAddress> sentinels;
+        for (const Endpoint& sentinel : redis.sentinel->addresses) sentinels.push_back(redisAddress(sentinel));
+        for (const std::string& master : redis.sentinel->master_names)
+            options.shards.push_back(RedisShardOptions{master, {}, RedisSentinelShard{sentinels, master}});
+    } else {
+        for (const Endpoint& address : redis.addresses)
+            options.shards.push_back(
+                RedisShardOptions{redisAddress(address).describe(), redisAddress(address), std::nullopt});
+    }
+    options.password = redis.password;
+    options.db = static_cast<int>(redis.db);
+    options.prefix = redis.prefix;
+    options.connectTimeout = millis(redis.connect_timeout);
+    options.commandTimeout = millis(redis.command_timeout);
+    return std::make_unique<RedisBroker>(std::move(options), instanceId + "-", clock);
 }
 
 unsigned loopCount(const Config& config) {
@@ -66,10 +97,6 @@ Server::~Server() {
 bool Server::open() {
     const Config& config = node_.config();
     SessionMode mode = options_.echo ? SessionMode::Echo : SessionMode::Protocol;
-    if (config.engine != "memory") {
-        spdlog::critical("engine \"{}\" is not built into this wspushd (engine: only \"memory\")", config.engine);
-        return false;
-    }
     if (!config.static_files.root.empty()) {
         auto files = StaticFiles::load(config.static_files.root);
         if (auto* problem = std::get_if<std::string>(&files)) {

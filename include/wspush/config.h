@@ -110,7 +110,7 @@ struct RedisSentinelConfig {
 // The Redis engine (engine "redis"), through which several nodes share channels, history and
 // the cluster's view (docs/configuration.md).
 struct RedisConfig {
-    // One Redis per shard, "host:port" (an IP address); channels are spread over them by hash.
+    // One Redis per shard, "host:port" (a host name or an IP address); channels are spread over them by hash.
     // At least one when the engine is "redis" and there is no `sentinel`.
     std::vector<Endpoint> addresses;
     std::string password;                         // AUTH with it; empty: no AUTH
@@ -162,7 +162,9 @@ ConfigResult parseConfig(const std::string& text, EnvLookup getenv);
 // Every environment variable parseConfig consults, for documentation and --help.
 std::vector<std::string> configEnvironmentVariables();
 
-// "host:port" or "[v6]:port"; nullopt when malformed.
-std::optional<Endpoint> parseEndpoint(std::string_view text);
+// "host:port" or "[v6]:port"; nullopt when malformed. An address to listen on must be an IP
+// address; a server to connect to may be named (resolved when connecting).
+enum class EndpointHost { Address, NameOrAddress };
+std::optional<Endpoint> parseEndpoint(std::string_view text, EndpointHost kind = EndpointHost::Address);
 
 }  // namespace wspush

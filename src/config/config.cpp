@@ -101,13 +101,17 @@ private:
                            v.get<std::string>() + "\"");
         out = *endpoint;
     }
+    // Servers to connect to (Redis, Sentinel): host names are allowed, resolved without blocking
+    // when connecting.
     static void readValue(const json& v, const std::string& path, std::vector<Endpoint>& out) {
         if (!v.is_array()) fail(path, "expected an array of \"host:port\" strings");
         out.clear();
         for (std::size_t i = 0; i < v.size(); ++i) {
-            Endpoint endpoint;
-            readValue(v[i], path + "[" + std::to_string(i) + "]", endpoint);
-            out.push_back(endpoint);
+            std::string item = path + "[" + std::to_string(i) + "]";
+            if (!v[i].is_string()) fail(item, "expected \"host:port\"");
+            auto endpoint = parseEndpoint(v[i].get<std::string>(), EndpointHost::NameOrAddress);
+            if (!endpoint) fail(item, "expected \"host:port\", got \"" + v[i].get<std::string>() + "\"");
+            out.push_back(*endpoint);
         }
     }
     static void readValue(const json& v, const std::string& path, std::optional<Endpoint>& out) {
@@ -419,7 +423,7 @@ void applyEnvironment(json& document, EnvLookup getenv) {
 
 }  // namespace
 
-std::optional<Endpoint> parseEndpoint(std::string_view text) {
+std::optional<Endpoint> parseEndpoint(std::string_view text, EndpointHost kind) {
     auto colon = text.rfind(':');
     if (colon == std::string_view::npos || colon == 0 || colon + 1 == text.size()) return std::nullopt;
     std::string_view host = text.substr(0, colon);
@@ -432,11 +436,17 @@ std::optional<Endpoint> parseEndpoint(std::string_view text) {
         return std::nullopt;
     unsigned value = std::stoul(std::string(port));
     if (value > 65535) return std::nullopt;
-    // An address to bind, not a name to resolve: "localhost" would only fail at startup.
+    // An address to bind is not a name to resolve: "localhost" would only fail at startup.
     unsigned char address[sizeof(in6_addr)];
     std::string hostText(host);
-    if (inet_pton(AF_INET, hostText.c_str(), address) != 1 && inet_pton(AF_INET6, hostText.c_str(), address) != 1)
-        return std::nullopt;
+    bool isAddress =
+        inet_pton(AF_INET, hostText.c_str(), address) == 1 || inet_pton(AF_INET6, hostText.c_str(), address) == 1;
+    bool isName =
+        kind == EndpointHost::NameOrAddress && host.size() <= 253 && std::all_of(host.begin(), host.end(), [](char c) {
+            return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '-' ||
+                   c == '_';
+        });
+    if (!isAddress && !isName) return std::nullopt;
     return Endpoint{std::string(host), static_cast<unsigned short>(value)};
 }
 

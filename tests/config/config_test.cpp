@@ -619,7 +619,7 @@ TEST_F(ConfigTest, RedisValidationErrorsNameTheKey) {
     EXPECT_EQ(errorPath(R"({"engine":"redis"})"), "redis.addresses");
     EXPECT_EQ(errorPath(R"({"engine":"redis","redis":{"addresses":[]}})"), "redis.addresses");
     EXPECT_EQ(errorPath(R"({"redis":{"addresses":"127.0.0.1:6379"}})"), "redis.addresses");
-    EXPECT_EQ(errorPath(R"({"redis":{"addresses":["127.0.0.1:6379","redis:6379"]}})"), "redis.addresses[1]");
+    EXPECT_EQ(errorPath(R"({"redis":{"addresses":["127.0.0.1:6379","redis host:6379"]}})"), "redis.addresses[1]");
     EXPECT_EQ(errorPath(R"({"redis":{"addresses":[6379]}})"), "redis.addresses[0]");
     EXPECT_EQ(errorPath(R"({"redis":{"db":-1}})"), "redis.db");
     EXPECT_EQ(errorPath(R"({"redis":{"prefix":""}})"), "redis.prefix");

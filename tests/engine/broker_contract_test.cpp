@@ -1,6 +1,6 @@
 // The engine contract (include/wspush/broker.h), one typed suite that every engine must pass:
-// the memory engine, and the Redis engine against real redis-server processes, with one shard and with two. Completions are
-// awaited with timeouts, so an engine that completes on another thread passes the same tests.
+// the memory engine, and the Redis engine against real redis-server processes, with one shard and with two. Completions
+// are awaited with timeouts, so an engine that completes on another thread passes the same tests.
 #include <atomic>
 #include <chrono>
 #include <future>
@@ -66,8 +66,7 @@ struct RedisEngine {
         static std::atomic<int> instances{0};
         RedisBrokerOptions options;
         for (const auto& server : servers)
-            options.shards.push_back(
-                RedisShardOptions{server->address(), fixedRedisAddress(server->redisAddress()), false});
+            options.shards.push_back(RedisShardOptions{server->address(), server->redisAddress(), std::nullopt});
         std::string id = "contract" + std::to_string(++instances);
         options.prefix = id;
         auto broker = std::make_unique<RedisBroker>(std::move(options), id + "-", std::move(clock));

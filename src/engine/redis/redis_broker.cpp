@@ -7,6 +7,7 @@
 
 #include "engine/redis/publication_codec.h"
 #include "engine/redis/redis_lua.h"
+#include "engine/redis/redis_sentinel.h"
 
 namespace wspush {
 
@@ -111,10 +112,14 @@ void RedisBroker::startOnThread() {
     for (std::size_t index = 0; index < options_.shards.size(); ++index) {
         const RedisShardOptions& shardOptions = options_.shards[index];
         RedisConnectionOptions connection;
-        connection.address = shardOptions.address;
+        connection.address = shardOptions.sentinel
+                                 ? sentinelMasterAddress(context_, *shardOptions.sentinel, options_.connectTimeout,
+                                                         options_.commandTimeout)
+                                 : fixedRedisAddress(shardOptions.address);
         connection.password = options_.password;
         connection.db = options_.db;
-        connection.requireMaster = shardOptions.requireMaster;
+        // Behind Sentinel, a demoted master may still accept connections: it must not be written to.
+        connection.requireMaster = shardOptions.sentinel.has_value();
         connection.connectTimeout = options_.connectTimeout;
         connection.commandTimeout = options_.commandTimeout;
 
@@ -133,11 +138,11 @@ void RedisBroker::startOnThread() {
                                     },
                                     [this](const std::string&) { updateHealth(); }});
         connection.name = "redis " + shardOptions.name + " pub/sub";
-        RedisSubscriber::Probe probe{keys_.controlNode(nodeName_), options_.probeInterval,
-                                     [this, index](const std::string& channel, const std::string& payload) {
-                                         shards_[index].commands->command({"PUBLISH", channel, payload},
-                                                                          [](RedisResult) {});
-                                     }};
+        RedisSubscriber::Probe probe{
+            keys_.controlNode(nodeName_), options_.probeInterval,
+            [this, index](const std::string& channel, const std::string& payload) {
+                shards_[index].commands->command({"PUBLISH", channel, payload}, [](RedisResult) {});
+            }};
         shard.subscriber = RedisSubscriber::create(
             context_, connection, std::move(probe),
             RedisSubscriber::Events{
@@ -256,7 +261,8 @@ void RedisBroker::doPublish(PublishRequest request, PublishCompletion done) {
             auto* reply = std::get_if<RedisReply>(&result);
             if (reply == nullptr || reply->isError()) return done(errorOf(result, shardName));
             const auto& fields = reply->elements;
-            if (reply->isArray() && fields.size() == 2 && fields[0].asString() == std::optional<std::string_view>("dup")) {
+            if (reply->isArray() && fields.size() == 2 &&
+                fields[0].asString() == std::optional<std::string_view>("dup")) {
                 auto text = fields[1].asString();
                 auto first = text ? decodeFirstPublished(publication->channel, *text) : std::nullopt;
                 if (!first) return done(errorOf(result, shardName));
@@ -275,12 +281,9 @@ void RedisBroker::doPublish(PublishRequest request, PublishCompletion done) {
                                !(it->second.delivered && it->second.delivered->epoch == publication->epoch &&
                                  it->second.delivered->offset >= publication->offset);
             if (!echoPending) return done(std::move(published));
-            it->second.echoWaits.push_back(
-                EchoWait{publication->offset, publication->epoch,
-                         std::chrono::steady_clock::now() + options_.commandTimeout,
-                         [done = std::move(done), published = std::move(published)]() mutable {
-                             done(std::move(published));
-                         }});
+            it->second.echoWaits.push_back(EchoWait{
+                publication->offset, publication->epoch, std::chrono::steady_clock::now() + options_.commandTimeout,
+                [done = std::move(done), published = std::move(published)]() mutable { done(std::move(published)); }});
         });
 }
 
@@ -364,7 +367,8 @@ void RedisBroker::completeEchoWaits(Channel& state, bool all) {
     auto now = std::chrono::steady_clock::now();
     while (!state.echoWaits.empty()) {
         EchoWait& wait = state.echoWaits.front();
-        bool received = state.delivered && state.delivered->epoch == wait.epoch && state.delivered->offset >= wait.offset;
+        bool received =
+            state.delivered && state.delivered->epoch == wait.epoch && state.delivered->offset >= wait.offset;
         bool stale = state.delivered && state.delivered->epoch != wait.epoch;
         if (!all && !received && !stale && wait.deadline > now) break;
         auto complete = std::move(wait.complete);
@@ -429,8 +433,7 @@ void RedisBroker::checkPositions(std::size_t shardIndex) {
                 Channel& state = it->second;
                 auto epoch = reply->elements[0].asString();
                 auto top = reply->elements[1].asInteger();
-                if (!epoch || !top || state.repairing || !state.delivered || *epoch != state.delivered->epoch)
-                    return;
+                if (!epoch || !top || state.repairing || !state.delivered || *epoch != state.delivered->epoch) return;
                 if (static_cast<std::uint64_t>(*top) < state.delivered->offset) return restartEpoch(channel, state);
                 if (static_cast<std::uint64_t>(*top) == state.delivered->offset) return;
                 gapsFound_.fetch_add(1, std::memory_order_relaxed);
@@ -490,21 +493,20 @@ void RedisBroker::doHistory(const std::string& channel, HistoryQuery query, Hist
         first = "-";
         last = streamId(query.since - 1);
     }
-    historyScript_.run(
-        *shard.commands, {keys_.stream(channel), keys_.meta(channel)},
-        {first, last, query.reverse ? "1" : "0", std::to_string(query.limit), std::to_string(options_.metaTtl.count()),
-         nextEpoch(), std::to_string(clock_())},
-        [channel, shardName = shard.options.name, done = std::move(done)](RedisResult result) {
-            auto* reply = std::get_if<RedisReply>(&result);
-            if (reply == nullptr || reply->isError()) return done(errorOf(result, shardName));
-            const auto& fields = reply->elements;
-            auto top = reply->isArray() && fields.size() == 3 ? fields[0].asInteger() : std::nullopt;
-            auto epoch = top ? fields[1].asString() : std::nullopt;
-            auto publications = epoch ? decodeEntries(channel, *epoch, fields[2]) : std::nullopt;
-            if (!publications || *top < 0 || epoch->empty()) return done(errorOf(result, shardName));
-            done(HistoryPage{StreamPosition{static_cast<std::uint64_t>(*top), std::string(*epoch)},
-                             std::move(*publications)});
-        });
+    historyScript_.run(*shard.commands, {keys_.stream(channel), keys_.meta(channel)},
+                       {first, last, query.reverse ? "1" : "0", std::to_string(query.limit),
+                        std::to_string(options_.metaTtl.count()), nextEpoch(), std::to_string(clock_())},
+                       [channel, shardName = shard.options.name, done = std::move(done)](RedisResult result) {
+                           auto* reply = std::get_if<RedisReply>(&result);
+                           if (reply == nullptr || reply->isError()) return done(errorOf(result, shardName));
+                           const auto& fields = reply->elements;
+                           auto top = reply->isArray() && fields.size() == 3 ? fields[0].asInteger() : std::nullopt;
+                           auto epoch = top ? fields[1].asString() : std::nullopt;
+                           auto publications = epoch ? decodeEntries(channel, *epoch, fields[2]) : std::nullopt;
+                           if (!publications || *top < 0 || epoch->empty()) return done(errorOf(result, shardName));
+                           done(HistoryPage{StreamPosition{static_cast<std::uint64_t>(*top), std::string(*epoch)},
+                                            std::move(*publications)});
+                       });
 }
 
 // ---- between nodes ----------------------------------------------------------------------------

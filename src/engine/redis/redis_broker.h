@@ -40,10 +40,16 @@ inline RedisAddressSource fixedRedisAddress(RedisAddress address) {
     return [address](auto found) { found(address); };
 }
 
+// A shard whose master Sentinel names (redis_sentinel.h).
+struct RedisSentinelShard {
+    std::vector<RedisAddress> sentinels;
+    std::string masterName;
+};
+
 struct RedisShardOptions {
-    std::string name;            // for logs and /healthz: "host:port" or the Sentinel master name
-    RedisAddressSource address;  // a fixed address, or a Sentinel lookup
-    bool requireMaster = false;  // true behind Sentinel: a demoted master is not written to
+    std::string name;                            // for logs and /healthz: "host:port", or the Sentinel master name
+    RedisAddress address;                        // without `sentinel`
+    std::optional<RedisSentinelShard> sentinel;  // set: ask Sentinel for the master, check ROLE
 };
 
 struct RedisBrokerOptions {

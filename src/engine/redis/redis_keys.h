@@ -27,11 +27,12 @@ public:
     std::string pubsub(std::string_view channel) const { return tagged(channel, ":p"); }
     // The channel named by a pub/sub channel of ours; empty when it is not one.
     std::string_view channelOf(std::string_view pubsubChannel) const {
-        std::string_view head = pubsubHead();
-        if (pubsubChannel.size() < head.size() + 3 || pubsubChannel.substr(0, head.size()) != head ||
-            pubsubChannel.substr(pubsubChannel.size() - 3) != "}:p")
+        constexpr std::string_view kOpen = ":{c:", kClose = "}:p";
+        std::size_t head = prefix_.size() + kOpen.size();
+        if (pubsubChannel.size() < head + kClose.size() || !pubsubChannel.starts_with(prefix_) ||
+            pubsubChannel.substr(prefix_.size(), kOpen.size()) != kOpen || !pubsubChannel.ends_with(kClose))
             return {};
-        return pubsubChannel.substr(head.size(), pubsubChannel.size() - head.size() - 3);
+        return pubsubChannel.substr(head, pubsubChannel.size() - head - kClose.size());
     }
 
     // Control messages for every node, and for one node (also its pub/sub liveness probe).
@@ -42,7 +43,6 @@ public:
     std::string nodesExpiry() const { return prefix_ + ":nodes:z"; }
 
 private:
-    std::string pubsubHead() const { return prefix_ + ":{c:"; }
     std::string tagged(std::string_view channel, std::string_view suffix) const {
         std::string key;
         key.reserve(prefix_.size() + channel.size() + suffix.size() + 5);
@@ -63,9 +63,8 @@ inline std::size_t shardOf(std::string_view channel, std::size_t shards) {
     while (next < static_cast<std::int64_t>(shards)) {
         bucket = next;
         key = key * 2862933555777941757ull + 1;
-        next = static_cast<std::int64_t>(static_cast<double>(bucket + 1) *
-                                         (static_cast<double>(std::int64_t{1} << 31) /
-                                          static_cast<double>((key >> 33) + 1)));
+        next = static_cast<std::int64_t>(static_cast<double>(bucket + 1) * (static_cast<double>(std::int64_t{1} << 31) /
+                                                                            static_cast<double>((key >> 33) + 1)));
     }
     return static_cast<std::size_t>(bucket);
 }

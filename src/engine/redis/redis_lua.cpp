@@ -5,23 +5,23 @@ namespace wspush::redis_lua {
 // Expired history goes from the front: entries are in time order, so the oldest tells whether
 // anything expired, and the common case costs one one-entry XRANGE. Bounded per call (10 × 100):
 // what is left goes on the next publish or read.
-#define WSPUSH_TRIM_EXPIRED                                                                   \
-    "local function ts_of(entry)\n"                                                           \
-    "  return tonumber(string.match(entry[2][2], '^%d\\n(%-?%d+)\\n'))\n"                     \
-    "end\n"                                                                                   \
-    "local function trim_expired(stream, cutoff)\n"                                           \
-    "  for _ = 1, 10 do\n"                                                                    \
-    "    local first = redis.call('xrange', stream, '-', '+', 'COUNT', 1)\n"                  \
-    "    if #first == 0 or (ts_of(first[1]) or cutoff) >= cutoff then return end\n"           \
-    "    local batch = redis.call('xrange', stream, '-', '+', 'COUNT', 100)\n"                \
-    "    local last = nil\n"                                                                  \
-    "    for _, entry in ipairs(batch) do\n"                                                  \
-    "      if (ts_of(entry) or cutoff) < cutoff then last = entry[1] else break end\n"        \
-    "    end\n"                                                                           \
-    "    local offset = tonumber(string.match(last, '^(%d+)-'))\n"                            \
-    "    redis.call('xtrim', stream, 'MINID', string.format('%d-0', offset + 1))\n"           \
-    "    if last ~= batch[#batch][1] then return end\n"                                       \
-    "  end\n"                                                                                 \
+#define WSPUSH_TRIM_EXPIRED                                                            \
+    "local function ts_of(entry)\n"                                                    \
+    "  return tonumber(string.match(entry[2][2], '^%d\\n(%-?%d+)\\n'))\n"              \
+    "end\n"                                                                            \
+    "local function trim_expired(stream, cutoff)\n"                                    \
+    "  for _ = 1, 10 do\n"                                                             \
+    "    local first = redis.call('xrange', stream, '-', '+', 'COUNT', 1)\n"           \
+    "    if #first == 0 or (ts_of(first[1]) or cutoff) >= cutoff then return end\n"    \
+    "    local batch = redis.call('xrange', stream, '-', '+', 'COUNT', 100)\n"         \
+    "    local last = nil\n"                                                           \
+    "    for _, entry in ipairs(batch) do\n"                                           \
+    "      if (ts_of(entry) or cutoff) < cutoff then last = entry[1] else break end\n" \
+    "    end\n"                                                                        \
+    "    local offset = tonumber(string.match(last, '^(%d+)-'))\n"                     \
+    "    redis.call('xtrim', stream, 'MINID', string.format('%d-0', offset + 1))\n"    \
+    "    if last ~= batch[#batch][1] then return end\n"                                \
+    "  end\n"                                                                          \
     "end\n"
 
 const char* const kPublish = WSPUSH_TRIM_EXPIRED R"lua(

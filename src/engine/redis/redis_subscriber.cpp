@@ -15,6 +15,11 @@
 namespace wspush {
 
 namespace net = boost::asio;
+
+namespace {
+// Every probe payload starts with it; other messages on the probe channel are the owner's.
+constexpr std::string_view kProbeTag = "probe-";
+}  // namespace
 using SteadyClock = std::chrono::steady_clock;
 
 // Per channel, what we want (`wanted`) and where Redis is (`redis`). A channel moves one step at a
@@ -56,7 +61,7 @@ struct RedisSubscriber::State {
           options(std::move(options)),
           probe(std::move(probe)),
           events(std::move(events)),
-          probePrefix("probe-" + randomHex(8)),
+          probePrefix(std::string(kProbeTag) + randomHex(8)),
           timer(context) {
         channels[this->probe.channel].wanted = true;
     }
@@ -211,7 +216,9 @@ struct RedisSubscriber::State {
     }
 
     void onMessage(const std::string& channel, const std::string& payload) {
-        if (channel == probe.channel) {  // probes never reach the owner, ours nor other nodes'
+        // Probes never reach the owner, ours nor other nodes'; anything else on the probe channel
+        // (the node's own control channel) does.
+        if (channel == probe.channel && payload.compare(0, kProbeTag.size(), kProbeTag) == 0) {
             if (probeAwaited && payload == *probeAwaited) {
                 probeAwaited.reset();
                 rearm();

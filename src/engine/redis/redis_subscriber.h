@@ -13,7 +13,8 @@
 // Liveness: every probeInterval the owner's `probe` function is called to PUBLISH
 // `probePayload` on `probeChannel` (always in the set) through a command connection; when the
 // message does not come back within the command timeout, the connection is restarted. This is
-// how a wedged pub/sub connection (centrifugo#1189) is noticed.
+// how a wedged pub/sub connection (centrifugo#1189) is noticed. Probe payloads start with
+// "probe-"; other messages on the probe channel (the node's own control channel) go to onMessage.
 #pragma once
 
 #include <chrono>

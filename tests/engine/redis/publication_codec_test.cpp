@@ -50,10 +50,10 @@ TEST(PublicationCodec, AMessageCarriesOffsetEpochAndReportOrigin) {
 
 TEST(PublicationCodec, MalformedInputIsRefusedNotTrusted) {
     std::string body = encodeBody(sample());
-    for (std::string bad : {std::string{}, std::string("12"), "x\ne\n\n" + body, "0\ne\n\n" + body, "12\n\n\n" + body,
-                            "12\ne\n" + body, "12\ne\nnot-an-id\n" + body, "12\ne\n5:\n" + body,
-                            std::string("12\ne\n\n7\n1\nm\n{}"), std::string("12\ne\n\n1\nts\nm\n{}"),
-                            std::string("12\ne\n\n1\n5\n\n{}")})
+    for (std::string bad :
+         {std::string{}, std::string("12"), "x\ne\n\n" + body, "0\ne\n\n" + body, "12\n\n\n" + body, "12\ne\n" + body,
+          "12\ne\nnot-an-id\n" + body, "12\ne\n5:\n" + body, std::string("12\ne\n\n7\n1\nm\n{}"),
+          std::string("12\ne\n\n1\nts\nm\n{}"), std::string("12\ne\n\n1\n5\n\n{}")})
         EXPECT_FALSE(decodeMessage("news", bad)) << bad;
 }
 

@@ -68,7 +68,7 @@ protected:
 
     std::unique_ptr<TestNode> makeNode(const std::string& name, RedisBrokerOptions options = {}) {
         auto node = std::make_unique<TestNode>();
-        options.shards = {RedisShardOptions{server.address(), fixedRedisAddress(server.redisAddress()), false}};
+        options.shards = {RedisShardOptions{server.address(), server.redisAddress(), std::nullopt}};
         options.prefix = prefix;
         options.connectTimeout = 500ms;
         options.commandTimeout = 500ms;
@@ -120,7 +120,8 @@ TEST_F(RedisBrokerTest, APublicationOnOneNodeReachesTheOtherInOffsetOrder) {
     auto b = makeNode("b");
     subscribe(*b->broker, "news");
     for (int i = 0; i < 200; ++i) EXPECT_EQ(published(*a->broker, "news").nodes, 1u) << "only b receives it";
-    ASSERT_TRUE(eventually([&] { return b->handler.offsetsOf("news").size() == 200; }));
+    ASSERT_TRUE(eventually([&] { return b->handler.offsetsOf("news").size() == 200; }))
+        << b->handler.offsetsOf("news").size();
     auto offsets = b->handler.offsetsOf("news");
     for (std::size_t i = 0; i < offsets.size(); ++i) ASSERT_EQ(offsets[i], i + 1);
     EXPECT_TRUE(a->handler.offsetsOf("news").empty()) << "a did not subscribe";
@@ -198,8 +199,9 @@ TEST_F(RedisBrokerTest, AGapInWhatANodeReceivedIsRepairedFromHistory) {
     lost.timestampMs = now.load();
     lost.data = "\"lost\"";
     ASSERT_EQ(server.command({"HINCRBY", keys.meta("g"), "s", "1"}).integer, 2);
-    ASSERT_FALSE(server.command({"XADD", keys.stream("g"), "2-0", "d", "0\n" + std::to_string(now.load()) + "\nlost\n\"lost\""})
-                     .isError());
+    ASSERT_FALSE(
+        server.command({"XADD", keys.stream("g"), "2-0", "d", "0\n" + std::to_string(now.load()) + "\nlost\n\"lost\""})
+            .isError());
     published(*a->broker, "g");
     ASSERT_TRUE(eventually([&] { return b->handler.offsetsOf("g").size() == 3; }));
     EXPECT_EQ(b->handler.offsetsOf("g"), (std::vector<std::uint64_t>{1, 2, 3}));
