@@ -14,6 +14,7 @@ interface Pair {
 export class Forwarder {
     private pairs = new Set<Pair>();
     private refusing = false;
+    private targetPort = 0;
     private constructor(
         private server: Server,
         readonly port: number,
@@ -24,7 +25,7 @@ export class Forwarder {
             let forwarder: Forwarder;
             const server = createServer((client) => {
                 if (forwarder.refusing) return void client.on("error", () => {}).resetAndDestroy();
-                const upstream = connect(targetPort, "127.0.0.1");
+                const upstream = connect(forwarder.targetPort, "127.0.0.1");
                 const pair: Pair = { client, upstream, frozen: false };
                 forwarder.pairs.add(pair);
                 client.on("data", (d) => pair.frozen || upstream.write(d));
@@ -38,6 +39,7 @@ export class Forwarder {
             });
             server.listen(0, "127.0.0.1", () => {
                 forwarder = new Forwarder(server, (server.address() as { port: number }).port);
+                forwarder.targetPort = targetPort;
                 resolve(forwarder);
             });
         });
@@ -54,6 +56,11 @@ export class Forwarder {
     cut(): void {
         for (const pair of this.pairs) pair.client.resetAndDestroy(), pair.upstream.destroy();
         this.pairs.clear();
+    }
+
+    /** New connections go to `port` from now on: a load balancer that picks another node. */
+    retarget(port: number): void {
+        this.targetPort = port;
     }
 
     /** While on, new connections are reset before reaching the daemon. */
