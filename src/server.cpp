@@ -63,7 +63,7 @@ std::unique_ptr<Broker> makeEngine(const Config& config) {
     options.prefix = redis.prefix;
     options.connectTimeout = millis(redis.connect_timeout);
     options.commandTimeout = millis(redis.command_timeout);
-    return std::make_unique<RedisBroker>(std::move(options), instanceId + "-", clock);
+    return std::make_unique<RedisBroker>(std::move(options), instanceId, clock);
 }
 
 unsigned loopCount(const Config& config) {

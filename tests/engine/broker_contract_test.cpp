@@ -69,7 +69,7 @@ struct RedisEngine {
             options.shards.push_back(RedisShardOptions{server->address(), server->redisAddress(), std::nullopt});
         std::string id = "contract" + std::to_string(++instances);
         options.prefix = id;
-        auto broker = std::make_unique<RedisBroker>(std::move(options), id + "-", std::move(clock));
+        auto broker = std::make_unique<RedisBroker>(std::move(options), id, std::move(clock));
         return broker;
     }
 };

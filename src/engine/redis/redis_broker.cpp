@@ -125,7 +125,7 @@ void RedisBroker::startOnThread() {
 
         Shard shard;
         shard.options = shardOptions;
-        connection.name = "redis " + shardOptions.name + " commands";
+        connection.name = shardOptions.name + " commands";
         shard.commands = RedisConnection::create(
             context_, connection,
             RedisConnection::Events{[this, index] {
@@ -137,7 +137,7 @@ void RedisBroker::startOnThread() {
                                         updateHealth();
                                     },
                                     [this](const std::string&) { updateHealth(); }});
-        connection.name = "redis " + shardOptions.name + " pub/sub";
+        connection.name = shardOptions.name + " pub/sub";
         RedisSubscriber::Probe probe{
             keys_.controlNode(nodeName_), options_.probeInterval,
             [this, index](const std::string& channel, const std::string& payload) {
@@ -191,7 +191,7 @@ std::string RedisBroker::nextMid() {
 }
 
 std::string RedisBroker::nextEpoch() {
-    return instanceId_ + std::to_string(nextEpoch_++);
+    return instanceId_ + "-" + std::to_string(nextEpoch_++);
 }
 
 void RedisBroker::updateHealth() {

@@ -71,7 +71,7 @@ class RedisBroker final : public Broker {
 public:
     using Clock = std::function<std::int64_t()>;  // Unix milliseconds; injected for tests
 
-    // `instanceId` prefixes mids and epochs made here: it must differ between runs and nodes.
+    // `instanceId` prefixes mids and epochs made here ("<id>-<n>"): it must differ between runs and nodes.
     RedisBroker(RedisBrokerOptions options, std::string instanceId, Clock clock);
     ~RedisBroker() override;
 

@@ -72,7 +72,7 @@ protected:
         options.prefix = prefix;
         options.connectTimeout = 500ms;
         options.commandTimeout = 500ms;
-        node->broker = std::make_unique<RedisBroker>(options, name + "-", [this] { return now.load(); });
+        node->broker = std::make_unique<RedisBroker>(options, name, [this] { return now.load(); });
         node->broker->setEventHandler(&node->handler, name);
         node->broker->start();
         EXPECT_TRUE(eventually([&] {
