@@ -281,6 +281,7 @@ void RedisBroker::doPublish(PublishRequest request, PublishCompletion done) {
                                !(it->second.delivered && it->second.delivered->epoch == publication->epoch &&
                                  it->second.delivered->offset >= publication->offset);
             if (!echoPending) return done(std::move(published));
+            echoWaiting_.insert(publication->channel);
             it->second.echoWaits.push_back(EchoWait{
                 publication->offset, publication->epoch, std::chrono::steady_clock::now() + options_.commandTimeout,
                 [done = std::move(done), published = std::move(published)]() mutable { done(std::move(published)); }});
@@ -460,8 +461,15 @@ void RedisBroker::scheduleHousekeeping() {
     housekeeping_->expires_after(kHousekeepingPeriod);
     housekeeping_->async_wait([this](boost::system::error_code ec) {
         if (ec || stopped_) return;
-        for (auto& [name, state] : channels_)
-            if (!state.echoWaits.empty()) completeEchoWaits(state, false);
+        // Only the channels with a publish waiting for its echo: an idle node does no work per channel.
+        for (auto it = echoWaiting_.begin(); it != echoWaiting_.end();) {
+            auto channel = channels_.find(*it);
+            if (channel != channels_.end()) completeEchoWaits(channel->second, false);
+            if (channel == channels_.end() || channel->second.echoWaits.empty())
+                it = echoWaiting_.erase(it);
+            else
+                ++it;
+        }
         if (std::chrono::steady_clock::now() >= nextPositionCheck_) {
             nextPositionCheck_ = std::chrono::steady_clock::now() + options_.positionCheckInterval;
             for (std::size_t index = 0; index < shards_.size(); ++index) checkPositions(index);

@@ -163,6 +163,7 @@ private:
     // Engine thread only.
     std::vector<Shard> shards_;
     Channels channels_;
+    std::unordered_set<std::string> echoWaiting_;  // channels with a non-empty echoWaits
     std::optional<boost::asio::steady_timer> housekeeping_;
     std::chrono::steady_clock::time_point nextPositionCheck_;
     std::uint64_t nextGeneration_ = 1;
