@@ -103,6 +103,11 @@ struct EngineStats {
     std::uint64_t historyPublications = 0;
     std::uint64_t historyBytes = 0;
     std::uint64_t streams = 0;
+    // Engines of several nodes: publications this node found missing in what it received, and
+    // how many such gaps it filled from history (the rest reach subscribers as lost state).
+    std::uint64_t gapsFound = 0;
+    std::uint64_t gapsRepaired = 0;
+    std::uint64_t shardsDown = 0;  // storage shards not reachable now
 };
 
 // Whether the engine can reach one of its storage shards: for /healthz and /readyz.

@@ -64,6 +64,13 @@ std::string renderPrometheus(const std::vector<const LoopMetrics*>& loops, const
            totals.historyBytes);
     metric("wspush_engine_streams", "gauge", "Channel streams (offset, epoch, history) the engine keeps.",
            totals.streams);
+    metric("wspush_engine_gaps_total", "counter",
+           "Gaps this node found in the publications it received from the engine (Redis: missed PUBLISHes).",
+           totals.engineGapsFound);
+    metric("wspush_engine_gaps_repaired_total", "counter", "Gaps filled from history before delivery.",
+           totals.engineGapsRepaired);
+    metric("wspush_engine_shards_down", "gauge", "Engine storage shards (Redis) not reachable now.",
+           totals.engineShardsDown);
     metric("wspush_unhealthy_closes_total", "counter",
            "Connections closed because QoS deliveries stayed unacknowledged.", sum(&LoopMetrics::unhealthyCloses));
     metric("wspush_qos_redeliveries_total", "counter", "QoS messages or rels sent again.",

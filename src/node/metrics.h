@@ -72,6 +72,9 @@ struct NodeTotals {
     std::uint64_t historyPublications = 0;  // from the engine
     std::uint64_t historyBytes = 0;
     std::uint64_t streams = 0;
+    std::uint64_t engineGapsFound = 0;
+    std::uint64_t engineGapsRepaired = 0;
+    std::uint64_t engineShardsDown = 0;
 };
 
 // Prometheus text exposition (version 0.0.4) of all loops' counters.

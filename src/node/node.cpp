@@ -191,6 +191,9 @@ NodeTotals Node::totals() const {
     totals.historyPublications = engine.historyPublications;
     totals.historyBytes = engine.historyBytes;
     totals.streams = engine.streams;
+    totals.engineGapsFound = engine.gapsFound;
+    totals.engineGapsRepaired = engine.gapsRepaired;
+    totals.engineShardsDown = engine.shardsDown;
     return totals;
 }
 

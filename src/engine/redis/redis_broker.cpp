@@ -218,6 +218,9 @@ std::vector<EngineShardHealth> RedisBroker::health() const {
 EngineStats RedisBroker::stats() const {
     EngineStats stats;
     stats.streams = channelCount_.load(std::memory_order_relaxed);
+    stats.gapsFound = gapsFound_.load(std::memory_order_relaxed);
+    stats.gapsRepaired = gapsRepaired_.load(std::memory_order_relaxed);
+    for (const EngineShardHealth& shard : health()) stats.shardsDown += shard.ok ? 0 : 1;
     return stats;
 }
 

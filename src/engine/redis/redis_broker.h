@@ -91,11 +91,6 @@ public:
     void heartbeat(NodeHeartbeat heartbeat, std::chrono::milliseconds ttl) override;
     void nodes(NodesCompletion done) override;
 
-    // Gaps this node found in what it received, and how many it filled from history: for
-    // /metrics and tests. Thread-safe.
-    std::uint64_t gapsFound() const { return gapsFound_.load(std::memory_order_relaxed); }
-    std::uint64_t gapsRepaired() const { return gapsRepaired_.load(std::memory_order_relaxed); }
-
 private:
     struct Shard {
         RedisShardOptions options;

@@ -206,7 +206,8 @@ TEST_F(RedisBrokerTest, AGapInWhatANodeReceivedIsRepairedFromHistory) {
     ASSERT_TRUE(eventually([&] { return b->handler.offsetsOf("g").size() == 3; }));
     EXPECT_EQ(b->handler.offsetsOf("g"), (std::vector<std::uint64_t>{1, 2, 3}));
     EXPECT_EQ(b->handler.publications()[1]->mid, "lost");
-    EXPECT_EQ(b->broker->gapsRepaired(), 1u);
+    EXPECT_EQ(b->broker->stats().gapsFound, 1u);
+    EXPECT_EQ(b->broker->stats().gapsRepaired, 1u);
 }
 
 TEST_F(RedisBrokerTest, WhatWasPublishedWhilePubSubWasDownIsRecoveredAfterTheReconnect) {
@@ -230,6 +231,7 @@ TEST_F(RedisBrokerTest, AnUnreachableRedisAnswersUnavailableQuicklyAndItResumesB
     published(*a->broker, "o");
     server.stop();
     ASSERT_TRUE(eventually([&] { return !a->broker->health()[0].ok; }));
+    EXPECT_EQ(a->broker->stats().shardsDown, 1u);
     auto started = std::chrono::steady_clock::now();
     auto result = publish(*a->broker, "o");
     ASSERT_TRUE(std::holds_alternative<BrokerError>(result));

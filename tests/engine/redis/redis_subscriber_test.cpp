@@ -210,7 +210,8 @@ TEST_F(RedisSubscriberTest, ProbePayloadsNeverReachOnMessageButControlMessagesDo
     EXPECT_TRUE(messages.empty());
     // The probe channel is also the node's control channel: what is not a probe is the owner's.
     EXPECT_EQ(publish(kProbeChannel, R"({"type":"ack"})"), 1);
-    ASSERT_TRUE(runUntil(context, [&] { return !messages.empty(); }, 1s));
+    ASSERT_TRUE(runUntil(
+        context, [&] { return !messages.empty(); }, 1s));
 }
 
 TEST_F(RedisSubscriberTest, StopFailsWaitingSubscriptionsAndEndsQuietly) {
