@@ -513,11 +513,21 @@ export class Wspush extends Emitter<ClientEvents> {
             // 105: our earlier subscribe reached the server before the connection was lost.
             if (!err || (err instanceof ServerError && err.code == 105)) {
                 sub.known = true;
+                sub.retries = 0;
                 if (!current()) return;
                 const info: SubscribedInfo = { channel, offset: reply?.offset as number, epoch: reply?.epoch as string, resumed: !reply };
                 // A server that does not know `since` recovered nothing.
                 if (since && reply) info.recovered = reply.recovered === true;
                 sub.subscribed(info);
+            } else if (err instanceof ServerError && err.code == 115) {
+                // The server's engine (Redis) is unavailable for now: the subscription waits and
+                // tries again, with backoff, rather than end over an outage that heals by itself.
+                if (!current()) return;
+                const delay = backoffDelay(sub.retries++, { min: this.opts.minReconnectDelay, max: this.opts.maxReconnectDelay });
+                clearTimeout(sub.retryTimer);
+                sub.retryTimer = setTimeout(() => {
+                    if (current() && !sub.known && !sub.pending && this.state == "connected") this.subscribeOnServer(sub);
+                }, delay);
             } else if (err instanceof ServerError) {
                 if (current()) this.subs.delete(channel);
                 sub.ended(err);

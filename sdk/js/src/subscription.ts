@@ -65,6 +65,10 @@ export class Subscription extends Emitter<SubscriptionEvents> {
     known = false;
     /** @internal The id of the outstanding `subscribe` command, 0 if none. */
     pending = 0;
+    /** @internal Subscribes refused with 115 (the server's engine unavailable) in a row. */
+    retries = 0;
+    /** @internal The timer of the next try after a 115. */
+    retryTimer?: ReturnType<typeof setTimeout>;
     /**
      * The last position known in the channel (read-only): from `subscribed`, then from every
      * publication delivered. A new subscribe after a lost session asks the server for what came
