@@ -437,7 +437,17 @@ void RedisBroker::checkPositions(std::size_t shardIndex) {
                 Channel& state = it->second;
                 auto epoch = reply->elements[0].asString();
                 auto top = reply->elements[1].asInteger();
-                if (!epoch || !top || state.repairing || !state.delivered || *epoch != state.delivered->epoch) return;
+                if (!epoch || !top || state.repairing || !state.delivered) return;
+                if (*epoch != state.delivered->epoch) {
+                    // The stream was lost and started again (Redis restarted without its data)
+                    // while this node was not listening: hand over what the new epoch holds, so
+                    // the hubs see the new epoch and tell their subscribers. Without history
+                    // nothing can be handed over; they learn it at the next publication.
+                    if (*top <= 0) return;
+                    gapsFound_.fetch_add(1, std::memory_order_relaxed);
+                    state.delivered = StreamPosition{0, std::string(*epoch)};
+                    return repair(channel, state, static_cast<std::uint64_t>(*top));
+                }
                 if (static_cast<std::uint64_t>(*top) < state.delivered->offset) return restartEpoch(channel, state);
                 if (static_cast<std::uint64_t>(*top) == state.delivered->offset) return;
                 gapsFound_.fetch_add(1, std::memory_order_relaxed);
