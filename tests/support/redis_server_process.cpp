@@ -25,6 +25,22 @@ namespace {
 constexpr int kPortAttempts = 5;
 constexpr auto kStartTimeout = std::chrono::seconds(5);
 
+struct ContextFree {
+    void operator()(redisContext* context) const { redisFree(context); }
+};
+struct ReplyFree {
+    void operator()(redisReply* reply) const { freeReplyObject(reply); }
+};
+
+RedisReply testError(std::string message) {
+    RedisReply reply;
+    reply.type = RedisReply::Type::Error;
+    reply.string = "TEST: " + std::move(message);
+    return reply;
+}
+
+}  // namespace
+
 std::string findOnPath(const std::string& program) {
     const char* path = std::getenv("PATH");
     std::stringstream directories(path ? path : "/usr/local/bin:/usr/bin:/bin");
@@ -36,8 +52,6 @@ std::string findOnPath(const std::string& program) {
     return {};
 }
 
-// A port the kernel just handed out for loopback: free now, very likely still free in a moment
-// (launch() retries with another when it is not).
 unsigned short pickFreePort() {
     int fd = ::socket(AF_INET, SOCK_STREAM, 0);
     if (fd < 0) throw std::runtime_error(std::string("socket: ") + std::strerror(errno));
@@ -55,21 +69,23 @@ unsigned short pickFreePort() {
     return ntohs(address.sin_port);
 }
 
-struct ContextFree {
-    void operator()(redisContext* context) const { redisFree(context); }
-};
-struct ReplyFree {
-    void operator()(redisReply* reply) const { freeReplyObject(reply); }
-};
-
-RedisReply testError(std::string message) {
-    RedisReply reply;
-    reply.type = RedisReply::Type::Error;
-    reply.string = "TEST: " + std::move(message);
-    return reply;
+RedisReply blockingCommand(unsigned short port, const std::vector<std::string>& argv) {
+    timeval timeout{1, 0};
+    std::unique_ptr<redisContext, ContextFree> context(redisConnectWithTimeout("127.0.0.1", port, timeout));
+    if (!context) return testError("out of memory");
+    if (context->err != 0) return testError(std::string("connect: ") + context->errstr);
+    redisSetTimeout(context.get(), timeout);
+    std::vector<const char*> pointers;
+    std::vector<std::size_t> lengths;
+    for (const auto& argument : argv) {
+        pointers.push_back(argument.data());
+        lengths.push_back(argument.size());
+    }
+    std::unique_ptr<redisReply, ReplyFree> reply(static_cast<redisReply*>(
+        redisCommandArgv(context.get(), static_cast<int>(argv.size()), pointers.data(), lengths.data())));
+    if (!reply) return testError(std::string("command: ") + context->errstr);
+    return RedisReply::fromHiredis(*reply);
 }
-
-}  // namespace
 
 RedisServerProcess::RedisServerProcess(std::vector<std::string> extraArgs) : extraArgs_(std::move(extraArgs)) {
     if (findOnPath("redis-server").empty()) {
@@ -192,21 +208,7 @@ void RedisServerProcess::start() {
 }
 
 RedisReply RedisServerProcess::command(const std::vector<std::string>& argv) const {
-    timeval timeout{1, 0};
-    std::unique_ptr<redisContext, ContextFree> context(redisConnectWithTimeout("127.0.0.1", port_, timeout));
-    if (!context) return testError("out of memory");
-    if (context->err != 0) return testError(std::string("connect: ") + context->errstr);
-    redisSetTimeout(context.get(), timeout);
-    std::vector<const char*> pointers;
-    std::vector<std::size_t> lengths;
-    for (const auto& argument : argv) {
-        pointers.push_back(argument.data());
-        lengths.push_back(argument.size());
-    }
-    std::unique_ptr<redisReply, ReplyFree> reply(static_cast<redisReply*>(
-        redisCommandArgv(context.get(), static_cast<int>(argv.size()), pointers.data(), lengths.data())));
-    if (!reply) return testError(std::string("command: ") + context->errstr);
-    return RedisReply::fromHiredis(*reply);
+    return blockingCommand(port_, argv);
 }
 
 std::string RedisServerProcess::logText() const {

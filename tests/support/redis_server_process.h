@@ -19,6 +19,16 @@
 
 namespace wspush::testing {
 
+// Shared with RedisSentinelProcess.
+// The full path of `program` on PATH, or "" when it is not there.
+std::string findOnPath(const std::string& program);
+// A port the kernel just handed out for loopback: free now, very likely still free in a moment
+// (callers retry with another when it is not).
+unsigned short pickFreePort();
+// One command to 127.0.0.1:`port` over a fresh blocking hiredis connection (1 s timeouts). A failure
+// to connect or to read is returned as an Error reply starting with "TEST:".
+RedisReply blockingCommand(unsigned short port, const std::vector<std::string>& argv);
+
 class RedisServerProcess {
 public:
     // Starts redis-server with `--save "" --appendonly no`, then `extraArgs` (which may override

@@ -53,9 +53,10 @@ private:
                                                                       }});
         connection_->start();
         timer_.expires_after(connectTimeout_ + commandTimeout_);
-        timer_.async_wait([weak, attempt](boost::system::error_code ec) {
-            auto self = weak.lock();
-            if (ec || !self || self->answered_) return;
+        // The pending wait owns the lookup: nothing else does once start() returned. finish()
+        // cancels it, which releases the lookup.
+        timer_.async_wait([self = shared_from_this(), attempt](boost::system::error_code ec) {
+            if (ec || self->answered_) return;
             self->lastError_ = "timeout";
             self->next(attempt);
         });
