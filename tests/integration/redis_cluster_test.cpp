@@ -449,13 +449,10 @@ TEST(RedisCluster, RedisPausedMidStreamAnswers503AndLosesNothingAcknowledged) {
     }
 }
 
-// Disabled: fails about one run in three on a real bug. A node whose pub/sub connection comes back
-// after the first publications of a new epoch (here: the other node published right after Redis
-// restarted) runs its position check, sees an epoch other than the one it delivered, and does
-// nothing (RedisBroker::checkPositions returns when the epochs differ). The publications of the new
-// epoch it missed never reach its hubs, so the subscribers are neither given them nor told, until
-// the next publication of the channel arrives.
-TEST(RedisCluster, DISABLED_ARedisRestartWithoutPersistenceIsReportedAsANewEpoch) {
+// A node whose pub/sub connection comes back after the first publications of a new epoch (the
+// other node published right after Redis restarted without its data) finds the new epoch in its
+// position check and hands over what it holds, so its subscribers are told at once.
+TEST(RedisCluster, ARedisRestartWithoutPersistenceIsReportedAsANewEpoch) {
     RedisServerProcess redis;  // --save "" --appendonly no: a restart loses everything
     auto nodes = startNodes(2, onRedis(redis));
     Subscriber subscriber;

@@ -135,6 +135,9 @@ void RedisBroker::startOnThread() {
                                              {&publishScript_, &historyScript_, &heartbeatScript_, &nodesScript_})
                                             script->load(*shards_[index].commands, [](RedisResult) {});
                                         updateHealth();
+                                        // The pub/sub connection's own check may have come first,
+                                        // when this connection could not read yet.
+                                        checkPositions(index);
                                     },
                                     [this](const std::string&) { updateHealth(); }});
         connection.name = shardOptions.name + " pub/sub";
@@ -426,33 +429,33 @@ void RedisBroker::checkPositions(std::size_t shardIndex) {
     if (!shard.commands->ready()) return;
     for (auto& [name, state] : channels_) {
         if (!state.delivered || state.repairing || shardIndexOf(name) != shardIndex) continue;
-        shard.commands->command(
-            {"HMGET", keys_.meta(name), "e", "s"},
-            [this, channel = name, generation = state.generation](RedisResult result) {
-                auto it = channels_.find(channel);
-                auto* reply = std::get_if<RedisReply>(&result);
-                if (it == channels_.end() || it->second.generation != generation || reply == nullptr ||
-                    !reply->isArray() || reply->elements.size() != 2)
-                    return;
-                Channel& state = it->second;
-                auto epoch = reply->elements[0].asString();
-                auto top = reply->elements[1].asInteger();
-                if (!epoch || !top || state.repairing || !state.delivered) return;
-                if (*epoch != state.delivered->epoch) {
-                    // The stream was lost and started again (Redis restarted without its data)
-                    // while this node was not listening: hand over what the new epoch holds, so
-                    // the hubs see the new epoch and tell their subscribers. Without history
-                    // nothing can be handed over; they learn it at the next publication.
-                    if (*top <= 0) return;
-                    gapsFound_.fetch_add(1, std::memory_order_relaxed);
-                    state.delivered = StreamPosition{0, std::string(*epoch)};
-                    return repair(channel, state, static_cast<std::uint64_t>(*top));
-                }
-                if (static_cast<std::uint64_t>(*top) < state.delivered->offset) return restartEpoch(channel, state);
-                if (static_cast<std::uint64_t>(*top) == state.delivered->offset) return;
-                gapsFound_.fetch_add(1, std::memory_order_relaxed);
-                repair(channel, state, static_cast<std::uint64_t>(*top));
-            });
+        shard.commands->command({"HMGET", keys_.meta(name), "e", "s"},
+                                [this, channel = name, generation = state.generation](RedisResult result) {
+                                    auto it = channels_.find(channel);
+                                    auto* reply = std::get_if<RedisReply>(&result);
+                                    if (it == channels_.end() || it->second.generation != generation ||
+                                        reply == nullptr || !reply->isArray() || reply->elements.size() != 2)
+                                        return;
+                                    Channel& state = it->second;
+                                    auto epoch = reply->elements[0].asString();
+                                    auto top = reply->elements[1].asInteger();
+                                    if (!epoch || !top || state.repairing || !state.delivered) return;
+                                    if (*epoch != state.delivered->epoch) {
+                                        // The stream was lost and started again (Redis restarted without its data)
+                                        // while this node was not listening: hand over what the new epoch holds, so
+                                        // the hubs see the new epoch and tell their subscribers. Without history
+                                        // nothing can be handed over; they learn it at the next publication.
+                                        if (*top <= 0) return;
+                                        gapsFound_.fetch_add(1, std::memory_order_relaxed);
+                                        state.delivered = StreamPosition{0, std::string(*epoch)};
+                                        return repair(channel, state, static_cast<std::uint64_t>(*top));
+                                    }
+                                    if (static_cast<std::uint64_t>(*top) < state.delivered->offset)
+                                        return restartEpoch(channel, state);
+                                    if (static_cast<std::uint64_t>(*top) == state.delivered->offset) return;
+                                    gapsFound_.fetch_add(1, std::memory_order_relaxed);
+                                    repair(channel, state, static_cast<std::uint64_t>(*top));
+                                });
     }
 }
 
