@@ -429,33 +429,40 @@ void RedisBroker::checkPositions(std::size_t shardIndex) {
     if (!shard.commands->ready()) return;
     for (auto& [name, state] : channels_) {
         if (!state.delivered || state.repairing || shardIndexOf(name) != shardIndex) continue;
-        shard.commands->command({"HMGET", keys_.meta(name), "e", "s"},
-                                [this, channel = name, generation = state.generation](RedisResult result) {
-                                    auto it = channels_.find(channel);
-                                    auto* reply = std::get_if<RedisReply>(&result);
-                                    if (it == channels_.end() || it->second.generation != generation ||
-                                        reply == nullptr || !reply->isArray() || reply->elements.size() != 2)
-                                        return;
-                                    Channel& state = it->second;
-                                    auto epoch = reply->elements[0].asString();
-                                    auto top = reply->elements[1].asInteger();
-                                    if (!epoch || !top || state.repairing || !state.delivered) return;
-                                    if (*epoch != state.delivered->epoch) {
-                                        // The stream was lost and started again (Redis restarted without its data)
-                                        // while this node was not listening: hand over what the new epoch holds, so
-                                        // the hubs see the new epoch and tell their subscribers. Without history
-                                        // nothing can be handed over; they learn it at the next publication.
-                                        if (*top <= 0) return;
-                                        gapsFound_.fetch_add(1, std::memory_order_relaxed);
-                                        state.delivered = StreamPosition{0, std::string(*epoch)};
-                                        return repair(channel, state, static_cast<std::uint64_t>(*top));
-                                    }
-                                    if (static_cast<std::uint64_t>(*top) < state.delivered->offset)
-                                        return restartEpoch(channel, state);
-                                    if (static_cast<std::uint64_t>(*top) == state.delivered->offset) return;
-                                    gapsFound_.fetch_add(1, std::memory_order_relaxed);
-                                    repair(channel, state, static_cast<std::uint64_t>(*top));
-                                });
+        // Everything delivered before the read was published before Redis runs it: a top below
+        // this means the stream went back. (What arrives while the reply is on its way may be
+        // newer than the top it reads, and means nothing.)
+        std::uint64_t deliveredBefore = state.delivered->offset;
+        std::string epochBefore = state.delivered->epoch;
+        shard.commands->command(
+            {"HMGET", keys_.meta(name), "e", "s"},
+            [this, channel = name, generation = state.generation, deliveredBefore, epochBefore](RedisResult result) {
+                auto it = channels_.find(channel);
+                auto* reply = std::get_if<RedisReply>(&result);
+                if (it == channels_.end() || it->second.generation != generation || reply == nullptr ||
+                    !reply->isArray() || reply->elements.size() != 2)
+                    return;
+                Channel& state = it->second;
+                auto epoch = reply->elements[0].asString();
+                auto top = reply->elements[1].asInteger();
+                if (!epoch || !top || state.repairing || !state.delivered) return;
+                // A new epoch received since the read was sent is newer than what it read.
+                if (state.delivered->epoch != epochBefore) return;
+                if (*epoch != state.delivered->epoch) {
+                    // The stream was lost and started again (Redis restarted without its data)
+                    // while this node was not listening: hand over what the new epoch holds, so
+                    // the hubs see the new epoch and tell their subscribers. Without history
+                    // nothing can be handed over; they learn it at the next publication.
+                    if (*top <= 0) return;
+                    gapsFound_.fetch_add(1, std::memory_order_relaxed);
+                    state.delivered = StreamPosition{0, std::string(*epoch)};
+                    return repair(channel, state, static_cast<std::uint64_t>(*top));
+                }
+                if (static_cast<std::uint64_t>(*top) < deliveredBefore) return restartEpoch(channel, state);
+                if (static_cast<std::uint64_t>(*top) <= state.delivered->offset) return;
+                gapsFound_.fetch_add(1, std::memory_order_relaxed);
+                repair(channel, state, static_cast<std::uint64_t>(*top));
+            });
     }
 }
 
