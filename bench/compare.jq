@@ -4,7 +4,7 @@
 # The wspush variants (wspush-redis, wspush-redis2: names that start with "wspush-") get the ratio
 # variant/base instead, base being wspush if it ran, else the first target.
 #
-# Arguments: --argjson targets '["wspush","nchan","ws"]'
+# Arguments: --argjson targets '["wspush","nchan","ws"]' [--arg base TARGET]
 #
 # Figures: [key, label, direction, aggregate, format, key figure?]
 #   direction "+": higher is better, "-": lower is better, "": for information
@@ -111,9 +111,10 @@ def ratio($a; $b):
 | ($runs | map(select(.scenario != null)) | .[0].scenario) as $scenario
 | if $scenario == null then "no measured run" | halt_error(1) else . end
 | ($targets | map(. as $t | {key: $t, value: ($runs | map(select(.cmp_target == $t)))}) | from_entries) as $by
-| (if ($targets | index("wspush")) != null then "wspush" else $targets[0] end) as $base
+| (if ($ARGS.named.base // "") != "" then $ARGS.named.base
+   elif ($targets | index("wspush")) != null then "wspush" else $targets[0] end) as $base
 | ($targets | map(select(. != $base))) as $peers
-| def variant: startswith("wspush-");
+| def variant: startswith("wspush");
   def colname: if variant then . + "/" + $base else $base + "/" + . end;
   (["figure"] + $targets + ($peers | map(colname))) as $head
 | ($head | "| " + join(" | ") + " |"),

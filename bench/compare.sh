@@ -16,7 +16,7 @@
 # spread the subscribers over both, publishing goes to the first), next to wspush (memory) in one
 # invocation. compare.sh then starts its own redis-server (loopback, a free port, no persistence,
 # its own temp dir), flushes it before every run and stops it at the end. Ratios in the table are
-# variant ÷ base for the wspush variants (base: wspush if it runs, else the first target), and
+# variant ÷ base for the wspush variants (base: --base, else wspush if it runs, else the first target), and
 # wspush ÷ peer for nchan and ws.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -36,6 +36,9 @@ options:
                      wspush-redis (one node on Redis) and wspush-redis2 (two nodes on one Redis,
                      subscribers spread over both; idle and fanout presets only)
   --engine E         memory (default) or redis: the engine of the target wspush
+  --base TARGET      the target the wspush variants' ratios divide by (default: wspush if it
+                     runs, else the first target), e.g. --targets wspush,wspush-redis,wspush-redis2
+                     --base wspush-redis
   --redis-cpu LIST   CPUs for redis-server (default: --server-cpu, next to the wspushd nodes)
   --build DIR        build directory with wspushd and bench/wspush-bench (default build-bench)
   --server-cpu N     CPU for the server (default 0); --bench-cpu LIST for the bench (default 1)
@@ -135,7 +138,7 @@ preset() {  # sets scenario, args, quick_args, describe, wspush_only, server_env
 # Options
 
 name="" rounds="" quick=0 deflate=0 targets="" build=build-bench
-server_cpu=0 bench_cpu=1 out="" extra=() engine=memory redis_cpu=""
+server_cpu=0 bench_cpu=1 out="" extra=() engine=memory redis_cpu="" base=""
 while [ $# -gt 0 ]; do
   case $1 in
     -h|--help) usage; exit 0 ;;
@@ -151,6 +154,7 @@ while [ $# -gt 0 ]; do
     --bench-cpu) bench_cpu=${2:?}; shift ;;
     --engine) engine=${2:?}; shift ;;
     --redis-cpu) redis_cpu=${2:?}; shift ;;
+    --base) base=${2:?}; shift ;;
     --out) out=${2:?}; shift ;;
     --) shift; extra=("$@"); break ;;
     -*) echo "compare.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
@@ -183,6 +187,10 @@ for t in "${target_list[@]}"; do
     echo "compare.sh: $name measures what only wspush does; --targets wspush (or its variants)" >&2; exit 2
   fi
 done
+if [ -n "$base" ]; then
+  case ",$targets," in *",$base,"*) ;; *) echo "compare.sh: --base $base is not one of --targets" >&2; exit 2 ;; esac
+  case $base in wspush*) ;; *) echo "compare.sh: --base must be wspush or one of its variants" >&2; exit 2 ;; esac
+fi
 if [ "$need_redis" = 1 ]; then
   command -v redis-server >/dev/null && command -v redis-cli >/dev/null ||
     { echo "compare.sh: redis-server and redis-cli are needed for the Redis engine (apt-get install redis-server)" >&2; exit 1; }
@@ -436,6 +444,6 @@ if [ "${#target_list[@]}" -gt 1 ]; then
   esac
 fi
 echo
-tail -n +"$((first_line + 1))" "$out" | jq -s -r --argjson targets "$targets_json" -f "$root/bench/compare.jq"
+tail -n +"$((first_line + 1))" "$out" | jq -s -r --argjson targets "$targets_json" --arg base "$base" -f "$root/bench/compare.jq"
 echo
 [ "$failed_runs" -eq 0 ] || { echo "compare.sh: $failed_runs run(s) did not exit 0 (see $out)" >&2; exit 1; }
