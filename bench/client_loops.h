@@ -36,12 +36,24 @@ struct ClientsShared {
           target(t),
           endpoint(resolveEndpoint(o.host, o.port)),
           hostHeader(o.host + ":" + std::to_string(o.port)),
-          connectTimeoutNs(secondsToNs(o.connectTimeout)) {}
+          connectTimeoutNs(secondsToNs(o.connectTimeout)) {
+        // --servers: subscriber i connects to endpoints[serverIndexOf(options, i)].
+        for (const auto& [host, port] : o.servers) {
+            endpoints.push_back(resolveEndpoint(host, port));
+            hostHeaders.push_back(host + ":" + std::to_string(port));
+        }
+        if (endpoints.empty()) {
+            endpoints.push_back(endpoint);
+            hostHeaders.push_back(hostHeader);
+        }
+    }
 
     const Options& options;
     const Target& target;
     tcp::endpoint endpoint;
     std::string hostHeader;
+    std::vector<tcp::endpoint> endpoints;
+    std::vector<std::string> hostHeaders;
     std::int64_t connectTimeoutNs;
     std::atomic<std::uint64_t> settled{0};
 };
@@ -50,12 +62,12 @@ struct ClientsShared {
 // with the settings every bench client uses. `onHandshake(error_code)` follows.
 template <class Handler>
 void handshakeAsSubscriber(websocket::stream<Socket>& ws, const ClientsShared& shared, std::uint64_t channel,
-                           Handler&& onHandshake) {
+                           Handler&& onHandshake, std::size_t server = 0) {
     error_code ignored;
     ws.next_layer().set_option(tcp::no_delay(true), ignored);
     configure(ws, shared.options);
     std::string target = shared.target.subscribeTarget(channelName(shared.options, channel));
-    ws.async_handshake(shared.hostHeader, target, std::forward<Handler>(onHandshake));
+    ws.async_handshake(shared.hostHeaders[server], target, std::forward<Handler>(onHandshake));
 }
 
 // One event loop and the clients that live on it. Everything here is touched only by the loop's

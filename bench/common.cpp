@@ -40,7 +40,12 @@ target and connection:
   --host H                   default 127.0.0.1
   --port N                   WebSocket port (default 8080)
   --api-port N               HTTP publish port (default: --port)
-  --server-pid PID           read the server's RSS and CPU from /proc (optional)
+  --server-pid PID[,PID...]  read the server's RSS and CPU from /proc (optional); with several
+                             pids (several nodes), the figures are their sums
+  --servers H:P,H:P,...      idle, fanout: spread the subscribers over these WebSocket endpoints
+                             (several nodes sharing a Redis engine), in contiguous blocks so that
+                             every channel has subscribers on each; publishing still goes to
+                             --host:--api-port (default: the first of these)
   --deflate                  offer permessage-deflate
   --qos 0|1|2                wspush, fanout and publish: publish with this QoS (default 0);
                              subscribers answer ack (1) or rec/comp (2)
@@ -103,6 +108,8 @@ std::optional<std::string> parseOptions(int argc, char** argv, Options& o) {
     bool pipelineSet = false;
     bool channelsSet = false;
     bool connectionsSet = false;
+    bool hostSet = false;
+    bool portSet = false;
     for (std::size_t i = 0; i < args.size(); ++i) {
         const std::string& arg = args[i];
         if (arg == "-h" || arg == "--help") return std::string();
@@ -120,6 +127,7 @@ std::optional<std::string> parseOptions(int argc, char** argv, Options& o) {
             continue;
         }
         static const char* const kValued[] = {"--host",
+                                              "--servers",
                                               "--target",
                                               "--channel-prefix",
                                               "--port",
@@ -154,8 +162,26 @@ std::optional<std::string> parseOptions(int argc, char** argv, Options& o) {
             return parseUnsigned(v, max, n) && n >= min;
         };
         auto bad = [&](const std::string& range) { return arg + ": invalid value \"" + v + "\" (" + range + ")"; };
-        if (arg == "--host")
+        if (arg == "--host") {
             o.host = v;
+            hostSet = true;
+        } else if (arg == "--servers") {
+            o.servers.clear();
+            std::size_t start = 0;
+            while (start <= v.size()) {
+                std::size_t comma = v.find(',', start);
+                std::string item = v.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+                std::size_t colon = item.rfind(':');
+                std::uint64_t p = 0;
+                if (colon == std::string::npos || colon == 0 || !parseUnsigned(item.substr(colon + 1), 65535, p) ||
+                    p == 0)
+                    return bad("host:port,host:port,...");
+                o.servers.emplace_back(item.substr(0, colon), static_cast<unsigned>(p));
+                if (o.servers.size() > 64) return bad("at most 64 servers");
+                if (comma == std::string::npos) break;
+                start = comma + 1;
+            }
+        }
         else if (arg == "--target")
             o.target = v;
         else if (arg == "--channel-prefix") {
@@ -167,6 +193,7 @@ std::optional<std::string> parseOptions(int argc, char** argv, Options& o) {
         } else if (arg == "--port") {
             if (!number(1, 65535)) return bad("1-65535");
             o.port = static_cast<unsigned>(n);
+            portSet = true;
         } else if (arg == "--api-port") {
             if (!number(1, 65535)) return bad("1-65535");
             o.apiPort = static_cast<unsigned>(n);
@@ -214,8 +241,18 @@ std::optional<std::string> parseOptions(int argc, char** argv, Options& o) {
             if (!number(1, 1000)) return bad("1-1000");
             o.batch = static_cast<unsigned>(n);
         } else if (arg == "--server-pid") {
-            if (!number(1, 1u << 30)) return bad("a process id");
-            o.serverPid = static_cast<int>(n);
+            o.serverPids.clear();
+            std::size_t start = 0;
+            while (true) {
+                std::size_t comma = v.find(',', start);
+                std::string item = v.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+                if (!parseUnsigned(item, 1u << 30, n) || n < 1 || o.serverPids.size() >= 64)
+                    return bad("a process id, or several separated by commas");
+                o.serverPids.push_back(static_cast<int>(n));
+                if (comma == std::string::npos) break;
+                start = comma + 1;
+            }
+            o.serverPid = o.serverPids.front();
         } else if (arg == "--rate") {
             if (!parseSeconds(v, 1e8, d)) return bad("0-1e8");
             o.rate = d;
@@ -242,6 +279,11 @@ std::optional<std::string> parseOptions(int argc, char** argv, Options& o) {
         o.scenario != "recover")
         return "unknown scenario \"" + o.scenario + "\"";
     if (!findTarget(o.target)) return "unknown target \"" + o.target + "\" (wspush, nchan or ws)";
+    if (!o.servers.empty()) {
+        if (o.scenario != "idle" && o.scenario != "fanout") return "--servers applies to idle and fanout";
+        if (!hostSet) o.host = o.servers.front().first;
+        if (!portSet) o.port = o.servers.front().second;
+    }
     if (o.apiPort == 0) o.apiPort = o.port;
     if (o.qos > 0 && o.target != "wspush") return "--qos 1 and 2 need --target wspush";
     if (o.scenario == "recover") {
@@ -274,6 +316,12 @@ std::optional<std::string> parseOptions(int argc, char** argv, Options& o) {
 
 std::string channelName(const Options& options, std::uint64_t index) {
     return options.channelPrefix + "-" + std::to_string(index);
+}
+
+std::size_t serverIndexOf(const Options& options, std::uint64_t index) {
+    if (options.servers.size() < 2 || options.connections == 0) return 0;
+    auto s = static_cast<unsigned __int128>(index) * options.servers.size() / options.connections;
+    return std::min<std::size_t>(static_cast<std::size_t>(s), options.servers.size() - 1);
 }
 
 // ---------------------------------------------------------------------------------------------

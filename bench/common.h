@@ -57,7 +57,12 @@ struct Options {
     bool deflate = false;         // offer permessage-deflate
     unsigned qos = 0;             // wspush: the publications' QoS (0, 1 or 2); subscribers answer 1 and 2
     unsigned batch = 1;           // wspush, fanout and recover: publications per request (POST /api/batch when > 1)
-    int serverPid = 0;            // 0: no server RSS/CPU figures
+    int serverPid = 0;            // 0: no server RSS/CPU figures; else the first of serverPids
+    std::vector<int> serverPids;  // --server-pid A,B,...: RSS and CPU figures are their sums
+    // --servers: the WebSocket endpoints the subscribers spread over (idle, fanout), in blocks:
+    // connection i goes to servers[i * S / N]. Empty: --host:--port only. Publishing still goes to
+    // --host:--api-port.
+    std::vector<std::pair<std::string, unsigned>> servers;
     std::string channelPrefix = "bench";
     unsigned connectConcurrency = 256;  // handshakes in progress at once, per process
     double connectTimeout = 10;         // per connection: TCP + WebSocket handshake + subscribe
@@ -71,6 +76,8 @@ std::optional<std::string> parseOptions(int argc, char** argv, Options& options)
 extern const char* kUsage;
 
 std::string channelName(const Options& options, std::uint64_t index);
+// Which of options.servers (0 when there are none) subscriber connection `index` uses.
+std::size_t serverIndexOf(const Options& options, std::uint64_t index);
 
 // ---------------------------------------------------------------------------------------------
 // Latency histogram: log-linear buckets (HDR-like, 1/128 relative precision), fixed size,

@@ -1,8 +1,10 @@
 # bench/compare.sh's table: reads the run records of one comparison (jq -s: an array of the
 # bench's JSON lines, each with the fields compare.sh adds: cmp_target, cmp_round, cmp_exit, ...)
 # and prints a markdown table with the median of each figure per target, and wspush/peer ratios.
+# The wspush variants (wspush-redis, wspush-redis2: names that start with "wspush-") get the ratio
+# variant/base instead, base being wspush if it ran, else the first target.
 #
-# Arguments: --argjson targets '["wspush","nchan","ws"]'
+# Arguments: --argjson targets '["wspush","nchan","ws"]' [--arg base TARGET]
 #
 # Figures: [key, label, direction, aggregate, format, key figure?]
 #   direction "+": higher is better, "-": lower is better, "": for information
@@ -18,6 +20,7 @@ def figures($scenario):
     ["latency_max_us", "latency max (µs)", "-", "median", "int", false],
     ["deliveries_per_second", "deliveries/s (wall)", "+", "median", "int", false],
     ["server_cpu_seconds", "server CPU (s)", "-", "median", "s2", false],
+    ["redis_cpu_seconds", "redis-server CPU, whole run (s)", "-", "median", "s2", false],
     ["server_rss_mib", "server RSS at the end (MiB)", "-", "median", "f1", false],
     ["publish_max_lag_ms", "publisher behind schedule (ms)", "", "median", "f1", false],
     ["bench_cpu_seconds", "bench CPU (s)", "", "median", "s2", false],
@@ -47,6 +50,7 @@ def figures($scenario):
     ["request_latency_p99_us", "request latency p99 (µs)", "-", "median", "int", false],
     ["subscriber_latency_p99_us", "subscriber latency p99 (µs)", "-", "median", "int", false],
     ["server_cpu_seconds", "server CPU (s)", "-", "median", "s2", false],
+    ["redis_cpu_seconds", "redis-server CPU, whole run (s)", "-", "median", "s2", false],
     ["bench_cpu_seconds", "bench CPU (s)", "", "median", "s2", false],
     ["server_runqueue_wait_seconds", "server waited for a CPU (s)", "", "median", "s2", false],
     ["bench_runqueue_wait_seconds", "bench waited for a CPU (s)", "", "median", "s2", false],
@@ -75,6 +79,7 @@ def figures($scenario):
     ["recovered_messages_per_second", "recovered messages/s (wall)", "+", "median", "int", false],
     ["missed_per_client", "missed per client", "", "median", "int", false],
     ["server_cpu_seconds", "server CPU (s)", "-", "median", "s2", false],
+    ["redis_cpu_seconds", "redis-server CPU, whole run (s)", "-", "median", "s2", false],
     ["bench_cpu_seconds", "bench CPU (s)", "", "median", "s2", false],
     ["server_runqueue_wait_seconds", "server waited for a CPU (s)", "", "median", "s2", false],
     ["bench_runqueue_wait_seconds", "bench waited for a CPU (s)", "", "median", "s2", false],
@@ -106,8 +111,12 @@ def ratio($a; $b):
 | ($runs | map(select(.scenario != null)) | .[0].scenario) as $scenario
 | if $scenario == null then "no measured run" | halt_error(1) else . end
 | ($targets | map(. as $t | {key: $t, value: ($runs | map(select(.cmp_target == $t)))}) | from_entries) as $by
-| ($targets | map(select(. != "wspush"))) as $peers
-| (["figure"] + $targets + ($peers | map("wspush/" + .))) as $head
+| (if ($ARGS.named.base // "") != "" then $ARGS.named.base
+   elif ($targets | index("wspush")) != null then "wspush" else $targets[0] end) as $base
+| ($targets | map(select(. != $base))) as $peers
+| def variant: startswith("wspush");
+  def colname: if variant then . + "/" + $base else $base + "/" + . end;
+  (["figure"] + $targets + ($peers | map(colname))) as $head
 | ($head | "| " + join(" | ") + " |"),
   ($head | map("---") | "|" + join("|") + "|"),
   (figures($scenario)[] as [$key, $title, $dir, $agg, $f, $isKey]
@@ -121,7 +130,7 @@ def ratio($a; $b):
     | (if $dir == "+" then " ↑" elif $dir == "-" then " ↓" else "" end) as $arrow
     | (if $isKey then "**" + $title + "**" + $arrow else $title + $arrow end) as $row
     | [$row] + ($values | map(fmt($f)))
-      + ($peers | map(if $dir == "" then "" else ratio($v["wspush"]; $v[.]) end))
+      + ($peers | map(if $dir == "" then "" elif variant then ratio($v[.]; $v[$base]) else ratio($v[$base]; $v[.]) end))
     | "| " + join(" | ") + " |"),
   (["runs measured"] + ($targets | map(. as $t | $by[$t] | "\(map(select(.measured == true)) | length)/\(length)"))
     + ($peers | map(""))

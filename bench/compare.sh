@@ -10,6 +10,14 @@
 # --server-pid. Collects the bench's JSON line of every run into a results file (.jsonl) and prints
 # a markdown table: the median of each figure per target, and the ratios wspush/peer.
 # Needs: bench/peers/install.sh (nginx + nchan, ws, jq), and the build (build-bench by default).
+#
+# wspush on the Redis engine: --engine redis (the target wspush then runs on Redis), or the target
+# names wspush-redis (one node on Redis) and wspush-redis2 (two nodes on one Redis; idle and fanout
+# spread the subscribers over both, publishing goes to the first), next to wspush (memory) in one
+# invocation. compare.sh then starts its own redis-server (loopback, a free port, no persistence,
+# its own temp dir), flushes it before every run and stops it at the end. Ratios in the table are
+# variant ÷ base for the wspush variants (base: --base, else wspush if it runs, else the first target), and
+# wspush ÷ peer for nchan and ws.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -24,7 +32,14 @@ options:
   --deflate          offer permessage-deflate; the peers are configured for it; fanout presets
                      then use 1024-byte messages (wspush compresses from 256 bytes)
   --targets LIST     comma-separated subset of wspush,nchan,ws (default: all three; wspush for
-                     the wspush-only presets, burst-16 and recover-*)
+                     the wspush-only presets, burst-16 and recover-*), plus the wspush variants
+                     wspush-redis (one node on Redis) and wspush-redis2 (two nodes on one Redis,
+                     subscribers spread over both; idle and fanout presets only)
+  --engine E         memory (default) or redis: the engine of the target wspush
+  --base TARGET      the target the wspush variants' ratios divide by (default: wspush if it
+                     runs, else the first target), e.g. --targets wspush,wspush-redis,wspush-redis2
+                     --base wspush-redis
+  --redis-cpu LIST   CPUs for redis-server (default: --server-cpu, next to the wspushd nodes)
   --build DIR        build directory with wspushd and bench/wspush-bench (default build-bench)
   --server-cpu N     CPU for the server (default 0); --bench-cpu LIST for the bench (default 1)
   --out FILE         results file (default bench/results/<date>-<preset>[-deflate][-quick].jsonl);
@@ -123,7 +138,7 @@ preset() {  # sets scenario, args, quick_args, describe, wspush_only, server_env
 # Options
 
 name="" rounds="" quick=0 deflate=0 targets="" build=build-bench
-server_cpu=0 bench_cpu=1 out="" extra=()
+server_cpu=0 bench_cpu=1 out="" extra=() engine=memory redis_cpu="" base=""
 while [ $# -gt 0 ]; do
   case $1 in
     -h|--help) usage; exit 0 ;;
@@ -137,6 +152,9 @@ while [ $# -gt 0 ]; do
     --build) build=${2:?}; shift ;;
     --server-cpu) server_cpu=${2:?}; shift ;;
     --bench-cpu) bench_cpu=${2:?}; shift ;;
+    --engine) engine=${2:?}; shift ;;
+    --redis-cpu) redis_cpu=${2:?}; shift ;;
+    --base) base=${2:?}; shift ;;
     --out) out=${2:?}; shift ;;
     --) shift; extra=("$@"); break ;;
     -*) echo "compare.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
@@ -151,13 +169,32 @@ preset "$name" || { echo "compare.sh: unknown preset \"$name\" (--list)" >&2; ex
 if [ -z "$targets" ]; then
   [ "$wspush_only" = 1 ] && targets=wspush || targets=wspush,nchan,ws
 fi
+case $engine in memory|redis) ;; *) echo "compare.sh: --engine memory or redis" >&2; exit 2 ;; esac
+[ -n "$redis_cpu" ] || redis_cpu=$server_cpu
 IFS=, read -r -a target_list <<<"$targets"
+need_redis=0
+[ "$engine" = redis ] && need_redis=1
 for t in "${target_list[@]}"; do
-  case $t in wspush|nchan|ws) ;; *) echo "compare.sh: unknown target $t" >&2; exit 2 ;; esac
-  if [ "$wspush_only" = 1 ] && [ "$t" != wspush ]; then
-    echo "compare.sh: $name measures what only wspush does; --targets wspush" >&2; exit 2
+  case $t in
+    wspush|nchan|ws) ;;
+    wspush-redis) need_redis=1 ;;
+    wspush-redis2)
+      need_redis=1
+      case $scenario in idle|fanout) ;; *) echo "compare.sh: wspush-redis2 (subscribers over two nodes) needs an idle or fanout preset" >&2; exit 2 ;; esac ;;
+    *) echo "compare.sh: unknown target $t" >&2; exit 2 ;;
+  esac
+  if [ "$wspush_only" = 1 ] && [ "${t%%-*}" != wspush ]; then
+    echo "compare.sh: $name measures what only wspush does; --targets wspush (or its variants)" >&2; exit 2
   fi
 done
+if [ -n "$base" ]; then
+  case ",$targets," in *",$base,"*) ;; *) echo "compare.sh: --base $base is not one of --targets" >&2; exit 2 ;; esac
+  case $base in wspush*) ;; *) echo "compare.sh: --base must be wspush or one of its variants" >&2; exit 2 ;; esac
+fi
+if [ "$need_redis" = 1 ]; then
+  command -v redis-server >/dev/null && command -v redis-cli >/dev/null ||
+    { echo "compare.sh: redis-server and redis-cli are needed for the Redis engine (apt-get install redis-server)" >&2; exit 1; }
+fi
 case $build in /*) ;; *) build="$root/$build" ;; esac
 bench_bin="$build/bench/wspush-bench"
 [ -x "$bench_bin" ] || { echo "compare.sh: $bench_bin is missing" >&2; exit 1; }
@@ -193,6 +230,7 @@ merge_into run_args "${extra[@]+"${extra[@]}"}"
 
 label=$name
 [ "$deflate" = 1 ] && label+="-deflate"
+[ "$engine" = redis ] && label+="-redis"
 [ "$quick" = 1 ] && label+="-quick"
 if [ -z "$out" ]; then
   mkdir -p "$root/bench/results"
@@ -204,41 +242,102 @@ mkdir -p "$(dirname "$out")"
 # Servers: each run starts a fresh one in its own process group (setsid), killed on any exit.
 
 work=$(mktemp -d /tmp/wspush-compare.XXXXXX)
-server_pgid=""
+server_pgids=()  # one per server process group (two for wspush-redis2)
 stop_server() {
-  [ -n "$server_pgid" ] || return 0
-  kill -TERM -- "-$server_pgid" 2>/dev/null || true
-  for _ in $(seq 50); do kill -0 -- "-$server_pgid" 2>/dev/null || break; sleep 0.1; done
-  kill -KILL -- "-$server_pgid" 2>/dev/null || true
-  wait "$server_pgid" 2>/dev/null || true
-  server_pgid=""
+  local g
+  for g in "${server_pgids[@]+"${server_pgids[@]}"}"; do kill -TERM -- "-$g" 2>/dev/null || true; done
+  for g in "${server_pgids[@]+"${server_pgids[@]}"}"; do
+    for _ in $(seq 50); do kill -0 -- "-$g" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL -- "-$g" 2>/dev/null || true
+    wait "$g" 2>/dev/null || true
+  done
+  server_pgids=()
+}
+# Our own redis-server (Redis engine): loopback, a free port, no persistence, its own directory.
+redis_pid="" redis_port=""
+stop_redis() {
+  [ -n "$redis_pid" ] || return 0
+  kill -TERM "$redis_pid" 2>/dev/null || true
+  for _ in $(seq 50); do kill -0 "$redis_pid" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$redis_pid" 2>/dev/null || true
+  wait "$redis_pid" 2>/dev/null || true
+  redis_pid=""
+}
+start_redis() {
+  mkdir -p "$work/redis"
+  local try p
+  for try in 1 2 3 4 5 6 7 8; do
+    p=$((20000 + RANDOM % 30000))
+    taskset -c "$redis_cpu" redis-server --bind 127.0.0.1 --port "$p" --save "" --appendonly no \
+      --dir "$work/redis" --daemonize no --loglevel warning --logfile "$work/redis/redis.log" &
+    redis_pid=$!
+    for _ in $(seq 50); do
+      if redis-cli -p "$p" ping 2>/dev/null | grep -q PONG; then redis_port=$p; return 0; fi
+      kill -0 "$redis_pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    stop_redis  # port taken, or slow: another port
+  done
+  echo "compare.sh: redis-server did not start; its log:" >&2
+  cat "$work/redis/redis.log" >&2 2>/dev/null || true
+  return 1
 }
 bench_pid=""
 cleanup() {
   [ -z "$bench_pid" ] || { kill -TERM "$bench_pid" 2>/dev/null || true; wait "$bench_pid" 2>/dev/null || true; }
   stop_server
+  stop_redis
   rm -rf "$work"
 }
 trap cleanup EXIT
 trap 'echo "compare.sh: interrupted" >&2; exit 130' INT TERM HUP
 
-start_server() {  # target run-index; sets port, api_port, server_pid
-  local target=$1 ready="$work/ready-$2.json" log="$work/server-$2.log"
+start_one() {  # peer ready-file log [env…]: starts one server process group; sets port, api_port, pid
+  local peer=$1 ready=$2 log=$3 g; shift 3
   rm -f "$ready"
-  env "${server_env[@]+"${server_env[@]}"}" DEFLATE=$deflate BUILD_DIR=$build setsid taskset -c "$server_cpu" \
-    "$root/bench/peers/$target/start.sh" 0 "$ready" >"$log" 2>&1 &
-  server_pgid=$!
+  env "${server_env[@]+"${server_env[@]}"}" "$@" DEFLATE=$deflate BUILD_DIR=$build setsid taskset -c "$server_cpu" \
+    "$root/bench/peers/$peer/start.sh" 0 "$ready" >"$log" 2>&1 &
+  g=$!
+  server_pgids+=("$g")
   for _ in $(seq 200); do  # 20 s
     if [ -s "$ready" ] && jq -e '.pid and .port' "$ready" >/dev/null 2>&1; then
-      port=$(jq .port "$ready"); api_port=$(jq '.api_port // .port' "$ready"); server_pid=$(jq .pid "$ready")
+      port=$(jq .port "$ready"); api_port=$(jq '.api_port // .port' "$ready"); pid=$(jq .pid "$ready")
       return 0
     fi
-    kill -0 "$server_pgid" 2>/dev/null || break
+    kill -0 "$g" 2>/dev/null || break
     sleep 0.1
   done
-  echo "compare.sh: $target did not start; its output:" >&2
+  echo "compare.sh: $peer did not start; its output:" >&2
   cat "$log" >&2
   return 1
+}
+# target run-index; sets port, api_port, server_pid (comma-separated with two nodes), target_args
+start_server() {
+  local target=$1 n=$2 redis_env=()
+  target_args=()
+  if [ "$target" = wspush-redis ] || [ "$target" = wspush-redis2 ] || { [ "$target" = wspush ] && [ "$engine" = redis ]; }; then
+    redis-cli -p "$redis_port" flushall >/dev/null  # every run starts on an empty Redis
+    redis_env=(WSPUSH_ENGINE=redis "WSPUSH_REDIS_ADDRESSES=[\"127.0.0.1:$redis_port\"]")
+  fi
+  case $target in
+    wspush-redis2)
+      start_one wspush "$work/ready-$n-a.json" "$work/server-$n-a.log" "${redis_env[@]}" WSPUSH_NODE_NAME=bench-a || return 1
+      local port_a=$port api_a=$api_port pid_a=$pid
+      start_one wspush "$work/ready-$n-b.json" "$work/server-$n-b.log" "${redis_env[@]}" WSPUSH_NODE_NAME=bench-b || return 1
+      target_args=(--servers "127.0.0.1:$port_a,127.0.0.1:$port")
+      server_pid="$pid_a,$pid" port=$port_a api_port=$api_a ;;
+    wspush-redis)
+      start_one wspush "$work/ready-$n.json" "$work/server-$n.log" "${redis_env[@]}" WSPUSH_NODE_NAME=bench-a || return 1
+      server_pid=$pid ;;
+    *)
+      start_one "$target" "$work/ready-$n.json" "$work/server-$n.log" "${redis_env[@]+"${redis_env[@]}"}" || return 1
+      server_pid=$pid ;;
+  esac
+}
+# utime+stime of a process in seconds (for redis-server's CPU over a run), empty if unknown.
+cpu_of() {
+  [ -n "$1" ] && [ -r "/proc/$1/stat" ] || return 0
+  awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); print ($12 + $13) / hz }' "/proc/$1/stat"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -252,10 +351,14 @@ for t in "${target_list[@]}"; do
     ws) versions+=", node $(node --version 2>/dev/null || echo '?') + ws $(jq -r .version "$root/bench/peers/ws/node_modules/ws/package.json" 2>/dev/null || echo '?')" ;;
   esac
 done
+if [ "$need_redis" = 1 ]; then
+  versions+=", redis $(redis-server --version | sed -n 's/.* v=\([^ ]*\).*/\1/p') (--save \"\" --appendonly no, on CPU $redis_cpu)"
+  start_redis || exit 1
+fi
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "preset $label: $describe"
 echo "bench: wspush-bench $scenario ${run_args[*]}"
-echo "rounds $rounds x (${target_list[*]}); server on CPU $server_cpu, bench on CPU $bench_cpu; load $load_start"
+echo "rounds $rounds x (${target_list[*]}); server on CPU $server_cpu, bench on CPU $bench_cpu$([ "$need_redis" = 1 ] && echo ", redis on CPU $redis_cpu (port $redis_port)"), engine of wspush: $engine; load $load_start"
 echo "results: $out"
 
 first_line=0
@@ -266,22 +369,33 @@ for ((round = 1; round <= rounds; ++round)); do
     run=$((run + 1))
     if ! start_server "$target" "$run"; then stop_server; exit 1; fi
     log="$work/bench-$run.txt"
+    redis_cpu_start=$(cpu_of "$redis_pid")
     # In the background, so that a signal to this script is handled at once (cleanup stops it).
-    timeout --kill-after=10 1800 taskset -c "$bench_cpu" "$bench_bin" "$scenario" --target "$target" \
-      --port "$port" --api-port "$api_port" --server-pid "$server_pid" "${run_args[@]}" >"$log" 2>&1 &
+    timeout --kill-after=10 1800 taskset -c "$bench_cpu" "$bench_bin" "$scenario" --target "${target%%-*}" \
+      --port "$port" --api-port "$api_port" --server-pid "$server_pid" "${target_args[@]+"${target_args[@]}"}" \
+      "${run_args[@]}" >"$log" 2>&1 &
     bench_pid=$!
     status=0
     wait "$bench_pid" || status=$?
     bench_pid=""
+    redis_cpu_run=null
+    uses_redis=0
+    case $target in wspush-redis*) uses_redis=1 ;; wspush) [ "$engine" = redis ] && uses_redis=1 ;; esac
+    if [ "$uses_redis" = 1 ] && [ -n "$redis_cpu_start" ]; then
+      redis_cpu_end=$(cpu_of "$redis_pid")
+      [ -z "$redis_cpu_end" ] || redis_cpu_run=$(awk -v a="$redis_cpu_start" -v b="$redis_cpu_end" 'BEGIN { printf "%.2f", b - a }')
+    fi
     stop_server
     line=$(grep '^{"scenario":' "$log" | tail -n 1 || true)
     [ -n "$line" ] || line='{"measured":false}'
     [ "$status" -eq 0 ] || { failed_runs=$((failed_runs + 1)); echo "  $target: exit $status; last lines:" >&2; grep -v '^{"scenario":' "$log" | tail -n 5 >&2; }
     jq -c --arg target "$target" --arg preset "$label" --argjson round "$round" --argjson status "$status" \
-       --arg rev "$git_rev" --arg load "$(cut -d' ' -f1-3 /proc/loadavg)" --arg date "$(date -Iseconds)" '
+       --arg rev "$git_rev" --arg load "$(cut -d' ' -f1-3 /proc/loadavg)" --arg date "$(date -Iseconds)" \
+       --arg engine "$engine" --argjson redis_cpu "$redis_cpu_run" '
       def div($a; $b): if $a == null or $b == null or $b == 0 then null else $a / $b end;
       . + {cmp_preset: $preset, cmp_target: $target, cmp_round: $round, cmp_exit: $status,
-           cmp_rev: $rev, cmp_loadavg: $load, cmp_date: $date}
+           cmp_rev: $rev, cmp_loadavg: $load, cmp_date: $date, cmp_engine: $engine}
+      | if $redis_cpu != null then . + {redis_cpu_seconds: $redis_cpu} else . end
       | if .scenario == "fanout" then
           . + {server_cpu_ns_per_delivery: div(1e9; .deliveries_per_server_cpu_second),
                server_rss_mib: div(.server_rss_bytes; 1048576)}
@@ -314,8 +428,22 @@ echo "### $label"
 echo
 echo "$describe. \`wspush-bench $scenario ${run_args[*]}\`; median of $rounds run(s) per target, each on a fresh"
 echo "server (server on CPU $server_cpu, bench on CPU $bench_cpu), $(date +%Y-%m-%d), load $load_start → $load_end; $versions."
-[ "${#target_list[@]}" -gt 1 ] && echo "Ratios are wspush ÷ peer: on ↑ rows above 1 is better for wspush, on ↓ rows below 1."
+[ "$engine" = redis ] && echo "The target wspush runs on the Redis engine (--engine redis)."
+for t in "${target_list[@]}"; do
+  case $t in
+    wspush-redis) echo "wspush-redis: one wspushd on the Redis engine." ;;
+    wspush-redis2) echo "wspush-redis2: two wspushd nodes on one Redis, both on CPU $server_cpu; the subscribers are spread over both (half each), the publisher posts to the first. Server CPU and RSS are the sums of both nodes." ;;
+  esac
+done
+if [ "${#target_list[@]}" -gt 1 ]; then
+  case " ${target_list[*]} " in
+    *" nchan "*|*" ws "*) echo "Ratios are wspush ÷ peer: on ↑ rows above 1 is better for wspush, on ↓ rows below 1." ;;
+  esac
+  case " ${target_list[*]} " in
+    *" wspush-"*) echo "Ratios of the wspush variants are variant ÷ base (the column's name): on ↑ rows below 1 the variant does worse, on ↓ rows above 1." ;;
+  esac
+fi
 echo
-tail -n +"$((first_line + 1))" "$out" | jq -s -r --argjson targets "$targets_json" -f "$root/bench/compare.jq"
+tail -n +"$((first_line + 1))" "$out" | jq -s -r --argjson targets "$targets_json" --arg base "$base" -f "$root/bench/compare.jq"
 echo
 [ "$failed_runs" -eq 0 ] || { echo "compare.sh: $failed_runs run(s) did not exit 0 (see $out)" >&2; exit 1; }

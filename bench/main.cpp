@@ -112,9 +112,19 @@ struct ServerSample {
     std::optional<double> cpu;
     std::optional<double> wait;  // run-queue wait
 };
+// With several --server-pid (several nodes), the sums; a figure is missing if any pid lacks it.
 ServerSample sampleServer(const Options& o) {
-    if (o.serverPid == 0) return {};
-    return {readRssBytes(o.serverPid), readCpuSeconds(o.serverPid), readRunQueueWaitSeconds(o.serverPid)};
+    if (o.serverPids.empty()) return {};
+    ServerSample sum{std::uint64_t{0}, 0.0, 0.0};
+    for (int pid : o.serverPids) {
+        auto rss = readRssBytes(pid);
+        auto cpu = readCpuSeconds(pid);
+        auto wait = readRunQueueWaitSeconds(pid);
+        if (rss && sum.rss) *sum.rss += *rss; else sum.rss.reset();
+        if (cpu && sum.cpu) *sum.cpu += *cpu; else sum.cpu.reset();
+        if (wait && sum.wait) *sum.wait += *wait; else sum.wait.reset();
+    }
+    return sum;
 }
 
 // Run-queue wait of the bench: this process and its worker processes.
@@ -156,9 +166,17 @@ void addLatency(Report& r, const std::string& prefix, const std::string& label, 
 }
 
 void addRunHeader(Report& r, const Options& o) {
+    std::string where = o.host + ":" + std::to_string(o.port);
+    if (o.servers.size() > 1) {
+        where = "subscribers on";
+        for (std::size_t i = 0; i < o.servers.size(); ++i)
+            where += (i ? ", " : " ") + o.servers[i].first + ":" + std::to_string(o.servers[i].second);
+        where += "; publishing to " + o.host + ":" + std::to_string(o.apiPort);
+    }
     r.add("target", o.target, "target",
-          o.target + " at " + o.host + ":" + std::to_string(o.port) +
-              (o.apiPort != o.port ? " (api " + std::to_string(o.apiPort) + ")" : ""));
+          o.target + " at " + where +
+              (o.servers.size() <= 1 && o.apiPort != o.port ? " (api " + std::to_string(o.apiPort) + ")" : ""));
+    if (o.servers.size() > 1) r.addJson("servers", o.servers.size());
     r.add("processes", o.processes, "generator",
           std::to_string(o.processes) + " process(es) x " + std::to_string(o.threads) + " thread(s)" +
               (o.deflate ? ", deflate offered" : ""));
@@ -739,10 +757,11 @@ int main(int argc, char** argv) {
                      "wspush-bench: warning: %llu connections to one address may exhaust the ephemeral ports "
                      "(see /proc/sys/net/ipv4/ip_local_port_range)\n",
                      static_cast<unsigned long long>(o.connections));
-    if (o.serverPid != 0 && !readRssBytes(o.serverPid)) {
-        std::fprintf(stderr, "wspush-bench: cannot read /proc/%d/status\n", o.serverPid);
-        return 2;
-    }
+    for (int pid : o.serverPids)
+        if (!readRssBytes(pid)) {
+            std::fprintf(stderr, "wspush-bench: cannot read /proc/%d/status\n", pid);
+            return 2;
+        }
 
     std::int64_t deadline = nowNs() + secondsToNs(maxSeconds(o));
     Report report("?");

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Smoke test of wspush-bench against wspush: every scenario at a small size, with and without
 # --deflate, fanout also with --qos 1 and 2 and with worker processes, recover on a server that
-# keeps history. Not a benchmark: it checks that each run exits 0 and that its JSON line says it
-# measured, without loss or failures.
+# keeps history; with redis-server installed, fanout and recover also on the Redis engine (its own
+# redis-server on a free loopback port, no persistence; skipped when redis-server is missing). Not
+# a benchmark: it checks that each run exits 0 and that its JSON line says it measured, without
+# loss or failures.
 # About 20-40 s. Needs nothing but the build (no nchan, no ws, no jq).
 #
 # Usage: bench/smoke.sh BUILD_DIR        (with BUILD_DIR/wspushd and BUILD_DIR/bench/wspush-bench)
@@ -26,7 +28,16 @@ stop_server() {
   wait "$server" 2>/dev/null || true
   server=""
 }
-cleanup() { stop_server; rm -rf "$work"; }
+redis_pid=""
+stop_redis() {
+  [ -n "$redis_pid" ] || return 0
+  kill -TERM "$redis_pid" 2>/dev/null || true
+  for _ in $(seq 50); do kill -0 "$redis_pid" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$redis_pid" 2>/dev/null || true
+  wait "$redis_pid" 2>/dev/null || true
+  redis_pid=""
+}
+cleanup() { stop_server; stop_redis; rm -rf "$work"; }
 trap cleanup EXIT
 trap 'exit 130' INT TERM HUP
 
@@ -115,6 +126,36 @@ run "recover --deflate"       "$ok_recover \"recovered\":20" recover --connectio
 run "recover --batch 50"      "$ok_recover \"recovered\":20" recover --connections 20 --channels 2 --messages 400 \
                                                              --batch 50 --threads 2
 server_env=()
+
+# The Redis engine: a redis-server of our own on a free loopback port.
+redis_port=""
+if command -v redis-server >/dev/null && command -v redis-cli >/dev/null; then
+  for _ in 1 2 3 4 5; do
+    p=$((20000 + RANDOM % 30000))
+    redis-server --bind 127.0.0.1 --port "$p" --save "" --appendonly no --dir "$work" --daemonize no \
+      --loglevel warning --logfile "$work/redis.log" &
+    redis_pid=$!
+    for _ in $(seq 50); do
+      redis-cli -p "$p" ping 2>/dev/null | grep -q PONG && { redis_port=$p; break; }
+      kill -0 "$redis_pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    [ -n "$redis_port" ] && break
+    stop_redis
+  done
+fi
+if [ -n "$redis_port" ]; then
+  redis_env=(WSPUSH_ENGINE=redis "WSPUSH_REDIS_ADDRESSES=[\"127.0.0.1:$redis_port\"]")
+  server_env=("${redis_env[@]}")
+  run "fanout (redis engine)"   "$ok_fanout"  "${fanout[@]}"
+  redis-cli -p "$redis_port" flushall >/dev/null
+  server_env=("${redis_env[@]}" "${history_env[@]}")
+  run "recover (redis engine)"  "$ok_recover \"recovered\":20" recover --connections 20 --messages 200
+  server_env=()
+  stop_redis
+else
+  echo "skip  redis engine runs (no redis-server, or it did not start)"
+fi
 
 echo "smoke: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -144,7 +144,7 @@ struct PoolLoop;
 
 class Subscriber {
 public:
-    Subscriber(PoolLoop& loop, std::uint32_t channel);
+    Subscriber(PoolLoop& loop, std::uint32_t channel, std::uint16_t server);
     void start();
     void fail(const char* step, const error_code& ec, int closeCode = -1, const std::string& detail = {});
     void setExpected(std::uint64_t expected, std::int64_t now, std::int64_t& pending);
@@ -186,6 +186,7 @@ private:
     std::uint64_t unique_ = 0;
     std::uint64_t expected_ = ~std::uint64_t{0};
     std::uint32_t channel_;
+    std::uint16_t server_;  // index into shared.endpoints (--servers)
     State state_ = State::Idle;
     bool wasSubscribed_ = false;
     bool done_ = false;
@@ -199,20 +200,20 @@ struct PoolLoop : ClientLoop<Subscriber, PoolShared> {
     SubscriberCounters counters;  // messages/unique/duplicates/gaps/dropped/..., histograms
 };
 
-Subscriber::Subscriber(PoolLoop& loop, std::uint32_t channel)
-    : loop_(loop), ws_(loop.ctx.get_executor()), channel_(channel) {}
+Subscriber::Subscriber(PoolLoop& loop, std::uint32_t channel, std::uint16_t server)
+    : loop_(loop), ws_(loop.ctx.get_executor()), channel_(channel), server_(server) {}
 
 void Subscriber::start() {
     state_ = State::Connecting;
     startedNs_ = nowNs();
-    ws_.next_layer().async_connect(loop_.shared.endpoint, [this](const error_code& ec) { onConnect(ec); });
+    ws_.next_layer().async_connect(loop_.shared.endpoints[server_], [this](const error_code& ec) { onConnect(ec); });
 }
 
 void Subscriber::onConnect(const error_code& ec) {
     if (state_ != State::Connecting) return;
     if (ec) return fail("connect", ec);
     state_ = State::Handshaking;
-    handshakeAsSubscriber(ws_, loop_.shared, channel_, [this](const error_code& e) { onHandshake(e); });
+    handshakeAsSubscriber(ws_, loop_.shared, channel_, [this](const error_code& e) { onHandshake(e); }, server_);
 }
 
 void Subscriber::onHandshake(const error_code& ec) {
@@ -448,7 +449,8 @@ struct SubscriberPool::Impl {
     Impl(const Options& o, const Target& t, std::uint64_t first, std::uint64_t n)
         : shared(o, t), loops(shared, first, n, [&o](PoolLoop& loop, std::uint64_t global) {
               ++loop.counters.connections;
-              return std::make_unique<Subscriber>(loop, static_cast<std::uint32_t>(global % o.channels));
+              return std::make_unique<Subscriber>(loop, static_cast<std::uint32_t>(global % o.channels),
+                                                  static_cast<std::uint16_t>(serverIndexOf(o, global)));
           }) {}
 };
 
