@@ -181,8 +181,7 @@ std::optional<std::string> parseOptions(int argc, char** argv, Options& o) {
                 if (comma == std::string::npos) break;
                 start = comma + 1;
             }
-        }
-        else if (arg == "--target")
+        } else if (arg == "--target")
             o.target = v;
         else if (arg == "--channel-prefix") {
             if (v.empty() || v.size() > 64 ||

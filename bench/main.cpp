@@ -120,9 +120,18 @@ ServerSample sampleServer(const Options& o) {
         auto rss = readRssBytes(pid);
         auto cpu = readCpuSeconds(pid);
         auto wait = readRunQueueWaitSeconds(pid);
-        if (rss && sum.rss) *sum.rss += *rss; else sum.rss.reset();
-        if (cpu && sum.cpu) *sum.cpu += *cpu; else sum.cpu.reset();
-        if (wait && sum.wait) *sum.wait += *wait; else sum.wait.reset();
+        if (rss && sum.rss)
+            *sum.rss += *rss;
+        else
+            sum.rss.reset();
+        if (cpu && sum.cpu)
+            *sum.cpu += *cpu;
+        else
+            sum.cpu.reset();
+        if (wait && sum.wait)
+            *sum.wait += *wait;
+        else
+            sum.wait.reset();
     }
     return sum;
 }

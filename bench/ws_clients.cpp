@@ -213,7 +213,8 @@ void Subscriber::onConnect(const error_code& ec) {
     if (state_ != State::Connecting) return;
     if (ec) return fail("connect", ec);
     state_ = State::Handshaking;
-    handshakeAsSubscriber(ws_, loop_.shared, channel_, [this](const error_code& e) { onHandshake(e); }, server_);
+    handshakeAsSubscriber(
+        ws_, loop_.shared, channel_, [this](const error_code& e) { onHandshake(e); }, server_);
 }
 
 void Subscriber::onHandshake(const error_code& ec) {
