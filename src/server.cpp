@@ -89,7 +89,7 @@ Server::Server(Config config, ServerOptions options)
 Server::~Server() {
     loops_.stop();
     loops_.join();
-    node_.stopEngine();
+    node_.stopEngine();  // when run() did not: the loops are gone, it stops inline
     // Sessions own timers of the loops' io_contexts: they go while those still exist.
     node_.sessions().clear();
 }
@@ -145,9 +145,10 @@ int Server::run() {
     loops_.start();
     writeReadyFile();
     stopped_.get_future().wait();
+    // The engine lives on loop 0: it stops there, completing what is pending with errors.
+    node_.stopEngine();
     loops_.stop();
     loops_.join();
-    node_.stopEngine();
     node_.sessions().clear();
     spdlog::info("stopped");
     return 0;

@@ -1,11 +1,11 @@
 // The engine contract (v2): what the node needs from the engine that orders, keeps and fans out
 // publications. The in-memory engine (MemoryBroker) implements it for one node; an engine for
-// several nodes (Redis, next) implements the same contract and must pass the same typed contract
+// several nodes (RedisBroker) implements the same contract and must pass the same typed contract
 // suite (tests/engine/broker_contract_test.cpp). Only Node calls it, and only server.cpp knows
 // which engine runs.
 //
 // Completions: every `done` runs exactly once, on any thread (for MemoryBroker: synchronously on
-// the caller's, before the call returns; for Redis: on the engine's I/O thread). Callers dispatch
+// the caller's, before the call returns; for Redis: on the event loop it was started on). Callers dispatch
 // to their own loop and never block or call back into the engine from inside a completion.
 #pragma once
 
@@ -22,6 +22,10 @@
 
 #include "wspush/codes.h"
 #include "wspush/publication.h"
+
+namespace boost::asio {
+class io_context;
+}
 
 namespace wspush {
 
@@ -144,9 +148,12 @@ public:
     // engine: control messages are addressed by it). Called once, before any other member.
     virtual void setEventHandler(BrokerEventHandler* handler, std::string nodeName) = 0;
 
-    // Starts the engine's own work (connections, timers). Called once, after setEventHandler and
-    // before any publish; stop() ends it (idempotent) and completes what is pending with errors.
-    virtual void start() {}
+    // Starts the engine's own work (connections, timers) on `loop`: an engine that does I/O does
+    // all of it there, on that loop's thread (docs/architecture.md, rule 6). Called once, after
+    // setEventHandler and before any publish. stop() ends it (idempotent) and completes what is
+    // pending with errors; call it from another thread while `loop` still runs, or once the
+    // loop's threads have returned, and before `loop` is destroyed.
+    virtual void start(boost::asio::io_context& /*loop*/) {}
     virtual void stop() {}
 
     // Appends `request` to its channel's stream and hands it to every subscribed node's handler,

@@ -59,7 +59,8 @@ public:
     // One entry per storage shard of the engine (none for the memory engine). Thread-safe.
     std::vector<EngineShardHealth> engineHealth() const { return broker_->health(); }
     // Starts and stops the engine's own work (Broker::start, Broker::stop).
-    void startEngine() { broker_->start(); }
+    // On loop 0 (attach() first); stopEngine() while the loops still run.
+    void startEngine() { broker_->start(loops_.at(0)->context()); }
     void stopEngine() { broker_->stop(); }
     // Tells the other nodes about this one (/api/nodes) for `ttl`; and lists every node that did.
     void heartbeat(NodeHeartbeat heartbeat, std::chrono::milliseconds ttl) {

@@ -52,9 +52,9 @@ void ClientSession::subscribe(const std::string& channel, std::optional<StreamPo
     channels_.push_back(channel);
     bool firstOnLoop = !loop_->hub().contains(channel);
     loop_->hub().add(channel, this);
-    // The completion may run on the engine's thread: it reads nothing of the session there, only
-    // the loop and residence captured here; a session that moved meanwhile ignores it (the new
-    // loop found no position for the channel and asks the client to subscribe again).
+    // The completion may run on another loop (the Redis engine's): it reads nothing of the session
+    // there, only the loop and residence captured here; a session that moved meanwhile ignores it
+    // (the new loop found no position for the channel and asks the client to subscribe again).
     node_.subscribe(channel, loop_->index(), firstOnLoop, std::move(since),
                     [self = shared_from_this(), loop = loop_, residence = onLoop_, channel,
                      done = std::move(done)](auto result) mutable {

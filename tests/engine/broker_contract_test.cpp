@@ -14,6 +14,7 @@
 
 #include "engine/memory/memory_broker.h"
 #include "engine/redis/redis_broker.h"
+#include "support/engine_loop.h"
 #include "support/redis_server_process.h"
 #include "wspush/broker.h"
 
@@ -79,7 +80,7 @@ class BrokerContractTest : public ::testing::Test {
 protected:
     BrokerContractTest() : broker(Engine::make([this] { return now.load(); })) {
         broker->setEventHandler(&handler, "node-a");
-        broker->start();
+        broker->start(loop.context());
         // An engine with storage shards starts serving once it reached them.
         auto deadline = std::chrono::steady_clock::now() + 5s;
         auto ready = [&] {
@@ -138,6 +139,7 @@ protected:
 
     std::atomic<std::int64_t> now{1700000000000};
     RecordingHandler handler;
+    testing::EngineLoop loop;
     std::unique_ptr<Broker> broker;
 };
 

@@ -48,11 +48,16 @@ json onRedis(const RedisServerProcess& redis) {
     return json{{"addresses", {redis.address()}}};
 }
 
-// `count` nodes named n1, n2, … on the same Redis.
+// `count` nodes named n1, n2, … on the same Redis, each ready (/readyz 200: its engine reached
+// Redis), as a load balancer would wait for before sending it clients. Before that, a node
+// listens but refuses subscriptions with 115, which the scenarios count as errors.
 std::vector<std::unique_ptr<DaemonProcess>> startNodes(int count, const json& redis) {
     std::vector<std::unique_ptr<DaemonProcess>> nodes;
     for (int i = 1; i <= count; ++i)
         nodes.push_back(std::make_unique<DaemonProcess>(nodeConfig("n" + std::to_string(i), redis)));
+    for (auto& node : nodes)
+        EXPECT_TRUE(eventually([&] { return httpGet(node->apiPort(), "/readyz").status == 200; }, 5000ms))
+            << "a node never became ready";
     return nodes;
 }
 

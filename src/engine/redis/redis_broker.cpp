@@ -1,6 +1,7 @@
 #include "engine/redis/redis_broker.h"
 
 #include <algorithm>
+#include <future>
 
 #include <spdlog/spdlog.h>
 #include <boost/asio/post.hpp>
@@ -85,35 +86,45 @@ void RedisBroker::setEventHandler(BrokerEventHandler* handler, std::string nodeN
     nodeName_ = std::move(nodeName);
 }
 
+// A post, even from the loop itself: a caller's completion never runs inside its own call.
 template <class Task>
 void RedisBroker::run(Task&& task) {
-    net::post(context_, std::forward<Task>(task));
+    net::post(*loop_, std::forward<Task>(task));
 }
 
-void RedisBroker::start() {
+void RedisBroker::start(net::io_context& loop) {
     if (started_) return;
     started_ = true;
-    work_.emplace(context_.get_executor());
-    run([this] { startOnThread(); });
-    thread_ = std::thread([this] { context_.run(); });
+    loop_ = &loop;
+    run([this] { startOnLoop(); });
 }
 
 void RedisBroker::stop() {
     if (!started_ || stopped_.exchange(true)) return;
-    run([this] {
-        stopOnThread();
-        work_.reset();
+    // Nobody else can touch the engine: on the loop itself, or after its threads returned.
+    if (loop_->stopped() || loop_->get_executor().running_in_this_thread()) {
+        stopOnLoop();
+        return release();
+    }
+    std::promise<void> released;
+    run([this, &released] {
+        stopOnLoop();
+        // Queued behind what stopping queued (cancelled timers, failed commands), which may still
+        // name this engine; the connections go on the loop that owns their sockets.
+        run([this, &released] {
+            release();
+            released.set_value();
+        });
     });
-    // Handlers still queued after the connections stopped finish here; then run() returns.
-    if (thread_.joinable()) thread_.join();
+    released.get_future().wait();
 }
 
-void RedisBroker::startOnThread() {
+void RedisBroker::startOnLoop() {
     for (std::size_t index = 0; index < options_.shards.size(); ++index) {
         const RedisShardOptions& shardOptions = options_.shards[index];
         RedisConnectionOptions connection;
         connection.address = shardOptions.sentinel
-                                 ? sentinelMasterAddress(context_, *shardOptions.sentinel, options_.connectTimeout,
+                                 ? sentinelMasterAddress(*loop_, *shardOptions.sentinel, options_.connectTimeout,
                                                          options_.commandTimeout)
                                  : fixedRedisAddress(shardOptions.address);
         connection.password = options_.password;
@@ -127,7 +138,7 @@ void RedisBroker::startOnThread() {
         shard.options = shardOptions;
         connection.name = shardOptions.name + " commands";
         shard.commands = RedisConnection::create(
-            context_, connection,
+            *loop_, connection,
             RedisConnection::Events{[this, index] {
                                         // Cached scripts let the first EVALSHA succeed; a failed
                                         // load only costs one EVAL later (RedisScript).
@@ -147,7 +158,7 @@ void RedisBroker::startOnThread() {
                 shards_[index].commands->command({"PUBLISH", channel, payload}, [](RedisResult) {});
             }};
         shard.subscriber = RedisSubscriber::create(
-            context_, connection, std::move(probe),
+            *loop_, connection, std::move(probe),
             RedisSubscriber::Events{
                 [this](const std::string& channel, const std::string& payload) { onMessage(channel, payload); },
                 [this, index] {
@@ -169,18 +180,27 @@ void RedisBroker::startOnThread() {
         shard.commands->start();
         shard.subscriber->start();
     }
-    housekeeping_.emplace(context_);
+    housekeeping_.emplace(*loop_);
     nextPositionCheck_ = std::chrono::steady_clock::now() + options_.positionCheckInterval;
     scheduleHousekeeping();
 }
 
-void RedisBroker::stopOnThread() {
+void RedisBroker::stopOnLoop() {
     if (housekeeping_) housekeeping_->cancel();
     for (auto& [name, state] : channels_) completeEchoWaits(state, true);
     for (Shard& shard : shards_) {
         shard.subscriber->stop();
         shard.commands->stop();
     }
+}
+
+// The connections' sockets and the timer belong to the loop's io_context: they must go before it
+// does, and the engine may outlive it (the node owns the engine, the server the loops).
+void RedisBroker::release() {
+    shards_.clear();
+    housekeeping_.reset();
+    channels_.clear();
+    echoWaiting_.clear();
 }
 
 BrokerError RedisBroker::unavailable(const Shard& shard) const {
@@ -230,13 +250,14 @@ EngineStats RedisBroker::stats() const {
 // ---- publish ----------------------------------------------------------------------------------
 
 void RedisBroker::publish(PublishRequest request, PublishCompletion done) {
-    if (stopped_) return done(BrokerError{ApiErrorCode::Unavailable, "the engine is stopping"});
+    if (stopped_) return done(stopping());
     run([this, request = std::move(request), done = std::move(done)]() mutable {
         doPublish(std::move(request), std::move(done));
     });
 }
 
 void RedisBroker::doPublish(PublishRequest request, PublishCompletion done) {
+    if (shards_.empty()) return done(stopping());  // posted just before stop()
     Shard& shard = shardFor(request.channel);
     if (!shard.commands->ready()) return done(unavailable(shard));
 
@@ -297,8 +318,9 @@ void RedisBroker::doPublish(PublishRequest request, PublishCompletion done) {
 // ---- receiving --------------------------------------------------------------------------------
 
 void RedisBroker::subscribe(std::string_view channel, SubscribeCompletion done) {
-    if (stopped_) return done(BrokerError{ApiErrorCode::Unavailable, "the engine is stopping"});
+    if (stopped_) return done(stopping());
     run([this, channel = std::string(channel), done = std::move(done)]() mutable {
+        if (shards_.empty()) return done(stopping());
         Channel& state = channels_[channel];
         state = Channel{};
         state.generation = nextGeneration_++;
@@ -321,7 +343,7 @@ void RedisBroker::subscribe(std::string_view channel, SubscribeCompletion done) 
 void RedisBroker::unsubscribe(std::string_view channel) {
     if (stopped_) return;
     run([this, channel = std::string(channel)] {
-        auto it = channels_.find(channel);
+        auto it = channels_.find(channel);  // none after stop()
         if (it == channels_.end()) return;
         completeEchoWaits(it->second, true);
         channels_.erase(it);
@@ -504,13 +526,14 @@ void RedisBroker::scheduleHousekeeping() {
 // ---- history ----------------------------------------------------------------------------------
 
 void RedisBroker::history(std::string_view channel, HistoryQuery query, HistoryCompletion done) {
-    if (stopped_) return done(BrokerError{ApiErrorCode::Unavailable, "the engine is stopping"});
+    if (stopped_) return done(stopping());
     run([this, channel = std::string(channel), query, done = std::move(done)]() mutable {
         doHistory(channel, query, std::move(done));
     });
 }
 
 void RedisBroker::doHistory(const std::string& channel, HistoryQuery query, HistoryCompletion done) {
+    if (shards_.empty()) return done(stopping());
     Shard& shard = shardFor(channel);
     if (!shard.commands->ready()) return done(unavailable(shard));
     std::string first, last;
@@ -546,8 +569,9 @@ void RedisBroker::publishControl(std::string_view target, std::string payload) {
     if (stopped_) return;
     run([this, channel = target.empty() ? keys_.controlAll() : keys_.controlNode(target),
          payload = std::move(payload)]() mutable {
+        // At most once: the callers have their own timeouts.
+        if (shards_.empty() || !shards_.front().commands->ready()) return;
         Shard& shard = shards_.front();
-        if (!shard.commands->ready()) return;  // at most once: the callers have their own timeouts
         shard.commands->command({"PUBLISH", std::move(channel), std::move(payload)}, [](RedisResult) {});
     });
 }
@@ -555,8 +579,8 @@ void RedisBroker::publishControl(std::string_view target, std::string payload) {
 void RedisBroker::heartbeat(NodeHeartbeat heartbeat, std::chrono::milliseconds ttl) {
     if (stopped_) return;
     run([this, heartbeat = std::move(heartbeat), ttl] {
+        if (shards_.empty() || !shards_.front().commands->ready()) return;
         Shard& shard = shards_.front();
-        if (!shard.commands->ready()) return;
         std::int64_t now = clock_();
         heartbeatScript_.run(*shard.commands, {keys_.nodes(), keys_.nodesExpiry()},
                              {heartbeat.name, heartbeat.info, std::to_string(now + ttl.count()), std::to_string(now)},
@@ -565,8 +589,9 @@ void RedisBroker::heartbeat(NodeHeartbeat heartbeat, std::chrono::milliseconds t
 }
 
 void RedisBroker::nodes(NodesCompletion done) {
-    if (stopped_) return done(BrokerError{ApiErrorCode::Unavailable, "the engine is stopping"});
+    if (stopped_) return done(stopping());
     run([this, done = std::move(done)]() mutable {
+        if (shards_.empty()) return done(stopping());
         Shard& shard = shards_.front();
         if (!shard.commands->ready()) return done(unavailable(shard));
         nodesScript_.run(*shard.commands, {keys_.nodes(), keys_.nodesExpiry()}, {std::to_string(clock_())},

@@ -3,9 +3,10 @@
 // the channels it has subscribers for on one pub/sub connection per shard, checks their positions
 // after every pub/sub reconnect and periodically, and repairs a gap from history when it can.
 //
-// Thread model: the engine runs its own I/O thread (one io_context) on which every hiredis
-// context lives. Broker members are called from any thread and post to it; every completion and
-// every handler call runs on it (docs/architecture.md).
+// Thread model: the engine lives on the event loop it is started on (loop 0): every hiredis
+// context and all per-channel state are that loop's. Broker members are called from any thread
+// and post to it; every completion and every handler call runs on it (docs/architecture.md).
+// On the loop the engine shares, a publish costs no thread hand-off at all.
 #pragma once
 
 #include <atomic>
@@ -17,12 +18,10 @@
 #include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
-#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 
@@ -78,7 +77,7 @@ public:
     const char* name() const override { return "redis"; }
     bool clustered() const override { return true; }
     void setEventHandler(BrokerEventHandler* handler, std::string nodeName) override;
-    void start() override;
+    void start(boost::asio::io_context& loop) override;
     void stop() override;
 
     void publish(PublishRequest request, PublishCompletion done) override;
@@ -105,7 +104,7 @@ private:
         std::chrono::steady_clock::time_point deadline;
         std::function<void()> complete;
     };
-    // What this node receives of one channel: on the engine thread only.
+    // What this node receives of one channel: on the loop only.
     struct Channel {
         std::uint64_t generation = 0;
         bool confirmed = false;
@@ -122,8 +121,10 @@ private:
     template <class Task>
     void run(Task&& task);
 
-    void startOnThread();
-    void stopOnThread();
+    void startOnLoop();
+    void stopOnLoop();
+    void release();
+    BrokerError stopping() const { return BrokerError{ApiErrorCode::Unavailable, "the engine is stopping"}; }
     void onMessage(const std::string& pubsubChannel, const std::string& payload);
     void accept(const std::string& channel, Channel& state, Publication publication);
     void deliver(Channel& state, Publication publication);
@@ -149,13 +150,11 @@ private:
     RedisScript heartbeatScript_;
     RedisScript nodesScript_;
 
-    boost::asio::io_context context_;
-    std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;
-    std::thread thread_;
+    boost::asio::io_context* loop_ = nullptr;
     std::atomic<bool> stopped_{false};
     bool started_ = false;
 
-    // Engine thread only.
+    // On the loop only. shards_ is empty before start and after stop.
     std::vector<Shard> shards_;
     Channels channels_;
     std::unordered_set<std::string> echoWaiting_;  // channels with a non-empty echoWaits

@@ -1,6 +1,6 @@
 // One connection to one Redis server, driven by an Asio io_context over hiredis's async API.
 //
-// Thread model: a RedisConnection lives on one io_context (the Redis engine's I/O thread); every
+// Thread model: a RedisConnection lives on one io_context (the event loop the Redis engine lives on); every
 // member is called on that thread and every handler runs there. Nothing blocks: the host name is
 // resolved with Asio (hiredis 0.14 would call a blocking getaddrinfo), connect and commands are
 // bounded by timers (hiredis 0.14 has no timeouts), and a lost connection is re-established with

@@ -9,12 +9,14 @@
 
 #include <gtest/gtest.h>
 
+#include "support/engine_loop.h"
 #include "support/redis_server_process.h"
 
 namespace wspush {
 namespace {
 
 using namespace std::chrono_literals;
+using testing::EngineLoop;
 using testing::RedisServerProcess;
 
 class RecordingNode : public BrokerEventHandler {
@@ -63,6 +65,7 @@ class RedisBrokerTest : public ::testing::Test {
 protected:
     struct TestNode {
         RecordingNode handler;
+        EngineLoop loop;
         std::unique_ptr<RedisBroker> broker;
     };
 
@@ -74,7 +77,7 @@ protected:
         options.commandTimeout = 500ms;
         node->broker = std::make_unique<RedisBroker>(options, name, [this] { return now.load(); });
         node->broker->setEventHandler(&node->handler, name);
-        node->broker->start();
+        node->broker->start(node->loop.context());
         EXPECT_TRUE(eventually([&] {
             auto health = node->broker->health();
             return !health.empty() && health[0].ok;

@@ -30,6 +30,7 @@ test(`${CLIENTS} clients of a node killed with SIGKILL recover every publication
     try {
         const [a, b] = [await node("a"), await node("b")];
         daemons.push(a, b);
+        await Promise.all([a.ready(), b.ready()]);
         forwarder = await Forwarder.start(a.port);
         const channel = "feed";
         const clients = [...Array(CLIENTS)].map(() => makeClient(forwarder!.url, { minReconnectDelay: 100, maxReconnectDelay: 500 }));

@@ -30,6 +30,8 @@ export interface Daemon {
     output(): string;
     /** POST /api/<endpoint>; resolves with the status and the parsed JSON body. */
     api(endpoint: string, body: unknown, headers?: Record<string, string>): Promise<{ status: number; body: any }>;
+    /** Resolves once GET /readyz answers 200 (on Redis: the engine reached it), as a load balancer waits. */
+    ready(timeout?: number): Promise<void>;
     /** SIGTERM (graceful drain), then SIGKILL if it has not exited within 5 s. */
     stop(signal?: NodeJS.Signals): Promise<void>;
 }
@@ -98,6 +100,15 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
                 signal: AbortSignal.timeout(10_000),
             });
             return { status: res.status, body: await res.json() };
+        },
+        async ready(timeout = 5_000) {
+            const deadline = Date.now() + timeout;
+            for (;;) {
+                const res = await fetch(`http://127.0.0.1:${ready.api_port || port}/readyz`).catch(() => undefined);
+                if (res?.status === 200) return;
+                if (Date.now() > deadline) throw new Error(`the daemon was not ready within ${timeout} ms\n${output}`);
+                await sleep(20);
+            }
         },
         async stop(signal = "SIGTERM") {
             if (exited) return;
