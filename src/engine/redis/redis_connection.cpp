@@ -10,6 +10,7 @@
 #include <spdlog/spdlog.h>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include "base/durations.h"
@@ -90,6 +91,14 @@ private:
         bool& armed = read ? readArmed_ : writeArmed_;
         if (!wanted || armed) return;
         armed = true;
+        // A connected socket is almost always writable: write at the end of this turn, together
+        // with every command issued until then, instead of asking epoll first (an epoll_ctl and a
+        // loop turn per command). Only a write that left data behind (a full socket buffer)
+        // waits for writability; so does connect(2), whose completion is the first writability.
+        if (!read && !writing_ && (redis_->c.flags & REDIS_CONNECTED) != 0) {
+            net::post(socket_.get_executor(), [self = shared_from_this(), type] { self->onReady(type, {}); });
+            return;
+        }
         socket_.async_wait(
             type, [self = shared_from_this(), type](boost::system::error_code ec) { self->onReady(type, ec); });
     }
@@ -105,6 +114,7 @@ private:
     bool wantWrite_ = false;
     bool readArmed_ = false;
     bool writeArmed_ = false;
+    bool writing_ = false;  // inside redisAsyncHandleWrite
 };
 
 struct RedisConnection::Pending {
@@ -468,7 +478,9 @@ void RedisConnection::Adapter::onReady(Descriptor::wait_type type, boost::system
     if (read) {
         redisAsyncHandleRead(redis_);
     } else {
+        writing_ = true;
         redisAsyncHandleWrite(redis_);
+        writing_ = false;
     }
     // redis_ may be null now. What hiredis reported during the call takes effect here,
     // outside hiredis.
