@@ -41,6 +41,7 @@ inline constexpr Disconnect kConnectTimeout{4003, "connect timeout", true};
 inline constexpr Disconnect kInternalError{4004, "internal error", true};
 inline constexpr Disconnect kUnhealthy{4005, "unhealthy", true};
 inline constexpr Disconnect kDisconnectedReconnect{4007, "disconnected", true};  // POST /api/disconnect, reconnect
+inline constexpr Disconnect kUnavailable{4008, "unavailable", true};  // connect: the engine cannot be reached
 inline constexpr Disconnect kBadRequest{4500, "bad request", false};
 inline constexpr Disconnect kUnauthorized{4501, "unauthorized", false};
 inline constexpr Disconnect kTakenOver{4502, "session taken over", false};

@@ -52,6 +52,7 @@ void ClientProtocol::handleMessage(std::string_view message) {
 
 void ClientProtocol::connectionClosed(bool endSession) {
     state_ = State::Closed;
+    if (joining_) std::exchange(joining_, nullptr)->end();  // never attached: nobody could resume it
     if (!session_) return;
     auto session = std::move(session_);
     session->detach(&connection_, endSession);
@@ -87,7 +88,7 @@ bool ClientProtocol::handleCommand(ClientCommand& command) {
 }
 
 bool ClientProtocol::handleConnect(const ClientCommand& command) {
-    if (state_ == State::Connected || state_ == State::Resuming) {
+    if (state_ == State::Connected || state_ == State::Connecting) {
         replyError(command.id, ErrorCode::AlreadyConnected, "already connected");
         return true;
     }
@@ -117,23 +118,23 @@ bool ClientProtocol::handleConnect(const ClientCommand& command) {
 }
 
 void ClientProtocol::tryResume(std::string id, std::string token, std::string user, TimePoint giveUpAt) {
-    if (state_ != State::AwaitingConnect && state_ != State::Resuming) return;
+    if (state_ != State::AwaitingConnect && state_ != State::Connecting) return;
     EventLoop& loop = connection_.loop();
     bool busy = false;
     if (auto claim = node_.sessions().claim(id, token, &busy)) {
         if (claim->session->user() == user) {
             if (claim->loop == loop.index()) return resumeHere(std::move(claim->session));
-            state_ = State::Resuming;
+            state_ = State::Connecting;
             moveSession(node_, std::move(claim->session), node_.loopAt(claim->loop), loop,
                         [self = self()](std::shared_ptr<ClientSession> session) {
-                            if (self->state_ == State::Resuming) self->resumeHere(std::move(session));
+                            if (self->state_ == State::Connecting) self->resumeHere(std::move(session));
                         });
             return;
         }
         node_.sessions().release(id, claim->loop);  // someone else's session: start afresh
     } else if (busy && node_.clock().now() < giveUpAt) {
         // Another connection is resuming it right now; once it has, this one takes over from it.
-        state_ = State::Resuming;
+        state_ = State::Connecting;
         auto retry = std::make_shared<net::steady_timer>(loop.context(), std::chrono::milliseconds(5));
         retry->async_wait([self = self(), retry, id = std::move(id), token = std::move(token), user = std::move(user),
                            giveUpAt](boost::system::error_code) mutable {
@@ -151,8 +152,24 @@ void ClientProtocol::startNewSession(std::string user) {
     node_.sessions().add(session->id(), session->resumeToken(), session, loop.index());
     // Messages for the user (POST /api/send) reach every one of its sessions through this channel.
     std::string personal = personalChannel(session->user());
-    if (!personal.empty()) session->subscribe(personal, std::nullopt, [](const auto&) {});
-    sessionReady(std::move(session), false);
+    if (personal.empty()) return sessionReady(std::move(session), false);
+    // `connected` waits until the node has joined that channel (on Redis, a SUBSCRIBE round trip):
+    // from the reply on, a send to the user reaches this connection whichever node it is made on.
+    state_ = State::Connecting;
+    joining_ = session;
+    session->subscribe(personal, std::nullopt, [self = self()](std::variant<SubscribeOutcome, BrokerError> result) {
+        if (self->state_ != State::Connecting || !self->joining_) return;  // the connection closed
+        auto session = std::move(self->joining_);
+        if (auto* error = std::get_if<BrokerError>(&result)) {
+            // Connected without it, the user would miss every send: refuse, and let the client
+            // come back (to this node once it reaches its engine again, or to another).
+            session->end();
+            self->replyError(self->connectId_, errorCodeOf(*error), "cannot join the user's channel: " + error->message);
+            self->connection_.closeFor(disconnects::kUnavailable);
+            return;
+        }
+        self->sessionReady(std::move(session), false);
+    });
 }
 
 void ClientProtocol::resumeHere(std::shared_ptr<ClientSession> session) {

@@ -57,9 +57,10 @@ public:
     void disconnect(const DisconnectTarget& target);
 
 private:
-    // Resuming: `connect` named a session living on another loop, which is moving here.
+    // Connecting: `connect` was accepted and its reply waits, for a session living on another loop
+    // to move here, or for the node to join a new session's personal channel.
     // Closed: the connection is closing; commands still in a message are ignored.
-    enum class State { AwaitingConnect, Resuming, Connected, Closed };
+    enum class State { AwaitingConnect, Connecting, Connected, Closed };
     using TimePoint = std::chrono::steady_clock::time_point;
 
     std::shared_ptr<ClientProtocol> self() { return {connection_.keepAlive(), this}; }
@@ -86,6 +87,7 @@ private:
     ClientConnection& connection_;
     State state_ = State::AwaitingConnect;
     std::shared_ptr<ClientSession> session_;
+    std::shared_ptr<ClientSession> joining_;  // a new session joining its personal channel
     std::optional<std::uint64_t> connectId_;  // the id of the `connect` being answered
 };
 

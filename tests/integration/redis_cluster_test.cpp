@@ -588,24 +588,40 @@ TEST(RedisCluster, DeliveryReportsCountEveryNode) {
     EXPECT_EQ(first.app.log("report").delivered.size(), 1u);
     EXPECT_EQ(second.app.log("report").delivered.size(), 1u);
 
+    // `connected` comes once the node joined the user's channel: a send right after it reaches
+    // both nodes.
     WsTestClient userOnFirst, userOnSecond;
     ASSERT_TRUE(userOnFirst.connectProtocol(nodes[0]->port(), "u6"));
     ASSERT_TRUE(userOnSecond.connectProtocol(nodes[1]->port(), "u6"));
-    // `connected` comes before the node's SUBSCRIBE to the user's channel is confirmed by Redis: a
-    // send at once can miss a node that has the user. Wait for both nodes' subscriptions.
-    auto subscribedNodes = [&] {
-        RedisReply channels = redis.command({"PUBSUB", "CHANNELS", "*u6*"});
-        if (!channels.isArray() || channels.elements.size() != 1) return std::int64_t{0};
-        RedisReply count =
-            redis.command({"PUBSUB", "NUMSUB", std::string(channels.elements[0].asString().value_or(""))});
-        return count.isArray() && count.elements.size() == 2 ? count.elements[1].asInteger().value_or(0) : 0;
-    };
-    ASSERT_TRUE(eventually([&] { return subscribedNodes() == 2; }, 3000ms));
     HttpResult sent = httpPostJson(nodes[2]->apiPort(), "/api/send", json{{"user", "u6"}, {"data", "hi"}});
     ASSERT_EQ(sent.status, 200u) << sent.body;
     EXPECT_EQ(sent.json().value("reached", 0), 2) << sent.body;
     for (WsTestClient* client : {&userOnFirst, &userOnSecond})
         EXPECT_TRUE(client->waitFor([](const json& m) { return typeOf(m) == "message"; }));
+}
+
+TEST(RedisCluster, AUserConnectingWhileRedisIsDownIsToldToComeBackAndReachedOnceItIs) {
+    RedisServerProcess redis;
+    auto nodes = startNodes(2, onRedis(redis));
+    redis.stop();
+    WsTestClient refused;
+    auto reply = refused.connectWith(nodes[0]->port(), json{{"user", "u9"}});
+    ASSERT_TRUE(reply);
+    EXPECT_EQ(typeOf(*reply), "error") << reply->dump();
+    EXPECT_EQ(reply->value("code", 0), 115) << reply->dump();
+    auto ending = refused.waitClose();
+    ASSERT_TRUE(ending);
+    EXPECT_EQ(ending->closeCode, 4008);
+    EXPECT_EQ(readMetric(nodes[0]->apiPort(), "wspush_sessions"), 0) << "no session was left behind";
+
+    redis.start();
+    for (auto& node : nodes) EXPECT_TRUE(eventually([&] { return httpGet(node->apiPort(), "/readyz").status == 200; }, 8000ms));
+    WsTestClient user;
+    ASSERT_TRUE(user.connectProtocol(nodes[0]->port(), "u9"));
+    HttpResult sent = httpPostJson(nodes[1]->apiPort(), "/api/send", json{{"user", "u9"}, {"data", "back"}});
+    ASSERT_EQ(sent.status, 200u) << sent.body;
+    EXPECT_EQ(sent.json().value("reached", 0), 1) << sent.body;
+    EXPECT_TRUE(user.waitFor([](const json& m) { return typeOf(m) == "message"; }));
 }
 
 TEST(RedisCluster, DisconnectOnOneNodeClosesTheUsersConnectionsOnOthers) {

@@ -104,6 +104,22 @@ TEST_F(ClientProtocolTest, AnUnavailableEngineIsError115ForPublishSubscribeAndHi
     EXPECT_EQ(reply(R"({"id":5,"type":"publish","channel":"news","data":1})", 5)["code"], 100);
 }
 
+TEST_F(ClientProtocolTest, AUserWhoseChannelCannotBeJoinedIsRefusedWith115AndClose4008) {
+    cluster.failure = BrokerError{ApiErrorCode::Unavailable, "redis: connection refused"};
+    json refused = reply(R"({"id":1,"type":"connect","user":"alice"})", 1);
+    EXPECT_EQ(refused["type"], "error");
+    EXPECT_EQ(refused["code"], 115);
+    EXPECT_EQ(connection->closes, std::vector<int>{4008});
+    poll();
+    EXPECT_EQ(node.sessions().size(), 0u) << "no session is left behind";
+}
+
+TEST_F(ClientProtocolTest, AnAnonymousClientHasNoChannelToJoinAndConnectsWhileTheEngineIsDown) {
+    cluster.failure = BrokerError{ApiErrorCode::Unavailable, "redis: connection refused"};
+    EXPECT_EQ(reply(R"({"id":1,"type":"connect"})", 1)["type"], "connected");
+    EXPECT_TRUE(connection->closes.empty());
+}
+
 TEST_F(ClientProtocolTest, ADisconnectOfItsUserEndsTheSessionAndCloses) {
     json connected = reply(R"({"id":1,"type":"connect","user":"alice"})", 1);
     ASSERT_EQ(connected["type"], "connected");
