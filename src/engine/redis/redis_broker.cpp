@@ -70,7 +70,7 @@ RedisBroker::RedisBroker(RedisBrokerOptions options, std::string instanceId, Clo
       clock_(std::move(clock)),
       keys_(options_.prefix),
       publishScript_(redis_lua::kPublish),
-      historyScript_(redis_lua::kHistory),
+      positionScript_(redis_lua::kReadPosition),
       heartbeatScript_(redis_lua::kHeartbeat),
       nodesScript_(redis_lua::kNodes) {
     for (const RedisShardOptions& shard : options_.shards)
@@ -143,7 +143,7 @@ void RedisBroker::startOnLoop() {
                                         // Cached scripts let the first EVALSHA succeed; a failed
                                         // load only costs one EVAL later (RedisScript).
                                         for (const RedisScript* script :
-                                             {&publishScript_, &historyScript_, &heartbeatScript_, &nodesScript_})
+                                             {&publishScript_, &positionScript_, &heartbeatScript_, &nodesScript_})
                                             script->load(*shards_[index].commands, [](RedisResult) {});
                                         updateHealth();
                                         // The pub/sub connection's own check may have come first,
@@ -534,33 +534,64 @@ void RedisBroker::history(std::string_view channel, HistoryQuery query, HistoryC
 
 void RedisBroker::doHistory(const std::string& channel, HistoryQuery query, HistoryCompletion done) {
     if (shards_.empty()) return done(stopping());
+    std::string stream = keys_.stream(channel);
+    std::string count = std::to_string(query.limit);
+    std::vector<std::string> page;  // empty: the position alone
+    if (query.limit > 0 && !query.reverse)
+        page = {"XRANGE", stream, streamId(query.since + 1), "+", "COUNT", count};
+    else if (query.limit > 0 && query.since == 0)
+        page = {"XREVRANGE", stream, "+", "-", "COUNT", count};
+    else if (query.limit > 0 && query.since > 1)
+        page = {"XREVRANGE", stream, streamId(query.since - 1), "-", "COUNT", count};
+    readPage(channel, std::move(page), true, std::move(done));
+}
+
+// The position script and the page's XRANGE in one MULTI: one moment of the stream, one round
+// trip, and the page goes from Redis to us without passing through Lua.
+void RedisBroker::readPage(const std::string& channel, std::vector<std::string> page, bool cached,
+                           HistoryCompletion done) {
+    if (shards_.empty()) return done(stopping());
     Shard& shard = shardFor(channel);
     if (!shard.commands->ready()) return done(unavailable(shard));
-    std::string first, last;
-    if (query.limit > 0 && !query.reverse) {
-        first = streamId(query.since + 1);
-        last = "+";
-    } else if (query.limit > 0 && query.since == 0) {
-        first = "-";
-        last = "+";
-    } else if (query.limit > 0 && query.since > 1) {
-        first = "-";
-        last = streamId(query.since - 1);
+    std::vector<std::string> keys{keys_.stream(channel), keys_.meta(channel)};
+    std::vector<std::string> args{std::to_string(options_.metaTtl.count()), nextEpoch(), std::to_string(clock_())};
+    auto decodePosition = [](const RedisReply& reply) -> std::optional<StreamPosition> {
+        const auto& fields = reply.elements;
+        auto top = reply.isArray() && fields.size() == 2 ? fields[0].asInteger() : std::nullopt;
+        auto epoch = top ? fields[1].asString() : std::nullopt;
+        if (!epoch || *top < 0 || epoch->empty()) return std::nullopt;
+        return StreamPosition{static_cast<std::uint64_t>(*top), std::string(*epoch)};
+    };
+    if (page.empty()) {
+        return positionScript_.run(
+            *shard.commands, std::move(keys), std::move(args),
+            [decodePosition, shardName = shard.options.name, done = std::move(done)](RedisResult result) {
+                auto* reply = std::get_if<RedisReply>(&result);
+                auto position = reply != nullptr ? decodePosition(*reply) : std::nullopt;
+                if (!position) return done(errorOf(result, shardName));
+                done(HistoryPage{std::move(*position), {}});
+            });
     }
-    historyScript_.run(*shard.commands, {keys_.stream(channel), keys_.meta(channel)},
-                       {first, last, query.reverse ? "1" : "0", std::to_string(query.limit),
-                        std::to_string(options_.metaTtl.count()), nextEpoch(), std::to_string(clock_())},
-                       [channel, shardName = shard.options.name, done = std::move(done)](RedisResult result) {
-                           auto* reply = std::get_if<RedisReply>(&result);
-                           if (reply == nullptr || reply->isError()) return done(errorOf(result, shardName));
-                           const auto& fields = reply->elements;
-                           auto top = reply->isArray() && fields.size() == 3 ? fields[0].asInteger() : std::nullopt;
-                           auto epoch = top ? fields[1].asString() : std::nullopt;
-                           auto publications = epoch ? decodeEntries(channel, *epoch, fields[2]) : std::nullopt;
-                           if (!publications || *top < 0 || epoch->empty()) return done(errorOf(result, shardName));
-                           done(HistoryPage{StreamPosition{static_cast<std::uint64_t>(*top), std::string(*epoch)},
-                                            std::move(*publications)});
-                       });
+    auto ignore = [](RedisResult) {};  // what they queued answers in EXEC's reply
+    shard.commands->command({"MULTI"}, ignore);
+    shard.commands->command(positionScript_.command(std::move(keys), std::move(args), cached), ignore);
+    shard.commands->command(page, ignore);
+    shard.commands->command(
+        {"EXEC"}, [this, channel, page, cached, decodePosition, shardName = shard.options.name,
+                   done = std::move(done)](RedisResult result) mutable {
+            auto* reply = std::get_if<RedisReply>(&result);
+            bool complete = reply != nullptr && reply->isArray() && reply->elements.size() == 2;
+            // Redis forgot the script (a restart, a failover): EVAL caches it again.
+            if (complete && cached && reply->elements[0].isErrorWith("NOSCRIPT"))
+                return readPage(channel, std::move(page), false, std::move(done));
+            auto position = complete ? decodePosition(reply->elements[0]) : std::nullopt;
+            auto publications = position ? decodeEntries(channel, position->epoch, reply->elements[1]) : std::nullopt;
+            if (!publications) {
+                if (complete && reply->elements[0].isError()) return done(errorOf(reply->elements[0], shardName));
+                return done(errorOf(result, shardName));
+            }
+            done(HistoryPage{std::move(*position), std::move(*publications)});
+        });
 }
 
 // ---- between nodes ----------------------------------------------------------------------------

@@ -136,6 +136,7 @@ private:
     void updateHealth();
     void doPublish(PublishRequest request, PublishCompletion done);
     void doHistory(const std::string& channel, HistoryQuery query, HistoryCompletion done);
+    void readPage(const std::string& channel, std::vector<std::string> page, bool cached, HistoryCompletion done);
     std::string nextMid();
     std::string nextEpoch();
 
@@ -146,7 +147,7 @@ private:
     BrokerEventHandler* handler_ = nullptr;
     std::string nodeName_;
     RedisScript publishScript_;
-    RedisScript historyScript_;
+    RedisScript positionScript_;
     RedisScript heartbeatScript_;
     RedisScript nodesScript_;
 

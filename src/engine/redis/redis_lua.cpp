@@ -63,27 +63,19 @@ end
 return {offset, epoch, nodes}
 )lua";
 
-const char* const kHistory = WSPUSH_TRIM_EXPIRED R"lua(
+const char* const kReadPosition = WSPUSH_TRIM_EXPIRED R"lua(
 local stream, meta = KEYS[1], KEYS[2]
-local first_id, last_id, reverse, limit = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local position = redis.call('hmget', meta, 'e', 's', 't')
 local epoch, top, ttl = position[1], tonumber(position[2]) or 0, position[3]
 -- A channel read before its first publication gets its epoch now: the subscriber that read it
 -- must see the same epoch on the first publication, or it would be told it lost state.
 if not epoch then
-  epoch = ARGV[6]
+  epoch = ARGV[2]
   redis.call('hset', meta, 'e', epoch)
 end
-redis.call('expire', meta, ARGV[5])
-if first_id == '' then return {top, epoch, {}} end
-if ttl then trim_expired(stream, tonumber(ARGV[7]) - tonumber(ttl)) end
-local entries
-if reverse == '1' then
-  entries = redis.call('xrevrange', stream, last_id, first_id, 'COUNT', limit)
-else
-  entries = redis.call('xrange', stream, first_id, last_id, 'COUNT', limit)
-end
-return {top, epoch, entries}
+redis.call('expire', meta, ARGV[1])
+if ttl then trim_expired(stream, tonumber(ARGV[3]) - tonumber(ttl)) end
+return {top, epoch}
 )lua";
 
 const char* const kHeartbeat = R"lua(

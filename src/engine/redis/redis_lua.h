@@ -14,11 +14,11 @@ namespace wspush::redis_lua {
 // Returns {offset, epoch, nodes reached} or {"dup", "<offset>\n<epoch>\n<ts>\n<mid>"}.
 extern const char* const kPublish;
 
-// KEYS: stream, meta.
-// ARGV: first id, last id ("" both: position only), reverse ("1"/"0"), limit, meta ttl (s),
-//       epoch if none, now (Unix ms).
-// Returns {top offset, epoch, entries} where entries is XRANGE's (or XREVRANGE's) reply.
-extern const char* const kHistory;
+// KEYS: stream, meta. ARGV: meta ttl (s), epoch if none, now (Unix ms).
+// Returns {top offset, epoch}, having trimmed expired entries: an XRANGE queued after it in the
+// same MULTI reads the page of that very position (the page itself never passes through Lua,
+// whose conversion of a 1,000-entry reply cost five times the XRANGE).
+extern const char* const kReadPosition;
 
 // KEYS: heartbeat hash, heartbeat expiry zset. ARGV: node, info, expire-at (Unix ms), now.
 extern const char* const kHeartbeat;

@@ -33,15 +33,21 @@ std::string sha1Hex(const std::string& text) {
 RedisScript::RedisScript(std::string source)
     : source_(std::make_shared<const std::string>(std::move(source))), sha1_(sha1Hex(*source_)) {}
 
-void RedisScript::run(RedisConnection& connection, std::vector<std::string> keys, std::vector<std::string> args,
-                      RedisReplyHandler done) const {
+std::vector<std::string> RedisScript::command(std::vector<std::string> keys, std::vector<std::string> args,
+                                              bool cached) const {
     std::vector<std::string> argv;
     argv.reserve(3 + keys.size() + args.size());
-    argv.emplace_back("EVALSHA");
-    argv.push_back(sha1_);
+    argv.emplace_back(cached ? "EVALSHA" : "EVAL");
+    argv.push_back(cached ? sha1_ : *source_);
     argv.push_back(std::to_string(keys.size()));
     for (auto& key : keys) argv.push_back(std::move(key));
     for (auto& arg : args) argv.push_back(std::move(arg));
+    return argv;
+}
+
+void RedisScript::run(RedisConnection& connection, std::vector<std::string> keys, std::vector<std::string> args,
+                      RedisReplyHandler done) const {
+    std::vector<std::string> argv = command(std::move(keys), std::move(args));
 
     // The fallback keeps argv (only the script changes) and the connection weakly: a connection
     // gone in the meantime fails the command like a stopped one.

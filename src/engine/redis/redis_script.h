@@ -21,6 +21,11 @@ public:
     // EVALSHA sha1 numkeys keys… args…, falling back to EVAL on NOSCRIPT.
     void run(RedisConnection& connection, std::vector<std::string> keys, std::vector<std::string> args,
              RedisReplyHandler done) const;
+    // The command that runs the script: EVALSHA when `cached`, else EVAL with the whole source.
+    // For a script queued in a MULTI, whose NOSCRIPT only the EXEC reply tells: the caller runs
+    // the transaction again with `cached` false.
+    std::vector<std::string> command(std::vector<std::string> keys, std::vector<std::string> args,
+                                     bool cached = true) const;
     // SCRIPT LOAD, for an owner that loads its scripts when a connection becomes ready.
     void load(RedisConnection& connection, RedisReplyHandler done) const;
 

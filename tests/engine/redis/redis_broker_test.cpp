@@ -132,6 +132,29 @@ TEST_F(RedisBrokerTest, APublicationOnOneNodeReachesTheOtherInOffsetOrder) {
     EXPECT_EQ(published(*a->broker, "news").nodes, 2u) << "the nodes a delivery report waits for";
 }
 
+TEST_F(RedisBrokerTest, AHistoryPageIsReadAgainWithEvalWhenRedisForgotTheScript) {
+    auto a = makeNode("a");
+    for (int i = 0; i < 5; ++i) published(*a->broker, "h");
+    // The position script runs inside a MULTI there, where NOSCRIPT shows only in EXEC's reply.
+    for (bool flush : {false, true}) {
+        if (flush) {
+            ASSERT_EQ(server.command({"SCRIPT", "FLUSH"}).asString(), "OK");
+        }
+        std::promise<std::variant<HistoryPage, BrokerError>> promise;
+        a->broker->history("h", HistoryQuery{2, 10, false},
+                           [&](std::variant<HistoryPage, BrokerError> result) { promise.set_value(std::move(result)); });
+        auto future = promise.get_future();
+        ASSERT_EQ(future.wait_for(5s), std::future_status::ready);
+        auto result = future.get();
+        ASSERT_TRUE(std::holds_alternative<HistoryPage>(result)) << std::get<BrokerError>(result).message;
+        const HistoryPage& page = std::get<HistoryPage>(result);
+        EXPECT_EQ(page.position.offset, 5u);
+        ASSERT_EQ(page.publications.size(), 3u) << "after flush: " << flush;
+        EXPECT_EQ(page.publications.front()->offset, 3u);
+        EXPECT_EQ(page.publications.back()->offset, 5u);
+    }
+}
+
 TEST_F(RedisBrokerTest, AReportOriginTravelsWithThePublication) {
     auto a = makeNode("a");
     auto b = makeNode("b");
