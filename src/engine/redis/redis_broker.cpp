@@ -155,7 +155,10 @@ void RedisBroker::startOnLoop() {
         RedisSubscriber::Probe probe{
             keys_.controlNode(nodeName_), options_.probeInterval,
             [this, index](const std::string& channel, const std::string& payload) {
+                // With the command connection down, pub/sub may be fine: no probe, no verdict.
+                if (!shards_[index].commands->ready()) return false;
                 shards_[index].commands->command({"PUBLISH", channel, payload}, [](RedisResult) {});
+                return true;
             }};
         shard.subscriber = RedisSubscriber::create(
             *loop_, connection, std::move(probe),

@@ -336,10 +336,11 @@ struct RedisSubscriber::State {
     }
 
     void sendProbe(SteadyClock::time_point now) {
-        probeAwaited = probePrefix + "-" + std::to_string(++probeCount);
-        probeDeadline = now + toClock(options.commandTimeout);
+        std::string payload = probePrefix + "-" + std::to_string(++probeCount);
         nextProbeAt = now + toClock(probe.interval);
-        if (probe.publish) probe.publish(probe.channel, *probeAwaited);
+        if (!probe.publish || !probe.publish(probe.channel, payload)) return;
+        probeAwaited = std::move(payload);
+        probeDeadline = now + toClock(options.commandTimeout);
     }
 
     void stop() {

@@ -45,8 +45,9 @@ public:
     struct Probe {
         std::string channel;
         std::chrono::milliseconds interval{5000};
-        // Publishes `payload` on `channel` through a command connection.
-        std::function<void(const std::string& channel, const std::string& payload)> publish;
+        // Publishes `payload` on `channel` through a command connection; false when it cannot now
+        // (that connection is down): a probe never sent proves nothing, and is not awaited.
+        std::function<bool(const std::string& channel, const std::string& payload)> publish;
     };
 
     static std::shared_ptr<RedisSubscriber> create(boost::asio::io_context& context, RedisConnectionOptions options,

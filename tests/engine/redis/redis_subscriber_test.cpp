@@ -45,8 +45,10 @@ protected:
         probe.channel = kProbeChannel;
         probe.interval = probeInterval;
         probe.publish = [this](const std::string& channel, const std::string& payload) {
+            if (!canProbe) return false;
             ++probesPublished;
             publisher->command({"PUBLISH", channel, payload}, [](RedisResult) {});
+            return true;
         };
         RedisSubscriber::Events events;
         events.onMessage = [this](const std::string& channel, const std::string& payload) {
@@ -100,6 +102,7 @@ protected:
     int readyCount = 0;
     int downCount = 0;
     int probesPublished = 0;
+    bool canProbe = true;  // false: the owner's command connection is "down"
 };
 
 TEST_F(RedisSubscriberTest, SubscriptionIsConfirmedAndMessagesDelivered) {
@@ -212,6 +215,22 @@ TEST_F(RedisSubscriberTest, ProbePayloadsNeverReachOnMessageButControlMessagesDo
     EXPECT_EQ(publish(kProbeChannel, R"({"type":"ack"})"), 1);
     ASSERT_TRUE(runUntil(
         context, [&] { return !messages.empty(); }, 1s));
+}
+
+TEST_F(RedisSubscriberTest, AProbeThatCouldNotBeSentIsNotAwaited) {
+    startSubscriber(20ms);
+    ASSERT_TRUE(subscribeAndWait("news"));
+    canProbe = false;  // the command connection is down, pub/sub is fine
+    runFor(context, 800ms);  // well past commandTimeout (300 ms), when an awaited probe would fail
+    EXPECT_EQ(downCount, 0) << "no probe, no verdict: the pub/sub connection stays";
+    EXPECT_TRUE(subscriber->ready());
+    EXPECT_EQ(publish("news", "still here"), 1);
+    ASSERT_TRUE(runUntil(context, [&] { return !messages.empty(); }, 1s));
+    canProbe = true;
+    int before = probesPublished;
+    runFor(context, 200ms);
+    EXPECT_GT(probesPublished, before) << "probing resumes";
+    EXPECT_EQ(downCount, 0);
 }
 
 TEST_F(RedisSubscriberTest, StopFailsWaitingSubscriptionsAndEndsQuietly) {
