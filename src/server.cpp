@@ -208,8 +208,12 @@ void Server::stop() {
 
 void Server::sendHeartbeat() {
     const Config& config = node_.config();
-    bool v6 = config.listen.host.find(':') != std::string::npos;
-    std::string host = v6 ? "[" + config.listen.host + "]" : config.listen.host;
+    // Bound to every interface, the listener's own address reaches nothing: the host name does
+    // (in a container, the name other containers resolve).
+    const std::string& listen = config.listen.host;
+    bool everywhere = listen == "0.0.0.0" || listen == "::" || listen.empty();
+    bool v6 = !everywhere && listen.find(':') != std::string::npos;
+    std::string host = everywhere ? hostName() : v6 ? "[" + listen + "]" : listen;
     NodeTotals totals = node_.totals();
     nlohmann::json info{{"address", host + ":" + std::to_string(publicListener_->port())},
                         {"version", Node::version()},
