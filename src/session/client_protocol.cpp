@@ -59,10 +59,12 @@ void ClientProtocol::connectionClosed(bool endSession) {
 }
 
 void ClientProtocol::disconnect(const DisconnectTarget& target) {
-    if (state_ != State::Connected || !session_) return;
-    bool matches = target.client.empty() ? session_->user() == target.user : connection_.id() == target.client;
+    // A session still joining its user's channel is the user's too: it must not come up after this.
+    const ClientSession* session = state_ == State::Connected ? session_.get() : joining_.get();
+    if (session == nullptr) return;
+    bool matches = target.client.empty() ? session->user() == target.user : connection_.id() == target.client;
     if (!matches) return;
-    spdlog::debug("[{}] disconnected by the API (user \"{}\")", connection_.id(), session_->user());
+    spdlog::debug("[{}] disconnected by the API (user \"{}\")", connection_.id(), session->user());
     connectionClosed(true);  // ends the session first: the close must not leave it to be resumed
     connection_.closeFor(target.reconnect ? disconnects::kDisconnectedReconnect : disconnects::kDisconnected);
 }
@@ -165,7 +167,8 @@ void ClientProtocol::startNewSession(std::string user) {
             // come back (to this node once it reaches its engine again, or to another).
             session->end();
             self->replyError(self->connectId_, errorCodeOf(*error), "cannot join the user's channel: " + error->message);
-            self->connection_.closeFor(disconnects::kUnavailable);
+            self->connection_.closeFor(error->code == ApiErrorCode::Unavailable ? disconnects::kUnavailable
+                                                                                 : disconnects::kInternalError);
             return;
         }
         self->sessionReady(std::move(session), false);

@@ -140,7 +140,15 @@ void ClientSession::dropLostChannels() {
         if (channel.starts_with('$')) {
             // The personal channel is the server's to hold, and no client may name it: join it again.
             spdlog::info("session {}: gap in {}; joining it again", id_, channel);
-            subscribe(channel, std::nullopt, [](const auto&) {});
+            subscribe(channel, std::nullopt, [self = shared_from_this()](const auto& result) {
+                auto* error = std::get_if<BrokerError>(&result);
+                if (error == nullptr) return;
+                // Without it no send would reach the user: end the session, so that the client's
+                // next connect makes one that joins the channel (or is refused until it can).
+                spdlog::warn("session {}: cannot join its user's channel again: {}", self->id_, error->message);
+                if (self->connection_) self->connection_->closeFor(disconnects::kUnavailable);
+                self->end();
+            });
             continue;
         }
         spdlog::debug("session {}: gap in {}; asking the client to subscribe again", id_, channel);

@@ -101,10 +101,16 @@ void RedisBroker::start(net::io_context& loop) {
 
 void RedisBroker::stop() {
     if (!started_ || stopped_.exchange(true)) return;
-    // Nobody else can touch the engine: on the loop itself, or after its threads returned.
-    if (loop_->stopped() || loop_->get_executor().running_in_this_thread()) {
+    // After the loop's threads returned nobody else can touch the engine.
+    if (loop_->stopped()) {
         stopOnLoop();
         return release();
+    }
+    // On the loop, maybe from inside one of the engine's own handlers, whose state must outlive
+    // it: the release waits for the next turn.
+    if (loop_->get_executor().running_in_this_thread()) {
+        stopOnLoop();
+        return run([this] { release(); });
     }
     std::promise<void> released;
     run([this, &released] {
@@ -200,6 +206,10 @@ void RedisBroker::stopOnLoop() {
 // The connections' sockets and the timer belong to the loop's io_context: they must go before it
 // does, and the engine may outlive it (the node owns the engine, the server the loops).
 void RedisBroker::release() {
+    {
+        std::lock_guard lock(healthMutex_);
+        for (EngineShardHealth& shard : health_) shard = EngineShardHealth{shard.shard, false, "stopped"};
+    }
     shards_.clear();
     housekeeping_.reset();
     channels_.clear();
@@ -575,18 +585,26 @@ void RedisBroker::readPage(const std::string& channel, std::vector<std::string> 
                 done(HistoryPage{std::move(*position), {}});
             });
     }
-    auto ignore = [](RedisResult) {};  // what they queued answers in EXEC's reply
-    shard.commands->command({"MULTI"}, ignore);
-    shard.commands->command(positionScript_.command(std::move(keys), std::move(args), cached), ignore);
-    shard.commands->command(page, ignore);
+    // What was queued answers in EXEC's reply; a command Redis refused to queue (LOADING, OOM, an
+    // ACL) answers here, and makes EXEC answer EXECABORT: that refusal is the error to report.
+    auto refused = std::make_shared<std::optional<RedisReply>>();
+    auto queued = [refused](RedisResult result) {
+        if (auto* reply = std::get_if<RedisReply>(&result); reply && reply->isError() && !*refused) *refused = *reply;
+    };
+    shard.commands->command({"MULTI"}, queued);
+    shard.commands->command(positionScript_.command(std::move(keys), std::move(args), cached), queued);
+    shard.commands->command(page, queued);
     shard.commands->command(
-        {"EXEC"}, [this, channel, page, cached, decodePosition, shardName = shard.options.name,
+        {"EXEC"}, [this, channel, page, cached, decodePosition, refused, shardName = shard.options.name,
                    done = std::move(done)](RedisResult result) mutable {
             auto* reply = std::get_if<RedisReply>(&result);
+            if (reply != nullptr && reply->isError() && *refused) result = **refused;
+            reply = std::get_if<RedisReply>(&result);
             bool complete = reply != nullptr && reply->isArray() && reply->elements.size() == 2;
             // Redis forgot the script (a restart, a failover): EVAL caches it again.
-            if (complete && cached && reply->elements[0].isErrorWith("NOSCRIPT"))
-                return readPage(channel, std::move(page), false, std::move(done));
+            bool noScript = complete ? reply->elements[0].isErrorWith("NOSCRIPT")
+                                     : reply != nullptr && reply->isErrorWith("NOSCRIPT");
+            if (noScript && cached) return readPage(channel, std::move(page), false, std::move(done));
             auto position = complete ? decodePosition(reply->elements[0]) : std::nullopt;
             auto publications = position ? decodeEntries(channel, position->epoch, reply->elements[1]) : std::nullopt;
             if (!publications) {

@@ -140,10 +140,12 @@ TEST_F(RedisBrokerTest, AHistoryPageIsReadAgainWithEvalWhenRedisForgotTheScript)
         if (flush) {
             ASSERT_EQ(server.command({"SCRIPT", "FLUSH"}).asString(), "OK");
         }
-        std::promise<std::variant<HistoryPage, BrokerError>> promise;
-        a->broker->history("h", HistoryQuery{2, 10, false},
-                           [&](std::variant<HistoryPage, BrokerError> result) { promise.set_value(std::move(result)); });
-        auto future = promise.get_future();
+        // Shared: a read still pending when an assertion fails is completed by the engine's stop.
+        auto promise = std::make_shared<std::promise<std::variant<HistoryPage, BrokerError>>>();
+        a->broker->history("h", HistoryQuery{2, 10, false}, [promise](std::variant<HistoryPage, BrokerError> result) {
+            promise->set_value(std::move(result));
+        });
+        auto future = promise->get_future();
         ASSERT_EQ(future.wait_for(5s), std::future_status::ready);
         auto result = future.get();
         ASSERT_TRUE(std::holds_alternative<HistoryPage>(result)) << std::get<BrokerError>(result).message;
