@@ -13,7 +13,9 @@
 #include "base/clock.h"
 #include "base/random.h"
 #include "engine/memory/memory_broker.h"
+#include "engine/memory/memory_presence_store.h"
 #include "engine/redis/redis_broker.h"
+#include "engine/redis/redis_presence_store.h"
 
 namespace wspush {
 
@@ -40,11 +42,13 @@ RedisAddress redisAddress(const Endpoint& endpoint) {
 }
 
 // The engine `engine` names: the one place that chooses (docs/engines.md).
-std::unique_ptr<Broker> makeEngine(const Config& config) {
+NodeEngine makeEngine(const Config& config) {
     // A fresh instance id per run: a restarted node never reuses the mids and epochs it made.
     std::string instanceId = randomHex(4);
     auto clock = [] { return Clock::system().unixMillis(); };
-    if (config.engine != "redis") return std::make_unique<MemoryBroker>(instanceId, clock);
+    if (config.engine != "redis")
+        return NodeEngine{std::make_unique<MemoryBroker>(instanceId, clock),
+                          std::make_unique<MemoryPresenceStore>(clock)};
 
     const RedisConfig& redis = config.redis;
     RedisBrokerOptions options;
@@ -63,7 +67,9 @@ std::unique_ptr<Broker> makeEngine(const Config& config) {
     options.prefix = redis.prefix;
     options.connectTimeout = millis(redis.connect_timeout);
     options.commandTimeout = millis(redis.command_timeout);
-    return std::make_unique<RedisBroker>(std::move(options), instanceId, clock);
+    auto broker = std::make_unique<RedisBroker>(std::move(options), instanceId, clock);
+    auto presence = std::make_unique<RedisPresenceStore>(*broker, clock);
+    return NodeEngine{std::move(broker), std::move(presence)};
 }
 
 unsigned loopCount(const Config& config) {
@@ -80,7 +86,8 @@ Server::Server(Config config, ServerOptions options)
       loops_(loopCount(config)),
       signals_(loops_.at(0).context(), SIGTERM, SIGINT, SIGHUP),
       drainTimer_(loops_.at(0).context()),
-      heartbeatTimer_(loops_.at(0).context()) {
+      heartbeatTimer_(loops_.at(0).context()),
+      presenceTimer_(loops_.at(0).context()) {
     node_.attach(loops_);
     auto window = std::chrono::duration_cast<std::chrono::steady_clock::duration>(config.websocket.write_delay);
     for (EventLoop* loop : loops_.all()) loop->setDeliveryWindow(window);
@@ -141,7 +148,10 @@ int Server::run() {
     waitForSignal();
     publicListener_->start();
     if (apiListener_) apiListener_->start();
-    net::post(loops_.at(0).context(), [this] { sendHeartbeat(); });
+    net::post(loops_.at(0).context(), [this] {
+        sendHeartbeat();
+        refreshPresence();
+    });
     loops_.start();
     writeReadyFile();
     stopped_.get_future().wait();
@@ -203,6 +213,7 @@ void Server::stop() {
     stopping_ = true;
     drainTimer_.cancel();
     heartbeatTimer_.cancel();
+    presenceTimer_.cancel();
     stopped_.set_value();
 }
 
@@ -224,6 +235,16 @@ void Server::sendHeartbeat() {
     heartbeatTimer_.expires_after(kHeartbeatInterval);
     heartbeatTimer_.async_wait([this](boost::system::error_code ec) {
         if (!ec && !stopping_) sendHeartbeat();
+    });
+}
+
+void Server::refreshPresence() {
+    for (std::size_t i = 0; i < loops_.size(); ++i)
+        net::post(loops_.at(i).context(), [this, i] { node_.refreshPresence(static_cast<unsigned>(i)); });
+    presenceTimer_.expires_after(
+        std::chrono::duration_cast<std::chrono::milliseconds>(node_.config().presence_ttl / 3));
+    presenceTimer_.async_wait([this](boost::system::error_code ec) {
+        if (!ec && !stopping_) refreshPresence();
     });
 }
 

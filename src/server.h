@@ -41,6 +41,8 @@ private:
     void writeReadyFile() const;
     // Every kHeartbeatInterval on loop 0: tells the cluster about this node (/api/nodes).
     void sendHeartbeat();
+    // Every third of presence_ttl on loop 0: each loop adds its presence entries again.
+    void refreshPresence();
 
     ServerOptions options_;
     // Declaration order is destruction order reversed: the loops (and the connections their
@@ -53,6 +55,7 @@ private:
     boost::asio::signal_set signals_;
     boost::asio::steady_timer drainTimer_;
     boost::asio::steady_timer heartbeatTimer_;
+    boost::asio::steady_timer presenceTimer_;
     std::promise<void> stopped_;
     bool shuttingDown_ = false;
     bool stopping_ = false;

@@ -56,6 +56,7 @@ enum class ApiErrorCode : int {
     InvalidChannel = 40004,
     UnknownNamespace = 40005,
     InvalidIdempotencyKey = 40006,
+    NoPresence = 40007,  // the channel's namespace keeps no presence
     Unauthorized = 40101,
     Forbidden = 40301,
     NotFound = 40401,

@@ -19,18 +19,20 @@ struct Endpoint {
 };
 
 inline constexpr std::size_t kMaxHistorySize = 100000;
+inline constexpr std::size_t kMaxPresenceMembers = 100000;
 inline constexpr Seconds kDefaultHistoryTtl{300};
 
-// Per-namespace channel options (docs/configuration.md). `presence` is read and validated now
-// and filled with behaviour by a later release.
+// Per-namespace channel options (docs/configuration.md).
 struct NamespaceConfig {
     bool client_publish = false;      // may connected clients publish into these channels?
     std::size_t history_size = 0;     // publications kept per channel (0 = no history), at most kMaxHistorySize
     Seconds history_ttl{0};           // how long a publication stays in history; 0 with history: kDefaultHistoryTtl
     std::size_t recovery_max = 1000;  // most publications one subscribe with `since` may recover
     bool client_history = false;      // may clients read history (the `history` command)?
-    bool presence = false;            // track who is subscribed
-    int default_qos = 0;              // QoS of a publication that names none (0, 1 or 2)
+    bool presence = false;            // track who is subscribed (per connection)
+    bool client_presence = false;     // may clients ask (the `presence` and `presence_stats` commands)?
+    std::size_t presence_max_members = 1000;  // the most entries one presence list answers
+    int default_qos = 0;                      // QoS of a publication that names none (0, 1 or 2)
 };
 
 struct CompressionConfig {
@@ -133,6 +135,7 @@ struct Config {
     NamespaceConfig channel_defaults;  // channels without a "ns:" prefix
     std::map<std::string, NamespaceConfig> namespaces;
     Seconds shutdown_timeout{10};
+    Seconds presence_ttl{60};  // a presence entry its node stopped refreshing is gone after this; at least 3
     StaticFilesConfig static_files;
     LogConfig log;
     std::string engine = "memory";  // "memory" (one node) or "redis" (several nodes, `redis`)

@@ -326,10 +326,13 @@ void HttpApi::handle(const ApiRequest& request, const ListenerRoutes& routes, Ap
         bool api;
     };
     static constexpr Route kRoutes[] = {
-        {"/healthz", "GET", false},       {"/metrics", "GET", true},      {"/api/publish", "POST", true},
-        {"/api/broadcast", "POST", true}, {"/api/channels", "GET", true}, {"/api/info", "GET", true},
-        {"/api/send", "POST", true},      {"/api/batch", "POST", true},   {"/api/history", "GET", true},
-        {"/readyz", "GET", false},        {"/api/nodes", "GET", true},    {"/api/disconnect", "POST", true},
+        {"/healthz", "GET", false},     {"/metrics", "GET", true},
+        {"/api/publish", "POST", true}, {"/api/broadcast", "POST", true},
+        {"/api/channels", "GET", true}, {"/api/info", "GET", true},
+        {"/api/send", "POST", true},    {"/api/batch", "POST", true},
+        {"/api/history", "GET", true},  {"/readyz", "GET", false},
+        {"/api/nodes", "GET", true},    {"/api/disconnect", "POST", true},
+        {"/api/presence", "GET", true}, {"/api/presence/stats", "GET", true},
     };
     const Route* route = nullptr;
     for (const auto& candidate : kRoutes)
@@ -350,6 +353,8 @@ void HttpApi::handle(const ApiRequest& request, const ListenerRoutes& routes, Ap
     if (route->path == "/api/send") return send(request, std::move(respond));
     if (route->path == "/api/batch") return batch(request, std::move(respond));
     if (route->path == "/api/history") return history(request, std::move(respond));
+    if (route->path == "/api/presence") return presence(request, false, std::move(respond));
+    if (route->path == "/api/presence/stats") return presence(request, true, std::move(respond));
     if (route->path == "/api/disconnect") return disconnect(request, std::move(respond));
     if (route->path == "/api/nodes") return nodes(std::move(respond));
     if (route->path == "/api/channels") return respond(channels());
@@ -607,6 +612,32 @@ void HttpApi::history(const ApiRequest& request, ApiRespond respond) {
         response.body = encodeHistoryBody(name, std::get<HistoryPage>(result));
         respond(std::move(response));
     });
+}
+
+void HttpApi::presence(const ApiRequest& request, bool stats, ApiRespond respond) {
+    auto parameters = QueryParameters::parse(request.query);
+    if (!parameters) return respond(error(ApiErrorCode::WrongType, "the query string is malformed"));
+    auto channel = parameters->get("channel");
+    if (!channel) return respond(error(ApiErrorCode::MissingField, "\"channel\" is required"));
+    if (auto refusal = checkChannel(node_, *channel)) return respond(std::move(*refusal));
+    if (!node_.presenceEnabled(*channel))
+        return respond(error(ApiErrorCode::NoPresence, "this channel's namespace keeps no presence"));
+    auto answer = [respond = std::move(respond), name = *channel](auto encode) mutable {
+        return [respond = std::move(respond), name, encode](auto result) {
+            if (auto* failure = std::get_if<BrokerError>(&result))
+                return respond(error(failure->code, failure->message));
+            ApiResponse response;
+            response.body = encode(name, result);
+            respond(std::move(response));
+        };
+    };
+    if (stats)
+        return node_.presenceStats(*channel, answer([](const std::string& name, const auto& result) {
+            return encodePresenceStats(std::nullopt, name, std::get<PresenceStats>(result), false);
+        }));
+    node_.presence(*channel, answer([](const std::string& name, const auto& result) {
+        return encodePresence(std::nullopt, name, std::get<std::vector<PresenceEntry>>(result), false);
+    }));
 }
 
 void HttpApi::disconnect(const ApiRequest& request, ApiRespond respond) {

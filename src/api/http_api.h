@@ -77,6 +77,8 @@ private:
     void send(const ApiRequest& request, ApiRespond respond);
     void batch(const ApiRequest& request, ApiRespond respond);
     void history(const ApiRequest& request, ApiRespond respond);
+    // GET /api/presence and GET /api/presence/stats (`stats`).
+    void presence(const ApiRequest& request, bool stats, ApiRespond respond);
     void disconnect(const ApiRequest& request, ApiRespond respond);
     void nodes(ApiRespond respond);
     // Runs `perform` (which publishes and responds exactly once) unless the request's key makes it

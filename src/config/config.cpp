@@ -149,6 +149,8 @@ void ObjectReader::readValue(const json& v, const std::string& path, NamespaceCo
     r.read("recovery_max", out.recovery_max);
     r.read("client_history", out.client_history);
     r.read("presence", out.presence);
+    r.read("client_presence", out.client_presence);
+    r.read("presence_max_members", out.presence_max_members);
     r.read("default_qos", out.default_qos);
     r.rejectUnknownKeys();
     if (out.default_qos < 0 || out.default_qos > 2) fail(join(path, "default_qos"), "must be 0, 1 or 2");
@@ -158,6 +160,8 @@ void ObjectReader::readValue(const json& v, const std::string& path, NamespaceCo
     if (out.history_size > 0 && out.history_ttl.count() == 0) out.history_ttl = kDefaultHistoryTtl;
     if (out.recovery_max < 1 || out.recovery_max > kMaxHistorySize)
         fail(join(path, "recovery_max"), "must be 1 to " + std::to_string(kMaxHistorySize));
+    if (out.presence_max_members < 1 || out.presence_max_members > kMaxPresenceMembers)
+        fail(join(path, "presence_max_members"), "must be 1 to " + std::to_string(kMaxPresenceMembers));
 }
 
 void ObjectReader::readValue(const json& v, const std::string& path, CompressionConfig& out) {
@@ -318,6 +322,7 @@ Config readConfig(const json& document) {
     r.read("channel_defaults", c.channel_defaults);
     r.read("namespaces", c.namespaces);
     r.read("shutdown_timeout", c.shutdown_timeout);
+    r.read("presence_ttl", c.presence_ttl);
     r.read("static_files", c.static_files);
     r.read("log", c.log);
     r.read("engine", c.engine);
@@ -326,6 +331,8 @@ Config readConfig(const json& document) {
     if (c.engine != "memory" && c.engine != "redis") fail("engine", "must be \"memory\" or \"redis\"");
     if (c.engine == "redis" && !c.redis.sentinel && c.redis.addresses.empty())
         fail("redis.addresses", "must name at least one Redis (\"host:port\") when engine is \"redis\"");
+    // Entries are refreshed every third of it: a shorter one would be refreshed more than once a second.
+    if (c.presence_ttl.count() < 3) fail("presence_ttl", "must be at least 3 seconds");
     // Subscription interest is a 64-bit mask of event loops (see ChannelRouter).
     if (c.threads > 64) fail("threads", "must be at most 64");
     return c;
@@ -371,6 +378,7 @@ constexpr Overridable kOverridable[] = {
     {"channel_defaults", false},
     {"namespaces", false},
     {"shutdown_timeout", false},
+    {"presence_ttl", false},
     {"static_files.root", true},
     {"log.level", true},
     {"log.format", true},

@@ -43,11 +43,12 @@ private:
     std::vector<SubscribeCompletion> waiters_;
 };
 
-Node::Node(Config config, std::string name, std::unique_ptr<Broker> broker, const Clock& clock)
+Node::Node(Config config, std::string name, NodeEngine engine, const Clock& clock)
     : config_(std::move(config)),
       name_(std::move(name)),
-      broker_(std::move(broker)),
+      broker_(std::move(engine.broker)),
       clock_(clock),
+      presence_(std::move(engine.presence)),
       clientPublishes_(std::chrono::duration_cast<IdempotencyCache::Duration>(config_.api.idempotency_window),
                        config_.api.idempotency_max_entries) {
     broker_->setEventHandler(this, name_);
@@ -56,10 +57,23 @@ Node::Node(Config config, std::string name, std::unique_ptr<Broker> broker, cons
 void Node::attach(EventLoopPool& loops) {
     loops_ = loops.all();
     router_.attach(loops_);
+    auto ttl = std::chrono::duration_cast<std::chrono::milliseconds>(config_.presence_ttl);
+    loopPresence_.assign(loops_.size(), LocalPresence(*presence_, ttl));
 }
 
 const char* Node::version() {
     return WSPUSH_VERSION;
+}
+
+bool Node::presenceEnabled(std::string_view channel) const {
+    if (channel.starts_with('$')) return false;
+    const NamespaceConfig* options = config_.namespaceFor(channel);
+    return options != nullptr && options->presence;
+}
+
+void Node::presence(std::string_view channel, PresenceListCompletion done) {
+    const NamespaceConfig* options = config_.namespaceFor(channel);
+    presence_->list(channel, options ? options->presence_max_members : kMaxPresenceMembers, std::move(done));
 }
 
 ChannelCheck Node::checkChannel(std::string_view channel) const {

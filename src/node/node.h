@@ -21,9 +21,11 @@
 #include "node/channel_router.h"
 #include "node/event_loop.h"
 #include "node/idempotency_cache.h"
+#include "node/local_presence.h"
 #include "node/session_registry.h"
 #include "wspush/broker.h"
 #include "wspush/config.h"
+#include "wspush/presence_store.h"
 
 namespace wspush {
 
@@ -38,10 +40,16 @@ struct SubscribeOutcome {
 };
 using SubscribeDone = std::function<void(std::variant<SubscribeOutcome, BrokerError>)>;
 
+// The engine's parts, as server.cpp's makeEngine chooses them.
+struct NodeEngine {
+    std::unique_ptr<Broker> broker;
+    std::unique_ptr<PresenceStore> presence;
+};
+
 class Node final : public BrokerEventHandler {
 public:
     // `clock` outlives the node: Clock::system(), or a ManualClock in tests.
-    Node(Config config, std::string name, std::unique_ptr<Broker> broker, const Clock& clock = Clock::system());
+    Node(Config config, std::string name, NodeEngine engine, const Clock& clock = Clock::system());
 
     // Binds the router to the event loops; call once, before any connection exists.
     void attach(EventLoopPool& loops);
@@ -89,6 +97,24 @@ public:
     // A subscriber of `channel` left loop `loop`'s hub (`lastOnLoop`: the last there).
     void unsubscribe(std::string_view channel, unsigned loop, bool lastOnLoop);
 
+    // Presence: whether `channel`'s namespace tracks it (never a personal channel).
+    bool presenceEnabled(std::string_view channel) const;
+    // On loop `loop`: a connection of it subscribed to / left `channel`. join() again refreshes.
+    void presenceJoin(unsigned loop, const std::string& channel, PresenceEntry entry) {
+        loopPresence_.at(loop).join(channel, std::move(entry));
+    }
+    void presenceLeave(unsigned loop, const std::string& channel, const std::string& client) {
+        loopPresence_.at(loop).leave(channel, client);
+    }
+    // On loop `loop`: adds its entries again before they expire (every third of presence_ttl).
+    void refreshPresence(unsigned loop) { loopPresence_.at(loop).refresh(); }
+    // Who is subscribed to `channel` on every node (at most its namespace's presence_max_members),
+    // and how many: `done` runs once, on any thread.
+    void presence(std::string_view channel, PresenceListCompletion done);
+    void presenceStats(std::string_view channel, PresenceStatsCompletion done) {
+        presence_->stats(channel, std::move(done));
+    }
+
     // Publishes with the channel's namespace options (history). `done` runs once, on any thread.
     // A request with a report: the report is released when the publish completes (after adding
     // Published::nodes parts on a clustered engine, whose nodes report back with control
@@ -131,6 +157,8 @@ private:
     std::string name_;
     std::unique_ptr<Broker> broker_;
     const Clock& clock_;
+    std::unique_ptr<PresenceStore> presence_;
+    std::vector<LocalPresence> loopPresence_;  // one per loop, touched there
     ChannelRouter router_;
     SessionRegistry sessions_;
     IdempotencyCache clientPublishes_;

@@ -128,6 +128,9 @@ ParsedCommand parseClientCommand(std::string_view piece) {
     } else if (type == "unsubscribe") {
         command.type = CommandType::Unsubscribe;
         if (auto error = requireChannel()) return *error;
+    } else if (type == "presence" || type == "presence_stats") {
+        command.type = type == "presence" ? CommandType::Presence : CommandType::PresenceStats;
+        if (auto error = requireChannel()) return *error;
     } else if (type == "publish") {
         command.type = CommandType::Publish;
         if (auto error = requireChannel()) return *error;

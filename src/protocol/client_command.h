@@ -12,7 +12,20 @@
 
 namespace wspush {
 
-enum class CommandType { Connect, Subscribe, Unsubscribe, Publish, History, Ping, Ack, Rec, Comp, Pubrel };
+enum class CommandType {
+    Connect,
+    Subscribe,
+    Unsubscribe,
+    Publish,
+    History,
+    Presence,
+    PresenceStats,
+    Ping,
+    Ack,
+    Rec,
+    Comp,
+    Pubrel
+};
 
 // The most publications one `history` command (or GET /api/history) returns.
 inline constexpr std::size_t kMaxHistoryLimit = 1000;

@@ -5,6 +5,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "protocol/presence_json.h"
+
 namespace wspush {
 namespace {
 
@@ -152,6 +154,23 @@ std::string encodeHistoryBody(std::string_view channel, const HistoryPage& page)
     std::string out = "{";
     appendHistoryFields(out, channel, page);
     return out;
+}
+
+std::string encodePresence(RequestId id, std::string_view channel, const std::vector<PresenceEntry>& entries,
+                           bool withType) {
+    json object = withType ? reply(id, "presence") : json::object();
+    object["channel"] = channel;
+    json& clients = object["clients"] = json::array();
+    for (const PresenceEntry& entry : entries) clients.push_back(presenceEntryJson(entry));
+    return dump(object);
+}
+
+std::string encodePresenceStats(RequestId id, std::string_view channel, const PresenceStats& stats, bool withType) {
+    json object = withType ? reply(id, "presence_stats") : json::object();
+    object["channel"] = channel;
+    object["clients"] = stats.clients;
+    object["users"] = stats.users;
+    return dump(object);
 }
 
 std::string encodeUnsubscribed(RequestId id, std::string_view channel) {

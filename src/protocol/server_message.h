@@ -10,6 +10,7 @@
 #include "protocol/frame.h"
 #include "wspush/broker.h"
 #include "wspush/codes.h"
+#include "wspush/presence_store.h"
 #include "wspush/publication.h"
 
 namespace wspush {
@@ -45,6 +46,13 @@ std::string encodeUnsubscribedPush(std::string_view channel, std::string_view re
 std::string encodeHistory(RequestId id, std::string_view channel, const HistoryPage& page);
 // The same page for the HTTP API: `{"channel":…,"epoch":…,"offset":…,"publications":[…]}`.
 std::string encodeHistoryBody(std::string_view channel, const HistoryPage& page);
+// Who is subscribed: `{"id":…,"type":"presence","channel":…,"clients":[…]}` and
+// `{"id":…,"type":"presence_stats","channel":…,"clients":N,"users":M}`; without `id` and `type`
+// (id nullopt, `withType` false) for the HTTP API.
+std::string encodePresence(RequestId id, std::string_view channel, const std::vector<PresenceEntry>& entries,
+                           bool withType = true);
+std::string encodePresenceStats(RequestId id, std::string_view channel, const PresenceStats& stats,
+                                bool withType = true);
 std::string encodePublished(RequestId id, const Publication& publication);
 std::string encodePong(RequestId id);
 std::string encodeRel(std::uint64_t did);

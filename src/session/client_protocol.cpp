@@ -52,6 +52,8 @@ void ClientProtocol::handleMessage(std::string_view message) {
 
 void ClientProtocol::connectionClosed(bool endSession) {
     state_ = State::Closed;
+    for (const std::string& channel : std::exchange(presentIn_, {}))
+        node_.presenceLeave(connection_.loop().index(), channel, connection_.id());
     if (joining_) std::exchange(joining_, nullptr)->end();  // never attached: nobody could resume it
     if (!session_) return;
     auto session = std::move(session_);
@@ -79,6 +81,8 @@ bool ClientProtocol::handleCommand(ClientCommand& command) {
         case CommandType::Subscribe: handleSubscribe(command); break;
         case CommandType::Unsubscribe: handleUnsubscribe(command); break;
         case CommandType::History: handleHistory(command); break;
+        case CommandType::Presence:
+        case CommandType::PresenceStats: handlePresence(command); break;
         case CommandType::Publish: handlePublish(command); break;
         case CommandType::Ping: connection_.sendReply(encodePong(command.id)); break;
         case CommandType::Ack:
@@ -166,9 +170,10 @@ void ClientProtocol::startNewSession(std::string user) {
             // Connected without it, the user would miss every send: refuse, and let the client
             // come back (to this node once it reaches its engine again, or to another).
             session->end();
-            self->replyError(self->connectId_, errorCodeOf(*error), "cannot join the user's channel: " + error->message);
+            self->replyError(self->connectId_, errorCodeOf(*error),
+                             "cannot join the user's channel: " + error->message);
             self->connection_.closeFor(error->code == ApiErrorCode::Unavailable ? disconnects::kUnavailable
-                                                                                 : disconnects::kInternalError);
+                                                                                : disconnects::kInternalError);
             return;
         }
         self->sessionReady(std::move(session), false);
@@ -193,6 +198,50 @@ void ClientProtocol::sessionReady(std::shared_ptr<ClientSession> session, bool r
                                    ws.ping_interval.count(), ws.pong_timeout.count(), node_.name(), Node::version()}));
     // After `connected`: resent and waiting deliveries follow it.
     session_->attach(&connection_);
+    // Presence counts connections: a resumed session's channels have this one in them now.
+    connectedAtMs_ = node_.clock().unixMillis();
+    for (const std::string& channel : session_->channels()) presenceJoin(channel);
+}
+
+void ClientProtocol::presenceJoin(const std::string& channel) {
+    if (!node_.presenceEnabled(channel)) return;
+    if (std::find(presentIn_.begin(), presentIn_.end(), channel) == presentIn_.end()) presentIn_.push_back(channel);
+    node_.presenceJoin(connection_.loop().index(), channel,
+                       PresenceEntry{connection_.id(), session_->user(), "", node_.name(), connectedAtMs_, ""});
+}
+
+void ClientProtocol::presenceLeave(const std::string& channel) {
+    auto it = std::find(presentIn_.begin(), presentIn_.end(), channel);
+    if (it == presentIn_.end()) return;
+    presentIn_.erase(it);
+    node_.presenceLeave(connection_.loop().index(), channel, connection_.id());
+}
+
+void ClientProtocol::handlePresence(const ClientCommand& command) {
+    if (ChannelCheck check = node_.checkChannel(command.channel); check != ChannelCheck::Ok)
+        return refuseChannel(command.id, check);
+    const NamespaceConfig* options = node_.config().namespaceFor(command.channel);
+    if (!options->presence || !options->client_presence)
+        return replyError(command.id, ErrorCode::PermissionDenied,
+                          options->presence ? "clients may not ask for this channel's presence"
+                                            : "this channel's namespace keeps no presence");
+    auto answer = [self = self(), id = command.id, channel = command.channel](auto encode) {
+        return [self, id, channel, encode](auto result) {
+            net::dispatch(self->connection_.loop().context(), [self, id, channel, encode, result = std::move(result)] {
+                if (self->state_ != State::Connected) return;
+                if (auto* error = std::get_if<BrokerError>(&result))
+                    return self->replyError(id, errorCodeOf(*error), error->message);
+                self->connection_.sendReply(encode(id, channel, result));
+            });
+        };
+    };
+    if (command.type == CommandType::Presence)
+        return node_.presence(command.channel, answer([](RequestId id, const std::string& channel, const auto& result) {
+                                  return encodePresence(id, channel, std::get<std::vector<PresenceEntry>>(result));
+                              }));
+    node_.presenceStats(command.channel, answer([](RequestId id, const std::string& channel, const auto& result) {
+                            return encodePresenceStats(id, channel, std::get<PresenceStats>(result));
+                        }));
 }
 
 void ClientProtocol::handleSubscribe(const ClientCommand& command) {
@@ -214,6 +263,7 @@ void ClientProtocol::handleSubscribe(const ClientCommand& command) {
         if (recovering) (*outcome.recovered ? metrics.recoveries : metrics.recoveryMisses).add();
         // Before the recovered publications, which the session delivers once this returns.
         self->connection_.sendReply(encodeSubscribed(id, channel, outcome.position, outcome.recovered));
+        self->presenceJoin(channel);
     });
 }
 
@@ -241,6 +291,7 @@ void ClientProtocol::handleUnsubscribe(const ClientCommand& command) {
     if (!session_->isSubscribed(command.channel))
         return replyError(command.id, ErrorCode::NotSubscribed, "not subscribed");
     session_->unsubscribe(command.channel);
+    presenceLeave(command.channel);
     connection_.sendReply(encodeUnsubscribed(command.id, command.channel));
 }
 

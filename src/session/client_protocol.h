@@ -75,6 +75,10 @@ private:
     void handleUnsubscribe(const ClientCommand& command);
     void handlePublish(const ClientCommand& command);
     void handleHistory(const ClientCommand& command);
+    void handlePresence(const ClientCommand& command);
+    // This connection is present in `channel` / no more (namespaces with `presence`).
+    void presenceJoin(const std::string& channel);
+    void presenceLeave(const std::string& channel);
     void handleQosAnswer(const ClientCommand& command);
     // `dedupKey` non-empty: remember the outcome under it in Node::clientPublishes().
     void publishAndReply(PublishRequest request, std::optional<std::uint64_t> id, std::string dedupKey);
@@ -89,6 +93,8 @@ private:
     std::shared_ptr<ClientSession> session_;
     std::shared_ptr<ClientSession> joining_;  // a new session joining its personal channel
     std::optional<std::uint64_t> connectId_;  // the id of the `connect` being answered
+    std::int64_t connectedAtMs_ = 0;          // when `connected` was sent (Unix ms)
+    std::vector<std::string> presentIn_;      // channels this connection has a presence entry in
 };
 
 }  // namespace wspush

@@ -64,6 +64,8 @@ public:
     bool ended() const { return ended_; }
 
     bool isSubscribed(std::string_view channel) const;
+    // Every channel the session is in, the personal one included.
+    const std::vector<std::string>& channels() const { return channels_; }
     // Channels the client chose (the personal "$user:" channel is not one of them).
     std::size_t subscriptionCount() const;
     // Joins `channel` and learns its position and, with `since`, recovers what was missed after

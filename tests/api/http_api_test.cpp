@@ -1,4 +1,5 @@
 #include "api/http_api.h"
+#include "support/one_node_engine.h"
 
 #include <functional>
 #include <memory>
@@ -40,7 +41,8 @@ class HttpApiTest : public ::testing::Test {
 protected:
     explicit HttpApiTest(std::vector<std::string> keys = {})
         : node(testConfig(std::move(keys)), "node-test",
-               std::make_unique<MemoryBroker>("inst", [] { return std::int64_t{1700000000000}; })),
+               testing::oneNodeEngine(
+                   std::make_unique<MemoryBroker>("inst", [] { return std::int64_t{1700000000000}; }))),
           pool(1),
           api(node) {
         node.attach(pool);
@@ -707,7 +709,7 @@ protected:
     HttpApiInFlightTest() {
         auto owned = std::make_unique<ControlledBroker>();
         broker = owned.get();
-        node.emplace(testConfig(), "node-test", std::move(owned));
+        node.emplace(testConfig(), "node-test", testing::oneNodeEngine(std::move(owned)));
         node->attach(pool);
         api.emplace(*node);
     }
@@ -791,7 +793,9 @@ TEST(HttpApiIdempotencyWindowTest, TheWindowAndTheCapComeFromTheConfig) {
     Config config = testConfig();
     config.api.idempotency_window = Seconds{60};
     config.api.idempotency_max_entries = 2;
-    Node node(config, "node-test", std::make_unique<MemoryBroker>("inst", [] { return std::int64_t{1700000000000}; }));
+    Node node(
+        config, "node-test",
+        testing::oneNodeEngine(std::make_unique<MemoryBroker>("inst", [] { return std::int64_t{1700000000000}; })));
     EventLoopPool pool(1);
     node.attach(pool);
     auto now = std::chrono::steady_clock::time_point{} + std::chrono::hours(1);
@@ -836,7 +840,9 @@ namespace {
 class ClusterApiTest : public ::testing::Test {
 protected:
     ClusterApiTest()
-        : node(testConfig(), "n1", std::make_unique<fakes::FakeClusterBroker>(cluster)), pool(1), api(node) {
+        : node(testConfig(), "n1", testing::oneNodeEngine(std::make_unique<fakes::FakeClusterBroker>(cluster))),
+          pool(1),
+          api(node) {
         node.attach(pool);
     }
 
@@ -993,7 +999,7 @@ TEST_F(ClusterApiTest, ABatchWithNothingPublishedForAnUnavailableEngineIs503) {
 
 TEST_F(ClusterApiTest, AClusteredSendEndsAfterItsLifetimeWhenANodeNeverReports) {
     // Another node holds the user's connection and never reports (it died, or its message was lost).
-    Node other(testConfig(), "n2", std::make_unique<fakes::FakeClusterBroker>(cluster));
+    Node other(testConfig(), "n2", testing::oneNodeEngine(std::make_unique<fakes::FakeClusterBroker>(cluster)));
     EventLoopPool otherLoops(1);
     other.attach(otherLoops);
     other.join(personalChannel("u"), 0, true, [](std::optional<BrokerError>) {});

@@ -177,6 +177,25 @@ TEST_F(ConfigTest, EverySectionIsParsed) {
     EXPECT_EQ(c.log.format, "json");
 }
 
+TEST_F(ConfigTest, PresenceOptionsAreReadAndChecked) {
+    Config defaults = parseOk("{}");
+    EXPECT_EQ(defaults.presence_ttl.count(), 60);
+    EXPECT_FALSE(defaults.channel_defaults.client_presence);
+    EXPECT_EQ(defaults.channel_defaults.presence_max_members, 1000u);
+    Config c = parseOk(R"({"presence_ttl": 3.5, "namespaces": {"room": {"presence": true, "client_presence": true,
+                           "presence_max_members": 50}}})");
+    EXPECT_DOUBLE_EQ(c.presence_ttl.count(), 3.5);
+    EXPECT_TRUE(c.namespaces.at("room").client_presence);
+    EXPECT_EQ(c.namespaces.at("room").presence_max_members, 50u);
+    EXPECT_EQ(errorPath(R"({"presence_ttl": 2})"), "presence_ttl");
+    EXPECT_EQ(errorPath(R"({"channel_defaults": {"presence_max_members": 0}})"),
+              "channel_defaults.presence_max_members");
+    EXPECT_EQ(errorPath(R"({"namespaces": {"room": {"presence_max_members": 100001}}})"),
+              "namespaces.room.presence_max_members");
+    setEnv("WSPUSH_PRESENCE_TTL", "9");
+    EXPECT_EQ(parseOk("{}").presence_ttl.count(), 9);
+}
+
 TEST_F(ConfigTest, EmptyApiListenMeansSharedListener) {
     EXPECT_FALSE(parseOk(R"({"api": {"listen": ""}})").api.listen.has_value());
 }
@@ -531,6 +550,7 @@ TEST_F(ConfigTest, EnvironmentVariablesAreTheDocumentedList) {
         "WSPUSH_CHANNEL_DEFAULTS",
         "WSPUSH_NAMESPACES",
         "WSPUSH_SHUTDOWN_TIMEOUT",
+        "WSPUSH_PRESENCE_TTL",
         "WSPUSH_STATIC_FILES_ROOT",
         "WSPUSH_LOG_LEVEL",
         "WSPUSH_LOG_FORMAT",

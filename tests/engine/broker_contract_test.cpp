@@ -15,7 +15,7 @@
 #include "engine/memory/memory_broker.h"
 #include "engine/redis/redis_broker.h"
 #include "support/engine_loop.h"
-#include "support/redis_server_process.h"
+#include "support/shared_redis_shards.h"
 #include "wspush/broker.h"
 
 namespace wspush {
@@ -54,24 +54,13 @@ struct MemoryEngine {
     }
 };
 
-// The Redis engine against real redis-server processes, started once for the whole suite; each
-// broker gets its own key prefix, so tests never see each other's channels.
+// The Redis engine against real redis-server processes (support/shared_redis_shards.h).
 template <std::size_t Shards>
 struct RedisEngine {
     static std::unique_ptr<Broker> make(std::function<std::int64_t()> clock) {
-        static std::vector<std::unique_ptr<testing::RedisServerProcess>> servers = [] {
-            std::vector<std::unique_ptr<testing::RedisServerProcess>> started;
-            for (std::size_t i = 0; i < Shards; ++i) started.push_back(std::make_unique<testing::RedisServerProcess>());
-            return started;
-        }();
-        static std::atomic<int> instances{0};
-        RedisBrokerOptions options;
-        for (const auto& server : servers)
-            options.shards.push_back(RedisShardOptions{server->address(), server->redisAddress(), std::nullopt});
-        std::string id = "contract" + std::to_string(++instances);
-        options.prefix = id;
-        auto broker = std::make_unique<RedisBroker>(std::move(options), id, std::move(clock));
-        return broker;
+        RedisBrokerOptions options = testing::sharedRedisShards<Shards>("contract");
+        std::string id = options.prefix;
+        return std::make_unique<RedisBroker>(std::move(options), id, std::move(clock));
     }
 };
 

@@ -615,13 +615,60 @@ TEST(RedisCluster, AUserConnectingWhileRedisIsDownIsToldToComeBackAndReachedOnce
     EXPECT_EQ(readMetric(nodes[0]->apiPort(), "wspush_sessions"), 0) << "no session was left behind";
 
     redis.start();
-    for (auto& node : nodes) EXPECT_TRUE(eventually([&] { return httpGet(node->apiPort(), "/readyz").status == 200; }, 8000ms));
+    for (auto& node : nodes)
+        EXPECT_TRUE(eventually([&] { return httpGet(node->apiPort(), "/readyz").status == 200; }, 8000ms));
     WsTestClient user;
     ASSERT_TRUE(user.connectProtocol(nodes[0]->port(), "u9"));
     HttpResult sent = httpPostJson(nodes[1]->apiPort(), "/api/send", json{{"user", "u9"}, {"data", "back"}});
     ASSERT_EQ(sent.status, 200u) << sent.body;
     EXPECT_EQ(sent.json().value("reached", 0), 1) << sent.body;
     EXPECT_TRUE(user.waitFor([](const json& m) { return typeOf(m) == "message"; }));
+}
+
+TEST(RedisCluster, PresenceCountsEveryNodeAndANodeKilledLeavesWithinPresenceTtl) {
+    RedisServerProcess redis;
+    json withPresence = onRedis(redis);
+    std::vector<std::unique_ptr<DaemonProcess>> nodes;
+    for (int i = 1; i <= 3; ++i) {
+        json config = nodeConfig("n" + std::to_string(i), withPresence);
+        config["presence_ttl"] = 3;
+        config["channel_defaults"]["presence"] = true;
+        nodes.push_back(std::make_unique<DaemonProcess>(config));
+    }
+    for (auto& node : nodes)
+        ASSERT_TRUE(eventually([&] { return httpGet(node->apiPort(), "/readyz").status == 200; }, 5000ms));
+    std::vector<std::unique_ptr<WsTestClient>> clients;
+    for (int i = 0; i < 6; ++i) {
+        auto& client = clients.emplace_back(std::make_unique<WsTestClient>());
+        ASSERT_TRUE(client->connectProtocol(nodes[i % 3]->port(), "u" + std::to_string(i % 4)));
+        ASSERT_TRUE(client->subscribe("lobby"));
+    }
+    auto stats = [&](std::size_t node) {
+        return httpGet(nodes[node]->apiPort(), "/api/presence/stats?channel=lobby").json();
+    };
+    for (std::size_t node = 0; node < 3; ++node) {
+        EXPECT_EQ(stats(node).value("clients", 0), 6) << "every node answers for all";
+        EXPECT_EQ(stats(node).value("users", 0), 4);
+    }
+    std::map<std::string, int> perNode;
+    json listed = httpGet(nodes[1]->apiPort(), "/api/presence?channel=lobby").json();
+    for (const auto& entry : listed["clients"]) ++perNode[entry.value("node", "")];
+    EXPECT_EQ(perNode, (std::map<std::string, int>{{"n1", 2}, {"n2", 2}, {"n3", 2}}));
+
+    // Past presence_ttl, the living nodes' entries are still there: refreshed every second.
+    std::this_thread::sleep_for(4500ms);
+    EXPECT_EQ(stats(0).value("clients", 0), 6);
+
+    ASSERT_TRUE(nodes[2]->terminate(SIGKILL));
+    ASSERT_TRUE(nodes[2]->waitExit(2000ms).has_value());
+    auto killedAt = Clock::now();
+    EXPECT_TRUE(eventually([&] { return stats(0).value("clients", 0) == 4; }, 5000ms)) << stats(0).dump();
+    EXPECT_LE(Clock::now() - killedAt, 4000ms) << "gone within presence_ttl (3 s) and a refresh";
+    // Client i is on node i % 3 as user u(i % 4): n3 took u2's only connection and one of u1's.
+    EXPECT_EQ(stats(1).value("users", 0), 3);
+    clients[0]->close();  // u0 on n1: u0 keeps its connection on n2
+    EXPECT_TRUE(eventually([&] { return stats(1).value("clients", 0) == 3; }, 3000ms));
+    EXPECT_EQ(stats(1).value("users", 0), 3);
 }
 
 TEST(RedisCluster, DisconnectOnOneNodeClosesTheUsersConnectionsOnOthers) {

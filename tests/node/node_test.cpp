@@ -1,4 +1,5 @@
 #include "node/node.h"
+#include "support/one_node_engine.h"
 
 #include <atomic>
 #include <mutex>
@@ -82,7 +83,7 @@ Config configWithDefaults() {
 TEST(NodeTest, InterestReachesTheEngineInOrderWhenLoopsRaceOnOneChannel) {
     auto broker = std::make_unique<InterestCheckingBroker>();
     InterestCheckingBroker* engine = broker.get();
-    Node node(configWithDefaults(), "n", std::move(broker));
+    Node node(configWithDefaults(), "n", testing::oneNodeEngine(std::move(broker)));
     EventLoopPool loops(2);  // never started: only their indexes matter here
     node.attach(loops);
 
@@ -109,7 +110,8 @@ TEST(NodeTest, InterestReachesTheEngineInOrderWhenLoopsRaceOnOneChannel) {
 }
 
 TEST(NodeTest, SubscribeReportsThePositionAndRecoversAllOrNothing) {
-    Node node(configWithDefaults(), "n", std::make_unique<MemoryBroker>("m", [] { return std::int64_t{1}; }));
+    Node node(configWithDefaults(), "n",
+              testing::oneNodeEngine(std::make_unique<MemoryBroker>("m", [] { return std::int64_t{1}; })));
     EventLoopPool loops(1);
     node.attach(loops);
     std::string epoch;
@@ -164,7 +166,9 @@ public:
 // One node of the fake cluster, with one event loop that is never started: poll() runs it.
 struct ClusterNode {
     ClusterNode(fakes::FakeCluster& cluster, std::string name)
-        : node(configWithDefaults(), std::move(name), std::make_unique<fakes::FakeClusterBroker>(cluster)), loops(1) {
+        : node(configWithDefaults(), std::move(name),
+               testing::oneNodeEngine(std::make_unique<fakes::FakeClusterBroker>(cluster))),
+          loops(1) {
         node.attach(loops);
     }
     void subscribe(Subscriber* subscriber, const std::string& channel) {

@@ -163,11 +163,11 @@ TEST(ParseClientCommandTest, MissingOrNonStringTypeIsBadRequest) {
 }
 
 TEST(ParseClientCommandTest, UnknownTypeKeepsTheId) {
-    CommandError error = parseError(R"({"id":7,"type":"presence","channel":"news"})");
+    CommandError error = parseError(R"({"id":7,"type":"rpc","channel":"news"})");
     EXPECT_EQ(error.code, ErrorCode::UnknownCommand);
     EXPECT_EQ(error.id, 7u);
     EXPECT_FALSE(error.fatal);
-    EXPECT_NE(error.message.find("presence"), std::string::npos);
+    EXPECT_NE(error.message.find("rpc"), std::string::npos);
     // Command names are case-sensitive.
     EXPECT_EQ(parseError(R"({"type":"PING"})").code, ErrorCode::UnknownCommand);
 }
@@ -340,6 +340,18 @@ TEST(ParseClientCommandTest, SubscribeWithSince) {
         EXPECT_EQ(error.code, ErrorCode::BadRequest) << bad;
         EXPECT_EQ(error.id, 2u) << bad;
         EXPECT_FALSE(error.fatal);
+    }
+}
+
+TEST(ParseClientCommandTest, PresenceAndPresenceStatsNeedAChannel) {
+    EXPECT_EQ(parseOk(R"({"id":6,"type":"presence","channel":"room"})").type, CommandType::Presence);
+    auto stats = parseOk(R"({"id":7,"type":"presence_stats","channel":"room"})");
+    EXPECT_EQ(stats.type, CommandType::PresenceStats);
+    EXPECT_EQ(stats.channel, "room");
+    for (const char* bad : {R"({"id":6,"type":"presence"})", R"({"id":7,"type":"presence_stats","channel":5})"}) {
+        auto parsed = parseClientCommand(bad);
+        ASSERT_TRUE(std::holds_alternative<CommandError>(parsed)) << bad;
+        EXPECT_EQ(std::get<CommandError>(parsed).code, ErrorCode::BadRequest) << bad;
     }
 }
 

@@ -224,6 +224,21 @@ TEST(EncodeUnsubscribedTest, ServerPush) {
               R"({"type":"unsubscribed","channel":"news","reason":"insufficient state","resubscribe":true})");
 }
 
+TEST(EncodePresenceTest, EntriesAndStatsInTheDocumentedShape) {
+    std::vector<PresenceEntry> entries{{"c1", "alice", "", "n1", 1700000000000, R"({"name":"A"})"},
+                                       {"c2", "", "", "n2", 1700000000001, ""}};
+    EXPECT_EQ(
+        encodePresence(6, "room", entries),
+        R"({"id":6,"type":"presence","channel":"room","clients":[)"
+        R"({"client":"c1","user":"alice","device":"","node":"n1","connected_at":1700000000000,"info":{"name":"A"}},)"
+        R"({"client":"c2","user":"","device":"","node":"n2","connected_at":1700000000001}]})");
+    EXPECT_EQ(encodePresenceStats(7, "room", PresenceStats{3, 2}),
+              R"({"id":7,"type":"presence_stats","channel":"room","clients":3,"users":2})");
+    EXPECT_EQ(encodePresenceStats(std::nullopt, "room", PresenceStats{3, 2}, false),
+              R"({"channel":"room","clients":3,"users":2})");
+    EXPECT_EQ(encodePresence(std::nullopt, "room", {}, false), R"({"channel":"room","clients":[]})");
+}
+
 TEST(EncodeHistoryTest, PublicationsInPageOrderWithTheirData) {
     HistoryPage page;
     page.position = StreamPosition{42, "ep"};

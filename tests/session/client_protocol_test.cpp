@@ -1,6 +1,7 @@
 // ClientProtocol on an event loop that is never started (poll() runs it), against a fake
 // clustered engine whose failures the test sets.
 #include "session/client_protocol.h"
+#include "support/one_node_engine.h"
 
 #include <memory>
 #include <string>
@@ -55,7 +56,9 @@ Config testConfig() {
 
 class ClientProtocolTest : public ::testing::Test {
 protected:
-    ClientProtocolTest() : node(testConfig(), "n", std::make_unique<fakes::FakeClusterBroker>(cluster)), loops(1) {
+    ClientProtocolTest()
+        : node(testConfig(), "n", testing::oneNodeEngine(std::make_unique<fakes::FakeClusterBroker>(cluster))),
+          loops(1) {
         node.attach(loops);
         connection = std::make_shared<FakeClientConnection>(loops.at(0));
         protocol = std::make_unique<ClientProtocol>(node, *connection);

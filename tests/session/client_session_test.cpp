@@ -2,6 +2,7 @@
 // poll() on this thread and moves a ManualClock, so resends, expiry and moves between loops are
 // exercised in a fixed order, without sleeping.
 #include "session/client_session.h"
+#include "support/one_node_engine.h"
 
 #include <map>
 #include <set>
@@ -53,7 +54,10 @@ Config testConfig() {
 class ClientSessionTest : public ::testing::Test {
 protected:
     ClientSessionTest()
-        : node(testConfig(), "n", std::make_unique<MemoryBroker>("m", [this] { return clock.unixMillis(); }), clock),
+        : node(
+              testConfig(), "n",
+              testing::oneNodeEngine(std::make_unique<MemoryBroker>("m", [this] { return clock.unixMillis(); }), clock),
+              clock),
           loops(2) {
         node.attach(loops);
     }

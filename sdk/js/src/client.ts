@@ -98,6 +98,40 @@ export interface HistoryResult<T = any> {
     publications: HistoryPublication<T>[];
 }
 
+export interface PresenceOptions {
+    /** In ms; default: the client's `timeout`. */
+    timeout?: number;
+}
+
+/** A connection subscribed to a channel, as the server's presence lists it. */
+export interface PresenceClient {
+    /** The connection's id (the `client` of its `connected` reply). */
+    client: string;
+    /** Its user id; "" for an anonymous connection. */
+    user: string;
+    device: string;
+    /** The node (daemon) it is connected to. */
+    node: string;
+    /** When it connected, Unix ms. */
+    connected_at: number;
+    /** Present only when the client gave one. */
+    info?: Record<string, unknown>;
+}
+
+export interface PresenceResult {
+    channel: string;
+    /** At most the namespace's `presence_max_members` entries. */
+    clients: PresenceClient[];
+}
+
+export interface PresenceStats {
+    channel: string;
+    /** Connections subscribed to the channel, on every node. */
+    clients: number;
+    /** Distinct users among them (all anonymous connections count as one user, ""). */
+    users: number;
+}
+
 export type ClientEvents = {
     state: [state: ConnectionState, previous: ConnectionState];
     connected: [info: ConnectedInfo];
@@ -249,6 +283,25 @@ export class Wspush extends Emitter<ClientEvents> {
         const { since, limit, reverse, timeout = this.opts.timeout } = options;
         const { epoch, offset, publications } = await this.call({ type: "history", channel, since, limit, reverse }, timeout, true);
         return { channel, epoch, offset, publications } as HistoryResult<T>;
+    }
+
+    /**
+     * Lists the connections subscribed to `channel`, on every node (the namespace must have
+     * `presence` and `client_presence`: `ServerError` 103 otherwise; 115: the engine is unavailable
+     * for now, retry later). The caller need not be subscribed. Like `history()` it waits for a
+     * connection and is resent on the next one if the answer was lost: it only reads.
+     */
+    async presence(channel: string, options: PresenceOptions = {}): Promise<PresenceResult> {
+        const { timeout = this.opts.timeout } = options;
+        const { clients } = await this.call({ type: "presence", channel }, timeout, true);
+        return { channel, clients } as PresenceResult;
+    }
+
+    /** How many connections are subscribed to `channel`, and how many distinct users; as `presence()`. */
+    async presenceStats(channel: string, options: PresenceOptions = {}): Promise<PresenceStats> {
+        const { timeout = this.opts.timeout } = options;
+        const { clients, users } = await this.call({ type: "presence_stats", channel }, timeout, true);
+        return { channel, clients, users } as PresenceStats;
     }
 
     // ---- connection lifecycle ----

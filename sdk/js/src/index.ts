@@ -1,5 +1,5 @@
 export { Wspush, VERSION } from "./client.js";
-export type { WspushOptions, ConnectionState, ConnectedInfo, PublishOptions, PublishResult, HistoryOptions, HistoryResult, HistoryPublication, ClientEvents } from "./client.js";
+export type { WspushOptions, ConnectionState, ConnectedInfo, PublishOptions, PublishResult, HistoryOptions, HistoryResult, HistoryPublication, PresenceOptions, PresenceResult, PresenceClient, PresenceStats, ClientEvents } from "./client.js";
 export { Subscription } from "./subscription.js";
 export type { Publication, StreamPosition, SubscribedInfo, SubscriptionState, SubscriptionEvents, UnsubscribedInfo } from "./subscription.js";
 export { WspushError, TimeoutError, ServerError, DisconnectedError, TooLargeError } from "./errors.js";

@@ -151,6 +151,8 @@ void RedisBroker::startOnLoop() {
                                         for (const RedisScript* script :
                                              {&publishScript_, &positionScript_, &heartbeatScript_, &nodesScript_})
                                             script->load(*shards_[index].commands, [](RedisResult) {});
+                                        for (const RedisScript* script : extraScripts_)
+                                            script->load(*shards_[index].commands, [](RedisResult) {});
                                         updateHealth();
                                         // The pub/sub connection's own check may have come first,
                                         // when this connection could not read yet.
@@ -613,6 +615,18 @@ void RedisBroker::readPage(const std::string& channel, std::vector<std::string> 
             }
             done(HistoryPage{std::move(*position), std::move(*publications)});
         });
+}
+
+// ---- for the other stores ----------------------------------------------------------------------
+
+void RedisBroker::withShardOf(std::string_view channel, ShardTask task) {
+    if (stopped_) return task(stopping());
+    run([this, channel = std::string(channel), task = std::move(task)] {
+        if (shards_.empty()) return task(stopping());
+        Shard& shard = shardFor(channel);
+        if (!shard.commands->ready()) return task(unavailable(shard));
+        task(shard.commands.get());
+    });
 }
 
 // ---- between nodes ----------------------------------------------------------------------------

@@ -90,6 +90,16 @@ public:
     void heartbeat(NodeHeartbeat heartbeat, std::chrono::milliseconds ttl) override;
     void nodes(NodesCompletion done) override;
 
+    // For the engine's other stores (RedisPresenceStore): runs `task` on the engine's loop with the
+    // command connection of `channel`'s shard, ready for a command, or with why there is none.
+    using ShardTask = std::function<void(std::variant<RedisConnection*, BrokerError>)>;
+    void withShardOf(std::string_view channel, ShardTask task);
+    // Loads `script` (which outlives the engine) on every command connection that becomes ready,
+    // with the engine's own: a script first run right after an EVALSHA of it failed with NOSCRIPT
+    // would run after commands sent later. Before start().
+    void loadOnReady(const RedisScript& script) { extraScripts_.push_back(&script); }
+    const RedisKeys& keys() const { return keys_; }
+
 private:
     struct Shard {
         RedisShardOptions options;
@@ -150,6 +160,7 @@ private:
     RedisScript positionScript_;
     RedisScript heartbeatScript_;
     RedisScript nodesScript_;
+    std::vector<const RedisScript*> extraScripts_;
 
     boost::asio::io_context* loop_ = nullptr;
     std::atomic<bool> stopped_{false};

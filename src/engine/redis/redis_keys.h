@@ -23,6 +23,11 @@ public:
     std::string idempotency(std::string_view channel, std::string_view key) const {
         return tagged(channel, ":i:") + std::string(key);
     }
+    // Who is subscribed (presence): a hash client → entry (JSON), a zset client → expire-at (Unix
+    // ms), and a hash user → connections, whose length is the number of users.
+    std::string presence(std::string_view channel) const { return tagged(channel, ":pe"); }
+    std::string presenceExpiry(std::string_view channel) const { return tagged(channel, ":px"); }
+    std::string presenceUsers(std::string_view channel) const { return tagged(channel, ":pu"); }
     // The pub/sub channel its publications travel on.
     std::string pubsub(std::string_view channel) const { return tagged(channel, ":p"); }
     // The channel named by a pub/sub channel of ours; empty when it is not one.

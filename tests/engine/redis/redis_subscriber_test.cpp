@@ -220,12 +220,13 @@ TEST_F(RedisSubscriberTest, ProbePayloadsNeverReachOnMessageButControlMessagesDo
 TEST_F(RedisSubscriberTest, AProbeThatCouldNotBeSentIsNotAwaited) {
     startSubscriber(20ms);
     ASSERT_TRUE(subscribeAndWait("news"));
-    canProbe = false;  // the command connection is down, pub/sub is fine
+    canProbe = false;        // the command connection is down, pub/sub is fine
     runFor(context, 800ms);  // well past commandTimeout (300 ms), when an awaited probe would fail
     EXPECT_EQ(downCount, 0) << "no probe, no verdict: the pub/sub connection stays";
     EXPECT_TRUE(subscriber->ready());
     EXPECT_EQ(publish("news", "still here"), 1);
-    ASSERT_TRUE(runUntil(context, [&] { return !messages.empty(); }, 1s));
+    ASSERT_TRUE(runUntil(
+        context, [&] { return !messages.empty(); }, 1s));
     canProbe = true;
     int before = probesPublished;
     runFor(context, 200ms);

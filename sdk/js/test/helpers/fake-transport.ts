@@ -1,5 +1,28 @@
 // An in-memory stand-in for the server side of a connection, for unit tests.
+import { afterEach, beforeEach, mock } from "node:test";
+import { Wspush, type WspushOptions } from "../../src/index.js";
 import type { Transport, TransportEvents, TransportFactory } from "../../src/transport.js";
+
+/** For every test of the calling file: mocked setTimeout, and backoff delays exactly half their bound. */
+export function useFakeTime(): void {
+    beforeEach(() => {
+        mock.timers.enable({ apis: ["setTimeout"] });
+        mock.method(Math, "random", () => 0.5);
+    });
+    afterEach(() => {
+        mock.timers.reset();
+        mock.restoreAll();
+    });
+}
+
+/** A client connected to a new FakeServer (its socket accepted, `connect` not answered yet). */
+export function connectedClient(options: Partial<WspushOptions> = {}) {
+    const server = new FakeServer();
+    const client = new Wspush("ws://test/ws", { transport: server.transport, minReconnectDelay: 1000, ...options });
+    client.connect();
+    server.last.accept();
+    return { server, client };
+}
 
 export class FakeSocket implements Transport {
     /** Every command the client wrote, parsed, across frames. */

@@ -1,24 +1,11 @@
 import assert from "node:assert/strict";
-import { afterEach, beforeEach, mock, test } from "node:test";
+import { mock, test } from "node:test";
 import { ServerError, TimeoutError, Wspush } from "../../src/index.js";
-import { FakeServer } from "../helpers/fake-transport.js";
+import { FakeServer, useFakeTime, connectedClient } from "../helpers/fake-transport.js";
 
-beforeEach(() => {
-    mock.timers.enable({ apis: ["setTimeout"] });
-    mock.method(Math, "random", () => 0.5);
-});
-afterEach(() => {
-    mock.timers.reset();
-    mock.restoreAll();
-});
+useFakeTime();
 
-function connected(options = {}) {
-    const server = new FakeServer();
-    const client = new Wspush("ws://test/ws", { transport: server.transport, minReconnectDelay: 1000, ...options });
-    client.connect();
-    server.last.accept();
-    return { server, client };
-}
+const connected = connectedClient;
 
 const publications = [
     { offset: 41, mid: "a", ts: 1, data: { n: 1 } },

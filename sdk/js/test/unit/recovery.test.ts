@@ -1,18 +1,11 @@
 // Recovery of missed publications: `since` on a new subscribe, `recovered` told to the app, the
 // server's `unsubscribed` push, and duplicates across the boundary.
 import assert from "node:assert/strict";
-import { afterEach, beforeEach, mock, test } from "node:test";
+import { mock, test } from "node:test";
 import { Wspush, type Publication, type SubscribedInfo, type Subscription } from "../../src/index.js";
-import { FakeServer, type FakeSocket } from "../helpers/fake-transport.js";
+import { FakeServer, type FakeSocket, useFakeTime } from "../helpers/fake-transport.js";
 
-beforeEach(() => {
-    mock.timers.enable({ apis: ["setTimeout"] });
-    mock.method(Math, "random", () => 0.5);
-});
-afterEach(() => {
-    mock.timers.reset();
-    mock.restoreAll();
-});
+useFakeTime();
 
 const message = (channel: string, offset: number, epoch = "E", extra = {}) => ({
     type: "message",
