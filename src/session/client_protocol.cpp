@@ -192,15 +192,16 @@ void ClientProtocol::sessionReady(std::shared_ptr<ClientSession> session, bool r
     session_ = std::move(session);
     connection_.connectAccepted();
     if (resumed) connection_.loop().metrics().sessionsResumed.add();
+    // Presence counts connections: a resumed session's channels have this one in them now, before
+    // `connected` tells the client so (it may ask at once).
+    connectedAtMs_ = node_.clock().unixMillis();
+    for (const std::string& channel : session_->channels()) presenceJoin(channel);
     const auto& ws = node_.config().websocket;
     connection_.sendReply(encodeConnected(
         connectId_, ConnectedReply{connection_.id(), session_->user(), session_->id(), session_->resumeToken(), resumed,
                                    ws.ping_interval.count(), ws.pong_timeout.count(), node_.name(), Node::version()}));
     // After `connected`: resent and waiting deliveries follow it.
     session_->attach(&connection_);
-    // Presence counts connections: a resumed session's channels have this one in them now.
-    connectedAtMs_ = node_.clock().unixMillis();
-    for (const std::string& channel : session_->channels()) presenceJoin(channel);
 }
 
 void ClientProtocol::presenceJoin(const std::string& channel) {
@@ -261,9 +262,10 @@ void ClientProtocol::handleSubscribe(const ClientCommand& command) {
         const auto& outcome = std::get<SubscribeOutcome>(result);
         LoopMetrics& metrics = self->connection_.loop().metrics();
         if (recovering) (*outcome.recovered ? metrics.recoveries : metrics.recoveryMisses).add();
+        // Present before the reply says so: a client told `subscribed` may ask at once.
+        self->presenceJoin(channel);
         // Before the recovered publications, which the session delivers once this returns.
         self->connection_.sendReply(encodeSubscribed(id, channel, outcome.position, outcome.recovered));
-        self->presenceJoin(channel);
     });
 }
 
