@@ -164,6 +164,12 @@ public:
     // stream that was forgotten comes back under a new epoch, with offsets from 1.
     virtual void publish(PublishRequest request, PublishCompletion done) = 0;
 
+    // Hands `frame` to the handler of every node subscribed to `channel`, as a publication with
+    // `event` set and `data` = frame (this node's handler synchronously for an engine of one node).
+    // At most once, no history, no offset, no order with the channel's publications: for join and
+    // leave pushes, which a client that missed them recovers by asking for presence.
+    virtual void publishEvent(std::string_view channel, std::string frame) = 0;
+
     // Node-level interest in a channel (the node's first local subscriber appeared / its last one
     // left). `done` runs once this node receives every publication of the channel made after it
     // runs (Redis: once SUBSCRIBE is confirmed), or with an error (then nothing is received).

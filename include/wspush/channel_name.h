@@ -23,4 +23,8 @@ std::string_view channelNamespace(std::string_view channel);
 // Empty when `user` cannot name one (empty, longer than 240 bytes, or other characters).
 std::string personalChannel(std::string_view user);
 
+// The presence channel of every connection that has a user, whatever it subscribes to: the users
+// online (its presence's distinct users). Nothing is published to it.
+inline constexpr std::string_view kOnlineChannel = "$online";
+
 }  // namespace wspush

@@ -32,7 +32,11 @@ struct NamespaceConfig {
     bool presence = false;            // track who is subscribed (per connection)
     bool client_presence = false;     // may clients ask (the `presence` and `presence_stats` commands)?
     std::size_t presence_max_members = 1000;  // the most entries one presence list answers
-    int default_qos = 0;                      // QoS of a publication that names none (0, 1 or 2)
+    bool join_leave = false;                  // push join and leave to subscribers (needs presence)
+    // Join and leave pushes stop while a channel has more members than this: each one reaches
+    // every member, so their fan-out grows with the square of the members.
+    std::size_t join_leave_max_members = 100;
+    int default_qos = 0;  // QoS of a publication that names none (0, 1 or 2)
 };
 
 struct CompressionConfig {
@@ -89,6 +93,7 @@ struct QosConfig {
 struct ClientConfig {
     bool allow_anonymous = false;    // accept `connect` without a token
     bool trust_client_user = false;  // accept the `user` a client names in `connect`
+    bool user_status = false;        // may clients ask whether users are online (the `status` command)?
 };
 
 // Files served over plain HTTP on the public listener, e.g. the SDK's demo page. Off when `root`

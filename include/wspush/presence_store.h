@@ -36,8 +36,17 @@ struct PresenceStats {
     std::uint64_t users = 0;    // distinct users among them ("" counts as one user: anonymous)
 };
 
+// A page of a channel's distinct users. `cursor` continues the listing; empty on the last page.
+struct PresenceUserPage {
+    std::vector<std::string> users;
+    std::string cursor;
+};
+
 using PresenceListCompletion = std::function<void(std::variant<std::vector<PresenceEntry>, BrokerError>)>;
 using PresenceStatsCompletion = std::function<void(std::variant<PresenceStats, BrokerError>)>;
+using PresenceUsersCompletion = std::function<void(std::variant<PresenceUserPage, BrokerError>)>;
+// One flag per user asked, in the order asked: whether the user has an entry.
+using PresenceHasUsersCompletion = std::function<void(std::variant<std::vector<bool>, BrokerError>)>;
 
 class PresenceStore {
 public:
@@ -54,6 +63,15 @@ public:
     virtual void list(std::string_view channel, std::size_t limit, PresenceListCompletion done) = 0;
     // The counts, without reading the entries: O(1) however many there are.
     virtual void stats(std::string_view channel, PresenceStatsCompletion done) = 0;
+    // Whether each of `users` has at least one entry in `channel`: one read however many.
+    virtual void hasUsers(std::string_view channel, std::vector<std::string> users,
+                          PresenceHasUsersCompletion done) = 0;
+    // The distinct users of `channel` (anonymous "" left out), a page at a time: `cursor` empty
+    // starts, the page's own continues. A user present the whole time is listed exactly once
+    // (Redis: at least once); `limit` is a hint the Redis store may exceed or fall short of, as
+    // HSCAN does. Pages end when the returned cursor is empty.
+    virtual void users(std::string_view channel, std::string cursor, std::size_t limit,
+                       PresenceUsersCompletion done) = 0;
 };
 
 }  // namespace wspush

@@ -135,6 +135,10 @@ struct Publication {
     std::int64_t timestampMs = 0;  // Unix milliseconds when the engine accepted it
     std::string data;              // compact JSON text of the payload, never containing a raw newline
     int qos = 0;                   // 0 at most once, 1 at least once, 2 exactly once
+    // Not a publication but a channel event (a join or leave push, Broker::publishEvent): `data`
+    // is the frame to send as it is, at most once, to the channel's live subscribers. It has no
+    // offset or epoch and is not part of the stream (no history, no gap).
+    bool event = false;
     // Set only when the publisher waits for a report; null otherwise, so unused reports cost nothing.
     std::shared_ptr<DeliveryReport> report;
     // Engines of several nodes: set when the publisher (on whichever node) waits for a report.

@@ -28,6 +28,9 @@ constexpr std::uint64_t kMaxSafeInteger = 1ull << 53;  // what a JavaScript clie
 // that dies, or a lost control message, must not hold the request forever.
 constexpr std::chrono::milliseconds kClusteredReportLifetime{3000};
 constexpr std::size_t kMaxClientId = 128;
+constexpr std::string_view kUsersPrefix = "/api/users/";
+constexpr std::size_t kDefaultOnlinePage = 1000;
+constexpr std::size_t kMaxOnlinePage = 10000;
 
 // A decimal integer from 0 to `max`, nothing else (no sign, no spaces); nullopt otherwise.
 std::optional<std::uint64_t> parseUnsigned(std::string_view text, std::uint64_t max) {
@@ -60,11 +63,14 @@ public:
         return it->second;
     }
 
+    // A path segment: '+' is itself there.
+    static std::optional<std::string> decodePathSegment(std::string_view text) { return decode(text, false); }
+
 private:
-    static std::optional<std::string> decode(std::string_view text) {
+    static std::optional<std::string> decode(std::string_view text, bool plusIsSpace = true) {
         std::string out;
         for (std::size_t i = 0; i < text.size(); ++i) {
-            if (text[i] == '+') {
+            if (text[i] == '+' && plusIsSpace) {
                 out += ' ';
             } else if (text[i] != '%') {
                 out += text[i];
@@ -333,7 +339,9 @@ void HttpApi::handle(const ApiRequest& request, const ListenerRoutes& routes, Ap
         {"/api/history", "GET", true},  {"/readyz", "GET", false},
         {"/api/nodes", "GET", true},    {"/api/disconnect", "POST", true},
         {"/api/presence", "GET", true}, {"/api/presence/stats", "GET", true},
+        {"/api/online", "GET", true},
     };
+    if (routes.api && request.path.starts_with(kUsersPrefix)) return userRoute(request, std::move(respond));
     const Route* route = nullptr;
     for (const auto& candidate : kRoutes)
         if (candidate.path == request.path && (routes.api || !candidate.api)) route = &candidate;
@@ -356,6 +364,7 @@ void HttpApi::handle(const ApiRequest& request, const ListenerRoutes& routes, Ap
     if (route->path == "/api/presence") return presence(request, false, std::move(respond));
     if (route->path == "/api/presence/stats") return presence(request, true, std::move(respond));
     if (route->path == "/api/disconnect") return disconnect(request, std::move(respond));
+    if (route->path == "/api/online") return onlineUsers(request, std::move(respond));
     if (route->path == "/api/nodes") return nodes(std::move(respond));
     if (route->path == "/api/channels") return respond(channels());
     if (route->path == "/api/info") return respond(info());
@@ -638,6 +647,88 @@ void HttpApi::presence(const ApiRequest& request, bool stats, ApiRespond respond
     node_.presence(*channel, answer([](const std::string& name, const auto& result) {
         return encodePresence(std::nullopt, name, std::get<std::vector<PresenceEntry>>(result), false);
     }));
+}
+
+void HttpApi::userRoute(const ApiRequest& request, ApiRespond respond) {
+    std::string_view rest = std::string_view(request.path).substr(kUsersPrefix.size());
+    std::string_view method = request.method == "HEAD" ? std::string_view("GET") : request.method;
+    auto refuseMethod = [&](const char* allow) {
+        ApiResponse response = error(ApiErrorCode::MethodNotAllowed, "method not allowed");
+        response.allow = allow;
+        respond(std::move(response));
+    };
+    if (rest == "status" && method != "GET") {
+        if (method != "POST") return refuseMethod("POST");
+        if (auto refusal = authorize(request)) return respond(std::move(*refusal));
+        return usersStatus(request, std::move(respond));
+    }
+    // A user id's '/' and '#' arrive percent-encoded: a raw '/' ends the id.
+    if (rest.find('/') != std::string_view::npos) return respond(error(ApiErrorCode::NotFound, "not found"));
+    if (method != "GET") return refuseMethod("GET");
+    if (auto refusal = authorize(request)) return respond(std::move(*refusal));
+    auto user = QueryParameters::decodePathSegment(rest);
+    if (!user || personalChannel(*user).empty())
+        return respond(error(ApiErrorCode::WrongType, "the user id must be 1 to 240 letters, digits or _-.:@/=+!#"));
+    userStatus(*user, std::move(respond));
+}
+
+void HttpApi::userStatus(const std::string& user, ApiRespond respond) {
+    node_.userConnections(user, [respond = std::move(respond)](auto result) {
+        if (auto* failure = std::get_if<BrokerError>(&result)) return respond(error(failure->code, failure->message));
+        json connections = json::array();
+        for (const PresenceEntry& entry : std::get<std::vector<PresenceEntry>>(result))
+            connections.push_back(json{{"client", entry.client},
+                                       {"device", entry.device},
+                                       {"node", entry.node},
+                                       {"connected_at", entry.connectedAtMs}});
+        bool online = !connections.empty();
+        respond(ok(json{{"online", online}, {"connections", std::move(connections)}}));
+    });
+}
+
+void HttpApi::usersStatus(const ApiRequest& request, ApiRespond respond) {
+    auto parsed = parseBody(request);
+    if (auto* refusal = std::get_if<ApiResponse>(&parsed)) return respond(std::move(*refusal));
+    const json& body = std::get<json>(parsed);
+    auto list = body.find("users");
+    if (list == body.end()) return respond(error(ApiErrorCode::MissingField, "\"users\" is required"));
+    if (!list->is_array() || list->empty() || list->size() > kMaxStatusUsers)
+        return respond(error(ApiErrorCode::WrongType, "\"users\" must be an array of 1 to 1000 user ids"));
+    std::vector<std::string> users;
+    users.reserve(list->size());
+    for (const json& user : *list) {
+        if (!user.is_string()) return respond(error(ApiErrorCode::WrongType, "\"users\" must hold strings"));
+        users.push_back(user.get<std::string>());
+    }
+    node_.usersOnline(users, [respond = std::move(respond), users](auto result) {
+        if (auto* failure = std::get_if<BrokerError>(&result)) return respond(error(failure->code, failure->message));
+        const auto& online = std::get<std::vector<bool>>(result);
+        std::vector<std::pair<std::string, bool>> status;
+        status.reserve(users.size());
+        for (std::size_t i = 0; i < users.size(); ++i) status.emplace_back(users[i], online[i]);
+        ApiResponse response;
+        response.body = encodeStatus(std::nullopt, status, false);
+        respond(std::move(response));
+    });
+}
+
+void HttpApi::onlineUsers(const ApiRequest& request, ApiRespond respond) {
+    auto parameters = QueryParameters::parse(request.query);
+    if (!parameters) return respond(error(ApiErrorCode::WrongType, "the query string is malformed"));
+    std::size_t limit = kDefaultOnlinePage;
+    if (auto text = parameters->get("limit")) {
+        auto value = parseUnsigned(*text, kMaxOnlinePage);
+        if (!value || *value == 0)
+            return respond(error(ApiErrorCode::WrongType, "\"limit\" must be an integer from 1 to 10000"));
+        limit = static_cast<std::size_t>(*value);
+    }
+    node_.onlineUsers(parameters->get("cursor").value_or(""), limit, [respond = std::move(respond)](auto result) {
+        if (auto* failure = std::get_if<BrokerError>(&result)) return respond(error(failure->code, failure->message));
+        auto& page = std::get<PresenceUserPage>(result);
+        json body{{"users", std::move(page.users)}};
+        if (!page.cursor.empty()) body["cursor"] = std::move(page.cursor);
+        respond(ok(body));
+    });
 }
 
 void HttpApi::disconnect(const ApiRequest& request, ApiRespond respond) {

@@ -80,6 +80,11 @@ private:
     // GET /api/presence and GET /api/presence/stats (`stats`).
     void presence(const ApiRequest& request, bool stats, ApiRespond respond);
     void disconnect(const ApiRequest& request, ApiRespond respond);
+    // GET /api/users/{id} and POST /api/users/status.
+    void userRoute(const ApiRequest& request, ApiRespond respond);
+    void userStatus(const std::string& user, ApiRespond respond);
+    void usersStatus(const ApiRequest& request, ApiRespond respond);
+    void onlineUsers(const ApiRequest& request, ApiRespond respond);
     void nodes(ApiRespond respond);
     // Runs `perform` (which publishes and responds exactly once) unless the request's key makes it
     // a replay, a conflict or a wait for the same request in flight (docs/http-api.md).

@@ -151,6 +151,8 @@ void ObjectReader::readValue(const json& v, const std::string& path, NamespaceCo
     r.read("presence", out.presence);
     r.read("client_presence", out.client_presence);
     r.read("presence_max_members", out.presence_max_members);
+    r.read("join_leave", out.join_leave);
+    r.read("join_leave_max_members", out.join_leave_max_members);
     r.read("default_qos", out.default_qos);
     r.rejectUnknownKeys();
     if (out.default_qos < 0 || out.default_qos > 2) fail(join(path, "default_qos"), "must be 0, 1 or 2");
@@ -162,6 +164,9 @@ void ObjectReader::readValue(const json& v, const std::string& path, NamespaceCo
         fail(join(path, "recovery_max"), "must be 1 to " + std::to_string(kMaxHistorySize));
     if (out.presence_max_members < 1 || out.presence_max_members > kMaxPresenceMembers)
         fail(join(path, "presence_max_members"), "must be 1 to " + std::to_string(kMaxPresenceMembers));
+    if (out.join_leave && !out.presence) fail(join(path, "join_leave"), "needs \"presence\": true");
+    if (out.join_leave_max_members < 1 || out.join_leave_max_members > kMaxPresenceMembers)
+        fail(join(path, "join_leave_max_members"), "must be 1 to " + std::to_string(kMaxPresenceMembers));
 }
 
 void ObjectReader::readValue(const json& v, const std::string& path, CompressionConfig& out) {
@@ -223,6 +228,7 @@ void ObjectReader::readValue(const json& v, const std::string& path, ClientConfi
     ObjectReader r(v, path);
     r.read("allow_anonymous", out.allow_anonymous);
     r.read("trust_client_user", out.trust_client_user);
+    r.read("user_status", out.user_status);
     r.rejectUnknownKeys();
 }
 
@@ -370,6 +376,7 @@ constexpr Overridable kOverridable[] = {
     {"websocket.compression.threshold", false},
     {"client.allow_anonymous", false},
     {"client.trust_client_user", false},
+    {"client.user_status", false},
     {"sessions.ttl", false},
     {"sessions.max_queued", false},
     {"qos.ack_timeout", false},

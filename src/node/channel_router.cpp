@@ -30,7 +30,7 @@ bool ChannelRouter::removeSubscriber(std::string_view channel, unsigned loop, bo
 }
 
 void ChannelRouter::onPublication(const PublicationPtr& publication) {
-    publications_.fetch_add(1, std::memory_order_relaxed);
+    if (!publication->event) publications_.fetch_add(1, std::memory_order_relaxed);
     // The mask is read and the deliveries are queued under one lock: a subscriber change that
     // comes after the read also comes after the queueing, and so does everything it posts to a
     // loop. A session moving between loops relies on that (ClientSession::leaveLoop runs on the
@@ -44,7 +44,8 @@ void ChannelRouter::onPublication(const PublicationPtr& publication) {
     if (mask == 0) return;  // nobody here listens: nothing to encode, no part to add to a report
     // Adding parts never completes a report (its publish has not completed): safe under the lock.
     if (publication->report) publication->report->addParts(static_cast<std::uint64_t>(std::popcount(mask)));
-    auto frame = std::make_shared<const std::string>(encodeMessage(*publication));
+    auto frame =
+        std::make_shared<const std::string>(publication->event ? publication->data : encodeMessage(*publication));
     while (mask != 0) {
         unsigned index = static_cast<unsigned>(std::countr_zero(mask));
         mask &= mask - 1;

@@ -96,6 +96,16 @@ std::size_t LocalHub::deliver(const PublicationPtr& publication, const SharedFra
     if (it == channels_.end()) return 0;  // the last subscriber left while this was in flight
     delivering_ = true;
     std::size_t delivered = 0;
+    if (publication->event) {
+        // Outside the stream: to whoever is live now, never buffered, never a gap.
+        for (Entry& entry : it->second) {
+            if (entry.buffer || entry.lost) continue;
+            entry.subscriber->deliver(publication, frame);
+            ++delivered;
+        }
+        delivering_ = false;
+        return delivered;
+    }
     for (Entry& entry : it->second) {
         if (entry.buffer) {
             if (entry.lost) continue;

@@ -60,7 +60,8 @@ public:
     // Returns true when `subscriber` was the loop's last subscriber of `channel`.
     bool remove(std::string_view channel, Subscriber* subscriber);
 
-    // Returns the number of subscribers it was delivered to.
+    // Returns the number of subscribers it was delivered to. A channel event (Publication::event)
+    // goes to the live subscribers only, whatever their positions.
     std::size_t deliver(const PublicationPtr& publication, const SharedFrame& frame);
 
     std::size_t channelCount() const { return channels_.size(); }

@@ -2,18 +2,25 @@
 
 namespace wspush {
 
-void LocalPresence::join(const std::string& channel, PresenceEntry entry) {
+bool LocalPresence::join(const std::string& channel, PresenceEntry entry) {
     store_->add(channel, {entry}, ttl_);
-    auto [it, added] = channels_[channel].insert_or_assign(entry.client, std::move(entry));
+    std::string client = entry.client;
+    auto [it, added] = channels_[channel].insert_or_assign(std::move(client), std::move(entry));
     if (added) ++entries_;
+    return added;
 }
 
-void LocalPresence::leave(const std::string& channel, const std::string& client) {
+std::optional<PresenceEntry> LocalPresence::leave(const std::string& channel, const std::string& client) {
     auto it = channels_.find(channel);
-    if (it == channels_.end() || it->second.erase(client) == 0) return;
+    if (it == channels_.end()) return std::nullopt;
+    auto present = it->second.find(client);
+    if (present == it->second.end()) return std::nullopt;
+    PresenceEntry entry = std::move(present->second);
+    it->second.erase(present);
     --entries_;
     if (it->second.empty()) channels_.erase(it);
     store_->remove(channel, {client});
+    return entry;
 }
 
 void LocalPresence::refresh() {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <chrono>
+#include <optional>
 #include <string>
 #include <unordered_map>
 
@@ -16,8 +17,10 @@ class LocalPresence {
 public:
     LocalPresence(PresenceStore& store, std::chrono::milliseconds ttl) : store_(&store), ttl_(ttl) {}
 
-    void join(const std::string& channel, PresenceEntry entry);
-    void leave(const std::string& channel, const std::string& client);
+    // Returns true when the entry is new (not a refresh of one this loop holds).
+    bool join(const std::string& channel, PresenceEntry entry);
+    // Returns the entry taken out; nullopt when this loop held none for the client.
+    std::optional<PresenceEntry> leave(const std::string& channel, const std::string& client);
     // Adds every entry again, one store call per channel.
     void refresh();
 

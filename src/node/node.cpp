@@ -71,6 +71,42 @@ bool Node::presenceEnabled(std::string_view channel) const {
     return options != nullptr && options->presence;
 }
 
+void Node::presenceJoin(unsigned loop, const std::string& channel, PresenceEntry entry) {
+    PresenceEntry announced = entry;
+    if (loopPresence_.at(loop).join(channel, std::move(entry)))
+        announce(loop, PresenceChange::Join, channel, announced);
+}
+
+void Node::presenceLeave(unsigned loop, const std::string& channel, const std::string& client) {
+    if (auto entry = loopPresence_.at(loop).leave(channel, client))
+        announce(loop, PresenceChange::Leave, channel, *entry);
+}
+
+void Node::announce(unsigned loop, PresenceChange change, const std::string& channel, const PresenceEntry& entry) {
+    if (channel.starts_with('$')) return;  // the users' own presence ($user:…, $online) is never pushed
+    const NamespaceConfig* options = config_.namespaceFor(channel);
+    if (options == nullptr || !options->join_leave) return;
+    // The member count decides, so a channel that grew past the cap goes quiet, and speaks again
+    // once it shrank. A leave is counted after the entry left, a join with it.
+    presence_->stats(channel, [this, loop, max = options->join_leave_max_members,
+                               frame = encodePresenceChange(change, channel, entry),
+                               channel](std::variant<PresenceStats, BrokerError> result) mutable {
+        auto* stats = std::get_if<PresenceStats>(&result);
+        if (stats == nullptr || stats->clients > max) return;
+        // Completions must not call the engine: publish from the loop instead.
+        boost::asio::post(loops_.at(loop)->context(),
+                          [this, channel = std::move(channel), frame = std::move(frame)]() mutable {
+                              broker_->publishEvent(channel, std::move(frame));
+                          });
+    });
+}
+
+void Node::userConnections(std::string_view user, PresenceListCompletion done) {
+    std::string channel = personalChannel(user);
+    if (channel.empty()) return done(std::vector<PresenceEntry>{});
+    presence_->list(channel, 1000, std::move(done));
+}
+
 void Node::presence(std::string_view channel, PresenceListCompletion done) {
     const NamespaceConfig* options = config_.namespaceFor(channel);
     presence_->list(channel, options ? options->presence_max_members : kMaxPresenceMembers, std::move(done));

@@ -23,7 +23,9 @@
 #include "node/idempotency_cache.h"
 #include "node/local_presence.h"
 #include "node/session_registry.h"
+#include "protocol/server_message.h"
 #include "wspush/broker.h"
+#include "wspush/channel_name.h"
 #include "wspush/config.h"
 #include "wspush/presence_store.h"
 
@@ -100,12 +102,9 @@ public:
     // Presence: whether `channel`'s namespace tracks it (never a personal channel).
     bool presenceEnabled(std::string_view channel) const;
     // On loop `loop`: a connection of it subscribed to / left `channel`. join() again refreshes.
-    void presenceJoin(unsigned loop, const std::string& channel, PresenceEntry entry) {
-        loopPresence_.at(loop).join(channel, std::move(entry));
-    }
-    void presenceLeave(unsigned loop, const std::string& channel, const std::string& client) {
-        loopPresence_.at(loop).leave(channel, client);
-    }
+    // A new entry, and a leave, are pushed to the channel's subscribers in `join_leave` namespaces.
+    void presenceJoin(unsigned loop, const std::string& channel, PresenceEntry entry);
+    void presenceLeave(unsigned loop, const std::string& channel, const std::string& client);
     // On loop `loop`: adds its entries again before they expire (every third of presence_ttl).
     void refreshPresence(unsigned loop) { loopPresence_.at(loop).refresh(); }
     // Who is subscribed to `channel` on every node (at most its namespace's presence_max_members),
@@ -113,6 +112,18 @@ public:
     void presence(std::string_view channel, PresenceListCompletion done);
     void presenceStats(std::string_view channel, PresenceStatsCompletion done) {
         presence_->stats(channel, std::move(done));
+    }
+
+    // Users online, cluster-wide: a user is online while one of its connections is (a session
+    // waiting for its client to resume is not). The connections of `user` (at most 1000)…
+    void userConnections(std::string_view user, PresenceListCompletion done);
+    // …whether each of `users` is online, in the order asked…
+    void usersOnline(std::vector<std::string> users, PresenceHasUsersCompletion done) {
+        presence_->hasUsers(kOnlineChannel, std::move(users), std::move(done));
+    }
+    // …and every user online, a page at a time (PresenceStore::users).
+    void onlineUsers(std::string cursor, std::size_t limit, PresenceUsersCompletion done) {
+        presence_->users(kOnlineChannel, std::move(cursor), limit, std::move(done));
     }
 
     // Publishes with the channel's namespace options (history). `done` runs once, on any thread.
@@ -144,6 +155,9 @@ private:
     };
     static constexpr std::size_t kInterestShards = 64;
 
+    // Pushes a join or leave of `channel` to its subscribers on every node, unless the channel
+    // has more members than its namespace's join_leave_max_members. From loop `loop`.
+    void announce(unsigned loop, PresenceChange change, const std::string& channel, const PresenceEntry& entry);
     void recover(std::string_view channel, const StreamPosition& since, SubscribeDone done);
     // Clustered engine: the report this node's loops count for a publication whose report lives
     // on node `origin.node`, and which tells that report what it counted.

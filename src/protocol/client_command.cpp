@@ -29,6 +29,13 @@ std::variant<std::optional<std::string>, std::string> optionalString(const json&
 
 }  // namespace
 
+bool validDeviceId(std::string_view device) {
+    static constexpr std::string_view kPunctuation = "-_.:@=+!#";
+    return !device.empty() && device.size() <= 64 && std::all_of(device.begin(), device.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || kPunctuation.find(c) != std::string_view::npos;
+    });
+}
+
 ParsedCommand parseClientCommand(std::string_view piece) {
     BoundedJson<json> parsed = parseBoundedJson<json>(piece);
     // Not fatal, unlike 112: the client does speak JSON, only nested deeper than we accept.
@@ -93,6 +100,18 @@ ParsedCommand parseClientCommand(std::string_view piece) {
         if (auto* error = std::get_if<std::string>(&client)) return badRequest(command.id, *error);
         command.client = std::get<std::optional<std::string>>(client).value_or("");
         if (command.client.size() > 128) return badRequest(command.id, "\"client\" must be at most 128 characters");
+        auto device = optionalString(object, "device");
+        if (auto* error = std::get_if<std::string>(&device)) return badRequest(command.id, *error);
+        auto named = std::get<std::optional<std::string>>(device);
+        command.device = named.value_or("");
+        if (named && !validDeviceId(command.device))
+            return badRequest(command.id, "\"device\" must be 1 to 64 letters, digits or -_.:@=+!#");
+        if (auto info = object.find("info"); info != object.end() && !info->is_null()) {
+            if (!info->is_object()) return badRequest(command.id, "\"info\" must be a JSON object");
+            command.info = info->dump();
+            if (command.info.size() > kMaxInfoBytes)
+                return badRequest(command.id, "\"info\" must be at most 1024 bytes of JSON");
+        }
     } else if (type == "subscribe") {
         command.type = CommandType::Subscribe;
         if (auto error = requireChannel()) return *error;
@@ -131,6 +150,16 @@ ParsedCommand parseClientCommand(std::string_view piece) {
     } else if (type == "presence" || type == "presence_stats") {
         command.type = type == "presence" ? CommandType::Presence : CommandType::PresenceStats;
         if (auto error = requireChannel()) return *error;
+    } else if (type == "status") {
+        command.type = CommandType::Status;
+        auto users = object.find("users");
+        if (users == object.end() || !users->is_array() || users->empty() || users->size() > kMaxStatusUsers)
+            return badRequest(command.id, "\"users\" must be an array of 1 to 1000 user ids");
+        command.users.reserve(users->size());
+        for (const json& user : *users) {
+            if (!user.is_string()) return badRequest(command.id, "\"users\" must hold strings");
+            command.users.push_back(user.get<std::string>());
+        }
     } else if (type == "publish") {
         command.type = CommandType::Publish;
         if (auto error = requireChannel()) return *error;

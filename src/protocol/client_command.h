@@ -6,6 +6,7 @@
 #include <string>
 #include <string_view>
 #include <variant>
+#include <vector>
 
 #include "wspush/codes.h"
 #include "wspush/publication.h"
@@ -20,6 +21,7 @@ enum class CommandType {
     History,
     Presence,
     PresenceStats,
+    Status,
     Ping,
     Ack,
     Rec,
@@ -30,6 +32,11 @@ enum class CommandType {
 // The most publications one `history` command (or GET /api/history) returns.
 inline constexpr std::size_t kMaxHistoryLimit = 1000;
 inline constexpr std::size_t kDefaultHistoryLimit = 100;
+// The most users one `status` command (or POST /api/users/status) asks about.
+inline constexpr std::size_t kMaxStatusUsers = 1000;
+// The most bytes of a connection's `info` object, compact: it travels in every presence entry and
+// join/leave push of the connection.
+inline constexpr std::size_t kMaxInfoBytes = 1024;
 
 struct ClientCommand {
     std::optional<std::uint64_t> id;
@@ -48,6 +55,9 @@ struct ClientCommand {
     std::string client;                        // connect: "name/version", informational
     std::optional<std::string> session;        // connect: resume this session…
     std::optional<std::string> resume;         // …proving it with this token
+    std::string device;                        // connect: the device's id, "" when none
+    std::string info;                          // connect: compact JSON object, "" when none
+    std::vector<std::string> users;            // status
 };
 
 struct CommandError {
@@ -59,6 +69,9 @@ struct CommandError {
 };
 
 using ParsedCommand = std::variant<ClientCommand, CommandError>;
+
+// A device id: 1 to 64 letters, digits or - _ . : @ = + ! #.
+bool validDeviceId(std::string_view device);
 
 // Parses one newline-free piece of a frame. Never throws.
 ParsedCommand parseClientCommand(std::string_view piece);

@@ -85,6 +85,7 @@ std::string encodeConnected(RequestId id, const ConnectedReply& r) {
     object["pong_timeout"] = seconds(r.pongTimeout);
     object["node"] = r.node;
     object["version"] = r.version;
+    object["device"] = r.device;
     return dump(object);
 }
 
@@ -170,6 +171,23 @@ std::string encodePresenceStats(RequestId id, std::string_view channel, const Pr
     object["channel"] = channel;
     object["clients"] = stats.clients;
     object["users"] = stats.users;
+    return dump(object);
+}
+
+std::string encodePresenceChange(PresenceChange change, std::string_view channel, const PresenceEntry& entry) {
+    json object = reply(std::nullopt, change == PresenceChange::Join ? "join" : "leave");
+    object["channel"] = channel;
+    object["client"] = entry.client;
+    object["user"] = entry.user;
+    object["device"] = entry.device;
+    if (!entry.info.empty()) object["info"] = json::parse(entry.info, nullptr, false);
+    return dump(object);
+}
+
+std::string encodeStatus(RequestId id, const std::vector<std::pair<std::string, bool>>& users, bool withType) {
+    json object = withType ? reply(id, "status") : json::object();
+    json& online = object["users"] = json::object();
+    for (const auto& [user, isOnline] : users) online[user] = isOnline;
     return dump(object);
 }
 

@@ -34,6 +34,7 @@ struct ConnectedReply {
     double pongTimeout = 0;
     std::string node;
     std::string version;
+    std::string device;  // the device `connect` named, "" when none
 };
 std::string encodeConnected(RequestId id, const ConnectedReply& reply);
 // `recovered`: present only when the subscribe asked for recovery (`since`).
@@ -53,6 +54,13 @@ std::string encodePresence(RequestId id, std::string_view channel, const std::ve
                            bool withType = true);
 std::string encodePresenceStats(RequestId id, std::string_view channel, const PresenceStats& stats,
                                 bool withType = true);
+// A connection joined or left `channel` (namespaces with `join_leave`):
+// `{"type":"join"|"leave","channel":…,"client":…,"user":…,"device":…,"info":{…}}`.
+enum class PresenceChange { Join, Leave };
+std::string encodePresenceChange(PresenceChange change, std::string_view channel, const PresenceEntry& entry);
+// Whether each user has a connection: `{"id":…,"type":"status","users":{"alice":true,…}}`, and
+// without `id` and `type` for the HTTP API.
+std::string encodeStatus(RequestId id, const std::vector<std::pair<std::string, bool>>& users, bool withType = true);
 std::string encodePublished(RequestId id, const Publication& publication);
 std::string encodePong(RequestId id);
 std::string encodeRel(std::uint64_t did);

@@ -83,6 +83,7 @@ bool ClientProtocol::handleCommand(ClientCommand& command) {
         case CommandType::History: handleHistory(command); break;
         case CommandType::Presence:
         case CommandType::PresenceStats: handlePresence(command); break;
+        case CommandType::Status: handleStatus(command); break;
         case CommandType::Publish: handlePublish(command); break;
         case CommandType::Ping: connection_.sendReply(encodePong(command.id)); break;
         case CommandType::Ack:
@@ -112,6 +113,8 @@ bool ClientProtocol::handleConnect(const ClientCommand& command) {
         return false;
     }
     connectId_ = command.id;
+    device_ = command.device;
+    info_ = command.info;
     std::string user = command.user.value_or("");
     spdlog::debug("[{}] connect user=\"{}\" client=\"{}\"", connection_.id(), user, command.client);
 
@@ -195,20 +198,51 @@ void ClientProtocol::sessionReady(std::shared_ptr<ClientSession> session, bool r
     // Presence counts connections: a resumed session's channels have this one in them now, before
     // `connected` tells the client so (it may ask at once).
     connectedAtMs_ = node_.clock().unixMillis();
+    joinUserPresence();
     for (const std::string& channel : session_->channels()) presenceJoin(channel);
     const auto& ws = node_.config().websocket;
-    connection_.sendReply(encodeConnected(
-        connectId_, ConnectedReply{connection_.id(), session_->user(), session_->id(), session_->resumeToken(), resumed,
-                                   ws.ping_interval.count(), ws.pong_timeout.count(), node_.name(), Node::version()}));
+    ConnectedReply reply{
+        connection_.id(),         session_->user(),        session_->id(), session_->resumeToken(), resumed,
+        ws.ping_interval.count(), ws.pong_timeout.count(), node_.name(),   Node::version(),         device_};
+    connection_.sendReply(encodeConnected(connectId_, reply));
     // After `connected`: resent and waiting deliveries follow it.
     session_->attach(&connection_);
+}
+
+PresenceEntry ClientProtocol::presenceEntry() const {
+    return PresenceEntry{connection_.id(), session_->user(), device_, node_.name(), connectedAtMs_, info_};
 }
 
 void ClientProtocol::presenceJoin(const std::string& channel) {
     if (!node_.presenceEnabled(channel)) return;
     if (std::find(presentIn_.begin(), presentIn_.end(), channel) == presentIn_.end()) presentIn_.push_back(channel);
-    node_.presenceJoin(connection_.loop().index(), channel,
-                       PresenceEntry{connection_.id(), session_->user(), "", node_.name(), connectedAtMs_, ""});
+    node_.presenceJoin(connection_.loop().index(), channel, presenceEntry());
+}
+
+void ClientProtocol::joinUserPresence() {
+    if (session_->user().empty()) return;
+    for (std::string channel : {personalChannel(session_->user()), std::string(kOnlineChannel)}) {
+        if (channel.empty()) continue;  // a user id that has no personal channel is online all the same
+        node_.presenceJoin(connection_.loop().index(), channel, presenceEntry());
+        presentIn_.push_back(std::move(channel));
+    }
+}
+
+void ClientProtocol::handleStatus(const ClientCommand& command) {
+    if (!node_.config().client.user_status)
+        return replyError(command.id, ErrorCode::PermissionDenied, "clients may not ask for users' status");
+    node_.usersOnline(command.users, [self = self(), id = command.id, users = command.users](auto result) {
+        net::dispatch(self->connection_.loop().context(), [self, id, users, result = std::move(result)] {
+            if (self->state_ != State::Connected) return;
+            if (auto* error = std::get_if<BrokerError>(&result))
+                return self->replyError(id, errorCodeOf(*error), error->message);
+            const auto& online = std::get<std::vector<bool>>(result);
+            std::vector<std::pair<std::string, bool>> status;
+            status.reserve(users.size());
+            for (std::size_t i = 0; i < users.size(); ++i) status.emplace_back(users[i], online[i]);
+            self->connection_.sendReply(encodeStatus(id, status));
+        });
+    });
 }
 
 void ClientProtocol::presenceLeave(const std::string& channel) {
@@ -293,7 +327,8 @@ void ClientProtocol::handleUnsubscribe(const ClientCommand& command) {
     if (!session_->isSubscribed(command.channel))
         return replyError(command.id, ErrorCode::NotSubscribed, "not subscribed");
     session_->unsubscribe(command.channel);
-    presenceLeave(command.channel);
+    // Not the personal channel's entry: it says the user is connected, subscribed or not.
+    if (node_.presenceEnabled(command.channel)) presenceLeave(command.channel);
     connection_.sendReply(encodeUnsubscribed(command.id, command.channel));
 }
 

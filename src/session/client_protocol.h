@@ -76,9 +76,14 @@ private:
     void handlePublish(const ClientCommand& command);
     void handleHistory(const ClientCommand& command);
     void handlePresence(const ClientCommand& command);
+    void handleStatus(const ClientCommand& command);
     // This connection is present in `channel` / no more (namespaces with `presence`).
     void presenceJoin(const std::string& channel);
     void presenceLeave(const std::string& channel);
+    // A connection of a user is present in the user's personal channel (GET /api/users/{id}) and
+    // among the users online (Node::onlineUsers), whatever it subscribes to.
+    void joinUserPresence();
+    PresenceEntry presenceEntry() const;
     void handleQosAnswer(const ClientCommand& command);
     // `dedupKey` non-empty: remember the outcome under it in Node::clientPublishes().
     void publishAndReply(PublishRequest request, std::optional<std::uint64_t> id, std::string dedupKey);
@@ -94,6 +99,8 @@ private:
     std::shared_ptr<ClientSession> joining_;  // a new session joining its personal channel
     std::optional<std::uint64_t> connectId_;  // the id of the `connect` being answered
     std::int64_t connectedAtMs_ = 0;          // when `connected` was sent (Unix ms)
+    std::string device_;                      // from `connect`, "" when none
+    std::string info_;                        // from `connect`: a JSON object's text, "" when none
     std::vector<std::string> presentIn_;      // channels this connection has a presence entry in
 };
 

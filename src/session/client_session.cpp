@@ -185,6 +185,11 @@ void ClientSession::detach(SessionConnection* connection, bool endSession) {
 
 void ClientSession::deliver(const PublicationPtr& publication, const SharedFrame& frame) {
     if (ended_) return;
+    if (publication->event) {
+        // A join or leave: for whoever is connected now; presence tells a later client the rest.
+        if (connection_) connection_->sendFrame(OutboundFrame::text(frame));
+        return;
+    }
     if (publication->report && connection_) publication->report->reached();
     if (publication->qos == 0) {
         // At most once: a client that is away misses it.

@@ -196,6 +196,23 @@ TEST_F(ConfigTest, PresenceOptionsAreReadAndChecked) {
     EXPECT_EQ(parseOk("{}").presence_ttl.count(), 9);
 }
 
+TEST_F(ConfigTest, JoinLeaveNeedsPresenceAndAUserStatusSwitchExists) {
+    Config defaults = parseOk("{}");
+    EXPECT_FALSE(defaults.channel_defaults.join_leave);
+    EXPECT_EQ(defaults.channel_defaults.join_leave_max_members, 100u);
+    EXPECT_FALSE(defaults.client.user_status);
+    Config c = parseOk(R"({"client": {"user_status": true}, "namespaces": {"room": {"presence": true,
+                           "join_leave": true, "join_leave_max_members": 20}}})");
+    EXPECT_TRUE(c.client.user_status);
+    EXPECT_TRUE(c.namespaces.at("room").join_leave);
+    EXPECT_EQ(c.namespaces.at("room").join_leave_max_members, 20u);
+    EXPECT_EQ(errorPath(R"({"namespaces": {"room": {"join_leave": true}}})"), "namespaces.room.join_leave");
+    EXPECT_EQ(errorPath(R"({"channel_defaults": {"presence": true, "join_leave_max_members": 0}})"),
+              "channel_defaults.join_leave_max_members");
+    setEnv("WSPUSH_CLIENT_USER_STATUS", "true");
+    EXPECT_TRUE(parseOk("{}").client.user_status);
+}
+
 TEST_F(ConfigTest, EmptyApiListenMeansSharedListener) {
     EXPECT_FALSE(parseOk(R"({"api": {"listen": ""}})").api.listen.has_value());
 }
@@ -542,6 +559,7 @@ TEST_F(ConfigTest, EnvironmentVariablesAreTheDocumentedList) {
         "WSPUSH_WEBSOCKET_COMPRESSION_THRESHOLD",
         "WSPUSH_CLIENT_ALLOW_ANONYMOUS",
         "WSPUSH_CLIENT_TRUST_CLIENT_USER",
+        "WSPUSH_CLIENT_USER_STATUS",
         "WSPUSH_SESSIONS_TTL",
         "WSPUSH_SESSIONS_MAX_QUEUED",
         "WSPUSH_QOS_ACK_TIMEOUT",

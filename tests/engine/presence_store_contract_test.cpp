@@ -85,6 +85,24 @@ protected:
         auto* stats = std::get_if<PresenceStats>(&result);
         return stats ? std::pair{stats->clients, stats->users} : std::pair<std::uint64_t, std::uint64_t>{};
     }
+    std::vector<bool> hasUsers(const std::string& channel, std::vector<std::string> users) {
+        std::promise<std::variant<std::vector<bool>, BrokerError>> promise;
+        store().hasUsers(channel, std::move(users), [&](auto result) { promise.set_value(std::move(result)); });
+        auto future = promise.get_future();
+        EXPECT_EQ(future.wait_for(5s), std::future_status::ready);
+        auto result = future.get();
+        EXPECT_TRUE(std::holds_alternative<std::vector<bool>>(result));
+        auto* present = std::get_if<std::vector<bool>>(&result);
+        return present ? *present : std::vector<bool>{};
+    }
+    std::variant<PresenceUserPage, BrokerError> users(const std::string& channel, std::string cursor,
+                                                      std::size_t limit) {
+        std::promise<std::variant<PresenceUserPage, BrokerError>> promise;
+        store().users(channel, std::move(cursor), limit, [&](auto result) { promise.set_value(std::move(result)); });
+        auto future = promise.get_future();
+        EXPECT_EQ(future.wait_for(5s), std::future_status::ready);
+        return future.get();
+    }
     static std::set<std::string> clientsOf(const std::vector<PresenceEntry>& entries) {
         std::set<std::string> clients;
         for (const auto& e : entries) clients.insert(e.client);
@@ -146,6 +164,51 @@ TYPED_TEST(PresenceStoreContractTest, AListStopsAtItsLimit) {
     EXPECT_EQ(listed.size(), 250u);
     EXPECT_EQ(this->clientsOf(listed).size(), 250u) << "no entry twice";
     EXPECT_EQ(this->stats("big"), (std::pair<std::uint64_t, std::uint64_t>{600, 7}));
+}
+
+TYPED_TEST(PresenceStoreContractTest, HasUsersAnswersInTheOrderAsked) {
+    this->store().add("online", {this->entry("c1", "alice"), this->entry("c2", "bob"), this->entry("c3", "")}, 10s);
+    EXPECT_EQ(this->hasUsers("online", {"bob", "nobody", "alice", "bob"}),
+              (std::vector<bool>{true, false, true, true}));
+    EXPECT_EQ(this->hasUsers("empty", {"alice"}), (std::vector<bool>{false}));
+    this->store().remove("online", {"c2"});
+    EXPECT_EQ(this->hasUsers("online", {"bob"}), (std::vector<bool>{false}));
+    this->now += 11000;
+    EXPECT_EQ(this->hasUsers("online", {"alice"}), (std::vector<bool>{false})) << "expired with its node";
+}
+
+TYPED_TEST(PresenceStoreContractTest, UsersArePagedWithACursorAndEachAppearsOnce) {
+    std::vector<PresenceEntry> added;
+    std::set<std::string> expected;
+    for (int i = 0; i < 300; ++i) {
+        std::string user = "user" + std::to_string(i);
+        added.push_back(this->entry("c" + std::to_string(i), user));
+        added.push_back(this->entry("d" + std::to_string(i), user));  // a second connection: one user
+        expected.insert(user);
+    }
+    added.push_back(this->entry("anon", ""));
+    this->store().add("online", added, 60s);
+    std::set<std::string> seen;
+    std::string cursor;
+    int pages = 0;
+    do {
+        auto result = this->users("online", cursor, 50);
+        ASSERT_TRUE(std::holds_alternative<PresenceUserPage>(result));
+        auto& page = std::get<PresenceUserPage>(result);
+        for (const auto& user : page.users) EXPECT_TRUE(seen.insert(user).second) << user << " twice";
+        cursor = page.cursor;
+        ASSERT_LT(++pages, 300) << "the cursor must move on";
+    } while (!cursor.empty());
+    EXPECT_EQ(seen, expected) << "every user, anonymous left out";
+    EXPECT_GT(pages, 2) << "more than one page";
+
+    auto empty = this->users("nobody", "", 50);
+    ASSERT_TRUE(std::holds_alternative<PresenceUserPage>(empty));
+    EXPECT_TRUE(std::get<PresenceUserPage>(empty).users.empty());
+    EXPECT_TRUE(std::get<PresenceUserPage>(empty).cursor.empty());
+    auto bad = this->users("online", "not a cursor", 50);
+    ASSERT_TRUE(std::holds_alternative<BrokerError>(bad));
+    EXPECT_EQ(std::get<BrokerError>(bad).code, ApiErrorCode::WrongType);
 }
 
 }  // namespace

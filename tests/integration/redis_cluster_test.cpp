@@ -658,6 +658,29 @@ TEST(RedisCluster, PresenceCountsEveryNodeAndANodeKilledLeavesWithinPresenceTtl)
     for (const auto& entry : listed["clients"]) ++perNode[entry.value("node", "")];
     EXPECT_EQ(perNode, (std::map<std::string, int>{{"n1", 2}, {"n2", 2}, {"n3", 2}}));
 
+    // Users online, cluster-wide. Client i is on node i % 3 as user u(i % 4).
+    HttpTestClient api(nodes[0]->apiPort());
+    auto status = [&] {
+        return api.postJson("/api/users/status", {{"users", {"u0", "u1", "u2", "u3", "nobody"}}}).body;
+    };
+    EXPECT_EQ(status(), R"({"users":{"u0":true,"u1":true,"u2":true,"u3":true,"nobody":false}})");
+    auto nodesOf = [&](const std::string& user) {
+        std::multiset<std::string> names;
+        HttpResult found = api.get("/api/users/" + user);
+        EXPECT_EQ(found.status, 200u) << found.body;
+        json body = found.json();  // kept: a range-for over a temporary's member would dangle
+        for (const auto& connection : body["connections"]) names.insert(connection.value("node", ""));
+        return names;
+    };
+    EXPECT_EQ(nodesOf("u1"), (std::multiset<std::string>{"n2", "n3"}));
+    auto onlineUsers = [&](unsigned short port) {
+        std::set<std::string> users;
+        json body = httpGet(port, "/api/online").json();
+        for (const auto& user : body["users"]) users.insert(user.get<std::string>());
+        return users;
+    };
+    EXPECT_EQ(onlineUsers(nodes[1]->apiPort()), (std::set<std::string>{"u0", "u1", "u2", "u3"}));
+
     // Past presence_ttl, the living nodes' entries are still there: refreshed every second.
     std::this_thread::sleep_for(4500ms);
     EXPECT_EQ(stats(0).value("clients", 0), 6);
@@ -669,9 +692,46 @@ TEST(RedisCluster, PresenceCountsEveryNodeAndANodeKilledLeavesWithinPresenceTtl)
     EXPECT_LE(Clock::now() - killedAt, 4000ms) << "gone within presence_ttl (3 s) and a refresh";
     // Client i is on node i % 3 as user u(i % 4): n3 took u2's only connection and one of u1's.
     EXPECT_EQ(stats(1).value("users", 0), 3);
+    EXPECT_EQ(status(), R"({"users":{"u0":true,"u1":true,"u2":false,"u3":true,"nobody":false}})");
+    EXPECT_EQ(nodesOf("u1"), (std::multiset<std::string>{"n2"}));
+    EXPECT_EQ(onlineUsers(nodes[0]->apiPort()), (std::set<std::string>{"u0", "u1", "u3"}));
     clients[0]->close();  // u0 on n1: u0 keeps its connection on n2
     EXPECT_TRUE(eventually([&] { return stats(1).value("clients", 0) == 3; }, 3000ms));
     EXPECT_EQ(stats(1).value("users", 0), 3);
+}
+
+TEST(RedisCluster, JoinAndLeaveReachSubscribersOnEveryNode) {
+    RedisServerProcess redis;
+    json base = onRedis(redis);
+    std::vector<std::unique_ptr<DaemonProcess>> nodes;
+    for (int i = 1; i <= 2; ++i) {
+        json config = nodeConfig("n" + std::to_string(i), base);
+        config["namespaces"]["room"] = json{{"presence", true}, {"join_leave", true}};
+        config["client"] = json{{"allow_anonymous", true}, {"trust_client_user", true}, {"user_status", true}};
+        nodes.push_back(std::make_unique<DaemonProcess>(config));
+    }
+    for (auto& node : nodes)
+        ASSERT_TRUE(eventually([&] { return httpGet(node->apiPort(), "/readyz").status == 200; }, 5000ms));
+    auto isType = [](const json& m, const char* type) { return m.value("type", "") == type; };
+    WsTestClient watcher, guest;
+    ASSERT_TRUE(watcher.connectProtocol(nodes[0]->port(), "watcher"));
+    ASSERT_TRUE(watcher.subscribe("room:1"));
+    auto connected = guest.connectWith(nodes[1]->port(), json{{"user", "guest"}, {"device", "d2"}});
+    ASSERT_TRUE(connected);
+    std::string guestId = connected->value("client", "");
+    ASSERT_TRUE(guest.subscribe("room:1"));
+    auto joined =
+        watcher.waitFor([&](const json& m) { return isType(m, "join") && m.value("client", "") == guestId; }, 3000ms);
+    ASSERT_TRUE(joined) << "a join made on n2 reaches a subscriber on n1";
+    EXPECT_EQ(joined->value("user", ""), "guest");
+    EXPECT_EQ(joined->value("device", ""), "d2");
+    // A client on n2 asks for the status of a user connected to n1.
+    auto status = guest.request({{"type", "status"}, {"users", {"watcher", "nobody"}}});
+    ASSERT_TRUE(status);
+    EXPECT_EQ((*status)["users"], (json{{"watcher", true}, {"nobody", false}})) << status->dump();
+    guest.close();
+    EXPECT_TRUE(
+        watcher.waitFor([&](const json& m) { return isType(m, "leave") && m.value("client", "") == guestId; }, 3000ms));
 }
 
 TEST(RedisCluster, DisconnectOnOneNodeClosesTheUsersConnectionsOnOthers) {

@@ -52,6 +52,9 @@ public:
     }
     EngineStats stats() const override { return inner_.stats(); }
     std::vector<EngineShardHealth> health() const override { return {}; }
+    void publishEvent(std::string_view channel, std::string frame) override {
+        inner_.publishEvent(channel, std::move(frame));
+    }
     void publishControl(std::string_view target, std::string payload) override {
         inner_.publishControl(target, std::move(payload));
     }

@@ -76,10 +76,11 @@ TEST(EncodeMessageTest, LargeOffsetsAreExact) {
 }
 
 TEST(EncodeConnectedTest, Fields) {
-    ConnectedReply r{"conn-1", "alice", "s1", "r1", false, 25, 10, "node-a", "0.1.0"};
+    ConnectedReply r{"conn-1", "alice", "s1", "r1", false, 25, 10, "node-a", "0.1.0", "phone-1"};
     json m = parseMessage(encodeConnected(1, r));
     EXPECT_EQ(keysOf(m), (std::set<std::string>{"id", "type", "client", "user", "session", "resume", "resumed",
-                                                "ping_interval", "pong_timeout", "node", "version"}));
+                                                "ping_interval", "pong_timeout", "node", "version", "device"}));
+    EXPECT_EQ(m["device"], "phone-1");
     EXPECT_EQ(m["session"], "s1");
     EXPECT_EQ(m["resume"], "r1");
     EXPECT_EQ(m["resumed"], false);
@@ -93,8 +94,29 @@ TEST(EncodeConnectedTest, Fields) {
     EXPECT_EQ(m["version"], "0.1.0");
 }
 
+TEST(EncodePresenceChangeTest, JoinAndLeaveCarryTheEntry) {
+    PresenceEntry entry{"c1", "alice", "d1", "n1", 1700000000000, R"({"name":"Alice"})"};
+    json join = parseMessage(encodePresenceChange(PresenceChange::Join, "room", entry));
+    EXPECT_EQ(join, (json{{"type", "join"},
+                          {"channel", "room"},
+                          {"client", "c1"},
+                          {"user", "alice"},
+                          {"device", "d1"},
+                          {"info", {{"name", "Alice"}}}}));
+    entry.info.clear();
+    json leave = parseMessage(encodePresenceChange(PresenceChange::Leave, "room", entry));
+    EXPECT_EQ(leave["type"], "leave");
+    EXPECT_FALSE(leave.contains("info"));
+}
+
+TEST(EncodeStatusTest, UsersInTheOrderAsked) {
+    EXPECT_EQ(encodeStatus(4, {{"bob", true}, {"alice", false}}),
+              R"({"id":4,"type":"status","users":{"bob":true,"alice":false}})");
+    EXPECT_EQ(encodeStatus(std::nullopt, {{"bob", true}}, false), R"({"users":{"bob":true}})");
+}
+
 TEST(EncodeConnectedTest, WithoutIdAndAnonymousUser) {
-    ConnectedReply r{"conn-2", "", "s2", "r2", true, 1.5, 0.5, "n", "v"};
+    ConnectedReply r{"conn-2", "", "s2", "r2", true, 1.5, 0.5, "n", "v", ""};
     json m = parseMessage(encodeConnected(std::nullopt, r));
     EXPECT_FALSE(m.contains("id"));
     EXPECT_EQ(m["user"], "");
@@ -103,7 +125,7 @@ TEST(EncodeConnectedTest, WithoutIdAndAnonymousUser) {
 }
 
 TEST(EncodeConnectedTest, UserWithNewlineAndInvalidUtf8StaysOneLine) {
-    ConnectedReply r{"c", "bad\nname\xff", "s", "r", false, 25, 10, "n", "v"};
+    ConnectedReply r{"c", "bad\nname\xff", "s", "r", false, 25, 10, "n", "v", ""};
     std::string text = encodeConnected(5, r);
     json m = parseMessage(text);
     EXPECT_EQ(m["id"], 5);

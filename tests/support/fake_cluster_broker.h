@@ -106,6 +106,13 @@ public:
         std::uint64_t nodes = cluster_.deliver(publication);
         done(Published{publication, false, nodes});
     }
+    void publishEvent(std::string_view channel, std::string frame) override {
+        auto event = std::make_shared<Publication>();
+        event->channel = std::string(channel);
+        event->data = std::move(frame);
+        event->event = true;
+        cluster_.deliver(event);
+    }
     void subscribe(std::string_view channel, SubscribeCompletion done) override {
         if (cluster_.failure) return done(*cluster_.failure);
         {

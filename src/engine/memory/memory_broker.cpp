@@ -182,6 +182,14 @@ void MemoryBroker::publish(PublishRequest request, PublishCompletion done) {
     done(Published{std::move(publication), false});
 }
 
+void MemoryBroker::publishEvent(std::string_view channel, std::string frame) {
+    auto event = std::make_shared<Publication>();
+    event->channel = std::string(channel);
+    event->data = std::move(frame);
+    event->event = true;
+    handler_->onPublication(event);  // the router drops it when nobody here subscribes
+}
+
 void MemoryBroker::history(std::string_view channel, HistoryQuery query, HistoryCompletion done) {
     HistoryPage page;
     {

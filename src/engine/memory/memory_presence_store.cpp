@@ -1,5 +1,9 @@
 #include "engine/memory/memory_presence_store.h"
 
+#include <algorithm>
+
+#include "base/hex.h"
+
 namespace wspush {
 
 MemoryPresenceStore::MemoryPresenceStore(Clock clock) : clock_(std::move(clock)) {}
@@ -80,6 +84,39 @@ void MemoryPresenceStore::stats(std::string_view channel, PresenceStatsCompletio
             stats = PresenceStats{it->second.clients.size(), it->second.connectionsPerUser.size()};
     }
     done(stats);
+}
+
+void MemoryPresenceStore::hasUsers(std::string_view channel, std::vector<std::string> users,
+                                   PresenceHasUsersCompletion done) {
+    std::vector<bool> present(users.size(), false);
+    {
+        std::lock_guard lock(mutex_);
+        auto it = channels_.find(channel);
+        if (it != channels_.end() && expire(it, clock_()))
+            for (std::size_t i = 0; i < users.size(); ++i)
+                present[i] = it->second.connectionsPerUser.contains(users[i]);
+    }
+    done(std::move(present));
+}
+
+void MemoryPresenceStore::users(std::string_view channel, std::string cursor, std::size_t limit,
+                                PresenceUsersCompletion done) {
+    // The cursor is the hex of the page's last name: opaque, and safe in a URL.
+    auto after = fromHex(cursor);
+    if (!after) return done(BrokerError{ApiErrorCode::WrongType, "\"cursor\" is not one this server gave"});
+    PresenceUserPage page;
+    {
+        std::lock_guard lock(mutex_);
+        auto it = channels_.find(channel);
+        if (it != channels_.end() && expire(it, clock_())) {
+            const auto& users = it->second.connectionsPerUser;
+            auto user = cursor.empty() ? users.begin() : users.upper_bound(*after);
+            for (; user != users.end() && page.users.size() < std::max<std::size_t>(limit, 1); ++user)
+                if (!user->first.empty()) page.users.push_back(user->first);
+            if (user != users.end() && !page.users.empty()) page.cursor = toHex(page.users.back());
+        }
+    }
+    done(std::move(page));
 }
 
 }  // namespace wspush

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <mutex>
 #include <set>
 #include <string>
@@ -26,6 +27,8 @@ public:
     void remove(std::string_view channel, std::vector<std::string> clients) override;
     void list(std::string_view channel, std::size_t limit, PresenceListCompletion done) override;
     void stats(std::string_view channel, PresenceStatsCompletion done) override;
+    void hasUsers(std::string_view channel, std::vector<std::string> users, PresenceHasUsersCompletion done) override;
+    void users(std::string_view channel, std::string cursor, std::size_t limit, PresenceUsersCompletion done) override;
 
 private:
     struct Present {
@@ -34,7 +37,8 @@ private:
     };
     struct Channel {
         std::unordered_map<std::string, Present, StringHash, std::equal_to<>> clients;
-        std::unordered_map<std::string, std::uint64_t, StringHash, std::equal_to<>> connectionsPerUser;
+        // Ordered, so that users() pages by name: its cursor is the last name of a page.
+        std::map<std::string, std::uint64_t, std::less<>> connectionsPerUser;
         std::set<std::pair<std::int64_t, std::string>> byExpiry;  // (expires at, client)
     };
     using Channels = std::unordered_map<std::string, Channel, StringHash, std::equal_to<>>;

@@ -5,6 +5,7 @@
 //
 //   body:    <qos>\n<ts>\n<mid>\n<data>
 //   message: <offset>\n<epoch>\n<report origin: "<id>:<node>" or "">\n<body>
+//   event:   e\n<frame>   (Broker::publishEvent; an offset never starts with a letter)
 //
 // The Lua scripts read <ts> from a body to expire history (redis_lua.cpp): keep it second.
 #pragma once
@@ -18,6 +19,8 @@
 #include "wspush/publication.h"
 
 namespace wspush {
+
+inline constexpr std::string_view kEventPrefix = "e\n";
 
 std::string encodeBody(const Publication& publication);
 // What an idempotency result keeps besides offset and epoch: <ts>\n<mid>.

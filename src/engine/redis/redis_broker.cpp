@@ -373,6 +373,13 @@ void RedisBroker::onMessage(const std::string& pubsubChannel, const std::string&
     std::string_view channel = keys_.channelOf(pubsubChannel);
     auto it = channels_.find(channel);
     if (it == channels_.end()) return;  // unsubscribed while the message was on its way
+    if (std::string_view frame = payload; frame.starts_with(kEventPrefix)) {
+        auto event = std::make_shared<Publication>();
+        event->channel = it->first;
+        event->data = frame.substr(kEventPrefix.size());
+        event->event = true;
+        return handler_->onPublication(event);
+    }
     auto publication = decodeMessage(channel, payload);
     if (!publication) {
         spdlog::warn("redis: dropped a malformed message on {} ({} bytes)", pubsubChannel, payload.size());
@@ -626,6 +633,14 @@ void RedisBroker::withShardOf(std::string_view channel, ShardTask task) {
         Shard& shard = shardFor(channel);
         if (!shard.commands->ready()) return task(unavailable(shard));
         task(shard.commands.get());
+    });
+}
+
+void RedisBroker::publishEvent(std::string_view channel, std::string frame) {
+    withShardOf(channel, [this, pubsub = keys_.pubsub(channel), frame = std::move(frame)](auto shard) mutable {
+        auto* commands = std::get_if<RedisConnection*>(&shard);
+        if (commands == nullptr) return;  // at most once
+        (*commands)->command({"PUBLISH", std::move(pubsub), std::string(kEventPrefix) + frame}, [](RedisResult) {});
     });
 }
 

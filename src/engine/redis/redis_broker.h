@@ -81,6 +81,7 @@ public:
     void stop() override;
 
     void publish(PublishRequest request, PublishCompletion done) override;
+    void publishEvent(std::string_view channel, std::string frame) override;
     void subscribe(std::string_view channel, SubscribeCompletion done) override;
     void unsubscribe(std::string_view channel) override;
     void history(std::string_view channel, HistoryQuery query, HistoryCompletion done) override;

@@ -28,6 +28,8 @@ public:
     std::string presence(std::string_view channel) const { return tagged(channel, ":pe"); }
     std::string presenceExpiry(std::string_view channel) const { return tagged(channel, ":px"); }
     std::string presenceUsers(std::string_view channel) const { return tagged(channel, ":pu"); }
+    // The same users by name (a sorted set, all scores 0), for paging through them in order.
+    std::string presenceUserNames(std::string_view channel) const { return tagged(channel, ":pn"); }
     // The pub/sub channel its publications travel on.
     std::string pubsub(std::string_view channel) const { return tagged(channel, ":p"); }
     // The channel named by a pub/sub channel of ours; empty when it is not one.

@@ -2,22 +2,27 @@
 
 #include <spdlog/spdlog.h>
 
+#include "base/hex.h"
 #include "protocol/presence_json.h"
 
 namespace wspush {
 
 namespace {
 
-// KEYS of every script: entries (hash), expiry (zset), users (hash).
+// KEYS of every script: entries (hash), expiry (zset), users (hash: connections per user), user
+// names (zset, all scores 0: the users in name order, for paging).
 #define WSPUSH_PRESENCE_PRELUDE                                                                          \
-    "local entries, expiry, users = KEYS[1], KEYS[2], KEYS[3]\n"                                         \
+    "local entries, expiry, users, names = KEYS[1], KEYS[2], KEYS[3], KEYS[4]\n"                         \
     "local function forget(client)\n"                                                                    \
     "  local entry = redis.call('hget', entries, client)\n"                                              \
     "  redis.call('zrem', expiry, client)\n"                                                             \
     "  if not entry then return end\n"                                                                   \
     "  redis.call('hdel', entries, client)\n"                                                            \
     "  local user = cjson.decode(entry).user or ''\n"                                                    \
-    "  if redis.call('hincrby', users, user, -1) <= 0 then redis.call('hdel', users, user) end\n"        \
+    "  if redis.call('hincrby', users, user, -1) <= 0 then\n"                                            \
+    "    redis.call('hdel', users, user)\n"                                                              \
+    "    redis.call('zrem', names, user)\n"                                                              \
+    "  end\n"                                                                                            \
     "end\n"                                                                                              \
     "local function expire(now)\n"                                                                       \
     "  for _, client in ipairs(redis.call('zrangebyscore', expiry, '-inf', now, 'LIMIT', 0, 1000)) do\n" \
@@ -29,7 +34,10 @@ namespace {
 const char* const kAdd = WSPUSH_PRESENCE_PRELUDE R"lua(
 expire(ARGV[1])
 for i = 4, #ARGV, 3 do
-  if redis.call('hset', entries, ARGV[i], ARGV[i + 2]) == 1 then redis.call('hincrby', users, ARGV[i + 1], 1) end
+  if redis.call('hset', entries, ARGV[i], ARGV[i + 2]) == 1 then
+    local user = ARGV[i + 1]
+    if redis.call('hincrby', users, user, 1) == 1 and user ~= '' then redis.call('zadd', names, 0, user) end
+  end
   redis.call('zadd', expiry, ARGV[2], ARGV[i])
 end
 for _, key in ipairs(KEYS) do redis.call('pexpire', key, ARGV[3]) end
@@ -65,6 +73,21 @@ expire(ARGV[1])
 return {redis.call('hlen', entries), redis.call('hlen', users)}
 )lua";
 
+// ARGV: now, then users. Returns each user's connection count, or false.
+const char* const kHasUsers = WSPUSH_PRESENCE_PRELUDE R"lua(
+expire(ARGV[1])
+return redis.call('hmget', users, unpack(ARGV, 2))
+)lua";
+
+// ARGV: now, the last user of the previous page ("" to start), limit. Returns the next users by
+// name, at most limit + 1 (the anonymous "" is never among the names).
+const char* const kUsers = WSPUSH_PRESENCE_PRELUDE R"lua(
+expire(ARGV[1])
+local from = ARGV[2] == '' and '-' or '(' .. ARGV[2]
+local page = redis.call('zrangebylex', names, from, '+', 'LIMIT', 0, tonumber(ARGV[3]) + 1)
+return page
+)lua";
+
 BrokerError replyError(const RedisResult& result) {
     if (auto* failure = std::get_if<RedisFailure>(&result))
         return BrokerError{ApiErrorCode::Unavailable, "redis: " + failure->message};
@@ -79,14 +102,18 @@ RedisPresenceStore::RedisPresenceStore(RedisBroker& engine, Clock clock)
       addScript_(kAdd),
       removeScript_(kRemove),
       listScript_(kList),
-      statsScript_(kStats) {
-    for (const RedisScript* script : {&addScript_, &removeScript_, &listScript_, &statsScript_})
+      statsScript_(kStats),
+      hasUsersScript_(kHasUsers),
+      usersScript_(kUsers) {
+    for (const RedisScript* script :
+         {&addScript_, &removeScript_, &listScript_, &statsScript_, &hasUsersScript_, &usersScript_})
         engine_.loadOnReady(*script);
 }
 
 std::vector<std::string> RedisPresenceStore::keysOf(std::string_view channel) const {
     const RedisKeys& keys = engine_.keys();
-    return {keys.presence(channel), keys.presenceExpiry(channel), keys.presenceUsers(channel)};
+    return {keys.presence(channel), keys.presenceExpiry(channel), keys.presenceUsers(channel),
+            keys.presenceUserNames(channel)};
 }
 
 void RedisPresenceStore::add(std::string_view channel, std::vector<PresenceEntry> entries,
@@ -155,6 +182,58 @@ void RedisPresenceStore::stats(std::string_view channel, PresenceStatsCompletion
                 if (!users || *clients < 0 || *users < 0) return done(replyError(result));
                 done(PresenceStats{static_cast<std::uint64_t>(*clients), static_cast<std::uint64_t>(*users)});
             });
+    });
+}
+
+void RedisPresenceStore::hasUsers(std::string_view channel, std::vector<std::string> users,
+                                  PresenceHasUsersCompletion done) {
+    if (users.empty()) return done(std::vector<bool>{});
+    users.insert(users.begin(), std::to_string(clock_()));
+    engine_.withShardOf(
+        channel, [this, keys = keysOf(channel), args = std::move(users), done = std::move(done)](auto shard) mutable {
+            if (auto* error = std::get_if<BrokerError>(&shard)) return done(std::move(*error));
+            std::size_t asked = args.size() - 1;
+            hasUsersScript_.run(*std::get<RedisConnection*>(shard), std::move(keys), std::move(args),
+                                [asked, done = std::move(done)](RedisResult result) {
+                                    auto* reply = std::get_if<RedisReply>(&result);
+                                    if (reply == nullptr || !reply->isArray() || reply->elements.size() != asked)
+                                        return done(replyError(result));
+                                    std::vector<bool> present;
+                                    present.reserve(asked);
+                                    // A missing field comes back as false (Lua's nil in a table).
+                                    for (const RedisReply& count : reply->elements) present.push_back(!count.isNil());
+                                    done(std::move(present));
+                                });
+        });
+}
+
+void RedisPresenceStore::users(std::string_view channel, std::string cursor, std::size_t limit,
+                               PresenceUsersCompletion done) {
+    // The cursor is the hex of the page's last name, as the memory store's: opaque, safe in a URL.
+    auto after = fromHex(cursor);
+    if (!after) return done(BrokerError{ApiErrorCode::WrongType, "\"cursor\" is not one this server gave"});
+    limit = std::max<std::size_t>(limit, 1);
+    engine_.withShardOf(channel, [this, keys = keysOf(channel), after = std::move(*after), limit,
+                                  done = std::move(done)](auto shard) mutable {
+        if (auto* error = std::get_if<BrokerError>(&shard)) return done(std::move(*error));
+        usersScript_.run(*std::get<RedisConnection*>(shard), std::move(keys),
+                         {std::to_string(clock_()), std::move(after), std::to_string(limit)},
+                         [limit, done = std::move(done)](RedisResult result) {
+                             auto* reply = std::get_if<RedisReply>(&result);
+                             if (reply == nullptr || !reply->isArray()) return done(replyError(result));
+                             PresenceUserPage page;
+                             for (const RedisReply& element : reply->elements) {
+                                 auto user = element.asString();
+                                 if (!user) return done(replyError(result));
+                                 page.users.emplace_back(*user);
+                             }
+                             // One more than a page was asked for: whether another page follows.
+                             if (page.users.size() > limit) {
+                                 page.users.resize(limit);
+                                 page.cursor = toHex(page.users.back());
+                             }
+                             done(std::move(page));
+                         });
     });
 }
 

@@ -26,6 +26,8 @@ public:
     void remove(std::string_view channel, std::vector<std::string> clients) override;
     void list(std::string_view channel, std::size_t limit, PresenceListCompletion done) override;
     void stats(std::string_view channel, PresenceStatsCompletion done) override;
+    void hasUsers(std::string_view channel, std::vector<std::string> users, PresenceHasUsersCompletion done) override;
+    void users(std::string_view channel, std::string cursor, std::size_t limit, PresenceUsersCompletion done) override;
 
 private:
     std::vector<std::string> keysOf(std::string_view channel) const;
@@ -36,6 +38,8 @@ private:
     RedisScript removeScript_;
     RedisScript listScript_;
     RedisScript statsScript_;
+    RedisScript hasUsersScript_;
+    RedisScript usersScript_;
 };
 
 }  // namespace wspush
