@@ -6,6 +6,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace wspush {
@@ -128,6 +129,31 @@ struct RedisConfig {
     std::optional<RedisSentinelConfig> sentinel;  // set: shards from Sentinel; `addresses` unused
 };
 
+// The events a backend may subscribe to (docs/webhooks.md). The order is WebhookEventKind's.
+inline constexpr std::string_view kWebhookEventNames[] = {
+    "user_online",  "user_offline",   "channel_occupied", "channel_vacated",
+    "member_added", "member_removed", "message_unacked",
+};
+
+// One backend URL that receives signed batches of the events it names.
+struct WebhookEndpointConfig {
+    std::string url;                  // http:// or https://, see parseWebhookUrl
+    std::vector<std::string> events;  // names from kWebhookEventNames; at least one, no repeats
+    std::string secret;               // the HMAC-SHA256 key of X-Wspush-Signature; not empty
+};
+
+struct WebhooksConfig {
+    // None: webhooks are off.
+    std::vector<WebhookEndpointConfig> endpoints;
+    Seconds timeout{5};              // one POST, from resolving the host to reading the answer
+    Seconds retry_for{300};          // a batch whose oldest event waited this long is dropped after a failed attempt
+    Seconds offline_grace{5};        // a user is offline when their last connection has been gone this long
+    Seconds unacked_after{30};       // a QoS delivery unacknowledged this long is reported as message_unacked
+    std::size_t max_queue = 100000;  // events waiting per endpoint; past it the newest are dropped
+    std::size_t max_batch = 100;     // events per POST
+    bool tls_verify = true;          // https: verify the receiver's certificate and host name (system CA store)
+};
+
 struct Config {
     std::string node_name;  // empty: the host name; unique among the nodes sharing an engine
     unsigned threads = 0;   // event loops; 0: one per core. At most 64.
@@ -145,6 +171,7 @@ struct Config {
     LogConfig log;
     std::string engine = "memory";  // "memory" (one node) or "redis" (several nodes, `redis`)
     RedisConfig redis;
+    WebhooksConfig webhooks;
 
     // The options of `channel`'s namespace, or nullptr when its namespace is not configured.
     const NamespaceConfig* namespaceFor(std::string_view channel) const;
@@ -174,5 +201,19 @@ std::vector<std::string> configEnvironmentVariables();
 // address; a server to connect to may be named (resolved when connecting).
 enum class EndpointHost { Address, NameOrAddress };
 std::optional<Endpoint> parseEndpoint(std::string_view text, EndpointHost kind = EndpointHost::Address);
+
+// A webhook URL: "http://" or "https://", a host name, an IPv4 address or a bracketed IPv6
+// address, an optional port and an optional path and query. No user info, no fragment, no spaces.
+struct WebhookUrl {
+    bool tls = false;
+    std::string host;  // without brackets
+    unsigned short port = 80;
+    std::string target = "/";  // path and query, as sent in the request line
+    // "https://host:port/path" without the query, which may hold a token: for logs.
+    std::string describe() const;
+    // The Host header: the port only when it is not the scheme's default.
+    std::string hostHeader() const;
+};
+std::optional<WebhookUrl> parseWebhookUrl(std::string_view text);
 
 }  // namespace wspush

@@ -135,6 +135,9 @@ private:
     static void readValue(const json& v, const std::string& path, RedisConfig& out);
     static void readValue(const json& v, const std::string& path, std::optional<RedisSentinelConfig>& out);
     static void readValue(const json& v, const std::string& path, std::map<std::string, NamespaceConfig>& out);
+    static void readValue(const json& v, const std::string& path, WebhookEndpointConfig& out);
+    static void readValue(const json& v, const std::string& path, std::vector<WebhookEndpointConfig>& out);
+    static void readValue(const json& v, const std::string& path, WebhooksConfig& out);
 
     const json& object_;
     std::string path_;
@@ -314,6 +317,55 @@ void ObjectReader::readValue(const json& v, const std::string& path, std::map<st
     }
 }
 
+void ObjectReader::readValue(const json& v, const std::string& path, WebhookEndpointConfig& out) {
+    ObjectReader r(v, path);
+    r.read("url", out.url);
+    r.read("events", out.events);
+    r.read("secret", out.secret);
+    r.rejectUnknownKeys();
+    if (!parseWebhookUrl(out.url))
+        fail(join(path, "url"),
+             "expected an http:// or https:// URL (e.g. https://backend.example.com/wspush), got \"" + out.url + "\"");
+    if (out.events.empty()) fail(join(path, "events"), "must name at least one event");
+    std::set<std::string> names;
+    for (std::size_t i = 0; i < out.events.size(); ++i) {
+        std::string where = join(path, "events") + "[" + std::to_string(i) + "]";
+        bool known = std::find(std::begin(kWebhookEventNames), std::end(kWebhookEventNames), out.events[i]) !=
+                     std::end(kWebhookEventNames);
+        if (!known)
+            fail(where, "unknown event \"" + out.events[i] +
+                            "\"; expected user_online, user_offline, channel_occupied, channel_vacated, member_added, "
+                            "member_removed or message_unacked");
+        if (!names.insert(out.events[i]).second) fail(where, "names an event twice");
+    }
+    if (out.secret.empty()) fail(join(path, "secret"), "must not be empty");
+}
+
+void ObjectReader::readValue(const json& v, const std::string& path, std::vector<WebhookEndpointConfig>& out) {
+    if (!v.is_array()) fail(path, "expected an array of {\"url\", \"events\", \"secret\"} objects");
+    out.clear();
+    for (std::size_t i = 0; i < v.size(); ++i)
+        readValue(v[i], path + "[" + std::to_string(i) + "]", out.emplace_back());
+}
+
+void ObjectReader::readValue(const json& v, const std::string& path, WebhooksConfig& out) {
+    ObjectReader r(v, path);
+    r.read("endpoints", out.endpoints);
+    r.read("timeout", out.timeout);
+    r.read("retry_for", out.retry_for);
+    r.read("offline_grace", out.offline_grace);
+    r.read("unacked_after", out.unacked_after);
+    r.read("max_queue", out.max_queue);
+    r.read("max_batch", out.max_batch);
+    r.read("tls_verify", out.tls_verify);
+    r.rejectUnknownKeys();
+    if (out.timeout.count() <= 0) fail(join(path, "timeout"), "must be positive");
+    if (out.retry_for.count() <= 0) fail(join(path, "retry_for"), "must be positive");
+    if (out.unacked_after.count() <= 0) fail(join(path, "unacked_after"), "must be positive");
+    if (out.max_queue == 0) fail(join(path, "max_queue"), "must be positive");
+    if (out.max_batch == 0 || out.max_batch > 10000) fail(join(path, "max_batch"), "must be 1 to 10000");
+}
+
 Config readConfig(const json& document) {
     Config c;
     ObjectReader r(document, "");
@@ -333,6 +385,7 @@ Config readConfig(const json& document) {
     r.read("log", c.log);
     r.read("engine", c.engine);
     r.read("redis", c.redis);
+    r.read("webhooks", c.webhooks);
     r.rejectUnknownKeys();
     if (c.engine != "memory" && c.engine != "redis") fail("engine", "must be \"memory\" or \"redis\"");
     if (c.engine == "redis" && !c.redis.sentinel && c.redis.addresses.empty())
@@ -398,6 +451,14 @@ constexpr Overridable kOverridable[] = {
     {"redis.command_timeout", false},
     {"redis.sentinel.addresses", false},
     {"redis.sentinel.master_names", false},
+    {"webhooks.endpoints", false},
+    {"webhooks.timeout", false},
+    {"webhooks.retry_for", false},
+    {"webhooks.offline_grace", false},
+    {"webhooks.unacked_after", false},
+    {"webhooks.max_queue", false},
+    {"webhooks.max_batch", false},
+    {"webhooks.tls_verify", false},
 };
 
 std::string environmentName(std::string_view path) {
@@ -463,6 +524,84 @@ std::optional<Endpoint> parseEndpoint(std::string_view text, EndpointHost kind) 
         });
     if (!isAddress && !isName) return std::nullopt;
     return Endpoint{std::string(host), static_cast<unsigned short>(value)};
+}
+
+std::optional<WebhookUrl> parseWebhookUrl(std::string_view text) {
+    auto lowered = [](std::string_view s) {
+        std::string out(s);
+        for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        return out;
+    };
+    WebhookUrl url;
+    std::string_view rest;
+    if (lowered(text.substr(0, 7)) == "http://") {
+        rest = text.substr(7);
+    } else if (lowered(text.substr(0, 8)) == "https://") {
+        url.tls = true;
+        url.port = 443;
+        rest = text.substr(8);
+    } else {
+        return std::nullopt;
+    }
+    // What goes into the request line and Host header verbatim must not be able to split them.
+    bool printable = std::all_of(rest.begin(), rest.end(), [](char c) {
+        return static_cast<unsigned char>(c) > 0x20 && static_cast<unsigned char>(c) < 0x7f;
+    });
+    if (!printable || rest.find('#') != std::string_view::npos) return std::nullopt;
+    auto pathStart = rest.find_first_of("/?");
+    std::string_view authority = rest.substr(0, pathStart);
+    if (pathStart != std::string_view::npos) {
+        url.target = std::string(rest.substr(pathStart));
+        if (url.target.front() == '?') url.target.insert(0, "/");
+    }
+    // Credentials belong in the signature's secret, not in a URL that ends up in logs.
+    if (authority.empty() || authority.find('@') != std::string_view::npos) return std::nullopt;
+    std::string_view host = authority;
+    std::string_view port;
+    if (authority.front() == '[') {
+        auto close = authority.find(']');
+        if (close == std::string_view::npos) return std::nullopt;
+        host = authority.substr(1, close - 1);
+        std::string_view after = authority.substr(close + 1);
+        if (!after.empty()) {
+            if (after.front() != ':') return std::nullopt;
+            port = after.substr(1);
+            if (port.empty()) return std::nullopt;
+        }
+        unsigned char address[sizeof(in6_addr)];
+        if (inet_pton(AF_INET6, std::string(host).c_str(), address) != 1) return std::nullopt;
+    } else {
+        auto colon = authority.find(':');
+        if (colon != std::string_view::npos) {
+            host = authority.substr(0, colon);
+            port = authority.substr(colon + 1);
+            if (port.empty()) return std::nullopt;
+        }
+        bool isName = !host.empty() && host.size() <= 253 && std::all_of(host.begin(), host.end(), [](char c) {
+            return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_';
+        });
+        if (!isName) return std::nullopt;
+    }
+    if (!port.empty()) {
+        if (port.size() > 5 || !std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; }))
+            return std::nullopt;
+        unsigned value = std::stoul(std::string(port));
+        if (value == 0 || value > 65535) return std::nullopt;
+        url.port = static_cast<unsigned short>(value);
+    }
+    url.host = std::string(host);
+    return url;
+}
+
+std::string WebhookUrl::describe() const {
+    std::string path = target.substr(0, target.find('?'));
+    return (tls ? "https://" : "http://") + hostHeader() + path;
+}
+
+std::string WebhookUrl::hostHeader() const {
+    std::string name = host.find(':') == std::string::npos ? host : "[" + host + "]";
+    bool defaultPort = port == (tls ? 443 : 80);
+    return defaultPort ? name : name + ":" + std::to_string(port);
 }
 
 const NamespaceConfig* Config::namespaceFor(std::string_view channel) const {

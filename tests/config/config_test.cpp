@@ -581,6 +581,14 @@ TEST_F(ConfigTest, EnvironmentVariablesAreTheDocumentedList) {
         "WSPUSH_REDIS_COMMAND_TIMEOUT",
         "WSPUSH_REDIS_SENTINEL_ADDRESSES",
         "WSPUSH_REDIS_SENTINEL_MASTER_NAMES",
+        "WSPUSH_WEBHOOKS_ENDPOINTS",
+        "WSPUSH_WEBHOOKS_TIMEOUT",
+        "WSPUSH_WEBHOOKS_RETRY_FOR",
+        "WSPUSH_WEBHOOKS_OFFLINE_GRACE",
+        "WSPUSH_WEBHOOKS_UNACKED_AFTER",
+        "WSPUSH_WEBHOOKS_MAX_QUEUE",
+        "WSPUSH_WEBHOOKS_MAX_BATCH",
+        "WSPUSH_WEBHOOKS_TLS_VERIFY",
     };
     EXPECT_EQ(configEnvironmentVariables(), documented);
 }
@@ -706,6 +714,138 @@ TEST_F(ConfigTest, SentinelFromTheEnvironmentOverridesTheFile) {
 
     setEnv("WSPUSH_REDIS_SENTINEL_MASTER_NAMES", "mymaster");  // a list holds JSON
     EXPECT_EQ(errorPath(""), "redis.sentinel.master_names");
+}
+
+// --- webhooks ----------------------------------------------------------------------------------
+
+TEST_F(ConfigTest, WebhooksAreOffByDefault) {
+    Config config = parseOk("");
+    EXPECT_TRUE(config.webhooks.endpoints.empty());
+    EXPECT_DOUBLE_EQ(config.webhooks.timeout.count(), 5);
+    EXPECT_DOUBLE_EQ(config.webhooks.retry_for.count(), 300);
+    EXPECT_DOUBLE_EQ(config.webhooks.offline_grace.count(), 5);
+    EXPECT_DOUBLE_EQ(config.webhooks.unacked_after.count(), 30);
+    EXPECT_EQ(config.webhooks.max_queue, 100000u);
+    EXPECT_EQ(config.webhooks.max_batch, 100u);
+    EXPECT_TRUE(config.webhooks.tls_verify);
+}
+
+TEST_F(ConfigTest, WebhookKeysAreRead) {
+    Config config = parseOk(R"({"webhooks":{"endpoints":[
+        {"url":"https://backend.example.com/hooks/wspush?v=1","events":["user_online","user_offline"],"secret":"s1"},
+        {"url":"http://10.0.0.7:8000","events":["message_unacked"],"secret":"s2"}],
+        "timeout":2.5,"retry_for":60,"offline_grace":0,"unacked_after":10,"max_queue":50,"max_batch":10,
+        "tls_verify":false}})");
+    const WebhooksConfig& webhooks = config.webhooks;
+    ASSERT_EQ(webhooks.endpoints.size(), 2u);
+    EXPECT_EQ(webhooks.endpoints[0].url, "https://backend.example.com/hooks/wspush?v=1");
+    EXPECT_EQ(webhooks.endpoints[0].events, (std::vector<std::string>{"user_online", "user_offline"}));
+    EXPECT_EQ(webhooks.endpoints[0].secret, "s1");
+    EXPECT_EQ(webhooks.endpoints[1].events, std::vector<std::string>{"message_unacked"});
+    EXPECT_DOUBLE_EQ(webhooks.timeout.count(), 2.5);
+    EXPECT_DOUBLE_EQ(webhooks.retry_for.count(), 60);
+    EXPECT_DOUBLE_EQ(webhooks.offline_grace.count(), 0);
+    EXPECT_DOUBLE_EQ(webhooks.unacked_after.count(), 10);
+    EXPECT_EQ(webhooks.max_queue, 50u);
+    EXPECT_EQ(webhooks.max_batch, 10u);
+    EXPECT_FALSE(webhooks.tls_verify);
+}
+
+TEST_F(ConfigTest, EveryEventNameIsAccepted) {
+    std::string events;
+    for (auto name : kWebhookEventNames) events += (events.empty() ? "\"" : ",\"") + std::string(name) + "\"";
+    Config config =
+        parseOk(R"({"webhooks":{"endpoints":[{"url":"http://h/","secret":"s","events":[)" + events + "]}]}}");
+    EXPECT_EQ(config.webhooks.endpoints[0].events.size(), std::size(kWebhookEventNames));
+}
+
+TEST_F(ConfigTest, WebhookValidationErrorsNameTheKey) {
+    auto endpoint = [](const std::string& fields) {
+        return R"({"webhooks":{"endpoints":[{"url":"http://h/","events":["user_online"],"secret":"s"},)" + fields +
+               "]}}";
+    };
+    EXPECT_EQ(errorPath(R"({"webhooks":[]})"), "webhooks");
+    EXPECT_EQ(errorPath(R"({"webhooks":{"endpoints":{}}})"), "webhooks.endpoints");
+    EXPECT_EQ(errorPath(R"({"webhooks":{"endpoints":[5]}})"), "webhooks.endpoints[0]");
+    EXPECT_EQ(errorPath(endpoint(R"({"url":"ftp://h/","events":["user_online"],"secret":"s"})")),
+              "webhooks.endpoints[1].url");
+    EXPECT_EQ(errorPath(endpoint(R"({"events":["user_online"],"secret":"s"})")), "webhooks.endpoints[1].url");
+    EXPECT_EQ(errorPath(endpoint(R"({"url":"http://h/","events":[],"secret":"s"})")), "webhooks.endpoints[1].events");
+    EXPECT_EQ(errorPath(endpoint(R"({"url":"http://h/","secret":"s"})")), "webhooks.endpoints[1].events");
+    EXPECT_EQ(errorPath(endpoint(R"({"url":"http://h/","events":["user_online","*"],"secret":"s"})")),
+              "webhooks.endpoints[1].events[1]");
+    EXPECT_EQ(errorPath(endpoint(R"({"url":"http://h/","events":["user_online","user_online"],"secret":"s"})")),
+              "webhooks.endpoints[1].events[1]");
+    EXPECT_EQ(errorPath(endpoint(R"({"url":"http://h/","events":[1],"secret":"s"})")),
+              "webhooks.endpoints[1].events[0]");
+    EXPECT_EQ(errorPath(endpoint(R"({"url":"http://h/","events":["user_online"]})")), "webhooks.endpoints[1].secret");
+    EXPECT_EQ(errorPath(endpoint(R"({"url":"http://h/","events":["user_online"],"secret":""})")),
+              "webhooks.endpoints[1].secret");
+    EXPECT_EQ(errorPath(endpoint(R"({"url":"http://h/","events":["user_online"],"secret":"s","retries":3})")),
+              "webhooks.endpoints[1].retries");
+    EXPECT_EQ(errorPath(R"({"webhooks":{"timeout":0}})"), "webhooks.timeout");
+    EXPECT_EQ(errorPath(R"({"webhooks":{"retry_for":0}})"), "webhooks.retry_for");
+    EXPECT_EQ(errorPath(R"({"webhooks":{"offline_grace":-1}})"), "webhooks.offline_grace");
+    EXPECT_EQ(errorPath(R"({"webhooks":{"unacked_after":0}})"), "webhooks.unacked_after");
+    EXPECT_EQ(errorPath(R"({"webhooks":{"max_queue":0}})"), "webhooks.max_queue");
+    EXPECT_EQ(errorPath(R"({"webhooks":{"max_batch":0}})"), "webhooks.max_batch");
+    EXPECT_EQ(errorPath(R"({"webhooks":{"max_batch":10001}})"), "webhooks.max_batch");
+    EXPECT_EQ(errorPath(R"({"webhooks":{"tls_verify":"no"}})"), "webhooks.tls_verify");
+    EXPECT_EQ(errorPath(R"({"webhooks":{"urls":[]}})"), "webhooks.urls");
+}
+
+TEST_F(ConfigTest, WebhooksFromTheEnvironment) {
+    setEnv("WSPUSH_WEBHOOKS_ENDPOINTS", R"([{"url":"https://b/h","events":["member_added"],"secret":"env"}])");
+    setEnv("WSPUSH_WEBHOOKS_TLS_VERIFY", "false");
+    setEnv("WSPUSH_WEBHOOKS_MAX_BATCH", "7");
+    Config config = parseOk(R"({"webhooks":{"endpoints":[{"url":"http://a/","events":["user_online"],"secret":"f"}],
+        "timeout":3}})");
+    ASSERT_EQ(config.webhooks.endpoints.size(), 1u);
+    EXPECT_EQ(config.webhooks.endpoints[0].secret, "env");
+    EXPECT_FALSE(config.webhooks.tls_verify);
+    EXPECT_EQ(config.webhooks.max_batch, 7u);
+    EXPECT_DOUBLE_EQ(config.webhooks.timeout.count(), 3);  // siblings in the file survive
+
+    setEnv("WSPUSH_WEBHOOKS_ENDPOINTS", R"([{"url":"https://b/h","events":["member_added"],"secret":""}])");
+    EXPECT_EQ(errorPath(""), "webhooks.endpoints[0].secret");
+}
+
+TEST(ParseWebhookUrlTest, SplitsSchemeHostPortAndTarget) {
+    auto url = parseWebhookUrl("https://backend.example.com/hooks/wspush?token=x");
+    ASSERT_TRUE(url.has_value());
+    EXPECT_TRUE(url->tls);
+    EXPECT_EQ(url->host, "backend.example.com");
+    EXPECT_EQ(url->port, 443);
+    EXPECT_EQ(url->target, "/hooks/wspush?token=x");
+    EXPECT_EQ(url->hostHeader(), "backend.example.com");
+    EXPECT_EQ(url->describe(), "https://backend.example.com/hooks/wspush");  // the query may hold a token
+
+    url = parseWebhookUrl("HTTP://127.0.0.1:8000");
+    ASSERT_TRUE(url.has_value());
+    EXPECT_FALSE(url->tls);
+    EXPECT_EQ(url->host, "127.0.0.1");
+    EXPECT_EQ(url->port, 8000);
+    EXPECT_EQ(url->target, "/");
+    EXPECT_EQ(url->hostHeader(), "127.0.0.1:8000");
+
+    url = parseWebhookUrl("http://[::1]:9000?x=1");
+    ASSERT_TRUE(url.has_value());
+    EXPECT_EQ(url->host, "::1");
+    EXPECT_EQ(url->port, 9000);
+    EXPECT_EQ(url->target, "/?x=1");
+    EXPECT_EQ(url->hostHeader(), "[::1]:9000");
+
+    url = parseWebhookUrl("http://h:80/");
+    ASSERT_TRUE(url.has_value());
+    EXPECT_EQ(url->hostHeader(), "h");
+}
+
+TEST(ParseWebhookUrlTest, RejectsWhatCannotBeSentSafely) {
+    for (const char* text :
+         {"", "backend/hook", "ftp://h/", "http://", "http:///path", "http://h:/", "http://h:0/", "http://h:65536/",
+          "http://h:8x/", "http://user:pw@h/", "http://h/a b", "http://h/a#frag", "http://h/\r\nX-Injected: 1",
+          "http://[::1/", "http://[not-v6]/", "http://ho st/", "http://[::1]x/"})
+        EXPECT_FALSE(parseWebhookUrl(text).has_value()) << text;
 }
 
 }  // namespace
