@@ -137,6 +137,8 @@ bool Server::open() {
     if (apiListener_) spdlog::info("HTTP API listening on {}:{}", config.api.listen->host, apiListener_->port());
     if (config.api.keys.empty())
         spdlog::warn("no API key configured (api.keys): the HTTP API answers loopback clients only");
+    if (!config.webhooks.endpoints.empty())
+        spdlog::warn("webhooks.endpoints is set, but this version does not send webhook events yet (docs/webhooks.md)");
     if (options_.echo)
         spdlog::warn("ECHO MODE: {} echoes every message back and speaks no protocol; for conformance tests only",
                      config.websocket.path);
