@@ -13,8 +13,10 @@
 #include "base/clock.h"
 #include "base/random.h"
 #include "engine/memory/memory_broker.h"
+#include "engine/memory/memory_inbox_store.h"
 #include "engine/memory/memory_presence_store.h"
 #include "engine/redis/redis_broker.h"
+#include "engine/redis/redis_inbox_store.h"
 #include "engine/redis/redis_presence_store.h"
 
 namespace wspush {
@@ -48,7 +50,7 @@ NodeEngine makeEngine(const Config& config) {
     auto clock = [] { return Clock::system().unixMillis(); };
     if (config.engine != "redis")
         return NodeEngine{std::make_unique<MemoryBroker>(instanceId, clock),
-                          std::make_unique<MemoryPresenceStore>(clock)};
+                          std::make_unique<MemoryPresenceStore>(clock), std::make_unique<MemoryInboxStore>(clock)};
 
     const RedisConfig& redis = config.redis;
     RedisBrokerOptions options;
@@ -69,7 +71,8 @@ NodeEngine makeEngine(const Config& config) {
     options.commandTimeout = millis(redis.command_timeout);
     auto broker = std::make_unique<RedisBroker>(std::move(options), instanceId, clock);
     auto presence = std::make_unique<RedisPresenceStore>(*broker, clock);
-    return NodeEngine{std::move(broker), std::move(presence)};
+    auto inbox = std::make_unique<RedisInboxStore>(*broker, clock);
+    return NodeEngine{std::move(broker), std::move(presence), std::move(inbox)};
 }
 
 unsigned loopCount(const Config& config) {

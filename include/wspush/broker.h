@@ -57,6 +57,9 @@ struct BrokerError {
 struct HistoryPolicy {
     std::size_t size = 0;  // publications kept; 0: no history
     std::chrono::milliseconds ttl{0};
+    // 0: no bound. Otherwise the oldest publications go while those kept hold more than this many
+    // bytes of data and mids (a user's inbox); the newest one always stays.
+    std::size_t maxBytes = 0;
 };
 
 struct PublishRequest {
@@ -169,6 +172,12 @@ public:
     // At most once, no history, no offset, no order with the channel's publications: for join and
     // leave pushes, which a client that missed them recovers by asking for presence.
     virtual void publishEvent(std::string_view channel, std::string frame) = 0;
+
+    // Drops the publications of `channel`'s history up to and including `upTo.offset` when
+    // `upTo.epoch` is the stream's epoch (nothing otherwise): what every reader has got (a user's
+    // inbox, once each of its devices acknowledged it). The position is not changed. At most
+    // once, no answer: a later trim covers one that was lost.
+    virtual void trimHistory(std::string_view channel, StreamPosition upTo) = 0;
 
     // Node-level interest in a channel (the node's first local subscriber appeared / its last one
     // left). `done` runs once this node receives every publication of the channel made after it

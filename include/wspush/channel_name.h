@@ -22,6 +22,7 @@ std::string_view channelNamespace(std::string_view channel);
 // '$' is not allowed in channel names, so no client can subscribe to or publish into it.
 // Empty when `user` cannot name one (empty, longer than 240 bytes, or other characters).
 std::string personalChannel(std::string_view user);
+inline constexpr std::string_view kPersonalChannelPrefix = "$user:";
 
 // The presence channel of every connection that has a user, whatever it subscribes to: the users
 // online (its presence's distinct users). Nothing is published to it.

@@ -97,6 +97,16 @@ struct ClientConfig {
     bool user_status = false;        // may clients ask whether users are online (the `status` command)?
 };
 
+// Offline messages: the history of each user's personal channel, read per device
+// (docs/protocol.md, "Offline messages").
+struct InboxConfig {
+    std::size_t max_messages = 1000;      // kept per user, the oldest dropped past it; 0: no inbox
+    std::size_t max_bytes = 1024 * 1024;  // of message data kept per user, the oldest dropped past it
+    Seconds ttl{7 * 24 * 3600};           // a message older than this expires
+    std::size_t new_device_backlog = 0;   // how many of the latest messages a device never seen gets
+    Seconds device_ttl{30 * 24 * 3600};   // a device not seen for this long is forgotten
+};
+
 // Files served over plain HTTP on the public listener, e.g. the SDK's demo page. Off when `root`
 // is empty. The folder is read once at startup (so serving never blocks an event loop); restart
 // to pick up changes.
@@ -161,6 +171,7 @@ struct Config {
     ApiConfig api;
     WebSocketConfig websocket;
     ClientConfig client;
+    InboxConfig inbox;
     SessionConfig sessions;
     QosConfig qos;
     NamespaceConfig channel_defaults;  // channels without a "ns:" prefix

@@ -579,13 +579,15 @@ void HttpApi::send(const ApiRequest& request, ApiRespond respond) {
     runIdempotent(request, std::get<std::optional<std::string>>(key), std::move(respond), [&](ApiRespond respond) {
         // Every connection of the user holds the user's personal channel; the report counts them.
         publishReported(node_, std::move(publication), std::get<std::optional<WaitForAcks>>(wait), request,
-                        [respond = std::move(respond), user = user->get<std::string>()](ApiResponse response) {
+                        [respond = std::move(respond), user = user->get<std::string>(),
+                         stored = node_.inboxEnabled()](ApiResponse response) {
                             if (response.status == 200) {
                                 json body = json::parse(response.body);
                                 body.erase("channel");
                                 body.erase("offset");
                                 body.erase("epoch");
                                 body["user"] = user;
+                                body["stored"] = stored;
                                 response.body = body.dump();
                             }
                             respond(std::move(response));
@@ -663,13 +665,59 @@ void HttpApi::userRoute(const ApiRequest& request, ApiRespond respond) {
         return usersStatus(request, std::move(respond));
     }
     // A user id's '/' and '#' arrive percent-encoded: a raw '/' ends the id.
-    if (rest.find('/') != std::string_view::npos) return respond(error(ApiErrorCode::NotFound, "not found"));
-    if (method != "GET") return refuseMethod("GET");
+    auto slash = rest.find('/');
+    std::string_view tail = slash == std::string_view::npos ? std::string_view() : rest.substr(slash);
+    if (!tail.empty() && tail != "/inbox") return respond(error(ApiErrorCode::NotFound, "not found"));
+    if (tail.empty() && method != "GET") return refuseMethod("GET");
+    if (!tail.empty() && method != "GET" && method != "DELETE") return refuseMethod("GET, DELETE");
     if (auto refusal = authorize(request)) return respond(std::move(*refusal));
-    auto user = QueryParameters::decodePathSegment(rest);
+    auto user = QueryParameters::decodePathSegment(rest.substr(0, slash));
     if (!user || personalChannel(*user).empty())
         return respond(error(ApiErrorCode::WrongType, "the user id must be 1 to 240 letters, digits or _-.:@/=+!#"));
-    userStatus(*user, std::move(respond));
+    if (tail.empty()) return userStatus(*user, std::move(respond));
+    if (!node_.inboxEnabled()) return respond(error(ApiErrorCode::NotFound, "inboxes are off (inbox.max_messages 0)"));
+    if (method == "DELETE") return clearInbox(*user, std::move(respond));
+    inbox(*user, std::move(respond));
+}
+
+void HttpApi::inbox(const std::string& user, ApiRespond respond) {
+    HistoryQuery everything{0, node_.config().inbox.max_messages, false};
+    node_.history(personalChannel(user), everything, [this, user, respond = std::move(respond)](auto result) mutable {
+        if (auto* failure = std::get_if<BrokerError>(&result)) return respond(error(failure->code, failure->message));
+        auto page = std::get<HistoryPage>(std::move(result));
+        json messages = json::array();
+        for (const PublicationPtr& publication : page.publications)
+            messages.push_back(json{{"offset", publication->offset},
+                                    {"mid", publication->mid},
+                                    {"ts", publication->timestampMs},
+                                    {"qos", publication->qos},
+                                    {"data", json::parse(publication->data, nullptr, false)}});
+        node_.afterCompletion([this, user, epoch = page.position.epoch, messages = std::move(messages),
+                               respond = std::move(respond)]() mutable {
+            node_.inboxDevices(
+                user, [user, epoch, messages = std::move(messages), respond = std::move(respond)](auto listed) mutable {
+                    if (auto* failure = std::get_if<BrokerError>(&listed))
+                        return respond(error(failure->code, failure->message));
+                    json devices = json::array();
+                    for (const InboxDevice& device : std::get<std::vector<InboxDevice>>(listed))
+                        // A cursor of an earlier epoch is before every message kept now.
+                        devices.push_back(json{{"device", device.device},
+                                               {"cursor", device.cursor.epoch == epoch ? device.cursor.offset : 0},
+                                               {"last_seen", device.lastSeenMs}});
+                    respond(ok(json{{"user", user},
+                                    {"epoch", epoch},
+                                    {"messages", std::move(messages)},
+                                    {"devices", std::move(devices)}}));
+                });
+        });
+    });
+}
+
+void HttpApi::clearInbox(const std::string& user, ApiRespond respond) {
+    node_.clearInbox(user, [user, respond = std::move(respond)](std::optional<BrokerError> failure) {
+        if (failure) return respond(error(failure->code, failure->message));
+        respond(ok(json{{"user", user}, {"cleared", true}}));
+    });
 }
 
 void HttpApi::userStatus(const std::string& user, ApiRespond respond) {

@@ -80,10 +80,12 @@ private:
     // GET /api/presence and GET /api/presence/stats (`stats`).
     void presence(const ApiRequest& request, bool stats, ApiRespond respond);
     void disconnect(const ApiRequest& request, ApiRespond respond);
-    // GET /api/users/{id} and POST /api/users/status.
+    // GET /api/users/{id}, GET and DELETE /api/users/{id}/inbox, POST /api/users/status.
     void userRoute(const ApiRequest& request, ApiRespond respond);
     void userStatus(const std::string& user, ApiRespond respond);
     void usersStatus(const ApiRequest& request, ApiRespond respond);
+    void inbox(const std::string& user, ApiRespond respond);
+    void clearInbox(const std::string& user, ApiRespond respond);
     void onlineUsers(const ApiRequest& request, ApiRespond respond);
     void nodes(ApiRespond respond);
     // Runs `perform` (which publishes and responds exactly once) unless the request's key makes it

@@ -128,6 +128,7 @@ private:
     static void readValue(const json& v, const std::string& path, WebSocketConfig& out);
     static void readValue(const json& v, const std::string& path, ApiConfig& out);
     static void readValue(const json& v, const std::string& path, ClientConfig& out);
+    static void readValue(const json& v, const std::string& path, InboxConfig& out);
     static void readValue(const json& v, const std::string& path, SessionConfig& out);
     static void readValue(const json& v, const std::string& path, QosConfig& out);
     static void readValue(const json& v, const std::string& path, StaticFilesConfig& out);
@@ -233,6 +234,25 @@ void ObjectReader::readValue(const json& v, const std::string& path, ClientConfi
     r.read("trust_client_user", out.trust_client_user);
     r.read("user_status", out.user_status);
     r.rejectUnknownKeys();
+}
+
+void ObjectReader::readValue(const json& v, const std::string& path, InboxConfig& out) {
+    ObjectReader r(v, path);
+    r.read("max_messages", out.max_messages);
+    r.read("max_bytes", out.max_bytes);
+    r.read("ttl", out.ttl);
+    r.read("new_device_backlog", out.new_device_backlog);
+    r.read("device_ttl", out.device_ttl);
+    r.rejectUnknownKeys();
+    if (out.max_messages > kMaxHistorySize)
+        fail(join(path, "max_messages"), "must be at most " + std::to_string(kMaxHistorySize));
+    if (out.max_bytes < 1024) fail(join(path, "max_bytes"), "must be at least 1024");
+    // The Redis engine keeps a channel's position 30 days after it was last used.
+    if (out.ttl.count() < 1 || out.ttl.count() > 30 * 24 * 3600)
+        fail(join(path, "ttl"), "must be 1 second to 30 days (2592000)");
+    if (out.new_device_backlog > out.max_messages)
+        fail(join(path, "new_device_backlog"), "must be at most max_messages");
+    if (out.device_ttl.count() < 1) fail(join(path, "device_ttl"), "must be at least 1 second");
 }
 
 void ObjectReader::readValue(const json& v, const std::string& path, SessionConfig& out) {
@@ -375,6 +395,7 @@ Config readConfig(const json& document) {
     r.read("api", c.api);
     r.read("websocket", c.websocket);
     r.read("client", c.client);
+    r.read("inbox", c.inbox);
     r.read("sessions", c.sessions);
     r.read("qos", c.qos);
     r.read("channel_defaults", c.channel_defaults);
@@ -430,6 +451,11 @@ constexpr Overridable kOverridable[] = {
     {"client.allow_anonymous", false},
     {"client.trust_client_user", false},
     {"client.user_status", false},
+    {"inbox.max_messages", false},
+    {"inbox.max_bytes", false},
+    {"inbox.ttl", false},
+    {"inbox.new_device_backlog", false},
+    {"inbox.device_ttl", false},
     {"sessions.ttl", false},
     {"sessions.max_queued", false},
     {"qos.ack_timeout", false},

@@ -49,6 +49,7 @@ Node::Node(Config config, std::string name, NodeEngine engine, const Clock& cloc
       broker_(std::move(engine.broker)),
       clock_(clock),
       presence_(std::move(engine.presence)),
+      inbox_(std::move(engine.inbox)),
       clientPublishes_(std::chrono::duration_cast<IdempotencyCache::Duration>(config_.api.idempotency_window),
                        config_.api.idempotency_max_entries) {
     broker_->setEventHandler(this, name_);
@@ -165,6 +166,8 @@ void Node::subscribe(std::string_view channel, unsigned loop, bool firstOnLoop, 
 }
 
 void Node::recover(std::string_view channel, const StreamPosition& since, SubscribeDone done) {
+    if (inboxEnabled() && channel.starts_with(kPersonalChannelPrefix))
+        return recoverInbox(channel, since, std::move(done));
     const NamespaceConfig* options = config_.namespaceFor(channel);
     bool keepsHistory = options != nullptr && options->history_size > 0;
     HistoryQuery query{since.offset, keepsHistory ? options->recovery_max : 0, false};
@@ -186,10 +189,88 @@ void Node::recover(std::string_view channel, const StreamPosition& since, Subscr
     });
 }
 
+void Node::recoverInbox(std::string_view channel, const StreamPosition& since, SubscribeDone done) {
+    HistoryQuery query{since.offset, config_.inbox.max_messages, false};
+    broker_->history(
+        channel, query, [this, name = std::string(channel), since, done = std::move(done)](auto result) mutable {
+            if (auto* failed = std::get_if<BrokerError>(&result)) return done(std::move(*failed));
+            HistoryPage& page = std::get<HistoryPage>(result);
+            if (page.position.epoch != since.epoch && since.offset > 0) {
+                // The stream started over (it expired whole): everything it keeps now is new to the
+                // device. What the old epoch held past the cursor expired with it, uncounted.
+                // (Completions must not call the engine: read again from a loop.)
+                return afterCompletion(
+                    [this, name = std::move(name), epoch = page.position.epoch, done = std::move(done)]() mutable {
+                        recoverInbox(name, StreamPosition{0, std::move(epoch)}, std::move(done));
+                    });
+            }
+            SubscribeOutcome outcome{page.position, true, std::move(page.publications), 0};
+            std::uint64_t firstKept =
+                outcome.missed.empty() ? page.position.offset + 1 : outcome.missed.front()->offset;
+            if (page.position.epoch == since.epoch && firstKept > since.offset + 1)
+                outcome.dropped = firstKept - since.offset - 1;
+            done(std::move(outcome));
+        });
+}
+
+void Node::inboxCursor(const std::string& user, const std::string& device, InboxCursorDone done) {
+    inbox_->touch(user, device, deviceTtl(), [this, user, device, done = std::move(done)](auto result) mutable {
+        if (auto* failed = std::get_if<BrokerError>(&result)) return done(std::move(*failed));
+        if (auto& known = std::get<std::optional<InboxDevice>>(result)) return done(std::move(known->cursor));
+        // A device never seen starts near the top. It is remembered from here, so that the
+        // messages it has not got yet are kept for it.
+        afterCompletion([this, user, device, done = std::move(done)]() mutable {
+            broker_->history(
+                personalChannel(user), HistoryQuery{}, [this, user, device, done = std::move(done)](auto read) {
+                    if (auto* failed = std::get_if<BrokerError>(&read)) return done(std::move(*failed));
+                    StreamPosition top = std::get<HistoryPage>(read).position;
+                    std::uint64_t backlog = std::min<std::uint64_t>(config_.inbox.new_device_backlog, top.offset);
+                    StreamPosition start{top.offset - backlog, top.epoch};
+                    afterCompletion([this, user, device, start] {
+                        inbox_->advance(user, device, start, deviceTtl(), [](std::optional<std::uint64_t>) {});
+                    });
+                    done(std::move(start));
+                });
+        });
+    });
+}
+
+void Node::inboxAdvance(const std::string& user, const std::string& device, StreamPosition cursor) {
+    inbox_->advance(user, device, cursor, deviceTtl(),
+                    [this, channel = personalChannel(user), epoch = cursor.epoch](std::optional<std::uint64_t> lowest) {
+                        if (!lowest || *lowest == 0) return;
+                        afterCompletion([this, channel, epoch, lowest] {
+                            broker_->trimHistory(channel, StreamPosition{*lowest, epoch});
+                        });
+                    });
+}
+
+void Node::clearInbox(const std::string& user, std::function<void(std::optional<BrokerError>)> done) {
+    std::string channel = personalChannel(user);
+    broker_->history(channel, HistoryQuery{}, [this, user, channel, done = std::move(done)](auto read) mutable {
+        if (auto* failed = std::get_if<BrokerError>(&read)) return done(std::move(*failed));
+        StreamPosition top = std::get<HistoryPage>(read).position;
+        inbox_->devices(user, deviceTtl(), [this, user, channel, top, done = std::move(done)](auto listed) mutable {
+            if (auto* failed = std::get_if<BrokerError>(&listed)) return done(std::move(*failed));
+            auto devices = std::get<std::vector<InboxDevice>>(std::move(listed));
+            afterCompletion([this, user, channel, top, devices = std::move(devices), done = std::move(done)]() mutable {
+                for (const InboxDevice& device : devices)
+                    inbox_->advance(user, device.device, top, deviceTtl(), [](std::optional<std::uint64_t>) {});
+                broker_->trimHistory(channel, top);
+                done(std::nullopt);
+            });
+        });
+    });
+}
+
 void Node::publish(PublishRequest request, PublishCompletion done) {
     if (const NamespaceConfig* options = config_.namespaceFor(request.channel)) {
         request.history.size = options->history_size;
         request.history.ttl = std::chrono::duration_cast<std::chrono::milliseconds>(options->history_ttl);
+    } else if (inboxEnabled() && request.channel.starts_with(kPersonalChannelPrefix)) {
+        request.history.size = config_.inbox.max_messages;
+        request.history.ttl = std::chrono::duration_cast<std::chrono::milliseconds>(config_.inbox.ttl);
+        request.history.maxBytes = config_.inbox.max_bytes;
     }
     if (!request.idempotencyKey.empty() && request.idempotencyWindow.count() == 0)
         request.idempotencyWindow =

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <array>
+#include <boost/asio/post.hpp>
 #include <chrono>
 #include <memory>
 #include <mutex>
@@ -27,6 +28,7 @@
 #include "wspush/broker.h"
 #include "wspush/channel_name.h"
 #include "wspush/config.h"
+#include "wspush/inbox_store.h"
 #include "wspush/presence_store.h"
 
 namespace wspush {
@@ -39,6 +41,9 @@ struct SubscribeOutcome {
     StreamPosition position;
     std::optional<bool> recovered;
     std::vector<PublicationPtr> missed;
+    // A user's inbox (its personal channel with `since`): `missed` is whatever is still kept past
+    // `since`, and this many publications between them expired or overflowed before it.
+    std::uint64_t dropped = 0;
 };
 using SubscribeDone = std::function<void(std::variant<SubscribeOutcome, BrokerError>)>;
 
@@ -46,7 +51,10 @@ using SubscribeDone = std::function<void(std::variant<SubscribeOutcome, BrokerEr
 struct NodeEngine {
     std::unique_ptr<Broker> broker;
     std::unique_ptr<PresenceStore> presence;
+    std::unique_ptr<InboxStore> inbox;
 };
+
+using InboxCursorDone = std::function<void(std::variant<StreamPosition, BrokerError>)>;
 
 class Node final : public BrokerEventHandler {
 public:
@@ -126,6 +134,30 @@ public:
         presence_->users(kOnlineChannel, std::move(cursor), limit, std::move(done));
     }
 
+    // Offline messages (docs/protocol.md, "Offline messages"): the history of each user's
+    // personal channel, read per device. Off with inbox.max_messages 0.
+    bool inboxEnabled() const { return config_.inbox.max_messages > 0; }
+    // Where `device` of `user` stands in the user's channel: its cursor when the device is
+    // remembered; otherwise the channel's top less inbox.new_device_backlog, and the device is
+    // remembered from now on. Subscribing the channel with it as `since` delivers the inbox.
+    void inboxCursor(const std::string& user, const std::string& device, InboxCursorDone done);
+    // The device has finished everything up to `cursor`: stores it and trims the user's history to
+    // what every remembered device has finished. No answer.
+    void inboxAdvance(const std::string& user, const std::string& device, StreamPosition cursor);
+    void inboxDevices(const std::string& user, InboxDevicesCompletion done) {
+        inbox_->devices(user, deviceTtl(), std::move(done));
+    }
+    // Deletes the user's messages, and moves every remembered device past them (a deletion is
+    // not a loss to report). `done` runs once, on any thread.
+    void clearInbox(const std::string& user, std::function<void(std::optional<BrokerError>)> done);
+
+    // Runs `task` on loop 0 soon: the next engine call of a completion, which must not call the
+    // engine itself (include/wspush/broker.h).
+    template <class Task>
+    void afterCompletion(Task&& task) {
+        boost::asio::post(loops_.at(0)->context(), std::forward<Task>(task));
+    }
+
     // Publishes with the channel's namespace options (history). `done` runs once, on any thread.
     // A request with a report: the report is released when the publish completes (after adding
     // Published::nodes parts on a clustered engine, whose nodes report back with control
@@ -159,6 +191,11 @@ private:
     // has more members than its namespace's join_leave_max_members. From loop `loop`.
     void announce(unsigned loop, PresenceChange change, const std::string& channel, const PresenceEntry& entry);
     void recover(std::string_view channel, const StreamPosition& since, SubscribeDone done);
+    // recover() for a user's inbox: whatever is still kept past `since`, and how much is not.
+    void recoverInbox(std::string_view channel, const StreamPosition& since, SubscribeDone done);
+    std::chrono::milliseconds deviceTtl() const {
+        return std::chrono::duration_cast<std::chrono::milliseconds>(config_.inbox.device_ttl);
+    }
     // Clustered engine: the report this node's loops count for a publication whose report lives
     // on node `origin.node`, and which tells that report what it counted.
     std::shared_ptr<DeliveryReport> partReport(const ReportOrigin& origin);
@@ -172,6 +209,7 @@ private:
     std::unique_ptr<Broker> broker_;
     const Clock& clock_;
     std::unique_ptr<PresenceStore> presence_;
+    std::unique_ptr<InboxStore> inbox_;
     std::vector<LocalPresence> loopPresence_;  // one per loop, touched there
     ChannelRouter router_;
     SessionRegistry sessions_;

@@ -86,6 +86,7 @@ std::string encodeConnected(RequestId id, const ConnectedReply& r) {
     object["node"] = r.node;
     object["version"] = r.version;
     object["device"] = r.device;
+    if (r.inbox) object["inbox"] = json{{"pending", r.inbox->pending}, {"dropped", r.inbox->dropped}};
     return dump(object);
 }
 

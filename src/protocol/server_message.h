@@ -35,6 +35,13 @@ struct ConnectedReply {
     std::string node;
     std::string version;
     std::string device;  // the device `connect` named, "" when none
+    // The user's offline messages for this device: how many follow `connected`, and how many were
+    // lost (expired or overflowed) before it got them. Only for a new session of a device.
+    struct Inbox {
+        std::uint64_t pending = 0;
+        std::uint64_t dropped = 0;
+    };
+    std::optional<Inbox> inbox{};
 };
 std::string encodeConnected(RequestId id, const ConnectedReply& reply);
 // `recovered`: present only when the subscribe asked for recovery (`since`).

@@ -166,21 +166,45 @@ void ClientProtocol::startNewSession(std::string user) {
     // from the reply on, a send to the user reaches this connection whichever node it is made on.
     state_ = State::Connecting;
     joining_ = session;
-    session->subscribe(personal, std::nullopt, [self = self()](std::variant<SubscribeOutcome, BrokerError> result) {
-        if (self->state_ != State::Connecting || !self->joining_) return;  // the connection closed
-        auto session = std::move(self->joining_);
-        if (auto* error = std::get_if<BrokerError>(&result)) {
-            // Connected without it, the user would miss every send: refuse, and let the client
-            // come back (to this node once it reaches its engine again, or to another).
-            session->end();
-            self->replyError(self->connectId_, errorCodeOf(*error),
-                             "cannot join the user's channel: " + error->message);
-            self->connection_.closeFor(error->code == ApiErrorCode::Unavailable ? disconnects::kUnavailable
-                                                                                : disconnects::kInternalError);
-            return;
-        }
-        self->sessionReady(std::move(session), false);
+    if (device_.empty() || !node_.inboxEnabled()) return joinPersonalChannel(std::move(session), std::nullopt);
+    // A device reads its inbox: what was sent to the user past its cursor comes first.
+    node_.inboxCursor(session->user(), device_, [self = self()](std::variant<StreamPosition, BrokerError> result) {
+        net::dispatch(self->connection_.loop().context(), [self, result = std::move(result)]() mutable {
+            if (self->state_ != State::Connecting || !self->joining_) return;  // the connection closed
+            if (auto* error = std::get_if<BrokerError>(&result)) return self->refuseJoin(self->joining_, *error);
+            self->joinPersonalChannel(self->joining_, std::get<StreamPosition>(std::move(result)));
+        });
     });
+}
+
+void ClientProtocol::joinPersonalChannel(std::shared_ptr<ClientSession> session,
+                                         std::optional<StreamPosition> inboxCursor) {
+    std::string personal = personalChannel(session->user());
+    session->subscribe(personal, inboxCursor,
+                       [self = self(), inboxCursor](std::variant<SubscribeOutcome, BrokerError> result) {
+                           if (self->state_ != State::Connecting || !self->joining_) return;  // the connection closed
+                           auto session = std::move(self->joining_);
+                           if (auto* error = std::get_if<BrokerError>(&result))
+                               return self->refuseJoin(std::move(session), *error);
+                           std::optional<ConnectedReply::Inbox> inbox;
+                           if (inboxCursor) {
+                               const auto& outcome = std::get<SubscribeOutcome>(result);
+                               inbox = ConnectedReply::Inbox{outcome.missed.size(), outcome.dropped};
+                               // Before the session delivers them: each one it finishes moves the device's cursor.
+                               session->trackInbox(self->device_, *inboxCursor);
+                           }
+                           self->sessionReady(std::move(session), false, inbox);
+                       });
+}
+
+void ClientProtocol::refuseJoin(std::shared_ptr<ClientSession> session, const BrokerError& error) {
+    // Connected without its channel, the user would miss every send: refuse, and let the client
+    // come back (to this node once it reaches its engine again, or to another).
+    joining_ = nullptr;
+    session->end();
+    replyError(connectId_, errorCodeOf(error), "cannot join the user's channel: " + error.message);
+    connection_.closeFor(error.code == ApiErrorCode::Unavailable ? disconnects::kUnavailable
+                                                                 : disconnects::kInternalError);
 }
 
 void ClientProtocol::resumeHere(std::shared_ptr<ClientSession> session) {
@@ -190,7 +214,8 @@ void ClientProtocol::resumeHere(std::shared_ptr<ClientSession> session) {
     sessionReady(std::move(session), true);
 }
 
-void ClientProtocol::sessionReady(std::shared_ptr<ClientSession> session, bool resumed) {
+void ClientProtocol::sessionReady(std::shared_ptr<ClientSession> session, bool resumed,
+                                  std::optional<ConnectedReply::Inbox> inbox) {
     state_ = State::Connected;
     session_ = std::move(session);
     connection_.connectAccepted();
@@ -201,9 +226,17 @@ void ClientProtocol::sessionReady(std::shared_ptr<ClientSession> session, bool r
     joinUserPresence();
     for (const std::string& channel : session_->channels()) presenceJoin(channel);
     const auto& ws = node_.config().websocket;
-    ConnectedReply reply{
-        connection_.id(),         session_->user(),        session_->id(), session_->resumeToken(), resumed,
-        ws.ping_interval.count(), ws.pong_timeout.count(), node_.name(),   Node::version(),         device_};
+    ConnectedReply reply{connection_.id(),
+                         session_->user(),
+                         session_->id(),
+                         session_->resumeToken(),
+                         resumed,
+                         ws.ping_interval.count(),
+                         ws.pong_timeout.count(),
+                         node_.name(),
+                         Node::version(),
+                         device_,
+                         inbox};
     connection_.sendReply(encodeConnected(connectId_, reply));
     // After `connected`: resent and waiting deliveries follow it.
     session_->attach(&connection_);

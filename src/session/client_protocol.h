@@ -13,6 +13,7 @@
 #include "node/event_loop.h"
 #include "node/node.h"
 #include "protocol/client_command.h"
+#include "protocol/server_message.h"
 #include "session/client_session.h"
 #include "wspush/codes.h"
 
@@ -70,7 +71,11 @@ private:
     void startNewSession(std::string user);
     void tryResume(std::string id, std::string token, std::string user, TimePoint giveUpAt);
     void resumeHere(std::shared_ptr<ClientSession> session);
-    void sessionReady(std::shared_ptr<ClientSession> session, bool resumed);
+    // A new session joins its user's personal channel, from the device's inbox cursor when it has one.
+    void joinPersonalChannel(std::shared_ptr<ClientSession> session, std::optional<StreamPosition> inboxCursor);
+    void refuseJoin(std::shared_ptr<ClientSession> session, const BrokerError& error);
+    void sessionReady(std::shared_ptr<ClientSession> session, bool resumed,
+                      std::optional<ConnectedReply::Inbox> inbox = std::nullopt);
     void handleSubscribe(const ClientCommand& command);
     void handleUnsubscribe(const ClientCommand& command);
     void handlePublish(const ClientCommand& command);

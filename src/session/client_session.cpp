@@ -66,7 +66,8 @@ void ClientSession::subscribe(const std::string& channel, std::optional<StreamPo
                                 return done(std::move(*error));
                             }
                             auto& outcome = std::get<SubscribeOutcome>(result);
-                            Recovery recovery{channel, std::move(outcome.missed), 0, outcome.position};
+                            // `done` sees them too (an inbox counts them): pointers, copied once.
+                            Recovery recovery{channel, outcome.missed, 0, outcome.position};
                             done(std::move(outcome));
                             if (self->ended_ || !self->isSubscribed(channel)) return;
                             self->recoveries_.push_back(std::move(recovery));
@@ -178,6 +179,7 @@ void ClientSession::attach(SessionConnection* connection) {
 void ClientSession::detach(SessionConnection* connection, bool endSession) {
     if (connection_ != connection) return;
     connection_ = nullptr;
+    saveInboxCursor(true);
     if (endSession) return endSoon();
     expiresAt_ = node_.clock().now() + toClock(node_.config().sessions.ttl);
     armTimer(expiresAt_);
@@ -191,6 +193,15 @@ void ClientSession::deliver(const PublicationPtr& publication, const SharedFrame
         return;
     }
     if (publication->report && connection_) publication->report->reached();
+    std::uint64_t inboxOffset = 0;
+    if (inbox_ && publication->channel == inbox_->channel) {
+        // QoS 0 is finished once handed over (or missed while away: at most once); QoS ≥ 1 when acknowledged.
+        inbox_->progress.delivered(*publication, publication->qos == 0);
+        if (publication->qos == 0)
+            saveInboxCursor(false);
+        else
+            inboxOffset = publication->offset;
+    }
     if (publication->qos == 0) {
         // At most once: a client that is away misses it.
         if (connection_)
@@ -199,7 +210,7 @@ void ClientSession::deliver(const PublicationPtr& publication, const SharedFrame
             loop_->metrics().qos0DroppedAway.add();
         return;
     }
-    Pending pending{frame, publication->qos, publication->report};
+    Pending pending{frame, publication->qos, publication->report, inboxOffset};
     if (connection_ && waitingCount() == 0 && tracker_.hasRoom()) return transmitNew(std::move(pending));
     if (waitingCount() >= node_.config().sessions.max_queued) {
         loop_->metrics().sessionOverflows.add();
@@ -257,9 +268,12 @@ std::shared_ptr<DeliveryReport> ClientSession::reportOf(DeliveryId did) const {
 
 QosOutcome ClientSession::onAck(DeliveryId did) {
     auto report = reportOf(did);
+    const Pending* pending = tracker_.messageOf(did);
+    std::uint64_t inboxOffset = pending ? pending->inboxOffset : 0;
     QosOutcome outcome = tracker_.onAck(did);
     if (outcome == QosOutcome::Completed) {
         if (report) report->acked();
+        if (inboxOffset != 0) inboxFinished(inboxOffset);
         sendWaiting();
         if (!recoveries_.empty()) continueRecoveries();
     }
@@ -270,8 +284,12 @@ QosOutcome ClientSession::onRec(DeliveryId did) {
     // For a backend waiting on acks, QoS 2 counts at `rec`: the application has the message then.
     bool firstRec = tracker_.stateOf(did) == DeliveryState::AwaitingRec;
     auto report = reportOf(did);
+    const Pending* pending = tracker_.messageOf(did);
+    std::uint64_t inboxOffset = pending && firstRec ? pending->inboxOffset : 0;
     QosOutcome outcome = tracker_.onRec(did, node_.clock().now());
     if (outcome == QosOutcome::SendRel && firstRec && report) report->acked();
+    // QoS 2 too is the device's at `rec`: the application has it then.
+    if (outcome == QosOutcome::SendRel && inboxOffset != 0) inboxFinished(inboxOffset);
     return outcome;
 }
 
@@ -347,15 +365,38 @@ void ClientSession::endSoon() {
     });
 }
 
+void ClientSession::trackInbox(std::string device, StreamPosition start) {
+    inbox_.emplace(
+        InboxReading{personalChannel(user_), std::move(device), InboxProgress(start), start, node_.clock().now()});
+}
+
+void ClientSession::inboxFinished(std::uint64_t offset) {
+    inbox_->progress.finished(offset);
+    saveInboxCursor(false);
+}
+
+void ClientSession::saveInboxCursor(bool now) {
+    if (!inbox_) return;
+    StreamPosition cursor = inbox_->progress.cursor();
+    if (cursor.offset == inbox_->saved.offset && cursor.epoch == inbox_->saved.epoch) return;
+    // At most once a second while messages flow; what is left is saved when the connection or
+    // the session ends, so a cursor lags by a second at worst (its messages come again, at least once).
+    if (!now && node_.clock().now() - inbox_->savedAt < std::chrono::seconds(1)) return;
+    inbox_->saved = cursor;
+    inbox_->savedAt = node_.clock().now();
+    node_.inboxAdvance(user_, inbox_->device, std::move(cursor));
+}
+
 void ClientSession::end() {
     if (ended_ || moving_) return;
+    saveInboxCursor(true);
     ended_ = true;
     for (const auto& channel : channels_) leaveChannel(channel);
     channels_.clear();
     if (timer_) timer_->cancel();
     std::size_t unfinished = tracker_.inflight() + waitingCount();
     if (unfinished > 0) {
-        // Where these go once the Redis engine brings user inboxes; for now they are counted.
+        // Counted; those of a tracked inbox come again at the device's next connect.
         loop_->metrics().qosAbandoned.add(unfinished);
         spdlog::debug("session {} ended with {} unfinished QoS deliveries", id_, unfinished);
     }

@@ -25,6 +25,7 @@
 #include "node/local_hub.h"
 #include "node/node.h"
 #include "protocol/frame.h"
+#include "session/inbox_progress.h"
 #include "session/qos_tracker.h"
 #include "wspush/codes.h"
 
@@ -85,6 +86,11 @@ public:
         if (connection_ == connection) connection_ = nullptr;
     }
 
+    // The session reads its user's inbox as `device`, from `start` (its cursor): the messages of
+    // the personal channel it finishes move the device's cursor (InboxProgress), saved through
+    // Node::inboxAdvance at most once a second and when the connection or the session ends.
+    void trackInbox(std::string device, StreamPosition start);
+
     // The client's answers to QoS deliveries (docs/protocol.md, "QoS").
     QosOutcome onAck(DeliveryId did);
     QosOutcome onRec(DeliveryId did);
@@ -116,6 +122,7 @@ private:
         SharedFrame frame;
         int qos = 0;
         std::shared_ptr<DeliveryReport> report;
+        std::uint64_t inboxOffset = 0;  // of a message of the tracked inbox; 0 otherwise
     };
 
     void leaveChannel(const std::string& channel);
@@ -131,6 +138,9 @@ private:
     void resend(const typename QosTracker<Pending>::Resend& resend);
     std::shared_ptr<DeliveryReport> reportOf(DeliveryId did) const;
     void endSoon();
+    // An inbox message is finished on the device; saves the cursor unless saved less than a second ago.
+    void inboxFinished(std::uint64_t offset);
+    void saveInboxCursor(bool now);
     void armTimer(TimePoint at);
     std::size_t waitingCount() const { return waiting_.size() - waitingHead_; }
 
@@ -163,6 +173,15 @@ private:
     std::size_t waitingHead_ = 0;
     bool ended_ = false;
     bool moving_ = false;
+    // The inbox this session reads for its device (trackInbox), and when its cursor was saved.
+    struct InboxReading {
+        std::string channel;
+        std::string device;
+        InboxProgress progress;
+        StreamPosition saved;
+        TimePoint savedAt{};
+    };
+    std::optional<InboxReading> inbox_;
     // One timer: resends while attached, expiry while detached. Recreated on each loop it lives on.
     std::optional<boost::asio::steady_timer> timer_;
     TimePoint armedFor_ = TimePoint::max();

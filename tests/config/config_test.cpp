@@ -196,6 +196,25 @@ TEST_F(ConfigTest, PresenceOptionsAreReadAndChecked) {
     EXPECT_EQ(parseOk("{}").presence_ttl.count(), 9);
 }
 
+TEST_F(ConfigTest, InboxOptionsAreReadAndChecked) {
+    Config defaults = parseOk("{}");
+    EXPECT_EQ(defaults.inbox.max_messages, 1000u);
+    EXPECT_EQ(defaults.inbox.max_bytes, 1024u * 1024u);
+    EXPECT_EQ(defaults.inbox.ttl.count(), 7 * 24 * 3600);
+    EXPECT_EQ(defaults.inbox.new_device_backlog, 0u);
+    EXPECT_EQ(defaults.inbox.device_ttl.count(), 30 * 24 * 3600);
+    Config c = parseOk(R"({"inbox": {"max_messages": 10, "max_bytes": 2048, "ttl": 60, "new_device_backlog": 5,
+                           "device_ttl": 3600}})");
+    EXPECT_EQ(c.inbox.max_messages, 10u);
+    EXPECT_EQ(c.inbox.new_device_backlog, 5u);
+    EXPECT_EQ(errorPath(R"({"inbox": {"max_messages": 100001}})"), "inbox.max_messages");
+    EXPECT_EQ(errorPath(R"({"inbox": {"max_bytes": 10}})"), "inbox.max_bytes");
+    EXPECT_EQ(errorPath(R"({"inbox": {"ttl": 0}})"), "inbox.ttl");
+    EXPECT_EQ(errorPath(R"({"inbox": {"max_messages": 3, "new_device_backlog": 4}})"), "inbox.new_device_backlog");
+    EXPECT_EQ(errorPath(R"({"inbox": {"device_ttl": 0}})"), "inbox.device_ttl");
+    EXPECT_EQ(errorPath(R"({"inbox": {"size": 1}})"), "inbox.size");
+}
+
 TEST_F(ConfigTest, JoinLeaveNeedsPresenceAndAUserStatusSwitchExists) {
     Config defaults = parseOk("{}");
     EXPECT_FALSE(defaults.channel_defaults.join_leave);
@@ -560,6 +579,11 @@ TEST_F(ConfigTest, EnvironmentVariablesAreTheDocumentedList) {
         "WSPUSH_CLIENT_ALLOW_ANONYMOUS",
         "WSPUSH_CLIENT_TRUST_CLIENT_USER",
         "WSPUSH_CLIENT_USER_STATUS",
+        "WSPUSH_INBOX_MAX_MESSAGES",
+        "WSPUSH_INBOX_MAX_BYTES",
+        "WSPUSH_INBOX_TTL",
+        "WSPUSH_INBOX_NEW_DEVICE_BACKLOG",
+        "WSPUSH_INBOX_DEVICE_TTL",
         "WSPUSH_SESSIONS_TTL",
         "WSPUSH_SESSIONS_MAX_QUEUED",
         "WSPUSH_QOS_ACK_TIMEOUT",

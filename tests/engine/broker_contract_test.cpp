@@ -23,6 +23,17 @@ namespace {
 
 using namespace std::chrono_literals;
 
+// Polls `condition` for up to 3 s: for calls without an answer (trimHistory), which take effect
+// on the engine's connection soon after.
+bool settles(const std::function<bool()>& condition) {
+    auto deadline = std::chrono::steady_clock::now() + 3s;
+    while (!condition()) {
+        if (std::chrono::steady_clock::now() >= deadline) return condition();
+        std::this_thread::sleep_for(5ms);
+    }
+    return true;
+}
+
 class RecordingHandler : public BrokerEventHandler {
 public:
     void onControl(std::string_view) override {}
@@ -204,6 +215,36 @@ TYPED_TEST(BrokerContractTest, HistoryKeepsTheNewestHistorySizePublications) {
     EXPECT_EQ(page.publications.front()->data, "3");
     EXPECT_EQ(page.publications.front()->channel, "h");
     EXPECT_EQ(page.publications.front()->epoch, page.position.epoch);
+}
+
+TYPED_TEST(BrokerContractTest, HistoryBoundedByBytesKeepsTheNewestThatFit) {
+    std::string data = "\"" + std::string(200, 'x') + "\"";
+    HistoryPolicy policy = this->keep(100);
+    policy.maxBytes = 800;  // three messages of ~220-240 bytes (data, mid, and the engine's framing)
+    for (int i = 0; i < 6; ++i) this->publish("bytes", data, policy);
+    EXPECT_EQ(this->offsetsOf(this->history("bytes", {0, 100, false})), (Offsets{4, 5, 6}));
+    // The bound follows trims: after one, room comes back for exactly what left.
+    this->broker->trimHistory("bytes", StreamPosition{5, this->position("bytes").epoch});
+    EXPECT_TRUE(settles([&] { return this->history("bytes", {0, 100, false}).publications.size() == 1; }));
+    for (int i = 0; i < 2; ++i) this->publish("bytes", data, policy);
+    EXPECT_EQ(this->offsetsOf(this->history("bytes", {0, 100, false})), (Offsets{6, 7, 8}));
+    // The newest stays even alone past the bound.
+    this->publish("bytes", "\"" + std::string(1000, 'y') + "\"", policy);
+    EXPECT_EQ(this->offsetsOf(this->history("bytes", {0, 100, false})), (Offsets{9}));
+}
+
+TYPED_TEST(BrokerContractTest, TrimHistoryDropsUpToAnOffsetOfTheSameEpochOnly) {
+    for (int i = 0; i < 5; ++i) this->publish("trim", "1", this->keep(100));
+    StreamPosition top = this->position("trim");
+    this->broker->trimHistory("trim", StreamPosition{3, "another-epoch"});
+    this->broker->trimHistory("trim", StreamPosition{3, top.epoch});
+    EXPECT_TRUE(settles([&] { return this->history("trim", {0, 100, false}).publications.size() == 2; }));
+    HistoryPage page = this->history("trim", {0, 100, false});
+    EXPECT_EQ(this->offsetsOf(page), (Offsets{4, 5})) << "the other epoch's trim did nothing";
+    EXPECT_EQ(page.position.offset, 5u) << "the position stays";
+    this->broker->trimHistory("trim", top);
+    EXPECT_TRUE(settles([&] { return this->history("trim", {0, 100, false}).publications.empty(); }));
+    EXPECT_EQ(this->publish("trim", "1", this->keep(100)).publication->offset, 6u);
 }
 
 TYPED_TEST(BrokerContractTest, HistoryWindowsForwardReverseAndLimit) {

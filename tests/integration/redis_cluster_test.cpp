@@ -734,6 +734,67 @@ TEST(RedisCluster, JoinAndLeaveReachSubscribersOnEveryNode) {
         watcher.waitFor([&](const json& m) { return isType(m, "leave") && m.value("client", "") == guestId; }, 3000ms));
 }
 
+TEST(RedisCluster, EachDeviceGetsItsInboxOnWhicheverNodeItComesBack) {
+    RedisServerProcess redis;
+    json base = onRedis(redis);
+    std::vector<std::unique_ptr<DaemonProcess>> nodes;
+    for (int i = 1; i <= 2; ++i) {
+        json config = nodeConfig("n" + std::to_string(i), base);
+        config["client"] = json{{"allow_anonymous", true}, {"trust_client_user", true}};
+        config["inbox"] = json{{"max_messages", 1000}};
+        nodes.push_back(std::make_unique<DaemonProcess>(config));
+    }
+    for (auto& node : nodes)
+        ASSERT_TRUE(eventually([&] { return httpGet(node->apiPort(), "/readyz").status == 200; }, 5000ms));
+    auto connect = [&](WsTestClient& client, std::size_t node, const std::string& device) {
+        auto connected = client.connectWith(nodes[node]->port(), json{{"user", "carol"}, {"device", device}});
+        EXPECT_TRUE(connected && connected->value("type", "") == "connected") << (connected ? connected->dump() : "");
+        return connected.value_or(json::object());
+    };
+    auto receiveAll = [](WsTestClient& client, std::size_t count) {
+        std::vector<int> received;
+        while (received.size() < count) {
+            auto message = client.waitFor([](const json& m) { return m.value("type", "") == "message"; });
+            if (!message) break;
+            if (message->contains("did")) client.sendJson({{"type", "ack"}, {"did", (*message)["did"]}});
+            received.push_back((*message)["data"].value("n", 0));
+        }
+        return received;
+    };
+    for (auto [node, device] : {std::pair{0, "phone"}, std::pair{1, "laptop"}}) {
+        WsTestClient client;
+        connect(client, node, device);  // a first connect: the device is remembered from now on
+        client.close();
+    }
+    HttpTestClient api(nodes[0]->apiPort());
+    std::vector<int> expected;
+    for (int i = 1; i <= 1000; ++i) {
+        HttpResult sent = api.postJson("/api/send", json{{"user", "carol"}, {"data", {{"n", i}}}, {"qos", 1}});
+        ASSERT_EQ(sent.status, 200u) << sent.body;
+        expected.push_back(i);
+    }
+    // Each device on the other node than the one it first used; both get all of it, once, in order.
+    for (auto [node, device] : {std::pair{1, "phone"}, std::pair{0, "laptop"}}) {
+        WsTestClient client;
+        auto started = Clock::now();
+        json connected = connect(client, node, device);
+        EXPECT_EQ(connected["inbox"], (json{{"pending", 1000}, {"dropped", 0}})) << device << ": " << connected.dump();
+        EXPECT_EQ(receiveAll(client, 1000), expected) << device;
+        std::cout << "[ inbox    ] 1,000 messages to " << device << " on Redis, connect to last: "
+                  << std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started).count() << " ms\n";
+        EXPECT_FALSE(client.waitFor([](const json& m) { return m.value("type", "") == "message"; }, 200ms));
+        client.close();
+    }
+    // Both finished everything: the inbox is trimmed on Redis, whichever node asks.
+    EXPECT_TRUE(eventually(
+        [&] { return httpGet(nodes[1]->apiPort(), "/api/users/carol/inbox").json()["messages"].empty(); }, 5000ms));
+    json inbox = httpGet(nodes[1]->apiPort(), "/api/users/carol/inbox").json();
+    std::set<std::string> devices;
+    for (const auto& device : inbox["devices"])
+        devices.insert(device.value("device", "") + "@" + std::to_string(device.value("cursor", 0)));
+    EXPECT_EQ(devices, (std::set<std::string>{"phone@1000", "laptop@1000"}));
+}
+
 TEST(RedisCluster, DisconnectOnOneNodeClosesTheUsersConnectionsOnOthers) {
     RedisServerProcess redis;
     auto nodes = startNodes(3, onRedis(redis));

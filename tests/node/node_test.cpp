@@ -55,6 +55,7 @@ public:
     void publishEvent(std::string_view channel, std::string frame) override {
         inner_.publishEvent(channel, std::move(frame));
     }
+    void trimHistory(std::string_view channel, StreamPosition upTo) override { inner_.trimHistory(channel, upTo); }
     void publishControl(std::string_view target, std::string payload) override {
         inner_.publishControl(target, std::move(payload));
     }

@@ -94,6 +94,12 @@ TEST(EncodeConnectedTest, Fields) {
     EXPECT_EQ(m["version"], "0.1.0");
 }
 
+TEST(EncodeConnectedTest, InboxCounts) {
+    ConnectedReply r{"c", "alice", "s", "r", false, 25, 10, "n", "v", "d1", ConnectedReply::Inbox{3, 2}};
+    json m = parseMessage(encodeConnected(1, r));
+    EXPECT_EQ(m["inbox"], (json{{"pending", 3}, {"dropped", 2}}));
+}
+
 TEST(EncodePresenceChangeTest, JoinAndLeaveCarryTheEntry) {
     PresenceEntry entry{"c1", "alice", "d1", "n1", 1700000000000, R"({"name":"Alice"})"};
     json join = parseMessage(encodePresenceChange(PresenceChange::Join, "room", entry));

@@ -113,6 +113,7 @@ public:
         event->event = true;
         cluster_.deliver(event);
     }
+    void trimHistory(std::string_view, StreamPosition) override {}  // keeps no history
     void subscribe(std::string_view channel, SubscribeCompletion done) override {
         if (cluster_.failure) return done(*cluster_.failure);
         {

@@ -22,6 +22,10 @@ std::size_t bytesOf(const Publication& publication) {
            publication.epoch.size();
 }
 
+std::size_t dataBytesOf(const Publication& publication) {
+    return publication.data.size() + publication.mid.size();
+}
+
 }  // namespace
 
 MemoryBroker::MemoryBroker(std::string instanceId, Clock clock)
@@ -64,9 +68,11 @@ void MemoryBroker::evictIdleLocked(Shard& shard) {
 
 void MemoryBroker::appendHistoryLocked(Stream& stream, const PublicationPtr& publication, const HistoryPolicy& policy) {
     stream.historyTtlMs = policy.ttl.count();
+    stream.maxDataBytes = policy.maxBytes;
     stream.history.push_back(publication);
     std::size_t bytes = bytesOf(*publication);
     stream.historyBytes += bytes;
+    stream.dataBytes += dataBytesOf(*publication);
     historyPublications_.fetch_add(1, std::memory_order_relaxed);
     historyBytes_.fetch_add(bytes, std::memory_order_relaxed);
     trimHistoryLocked(stream, policy.size, publication->timestampMs);
@@ -75,9 +81,13 @@ void MemoryBroker::appendHistoryLocked(Stream& stream, const PublicationPtr& pub
 void MemoryBroker::trimHistoryLocked(Stream& stream, std::size_t size, std::int64_t now) {
     std::uint64_t publications = 0;
     std::size_t bytes = 0;
-    while (!stream.history.empty() &&
-           (stream.history.size() > size || stream.history.front()->timestampMs + stream.historyTtlMs <= now)) {
+    auto overBytes = [&] {
+        return stream.maxDataBytes > 0 && stream.history.size() > 1 && stream.dataBytes > stream.maxDataBytes;
+    };
+    while (!stream.history.empty() && (stream.history.size() > size || overBytes() ||
+                                       stream.history.front()->timestampMs + stream.historyTtlMs <= now)) {
         bytes += bytesOf(*stream.history.front());
+        stream.dataBytes -= dataBytesOf(*stream.history.front());
         ++publications;
         stream.history.pop_front();
     }
@@ -91,6 +101,7 @@ void MemoryBroker::forgetHistoryLocked(Stream& stream) {
     historyBytes_.fetch_sub(stream.historyBytes, std::memory_order_relaxed);
     stream.history.clear();
     stream.historyBytes = 0;
+    stream.dataBytes = 0;
 }
 
 const MemoryBroker::RememberedKey* MemoryBroker::rememberedLocked(Shard& shard, const std::string& key,
@@ -188,6 +199,25 @@ void MemoryBroker::publishEvent(std::string_view channel, std::string frame) {
     event->data = std::move(frame);
     event->event = true;
     handler_->onPublication(event);  // the router drops it when nobody here subscribes
+}
+
+void MemoryBroker::trimHistory(std::string_view channel, StreamPosition upTo) {
+    Shard& shard = shardOf(channel);
+    std::lock_guard lock(shard.mutex);
+    auto it = shard.streams.find(channel);
+    if (it == shard.streams.end() || it->second.epoch != upTo.epoch) return;
+    Stream& stream = it->second;
+    std::uint64_t publications = 0;
+    std::size_t bytes = 0;
+    while (!stream.history.empty() && stream.history.front()->offset <= upTo.offset) {
+        bytes += bytesOf(*stream.history.front());
+        stream.dataBytes -= dataBytesOf(*stream.history.front());
+        ++publications;
+        stream.history.pop_front();
+    }
+    stream.historyBytes -= bytes;
+    historyPublications_.fetch_sub(publications, std::memory_order_relaxed);
+    historyBytes_.fetch_sub(bytes, std::memory_order_relaxed);
 }
 
 void MemoryBroker::history(std::string_view channel, HistoryQuery query, HistoryCompletion done) {

@@ -41,6 +41,7 @@ public:
     }
     void publish(PublishRequest request, PublishCompletion done) override;
     void publishEvent(std::string_view channel, std::string frame) override;
+    void trimHistory(std::string_view channel, StreamPosition upTo) override;
     void subscribe(std::string_view channel, SubscribeCompletion done) override;
     void unsubscribe(std::string_view channel) override;
     void history(std::string_view channel, HistoryQuery query, HistoryCompletion done) override;
@@ -64,6 +65,8 @@ private:
         std::deque<PublicationPtr> history;
         std::size_t historyBytes = 0;
         std::int64_t historyTtlMs = 0;
+        std::size_t dataBytes = 0;  // of the kept publications' data and mids, for maxBytes
+        std::size_t maxDataBytes = 0;
     };
     struct RememberedKey {
         PublicationPtr publication;  // without data or report

@@ -70,6 +70,7 @@ RedisBroker::RedisBroker(RedisBrokerOptions options, std::string instanceId, Clo
       clock_(std::move(clock)),
       keys_(options_.prefix),
       publishScript_(redis_lua::kPublish),
+      trimScript_(redis_lua::kTrimHistory),
       positionScript_(redis_lua::kReadPosition),
       heartbeatScript_(redis_lua::kHeartbeat),
       nodesScript_(redis_lua::kNodes) {
@@ -149,7 +150,8 @@ void RedisBroker::startOnLoop() {
                                         // Cached scripts let the first EVALSHA succeed; a failed
                                         // load only costs one EVAL later (RedisScript).
                                         for (const RedisScript* script :
-                                             {&publishScript_, &positionScript_, &heartbeatScript_, &nodesScript_})
+                                             {&publishScript_, &positionScript_, &trimScript_, &heartbeatScript_,
+                                              &nodesScript_})
                                             script->load(*shards_[index].commands, [](RedisResult) {});
                                         for (const RedisScript* script : extraScripts_)
                                             script->load(*shards_[index].commands, [](RedisResult) {});
@@ -290,13 +292,14 @@ void RedisBroker::doPublish(PublishRequest request, PublishCompletion done) {
     std::vector<std::string> args{encodeBody(*publication),
                                   std::to_string(request.history.size),
                                   std::to_string(std::max<std::int64_t>(request.history.ttl.count(), 1)),
-                                  std::to_string(options_.metaTtl.count()),
+                                  std::to_string(metaTtlFor(request.history).count()),
                                   nextEpoch(),
                                   keys_.pubsub(channel),
                                   idempotent ? std::to_string(request.idempotencyWindow.count()) : "0",
                                   request.reportOrigin ? encodeReportOrigin(*request.reportOrigin) : "",
                                   std::to_string(publication->timestampMs),
-                                  encodeFirstPublished(*publication)};
+                                  encodeFirstPublished(*publication),
+                                  std::to_string(request.history.size > 0 ? request.history.maxBytes : 0)};
     publishScript_.run(
         *shard.commands, std::move(keys), std::move(args),
         [this, publication, shardName = shard.options.name, done = std::move(done)](RedisResult result) mutable {
@@ -633,6 +636,23 @@ void RedisBroker::withShardOf(std::string_view channel, ShardTask task) {
         Shard& shard = shardFor(channel);
         if (!shard.commands->ready()) return task(unavailable(shard));
         task(shard.commands.get());
+    });
+}
+
+std::chrono::seconds RedisBroker::metaTtlFor(const HistoryPolicy& history) const {
+    // The position outlives the history it numbers: an inbox kept longer than metaTtl must not
+    // see its offsets restart under it.
+    auto historyTtl = std::chrono::ceil<std::chrono::seconds>(history.ttl) + std::chrono::seconds(1);
+    return history.size > 0 ? std::max(options_.metaTtl, historyTtl) : options_.metaTtl;
+}
+
+void RedisBroker::trimHistory(std::string_view channel, StreamPosition upTo) {
+    withShardOf(channel, [this, keys = std::vector<std::string>{keys_.stream(channel), keys_.meta(channel)},
+                          upTo = std::move(upTo)](auto shard) mutable {
+        auto* commands = std::get_if<RedisConnection*>(&shard);
+        if (commands == nullptr) return;  // a later trim covers it
+        trimScript_.run(**commands, std::move(keys), {std::to_string(upTo.offset), std::move(upTo.epoch)},
+                        [](RedisResult) {});
     });
 }
 

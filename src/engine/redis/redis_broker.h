@@ -82,6 +82,7 @@ public:
 
     void publish(PublishRequest request, PublishCompletion done) override;
     void publishEvent(std::string_view channel, std::string frame) override;
+    void trimHistory(std::string_view channel, StreamPosition upTo) override;
     void subscribe(std::string_view channel, SubscribeCompletion done) override;
     void unsubscribe(std::string_view channel) override;
     void history(std::string_view channel, HistoryQuery query, HistoryCompletion done) override;
@@ -102,6 +103,8 @@ public:
     const RedisKeys& keys() const { return keys_; }
 
 private:
+    // How long a channel's meta hash (its position) lives: at least as long as its history.
+    std::chrono::seconds metaTtlFor(const HistoryPolicy& history) const;
     struct Shard {
         RedisShardOptions options;
         std::shared_ptr<RedisConnection> commands;
@@ -158,6 +161,7 @@ private:
     BrokerEventHandler* handler_ = nullptr;
     std::string nodeName_;
     RedisScript publishScript_;
+    RedisScript trimScript_;
     RedisScript positionScript_;
     RedisScript heartbeatScript_;
     RedisScript nodesScript_;

@@ -30,6 +30,8 @@ public:
     std::string presenceUsers(std::string_view channel) const { return tagged(channel, ":pu"); }
     // The same users by name (a sorted set, all scores 0), for paging through them in order.
     std::string presenceUserNames(std::string_view channel) const { return tagged(channel, ":pn"); }
+    // The inbox devices of a user's personal channel: a hash device → "<epoch>\n<offset>\n<last seen ms>".
+    std::string inboxDevices(std::string_view channel) const { return tagged(channel, ":id"); }
     // The pub/sub channel its publications travel on.
     std::string pubsub(std::string_view channel) const { return tagged(channel, ":p"); }
     // The channel named by a pub/sub channel of ours; empty when it is not one.

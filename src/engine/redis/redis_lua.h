@@ -10,7 +10,7 @@ namespace wspush::redis_lua {
 // KEYS: stream, meta, idempotency result.
 // ARGV: body, history size, history ttl (ms), meta ttl (s), epoch if none, pub/sub channel,
 //       idempotency window (ms, 0: none), report origin ("" none), now (Unix ms),
-//       first-published record (<ts>\n<mid>).
+//       first-published record (<ts>\n<mid>), most bytes kept (0: no bound).
 // Returns {offset, epoch, nodes reached} or {"dup", "<offset>\n<epoch>\n<ts>\n<mid>"}.
 extern const char* const kPublish;
 
@@ -19,6 +19,10 @@ extern const char* const kPublish;
 // same MULTI reads the page of that very position (the page itself never passes through Lua,
 // whose conversion of a 1,000-entry reply cost five times the XRANGE).
 extern const char* const kReadPosition;
+
+// KEYS: stream, meta. ARGV: offset, epoch. Drops the history up to the offset if the epoch is the
+// stream's; returns how many entries went.
+extern const char* const kTrimHistory;
 
 // KEYS: heartbeat hash, heartbeat expiry zset. ARGV: node, info, expire-at (Unix ms), now.
 extern const char* const kHeartbeat;
