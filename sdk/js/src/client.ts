@@ -1,11 +1,12 @@
 import { backoffDelay } from "./backoff.js";
 import { Calls, type Command, type Reply, type Settle } from "./calls.js";
+import { defaultDeviceStore, isValidDevice, loadDevice, type DeviceStore } from "./device.js";
 import { Emitter } from "./emitter.js";
 import { DisconnectedError, ServerError, TimeoutError, TooLargeError } from "./errors.js";
 import { Heartbeat } from "./heartbeat.js";
 import { InboundQos, type MessageFrame } from "./qos.js";
 import { root } from "./root.js";
-import { Subscription, type Publication, type SubscribedInfo } from "./subscription.js";
+import { Subscription, type JoinLeaveInfo, type Publication, type SubscribedInfo } from "./subscription.js";
 import type { Transport, TransportFactory } from "./transport.js";
 import { webSocketTransport, type WebSocketConstructor } from "./transport/browser.js";
 
@@ -20,6 +21,23 @@ export interface WspushOptions {
     user?: string;
     /** "name/version" for the server's logs. */
     client?: string;
+    /**
+     * The device id sent in every `connect`: 1 to 64 characters of `A–Z a–z 0–9 _ - . : @ = + ! #`
+     * (a `TypeError` otherwise). Absent: a random id, generated once and kept in `deviceStore`, so
+     * that the same browser profile or app install keeps it. `false`: no device is sent.
+     */
+    device?: string | false;
+    /**
+     * Where the generated device id is kept. Default: localStorage in browsers (memory when it
+     * throws), the platform storage with `miniProgramTransport`, memory elsewhere (Node, React
+     * Native: pass an AsyncStorage adapter to keep it across app restarts).
+     */
+    deviceStore?: DeviceStore;
+    /**
+     * A JSON object sent in `connect` (at most 1024 bytes encoded: a `TypeError` otherwise); others
+     * see it in presence entries and join/leave events.
+     */
+    info?: Record<string, unknown>;
     /** true: log to console.debug; or a function to log with. */
     debug?: boolean | ((...args: unknown[]) => void);
     /** The WebSocket class to use (Node: the `ws` package). Default: the global WebSocket. */
@@ -43,10 +61,22 @@ export interface WspushOptions {
 
 export type ConnectionState = "disconnected" | "connecting" | "connected" | "reconnecting";
 
+/** The user's offline messages, as the `connected` reply counts them. */
+export interface InboxInfo {
+    /** Messages kept for this device while it was away: they follow `connected` on `$user:<user>`, before any live message. */
+    pending: number;
+    /** Messages for this device that expired or overflowed before it got them: resync from your backend. */
+    dropped: number;
+}
+
 /** The server's `connected` reply (protocol.md, "connect"). */
 export interface ConnectedInfo {
     client: string;
     user: string;
+    /** The device id the connection sent ("" when none). */
+    device: string;
+    /** Present when the connection has both a user and a device. */
+    inbox?: InboxInfo;
     session: string;
     resumed: boolean;
     ping_interval: number;
@@ -109,12 +139,13 @@ export interface PresenceClient {
     client: string;
     /** Its user id; "" for an anonymous connection. */
     user: string;
+    /** The device id it sent in `connect`; "" when none. */
     device: string;
     /** The node (daemon) it is connected to. */
     node: string;
     /** When it connected, Unix ms. */
     connected_at: number;
-    /** Present only when the client gave one. */
+    /** The `info` object it sent in `connect`; present only when it gave one. */
     info?: Record<string, unknown>;
 }
 
@@ -132,15 +163,24 @@ export interface PresenceStats {
     users: number;
 }
 
+export interface UserStatusOptions {
+    /** In ms; default: the client's `timeout`. */
+    timeout?: number;
+}
+
 export type ClientEvents = {
     state: [state: ConnectionState, previous: ConnectionState];
+    /**
+     * Each accepted `connect`. With `info.inbox`, its `pending` offline messages follow at once, as
+     * `message` events on `$user:<user>`, before any live message.
+     */
     connected: [info: ConnectedInfo];
     /**
      * A connection (or connection attempt) ended; `code` is its close code (1006: lost without a
      * close frame). Emitted after the `state` change it causes.
      */
     disconnected: [info: { code: number; reason: string }];
-    /** Every publication delivered, including the personal channel `$user:<user>`. */
+    /** Every publication delivered, including the personal channel `$user:<user>` (and its offline backlog). */
     message: [publication: Publication];
     /** Errors not tied to a call: a refused `connect`, an uncorrelated server error, a failing getToken. */
     error: [error: Error];
@@ -148,6 +188,9 @@ export type ClientEvents = {
 
 // Close codes after which the same connection would fail again (protocol.md, "Close codes").
 const isFinalClose = (code: number) => (code >= 4500 && code <= 4999) || code == 1003 || code == 1007 || code == 1009;
+
+// The largest `info` the server accepts in `connect`, in bytes once encoded.
+const MAX_INFO = 1024;
 
 // Commands are batched into frames of at most this many bytes (well under the server's limit).
 const MAX_BATCH = 16384;
@@ -174,6 +217,11 @@ export class Wspush extends Emitter<ClientEvents> {
     state: ConnectionState = "disconnected";
     /** The last `connected` reply, without its resume token. */
     info?: ConnectedInfo;
+    /**
+     * The device id sent in `connect`: the `device` option, or the stored or generated one once
+     * resolved (before the first connection). Undefined until then, and with `device: false`.
+     */
+    device?: string;
 
     private readonly opts: Required<Pick<WspushOptions, "timeout" | "connectTimeout" | "minReconnectDelay" | "maxReconnectDelay" | "maxMessageSize">> &
         WspushOptions;
@@ -199,6 +247,8 @@ export class Wspush extends Emitter<ClientEvents> {
     private batch?: Command[];
     private readonly midPrefix = Math.random().toString(36).slice(2, 10) + Date.now().toString(36);
     private midCount = 0;
+    /** The device id being read from an asynchronous store. */
+    private deviceLoad?: Promise<string>;
 
     constructor(
         readonly url: string,
@@ -206,6 +256,15 @@ export class Wspush extends Emitter<ClientEvents> {
     ) {
         super();
         const o = options;
+        if (o.device !== undefined && o.device !== false) {
+            if (!isValidDevice(o.device)) throw new TypeError(`invalid device ${JSON.stringify(o.device)}: 1 to 64 characters of A-Z a-z 0-9 _ - . : @ = + ! #`);
+            this.device = o.device;
+        }
+        if (o.info !== undefined) {
+            if (!o.info || typeof o.info != "object" || Array.isArray(o.info)) throw new TypeError("info must be a JSON object");
+            const size = utf8Length(JSON.stringify(o.info));
+            if (size > MAX_INFO) throw new TypeError(`info is ${size} bytes encoded, over the limit of ${MAX_INFO}`);
+        }
         // `??` per option: `{ timeout: undefined }` means the default too.
         this.opts = {
             ...o,
@@ -304,6 +363,21 @@ export class Wspush extends Emitter<ClientEvents> {
         return { channel, clients, users } as PresenceStats;
     }
 
+    /**
+     * Whether each user is online: has at least one connection, on any node. `users`: 1 to 1000
+     * user ids (a `TypeError` otherwise). Rejects with `ServerError` 103 when the server does not
+     * allow it (`client.user_status`). Like `presence()` it waits for a connection and is resent
+     * on the next one if the answer was lost.
+     */
+    async userStatus(users: string[], options: UserStatusOptions = {}): Promise<Record<string, boolean>> {
+        if (!Array.isArray(users) || users.length < 1 || users.length > 1000 || !users.every((u) => typeof u == "string")) {
+            throw new TypeError("userStatus() takes an array of 1 to 1000 user ids (strings)");
+        }
+        const { timeout = this.opts.timeout } = options;
+        const reply = await this.call({ type: "status", users: users.slice() }, timeout, true);
+        return reply.users as Record<string, boolean>;
+    }
+
     // ---- connection lifecycle ----
 
     private setState(state: ConnectionState): void {
@@ -326,6 +400,8 @@ export class Wspush extends Emitter<ClientEvents> {
             this.emit("error", err as Error);
             return this.lost(generation, 1006, "getToken failed");
         }
+        const device = this.resolveDevice();
+        if (device && typeof device != "string") await device;
         if (generation != this.generation) return;
         this.connectTimer = setTimeout(() => this.lost(generation, 1006, "connect timeout"), this.opts.connectTimeout);
         try {
@@ -342,9 +418,23 @@ export class Wspush extends Emitter<ClientEvents> {
     }
 
     private sendConnect(token?: string): void {
-        const { user, client = "wspush-js/" + VERSION } = this.opts;
+        const { user, client = "wspush-js/" + VERSION, info } = this.opts;
         this.connectId = this.calls.nextId();
-        this.write([{ type: "connect", id: this.connectId, token, user, client, ...this.session }]);
+        this.write([{ type: "connect", id: this.connectId, token, user, client, device: this.device, info, ...this.session }]);
+    }
+
+    /**
+     * The device id, from the option or the store (generated and stored the first time): a string
+     * when known or read synchronously, a promise while an asynchronous store reads it, undefined
+     * with `device: false`. Resolved once per client.
+     */
+    private resolveDevice(): string | Promise<string> | undefined {
+        if (this.device !== undefined || this.opts.device === false) return this.device;
+        if (this.deviceLoad) return this.deviceLoad;
+        const store = this.opts.deviceStore || this.openTransport.deviceStore || defaultDeviceStore();
+        const device = loadDevice(store, this.log);
+        if (typeof device == "string") return (this.device = device);
+        return (this.deviceLoad = device.then((d) => (this.device = d)));
     }
 
     private connected(reply: Reply): void {
@@ -359,6 +449,7 @@ export class Wspush extends Emitter<ClientEvents> {
         clearTimeout(this.connectTimer);
         this.attempt = 0;
         this.session = { session: info.session, resume };
+        if (typeof info.device != "string") info.device = ""; // a server from before devices
         if (!info.resumed) {
             // The dedup window stays: a recovered publication the app already has is dropped.
             this.qos.newSession();
@@ -484,10 +575,24 @@ export class Wspush extends Emitter<ClientEvents> {
             case "unsubscribed":
                 // A push (no id): the server dropped the subscription; replies go to their call.
                 if (m.id == null) return this.droppedByServer(m);
+                break;
+            case "join":
+            case "leave":
+                if (m.id == null) return this.joinedOrLeft(m);
         }
         if (m.id != null && m.id == this.connectId) return this.connected(m);
         if (m.id != null && this.calls.settle(m.id, m)) return;
         if (m.type == "error") this.emit("error", new ServerError(m.code as number, m.message as string));
+    }
+
+    /** A `join` or `leave` push: for the subscription of its channel, if there still is one. */
+    private joinedOrLeft(m: Reply): void {
+        const { channel, client, user, device, info } = m as Record<string, any>;
+        const sub = this.subs.get(channel);
+        if (!sub) return;
+        const change: JoinLeaveInfo = { channel, client, user, device: device ?? "" };
+        if (info && typeof info == "object") change.info = info;
+        sub.presenceChanged(m.type as "join" | "leave", change);
     }
 
     private deliver(m: MessageFrame): void {

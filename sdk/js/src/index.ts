@@ -1,7 +1,9 @@
 export { Wspush, VERSION } from "./client.js";
-export type { WspushOptions, ConnectionState, ConnectedInfo, PublishOptions, PublishResult, HistoryOptions, HistoryResult, HistoryPublication, PresenceOptions, PresenceResult, PresenceClient, PresenceStats, ClientEvents } from "./client.js";
+export type { WspushOptions, ConnectionState, ConnectedInfo, PublishOptions, PublishResult, HistoryOptions, HistoryResult, HistoryPublication, PresenceOptions, PresenceResult, PresenceClient, PresenceStats, UserStatusOptions, InboxInfo, ClientEvents } from "./client.js";
 export { Subscription } from "./subscription.js";
-export type { Publication, StreamPosition, SubscribedInfo, SubscriptionState, SubscriptionEvents, UnsubscribedInfo } from "./subscription.js";
+export type { Publication, StreamPosition, SubscribedInfo, SubscriptionState, SubscriptionEvents, UnsubscribedInfo, JoinLeaveInfo } from "./subscription.js";
+export { memoryDeviceStore, localStorageDeviceStore, miniProgramDeviceStore } from "./device.js";
+export type { DeviceStore, MiniProgramStorageApi, WebStorageLike } from "./device.js";
 export { WspushError, TimeoutError, ServerError, DisconnectedError, TooLargeError } from "./errors.js";
 export type { Transport, TransportEvents, TransportFactory } from "./transport.js";
 export { webSocketTransport } from "./transport/browser.js";

@@ -44,6 +44,22 @@ export interface UnsubscribedInfo {
 }
 
 /**
+ * A connection joined or left the channel (the `join` and `leave` pushes of a namespace with
+ * `join_leave`).
+ */
+export interface JoinLeaveInfo {
+    channel: string;
+    /** The connection's id (the `client` of its `connected` reply). */
+    client: string;
+    /** Its user id; "" for an anonymous connection. */
+    user: string;
+    /** Its device id; "" when it sent none. */
+    device: string;
+    /** The `info` object it sent in `connect`; present only when it gave one. */
+    info?: Record<string, unknown>;
+}
+
+/**
  * - `subscribing`: waiting for the server (or for a connection);
  * - `subscribed`: messages flow;
  * - `unsubscribed`: ended by `unsubscribe()` or refused by the server (an `error` event says why).
@@ -55,6 +71,10 @@ export type SubscriptionEvents = {
     subscribed: [info: SubscribedInfo];
     /** Ended by the server for good; the subscription is over. */
     unsubscribed: [info: UnsubscribedInfo];
+    /** A connection subscribed to the channel (namespaces with `join_leave`). */
+    join: [info: JoinLeaveInfo];
+    /** A connection unsubscribed from the channel, or closed (namespaces with `join_leave`). */
+    leave: [info: JoinLeaveInfo];
     error: [error: Error];
 };
 
@@ -123,6 +143,11 @@ export class Subscription extends Emitter<SubscriptionEvents> {
         for (const [, reject] of this.waiting.splice(0)) reject(err || new WspushError(reason || "unsubscribed"));
         if (err) this.emit("error", err);
         if (reason != null) this.emit("unsubscribed", { channel: this.channel, reason });
+    }
+
+    /** @internal A `join` or `leave` push for this channel. */
+    presenceChanged(type: "join" | "leave", info: JoinLeaveInfo): void {
+        this.emit(type, info);
     }
 
     /**

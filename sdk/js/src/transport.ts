@@ -1,3 +1,5 @@
+import type { DeviceStore } from "./device.js";
+
 /** What a transport reports to the client. Events after `close` are ignored. */
 export interface TransportEvents {
     open(): void;
@@ -19,5 +21,9 @@ export interface Transport {
     close(code?: number, reason?: string): void;
 }
 
-/** Opens a connection to `url`. Adapters for each platform are in ./transport/. */
-export type TransportFactory = (url: string, events: TransportEvents) => Transport;
+/**
+ * Opens a connection to `url`. Adapters for each platform are in ./transport/. A factory may carry
+ * the platform's `deviceStore` (the mini-program transport does): the client uses it to keep its
+ * device id when the app gives no `deviceStore` option.
+ */
+export type TransportFactory = ((url: string, events: TransportEvents) => Transport) & { deviceStore?: DeviceStore };

@@ -1,7 +1,8 @@
+import { miniProgramDeviceStore, type MiniProgramStorageApi } from "../device.js";
 import type { TransportFactory } from "../transport.js";
 
 /** The part of WeChat's `wx` / uni-app's `uni` (and Alipay-style clones) that the transport uses. */
-export interface MiniProgramSocketApi {
+export interface MiniProgramSocketApi extends Partial<MiniProgramStorageApi> {
     connectSocket(options: { url: string; complete?: () => void }): MiniProgramSocketTask;
 }
 
@@ -17,9 +18,11 @@ export interface MiniProgramSocketTask {
 /**
  * Mini-programs: `miniProgramTransport(wx)` or `miniProgramTransport(uni)`.
  * uni-app returns the SocketTask only when a callback is passed, hence the empty `complete`.
+ * When `api` has `getStorageSync`/`setStorageSync`, the transport carries
+ * `miniProgramDeviceStore(api)`, which the client then uses to keep its device id.
  */
 export function miniProgramTransport(api: MiniProgramSocketApi): TransportFactory {
-    return (url, events) => {
+    const factory: TransportFactory = (url, events) => {
         const task = api.connectSocket({ url, complete() {} });
         task.onOpen(() => events.open());
         task.onMessage((res) => typeof res.data == "string" && events.message(res.data));
@@ -34,4 +37,8 @@ export function miniProgramTransport(api: MiniProgramSocketApi): TransportFactor
             close: (code, reason) => task.close({ code: code || 4000, reason }),
         };
     };
+    if (typeof api.getStorageSync == "function" && typeof api.setStorageSync == "function") {
+        factory.deviceStore = miniProgramDeviceStore(api as MiniProgramStorageApi);
+    }
+    return factory;
 }

@@ -42,7 +42,9 @@ test("presence and presenceStats list the connections subscribed to a channel", 
     for (const entry of presence.clients) {
         assert.match(entry.client, /^[0-9a-f]{16}$/);
         assert.equal(entry.node, "n1");
-        assert.equal(entry.device, "");
+        // Each client sends its (generated) device id; the server echoes it in `connected`.
+        const owner = [a1, a2, b].find((c) => c.info!.client == entry.client)!;
+        assert.equal(entry.device, owner.info!.device);
         assert.equal(typeof entry.connected_at, "number");
         assert.ok(entry.connected_at >= started - 1000 && entry.connected_at <= Date.now() + 1000, `connected_at ${entry.connected_at}`);
         assert.equal(entry.info, undefined);

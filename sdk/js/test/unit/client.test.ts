@@ -197,6 +197,7 @@ test("after a lost connection the session is resumed: no subscribe is sent again
         id: server.last.sentOfType("connect")[0].id,
         user: "u1",
         client: "wspush-js/0.1.0",
+        device: client.device,
         session: "S",
         resume: "R",
     });
