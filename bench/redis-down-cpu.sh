@@ -18,6 +18,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
+source bench/lib.sh
 
 build=build-bench connections=1000 channels=100 window=20 server_cpu=0 bench_cpu=1 restart=0 max_percent=5
 while [ $# -gt 0 ]; do
@@ -48,13 +49,6 @@ done
 
 work=$(mktemp -d /tmp/wspush-redis-down.XXXXXX)
 redis_pid="" server_pid="" bench_pid=""
-stop_pid() {  # pid: TERM, up to 5 s, KILL
-  [ -n "$1" ] || return 0
-  kill -TERM "$1" 2>/dev/null || true
-  for _ in $(seq 50); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
-  kill -KILL "$1" 2>/dev/null || true
-  wait "$1" 2>/dev/null || true
-}
 cleanup() {
   stop_pid "$bench_pid"
   stop_pid "$server_pid"
@@ -65,24 +59,6 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM HUP
 
 redis_port=""
-start_redis() {  # [port]: on that port, or a free one
-  local p try
-  for try in 1 2 3 4 5 6 7 8; do
-    p=${1:-$((20000 + RANDOM % 30000))}
-    redis-server --bind 127.0.0.1 --port "$p" --save "" --appendonly no --dir "$work" \
-      --daemonize no --loglevel warning --logfile "$work/redis.log" &
-    redis_pid=$!
-    for _ in $(seq 50); do
-      if redis-cli -p "$p" ping 2>/dev/null | grep -q PONG; then redis_port=$p; return 0; fi
-      kill -0 "$redis_pid" 2>/dev/null || break
-      sleep 0.1
-    done
-    stop_pid "$redis_pid"; redis_pid=""
-    [ -z "${1:-}" ] || break
-  done
-  echo "redis-down-cpu.sh: redis-server did not start" >&2; cat "$work/redis.log" >&2 || true
-  return 1
-}
 ticks=$(getconf CLK_TCK)
 cpu_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
 http_status() { curl -s -o /dev/null -m 2 -w '%{http_code}' "http://127.0.0.1:$api_port$1" || true; }

@@ -30,6 +30,11 @@ struct InboxDevice {
     bool operator==(const InboxDevice&) const = default;
 };
 
+// The most devices remembered per user: past it, the one seen longest ago is forgotten. A client
+// that makes a new device id per process (a Node script without a store) must not grow a user's
+// devices, and the cost of every cursor move, without bound.
+inline constexpr std::size_t kMaxInboxDevices = 100;
+
 using InboxDeviceCompletion = std::function<void(std::variant<std::optional<InboxDevice>, BrokerError>)>;
 using InboxDevicesCompletion = std::function<void(std::variant<std::vector<InboxDevice>, BrokerError>)>;
 // The lowest cursor of `epoch` among the user's remembered devices (a device whose cursor is of
@@ -45,8 +50,8 @@ public:
     virtual void touch(std::string_view user, std::string_view device, std::chrono::milliseconds deviceTtl,
                        InboxDeviceCompletion done) = 0;
     // Moves the device's cursor to `cursor` unless it holds a later one of the same epoch, and
-    // remembers it as seen now. Then answers the lowest cursor of `cursor.epoch` among the user's
-    // remembered devices, for trimming the history.
+    // remembers it as seen now (forgetting the one seen longest ago past kMaxInboxDevices). Then answers the lowest
+    // cursor of `cursor.epoch` among the user's remembered devices, for trimming the history.
     virtual void advance(std::string_view user, std::string_view device, StreamPosition cursor,
                          std::chrono::milliseconds deviceTtl, InboxLowestCompletion done) = 0;
     // The user's remembered devices, in no particular order.

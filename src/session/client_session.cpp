@@ -168,6 +168,10 @@ void ClientSession::sendUnsubscribedNotices() {
 void ClientSession::attach(SessionConnection* connection) {
     connection_ = connection;
     expiresAt_ = TimePoint::max();
+    if (inbox_ && !inbox_->missedAway.empty()) {
+        for (std::uint64_t offset : std::exchange(inbox_->missedAway, {})) inbox_->progress.finished(offset);
+        saveInboxCursor(false);
+    }
     tracker_.resendAll(node_.clock().now(), [this](const auto& r) { resend(r); });
     sendWaiting();
     sendUnsubscribedNotices();
@@ -195,10 +199,16 @@ void ClientSession::deliver(const PublicationPtr& publication, const SharedFrame
     if (publication->report && connection_) publication->report->reached();
     std::uint64_t inboxOffset = 0;
     if (inbox_ && publication->channel == inbox_->channel) {
-        // QoS 0 is finished once handed over (or missed while away: at most once); QoS ≥ 1 when acknowledged.
-        inbox_->progress.delivered(*publication, publication->qos == 0);
-        if (publication->qos == 0)
+        // QoS 0 is finished once sent, QoS ≥ 1 once acknowledged. A QoS 0 message missed while
+        // the client is away stays open: if the client resumes, it accepted the loss (at most
+        // once, attach() closes it); if it never does, the device's next session gets it from
+        // the inbox.
+        bool sent = publication->qos == 0 && connection_ != nullptr;
+        inbox_->progress.delivered(*publication, sent);
+        if (sent)
             saveInboxCursor(false);
+        else if (publication->qos == 0)
+            inbox_->missedAway.push_back(publication->offset);
         else
             inboxOffset = publication->offset;
     }

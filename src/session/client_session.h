@@ -180,6 +180,7 @@ private:
         InboxProgress progress;
         StreamPosition saved;
         TimePoint savedAt{};
+        std::vector<std::uint64_t> missedAway{};  // QoS 0 messages that came while the client was away
     };
     std::optional<InboxReading> inbox_;
     // One timer: resends while attached, expiry while detached. Recreated on each loop it lives on.

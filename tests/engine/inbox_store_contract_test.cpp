@@ -139,5 +139,20 @@ TYPED_TEST(InboxStoreContractTest, ADeviceNotSeenForItsTtlIsForgotten) {
     EXPECT_TRUE(this->touch("dan", "phone").has_value()) << "touched 50 s ago: remembered";
 }
 
+TYPED_TEST(InboxStoreContractTest, PastTheCapTheDeviceSeenLongestAgoIsForgotten) {
+    for (std::size_t i = 0; i < kMaxInboxDevices; ++i) {
+        this->advance("eve", "d" + std::to_string(i), {1, "e"});
+        this->now += 10;
+    }
+    this->touch("eve", "d0");  // seen again: d1 is now the one seen longest ago
+    this->now += 10;
+    EXPECT_EQ(this->advance("eve", "newest", {5, "e"}), 1u);
+    auto remembered = this->devices("eve");
+    EXPECT_EQ(remembered.size(), kMaxInboxDevices);
+    EXPECT_TRUE(remembered.contains("d0@1"));
+    EXPECT_FALSE(remembered.contains("d1@1"));
+    EXPECT_TRUE(remembered.contains("newest@5"));
+}
+
 }  // namespace
 }  // namespace wspush

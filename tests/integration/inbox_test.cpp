@@ -112,6 +112,38 @@ TEST_F(Inbox, UnacknowledgedMessagesComeAgainAtTheNextConnect) {
     EXPECT_EQ(receive(client, 3).size(), 3u);
 }
 
+TEST_F(Inbox, AQosZeroMessageMissedWhileAwayComesWithTheNextSessionUnlessTheClientResumed) {
+    auto sendWhileAway = [&](const std::string& user, int n) {
+        EXPECT_TRUE(eventually([&] { return !api.get("/api/users/" + user).json().value("online", true); }));
+        EXPECT_EQ(send(user, {{"n", n}}, 0).value("reached", -1), 0);
+    };
+    // Never resumed: the device's next session gets it from the inbox.
+    WsTestClient first;
+    connect(first, "kim", "phone");
+    first.drop();  // the session waits for its client
+    sendWhileAway("kim", 1);
+    WsTestClient second;
+    EXPECT_EQ(connect(second, "kim", "phone")["inbox"], (json{{"pending", 1}, {"dropped", 0}}));
+    ASSERT_EQ(receive(second, 1).size(), 1u);
+    second.close();
+
+    // Resumed: the client accepted the loss (QoS 0, at most once); nothing comes back later.
+    WsTestClient third;
+    json connected = connect(third, "kim", "phone");
+    third.drop();
+    sendWhileAway("kim", 2);
+    WsTestClient resumed;
+    auto reply = resumed.connectWith(daemon.port(), json{{"user", "kim"},
+                                                         {"device", "phone"},
+                                                         {"session", connected.value("session", "")},
+                                                         {"resume", connected.value("resume", "")}});
+    ASSERT_TRUE(reply && reply->value("resumed", false)) << (reply ? reply->dump() : "");
+    EXPECT_FALSE(reply->contains("inbox")) << "a resume reads no inbox";
+    resumed.close();
+    WsTestClient fourth;
+    EXPECT_EQ(connect(fourth, "kim", "phone")["inbox"], (json{{"pending", 0}, {"dropped", 0}}));
+}
+
 TEST_F(Inbox, ANewDeviceGetsNoBacklogByDefaultAndTheApiShowsTheInbox) {
     send("erin", {{"n", 1}});
     send("erin", {{"n", 2}}, 0);

@@ -41,6 +41,12 @@ void MemoryInboxStore::advance(std::string_view user, std::string_view device, S
         auto [it, added] = devices.try_emplace(std::string(device), InboxDevice{std::string(device), cursor, now});
         InboxDevice& entry = it->second;
         entry.lastSeenMs = now;
+        if (added && devices.size() > kMaxInboxDevices) {
+            auto oldest = std::min_element(devices.begin(), devices.end(), [](const auto& a, const auto& b) {
+                return a.second.lastSeenMs < b.second.lastSeenMs;
+            });
+            if (oldest != it) devices.erase(oldest);
+        }
         if (entry.cursor.epoch != cursor.epoch || entry.cursor.offset < cursor.offset) entry.cursor = cursor;
         lowest = entry.cursor.offset;
         for (const auto& [name, other] : devices)

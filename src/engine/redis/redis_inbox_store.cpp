@@ -41,11 +41,21 @@ store(ARGV[3], epoch, offset)
 return {epoch, string.format('%d', offset)}
 )lua";
 
-// ARGV[3..5]: device, epoch, offset. Returns the lowest cursor of that epoch.
+// ARGV[3..6]: device, epoch, offset, most devices. Returns the lowest cursor of that epoch.
 const char* const kAdvance = WSPUSH_INBOX_PRELUDE R"lua(
 local device, epoch, offset = ARGV[3], ARGV[4], tonumber(ARGV[5])
+local kept = remembered()
+if #kept >= tonumber(ARGV[6]) and redis.call('hexists', devices, device) == 0 then
+  -- Room for a new device: forget the one seen longest ago.
+  local oldest = 1
+  for i, other in ipairs(kept) do
+    if other[4] < kept[oldest][4] then oldest = i end
+  end
+  redis.call('hdel', devices, kept[oldest][1])
+  table.remove(kept, oldest)
+end
 local lowest = nil
-for _, other in ipairs(remembered()) do
+for _, other in ipairs(kept) do
   if other[1] == device then
     if other[2] == epoch and other[3] > offset then offset = other[3] end
   elseif lowest == nil or (other[2] == epoch and other[3] or 0) < lowest then
@@ -119,8 +129,9 @@ void RedisInboxStore::touch(std::string_view user, std::string_view device, std:
 void RedisInboxStore::advance(std::string_view user, std::string_view device, StreamPosition cursor,
                               std::chrono::milliseconds deviceTtl, InboxLowestCompletion done) {
     std::string channel = personalChannel(user);
-    std::vector<std::string> args{std::to_string(clock_()), std::to_string(deviceTtl.count()), std::string(device),
-                                  std::move(cursor.epoch), std::to_string(cursor.offset)};
+    std::vector<std::string> args{std::to_string(clock_()),      std::to_string(deviceTtl.count()),
+                                  std::string(device),           std::move(cursor.epoch),
+                                  std::to_string(cursor.offset), std::to_string(kMaxInboxDevices)};
     engine_.withShardOf(channel, [this, key = engine_.keys().inboxDevices(channel), args = std::move(args),
                                   done = std::move(done)](auto shard) mutable {
         if (std::holds_alternative<BrokerError>(shard)) return done(std::nullopt);
