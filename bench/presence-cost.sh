@@ -3,15 +3,17 @@
 # with --members members, and how much Redis time one refresh round of their entries costs.
 #
 # Starts its own redis-server and one wspushd on the Redis engine (loopback, free ports, presence
-# on in the default namespace, presence_ttl 3 s, so that the node refreshes every second), holds
+# on in the default namespace, --presence-ttl S, default 3: the node refreshes every S/3 s), holds
 # --members idle subscribers of one channel (wspush-bench idle), then:
 #   - asks GET /api/presence/stats --requests times, one at a time, each on a new connection
-#     (curl's time_total), and prints p50, p99 and max in ms;
-#   - logs every Redis command slower than 1 ms (SLOWLOG) for --window seconds: the refresh rounds
-#     (one EVALSHA per event loop and channel, --members entries) are the only ones that slow, and
-#     prints their count and their mean and max duration in ms.
+#     (curl's time_total), and prints p50, p99 and max in ms; then the same with the WebSocket
+#     `presence_stats` command on one connection (Node with sdk/js's `ws` package, when installed);
+#   - reads Redis's own time for the presence refresh over --window seconds (INFO commandstats:
+#     EVALSHA, nearly all of it the refresh's chunks of 256 entries) and its slowest chunk (SLOWLOG
+#     over 1 ms), and prints the Redis time of one refresh round in ms.
 #
 #   bench/presence-cost.sh [--build DIR] [--members N] [--requests N] [--window S] [--threads N]
+#                          [--presence-ttl S]   (--window default: 2 × presence-ttl, at least 6)
 #
 # Prints one JSON line starting with {"presence_cost":. Everything listens on 127.0.0.1.
 set -euo pipefail
@@ -19,7 +21,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 source bench/lib.sh
 
-build=build members=10000 requests=1000 window=6 threads=1
+build=build members=10000 requests=1000 window="" threads=1 ttl=3
 while [ $# -gt 0 ]; do
   case $1 in
     --build) build=${2:?}; shift ;;
@@ -27,7 +29,8 @@ while [ $# -gt 0 ]; do
     --requests) requests=${2:?}; shift ;;
     --window) window=${2:?}; shift ;;
     --threads) threads=${2:?}; shift ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    --presence-ttl) ttl=${2:?}; shift ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     *) echo "presence-cost.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -36,8 +39,10 @@ done
   { echo "presence-cost.sh: --members 1-15000" >&2; exit 2; }
 [[ $requests =~ ^[0-9]+$ ]] && [ "$requests" -ge 10 ] && [ "$requests" -le 100000 ] ||
   { echo "presence-cost.sh: --requests 10-100000" >&2; exit 2; }
-[[ $window =~ ^[0-9]+$ ]] && [ "$window" -ge 2 ] && [ "$window" -le 120 ] ||
-  { echo "presence-cost.sh: --window 2-120 seconds" >&2; exit 2; }
+[[ $ttl =~ ^[0-9]+$ ]] && [ "$ttl" -ge 3 ] && [ "$ttl" -le 300 ] || { echo "presence-cost.sh: --presence-ttl 3-300" >&2; exit 2; }
+[ -n "$window" ] || window=$(( ttl * 2 > 6 ? ttl * 2 : 6 ))  # two refresh rounds at least (every ttl/3)
+[[ $window =~ ^[0-9]+$ ]] && [ "$window" -ge 2 ] && [ "$window" -le 600 ] ||
+  { echo "presence-cost.sh: --window 2-600 seconds" >&2; exit 2; }
 case $build in /*) ;; *) build="$root/$build" ;; esac
 for bin in "$build/wspushd" "$build/bench/wspush-bench" "$(command -v redis-server || true)" "$(command -v jq || true)"; do
   [ -n "$bin" ] && [ -x "$bin" ] || { echo "presence-cost.sh: missing $bin" >&2; exit 1; }
@@ -57,7 +62,7 @@ trap 'exit 130' INT TERM HUP
 start_redis
 ulimit -n "$(ulimit -Hn)"
 WSPUSH_ENGINE=redis WSPUSH_REDIS_ADDRESSES="[\"127.0.0.1:$redis_port\"]" WSPUSH_NODE_NAME=presence-cost \
-  WSPUSH_PRESENCE_TTL=3 WSPUSH_CHANNEL_DEFAULTS='{"presence":true}' \
+  WSPUSH_PRESENCE_TTL=$ttl WSPUSH_CHANNEL_DEFAULTS='{"presence":true,"client_presence":true}' \
   "$build/wspushd" --config config/wspush.json --port 0 --threads "$threads" --log-level warn \
   --ready-file "$work/ready.json" >"$work/server.log" 2>&1 &
 server_pid=$!
@@ -83,18 +88,53 @@ for _ in $(seq "$requests"); do
   curl -s -o /dev/null -m 2 -w '%{time_total}\n' "http://127.0.0.1:$api_port/api/presence/stats?channel=bench-0"
 done | sort -n >"$work/latency.txt"
 read -r p50 p99 max < <(awk '{ v[NR] = $1 * 1000 } END {
-  printf "%.3f %.3f %.3f\n", v[int(NR * 0.50) > 0 ? int(NR * 0.50) : 1], v[int(NR * 0.99) > 0 ? int(NR * 0.99) : 1], v[NR] }' "$work/latency.txt")
+  i50 = int(NR * 0.50); if (i50 < 1) i50 = 1
+  i99 = int(NR * 0.99); if (i99 < 1) i99 = 1
+  printf "%.3f %.3f %.3f\n", v[i50], v[i99], v[NR] }' "$work/latency.txt")
 echo "GET /api/presence/stats, $requests requests: p50 $p50 ms, p99 $p99 ms, max $max ms (curl time_total, new connection each)"
 
-# The refresh rounds: the only commands slower than 1 ms.
-redis-cli -p "$redis_port" config set slowlog-log-slower-than 1000 >/dev/null
-redis-cli -p "$redis_port" config set slowlog-max-len 10000 >/dev/null
-redis-cli -p "$redis_port" slowlog reset >/dev/null
-sleep "$window"
-redis-cli -p "$redis_port" --json slowlog get 10000 >"$work/slowlog.json"
-read -r rounds mean_ms max_ms < <(jq -r '[.[] | .[2]] | if length == 0 then "0 0 0" else
-  "\(length) \((add / length / 1000) * 1000 | round / 1000) \((max / 1000) * 1000 | round / 1000)" end' "$work/slowlog.json")
-echo "refresh: $rounds Redis calls over 1 ms in ${window} s (a round a second, one call per event loop): mean $mean_ms ms, max $max_ms ms of Redis time"
+# presence_stats over one WebSocket, one at a time (Node and the SDK's `ws` package, if installed).
+ws_p50="null" ws_p99="null" ws_max="null"
+if command -v node >/dev/null && [ -d sdk/js/node_modules/ws ]; then
+  read -r ws_p50 ws_p99 ws_max < <(NODE_PATH=sdk/js/node_modules node -e '
+    const WebSocket = require("ws");
+    const [port, count] = process.argv.slice(1).map(Number);
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`);
+    const times = []; let started = 0n, id = 1;
+    const ask = () => { started = process.hrtime.bigint(); ws.send(JSON.stringify({ id: ++id, type: "presence_stats", channel: "bench-0" })); };
+    ws.on("open", () => ws.send(JSON.stringify({ id: 1, type: "connect" })));
+    ws.on("message", (data) => {
+      for (const line of String(data).split("\n")) {
+        const m = JSON.parse(line);
+        if (m.type === "connected") { ask(); continue; }
+        if (m.type !== "presence_stats") { if (m.type === "error") { console.error(line); process.exit(1); } continue; }
+        times.push(Number(process.hrtime.bigint() - started) / 1e6);
+        if (times.length < count) { ask(); continue; }
+        times.sort((a, b) => a - b);
+        const at = (q) => times[Math.max(0, Math.ceil(q * times.length) - 1)].toFixed(3);
+        console.log(at(0.5), at(0.99), times[times.length - 1].toFixed(3));
+        process.exit(0);
+      }
+    });
+    setTimeout(() => { console.error("timed out"); process.exit(1); }, 60000);' "$port" "$requests")
+  echo "presence_stats over one WebSocket, $requests one at a time: p50 $ws_p50 ms, p99 $ws_p99 ms, max $ws_max ms"
+fi
 
-printf '{"presence_cost":true,"members":%s,"threads":%s,"stats_requests":%s,"stats_p50_ms":%s,"stats_p99_ms":%s,"stats_max_ms":%s,"refresh_calls":%s,"refresh_mean_ms":%s,"refresh_max_ms":%s}\n' \
-  "$members" "$threads" "$requests" "$p50" "$p99" "$max" "$rounds" "$mean_ms" "$max_ms"
+# The refresh rounds: Redis's own time for EVALSHA (INFO commandstats) over the window, nearly all
+# of it the add script's chunks (the heartbeat's few calls are tiny), and its slowest chunk
+# (SLOWLOG, commands over 1 ms only, so that logging costs nothing).
+per_round=$(( (members + 255) / 256 * threads ))  # chunks of 256 entries, per event loop
+redis-cli -p "$redis_port" config set slowlog-log-slower-than 1000 >/dev/null
+redis-cli -p "$redis_port" slowlog reset >/dev/null
+redis-cli -p "$redis_port" config resetstat >/dev/null
+sleep "$window"
+read -r calls usec < <(redis-cli -p "$redis_port" info commandstats | tr -d '\r' |
+  sed -n 's/^cmdstat_evalsha:calls=\([0-9]*\),usec=\([0-9]*\),.*/\1 \2/p')
+redis-cli -p "$redis_port" --json slowlog get 10000 >"$work/slowlog.json"
+chunk_ms=$(jq -r '[.[] | .[2]] | if length == 0 then "under 1" else (max / 1000 * 1000 | round / 1000 | tostring) end' "$work/slowlog.json")
+read -r rounds mean_ms < <(awk -v c="${calls:-0}" -v u="${usec:-0}" -v p="$per_round" 'BEGIN {
+  r = c / p; if (r < 1) { print "0 0"; exit } printf "%.1f %.3f\n", r, u / r / 1000 }')
+echo "refresh (every $((ttl / 3)) s): $rounds rounds in ${window} s: $mean_ms ms of Redis time per round (mean), slowest chunk $chunk_ms ms"
+
+printf '{"presence_cost":true,"members":%s,"presence_ttl":%s,"threads":%s,"stats_requests":%s,"ws_stats_p50_ms":%s,"ws_stats_p99_ms":%s,"ws_stats_max_ms":%s,"stats_p50_ms":%s,"stats_p99_ms":%s,"stats_max_ms":%s,"refresh_rounds":%s,"refresh_ms_per_round":%s,"refresh_longest_chunk_ms":%s}\n' \
+  "$members" "$ttl" "$threads" "$requests" "$ws_p50" "$ws_p99" "$ws_max" "$p50" "$p99" "$max" "$rounds" "$mean_ms" "\"$chunk_ms\""

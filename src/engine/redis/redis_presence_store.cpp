@@ -120,21 +120,34 @@ void RedisPresenceStore::add(std::string_view channel, std::vector<PresenceEntry
                              std::chrono::milliseconds ttl) {
     if (entries.empty()) return;
     std::int64_t now = clock_();
-    std::vector<std::string> args{std::to_string(now), std::to_string(now + ttl.count()), std::to_string(ttl.count())};
-    args.reserve(3 + 3 * entries.size());
-    for (const PresenceEntry& entry : entries) {
-        args.push_back(entry.client);
-        args.push_back(entry.user);
-        args.push_back(presenceEntryJson(entry).dump());
+    auto chunks = std::make_shared<std::vector<std::vector<std::string>>>();
+    for (std::size_t first = 0; first < entries.size(); first += kAddChunk) {
+        std::size_t last = std::min(entries.size(), first + kAddChunk);
+        auto& args = chunks->emplace_back(std::vector<std::string>{
+            std::to_string(now), std::to_string(now + ttl.count()), std::to_string(ttl.count())});
+        args.reserve(3 + 3 * (last - first));
+        for (std::size_t i = first; i < last; ++i) {
+            args.push_back(entries[i].client);
+            args.push_back(entries[i].user);
+            args.push_back(presenceEntryJson(entries[i]).dump());
+        }
     }
-    engine_.withShardOf(channel, [this, keys = keysOf(channel), args = std::move(args)](auto shard) mutable {
+    addChunks(std::string(channel), std::move(chunks), 0);
+}
+
+void RedisPresenceStore::addChunks(std::string channel, std::shared_ptr<std::vector<std::vector<std::string>>> chunks,
+                                   std::size_t next) {
+    engine_.withShardOf(channel, [this, channel, chunks, next](auto shard) mutable {
         // Not stored now: the node's next refresh stores it (PresenceStore::add).
         auto* commands = std::get_if<RedisConnection*>(&shard);
         if (commands == nullptr) return;
-        addScript_.run(**commands, std::move(keys), std::move(args), [](RedisResult result) {
-            if (auto* reply = std::get_if<RedisReply>(&result); reply && reply->isError())
-                spdlog::warn("redis: presence add: {}", reply->describe());
-        });
+        std::vector<std::string> keys = keysOf(channel);  // before the completion takes `channel`
+        addScript_.run(**commands, std::move(keys), std::move((*chunks)[next]),
+                       [this, channel = std::move(channel), chunks, next](RedisResult result) mutable {
+                           if (auto* reply = std::get_if<RedisReply>(&result); reply && reply->isError())
+                               spdlog::warn("redis: presence add: {}", reply->describe());
+                           if (next + 1 < chunks->size()) addChunks(std::move(channel), std::move(chunks), next + 1);
+                       });
     });
 }
 
