@@ -11,8 +11,7 @@
 #include "engine/memory/memory_inbox_store.h"
 #include "engine/redis/redis_broker.h"
 #include "engine/redis/redis_inbox_store.h"
-#include "support/engine_loop.h"
-#include "support/shared_redis_shards.h"
+#include "support/started_redis_engine.h"
 #include "wspush/inbox_store.h"
 
 namespace wspush {
@@ -28,29 +27,12 @@ struct MemoryStore {
 
 template <std::size_t Shards>
 struct RedisStore {
-    explicit RedisStore(Clock clock) {
-        RedisBrokerOptions options = testing::sharedRedisShards<Shards>("inbox");
-        std::string id = options.prefix;
-        engine = std::make_unique<RedisBroker>(std::move(options), id, clock);
-        engine->setEventHandler(&handler, id);
-        store = std::make_unique<RedisInboxStore>(*engine, clock);
-        engine->start(loop.context());
-        auto deadline = std::chrono::steady_clock::now() + 5s;
-        auto ready = [&] {
-            for (const auto& shard : engine->health())
-                if (!shard.ok) return false;
-            return true;
-        };
-        while (!ready() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(5ms);
-        EXPECT_TRUE(ready());
+    explicit RedisStore(Clock clock)
+        : redis("inbox", clock), store(std::make_unique<RedisInboxStore>(*redis.engine, clock)) {
+        redis.start();
     }
 
-    struct NoHandler : BrokerEventHandler {
-        void onPublication(const PublicationPtr&) override {}
-        void onControl(std::string_view) override {}
-    } handler;
-    testing::EngineLoop loop;
-    std::unique_ptr<RedisBroker> engine;
+    testing::StartedRedisEngine<Shards> redis;
     std::unique_ptr<InboxStore> store;
 };
 

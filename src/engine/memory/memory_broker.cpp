@@ -79,13 +79,17 @@ void MemoryBroker::appendHistoryLocked(Stream& stream, const PublicationPtr& pub
 }
 
 void MemoryBroker::trimHistoryLocked(Stream& stream, std::size_t size, std::int64_t now) {
+    popOldestLocked(stream, [&](const Publication& oldest) {
+        bool overBytes = stream.maxDataBytes > 0 && stream.history.size() > 1 && stream.dataBytes > stream.maxDataBytes;
+        return stream.history.size() > size || overBytes || oldest.timestampMs + stream.historyTtlMs <= now;
+    });
+}
+
+template <class Predicate>
+void MemoryBroker::popOldestLocked(Stream& stream, Predicate&& shouldGo) {
     std::uint64_t publications = 0;
     std::size_t bytes = 0;
-    auto overBytes = [&] {
-        return stream.maxDataBytes > 0 && stream.history.size() > 1 && stream.dataBytes > stream.maxDataBytes;
-    };
-    while (!stream.history.empty() && (stream.history.size() > size || overBytes() ||
-                                       stream.history.front()->timestampMs + stream.historyTtlMs <= now)) {
+    while (!stream.history.empty() && shouldGo(*stream.history.front())) {
         bytes += bytesOf(*stream.history.front());
         stream.dataBytes -= dataBytesOf(*stream.history.front());
         ++publications;
@@ -206,18 +210,7 @@ void MemoryBroker::trimHistory(std::string_view channel, StreamPosition upTo) {
     std::lock_guard lock(shard.mutex);
     auto it = shard.streams.find(channel);
     if (it == shard.streams.end() || it->second.epoch != upTo.epoch) return;
-    Stream& stream = it->second;
-    std::uint64_t publications = 0;
-    std::size_t bytes = 0;
-    while (!stream.history.empty() && stream.history.front()->offset <= upTo.offset) {
-        bytes += bytesOf(*stream.history.front());
-        stream.dataBytes -= dataBytesOf(*stream.history.front());
-        ++publications;
-        stream.history.pop_front();
-    }
-    stream.historyBytes -= bytes;
-    historyPublications_.fetch_sub(publications, std::memory_order_relaxed);
-    historyBytes_.fetch_sub(bytes, std::memory_order_relaxed);
+    popOldestLocked(it->second, [&](const Publication& oldest) { return oldest.offset <= upTo.offset; });
 }
 
 void MemoryBroker::history(std::string_view channel, HistoryQuery query, HistoryCompletion done) {

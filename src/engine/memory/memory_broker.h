@@ -89,6 +89,9 @@ private:
     void makeIdleLocked(Shard& shard, Stream& stream, const std::string& name);
     void evictIdleLocked(Shard& shard);
     void appendHistoryLocked(Stream& stream, const PublicationPtr& publication, const HistoryPolicy& policy);
+    // Drops the stream's oldest publications while `shouldGo(oldest)` holds, keeping the counts.
+    template <class Predicate>
+    void popOldestLocked(Stream& stream, Predicate&& shouldGo);
     void trimHistoryLocked(Stream& stream, std::size_t size, std::int64_t now);
     void forgetHistoryLocked(Stream& stream);
     const RememberedKey* rememberedLocked(Shard& shard, const std::string& key, std::int64_t now);
