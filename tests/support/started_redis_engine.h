@@ -1,8 +1,9 @@
 // A Redis engine on its own loop, against the shared test redis-servers (shared_redis_shards.h),
-// for the contract suites of the stores that live in it (presence, inbox): build the store on
-// `engine`, then start() — a store loads its scripts before the engine starts.
+// for the contract suites of the stores that live in it (presence, inbox, webhook stream): build
+// the store on `engine`, then start() — a store loads its scripts before the engine starts.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -24,6 +25,16 @@ struct StartedRedisEngine {
         std::string id = options.prefix;
         engine = std::make_unique<RedisBroker>(std::move(options), id, std::move(clock));
         engine->setEventHandler(&handler, id);
+    }
+
+    // One node of a cluster: `options` from sharedRedisShards, shared by its nodes (the same
+    // shards and prefix), and the node's name. A node started again under its name is a new
+    // instance: its mids and epochs differ from the previous one's.
+    StartedRedisEngine(RedisBrokerOptions options, const std::string& nodeName, std::function<std::int64_t()> clock) {
+        static std::atomic<int> instances{0};
+        std::string id = options.prefix + "-" + nodeName + "-" + std::to_string(++instances);
+        engine = std::make_unique<RedisBroker>(std::move(options), id, std::move(clock));
+        engine->setEventHandler(&handler, nodeName);
     }
 
     // Starts the engine and waits (5 s at most) until it reached every shard.

@@ -50,6 +50,10 @@ public:
     // Node heartbeats: a hash node → info, and a zset node → expire-at (Unix ms).
     std::string nodes() const { return prefix_ + ":nodes"; }
     std::string nodesExpiry() const { return prefix_ + ":nodes:z"; }
+    // The cluster's webhook events (webhook_stream.h): a stream of entries `n` (the event's name)
+    // and `j` (its JSON), read through the consumer group `wspushd`, on the shard of
+    // kWebhookShard. Its hash tag is its own, so that it could live in any slot of a Cluster.
+    std::string webhooks() const { return prefix_ + ":{webhooks}"; }
 
 private:
     std::string tagged(std::string_view channel, std::string_view suffix) const {
@@ -61,6 +65,10 @@ private:
 
     std::string prefix_;
 };
+
+// The name whose shard (shardOf) keeps the webhook stream. No channel can have it: '$' is not
+// allowed in their names.
+inline constexpr std::string_view kWebhookShard = "$webhooks";
 
 // Which shard keeps a channel: Lamping and Veach's jump consistent hash of the 64-bit FNV-1a of
 // its name. Appending a shard moves about 1/N of the channels (to the new one) and no other:

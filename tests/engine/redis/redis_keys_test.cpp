@@ -24,6 +24,10 @@ TEST(RedisKeys, APubSubChannelNamesItsChannel) {
     EXPECT_EQ(keys.channelOf("wsp:{c:news}:s"), "");
 }
 
+TEST(RedisKeys, TheWebhookStreamHasAHashTagOfItsOwn) {
+    EXPECT_EQ(RedisKeys("wsp").webhooks(), "wsp:{webhooks}");
+}
+
 TEST(ShardOf, IsStableAndSpreadsChannels) {
     std::map<std::size_t, int> counts;
     for (int i = 0; i < 10000; ++i) {
