@@ -36,6 +36,46 @@ struct PresenceStats {
     std::uint64_t users = 0;    // distinct users among them ("" counts as one user: anonymous)
 };
 
+// A change of a channel's presence that backends hear about (docs/webhooks.md). Each is reported
+// once, to the node whose call made it (on Redis, the script that made it, atomically): a join,
+// a leave, a refresh or read that found entries expired, or a sweep().
+enum class PresenceTransitionKind : unsigned char {
+    MemberAdded,      // an entry new to the channel
+    MemberRemoved,    // an entry removed or expired
+    ChannelOccupied,  // the channel's first entry (after MemberAdded)
+    ChannelVacated,   // the channel's last entry gone (after MemberRemoved)
+    UserOnline,       // user status channel: the user's first entry, unless back within the grace
+    UserOffline,      // user status channel: the user without an entry for the whole grace
+};
+
+struct PresenceTransition {
+    PresenceTransitionKind kind = PresenceTransitionKind::MemberAdded;
+    std::string channel;
+    // The entry concerned: added, removed, the first or last of the channel, the user's first
+    // entry (online) or the last one that left (offline).
+    PresenceEntry entry;
+    // Removed, vacated, offline: why the entry went, as given to remove(), or "expired".
+    std::string reason;
+    std::int64_t timeMs = 0;  // when the store saw it (Unix ms)
+
+    bool operator==(const PresenceTransition&) const = default;
+};
+
+// Runs on any thread (memory: inside the call that made the transitions; Redis: on the engine's
+// loop), in the order they happened for one channel. It must not call the store.
+using PresenceTransitionHandler = std::function<void(std::vector<PresenceTransition>)>;
+
+struct PresenceTransitionOptions {
+    PresenceTransitionHandler handler;
+    // Channels whose transitions are reported (others cost nothing more than before).
+    std::function<bool(std::string_view channel)> reported;
+    // The one channel that also reports UserOnline / UserOffline (Node: $online), and how long a
+    // user must be without an entry there before UserOffline: a user back within it (a page
+    // reload) makes neither UserOffline nor a second UserOnline.
+    std::string userStatusChannel;
+    std::chrono::milliseconds offlineGrace{5000};
+};
+
 // A page of a channel's distinct users. `cursor` continues the listing; empty on the last page.
 struct PresenceUserPage {
     std::vector<std::string> users;
@@ -58,8 +98,9 @@ public:
     // A call of a few entries (a join) is seen by every read made after it; a large one (a
     // refresh) may be stored in parts, with reads in between (Redis: 256 entries a part).
     virtual void add(std::string_view channel, std::vector<PresenceEntry> entries, std::chrono::milliseconds ttl) = 0;
-    // Removes these clients' entries of `channel` (unknown clients are ignored).
-    virtual void remove(std::string_view channel, std::vector<std::string> clients) = 0;
+    // Removes these clients' entries of `channel` (unknown clients are ignored); `reason` is
+    // what MemberRemoved / ChannelVacated / UserOffline report ("unsubscribed", "disconnected").
+    virtual void remove(std::string_view channel, std::vector<std::string> clients, std::string reason) = 0;
 
     // At most `limit` entries of `channel`, in no particular order.
     virtual void list(std::string_view channel, std::size_t limit, PresenceListCompletion done) = 0;
@@ -74,6 +115,15 @@ public:
     // HSCAN does. Pages end when the returned cursor is empty.
     virtual void users(std::string_view channel, std::string cursor, std::size_t limit,
                        PresenceUsersCompletion done) = 0;
+
+    // Starts reporting transitions. Called once, before any other call; without it nothing is
+    // reported and nothing is kept for it.
+    virtual void reportTransitions(PresenceTransitionOptions options) = 0;
+    // Reports what is due without anyone touching its channel: entries of a channel whose every
+    // entry expired (a dead node's, when no live node has members there to notice), and
+    // UserOffline once the grace has passed. Each node calls it about once a second while
+    // transitions are reported; nodes calling it together report each transition once.
+    virtual void sweep() = 0;
 };
 
 }  // namespace wspush

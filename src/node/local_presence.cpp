@@ -10,7 +10,8 @@ bool LocalPresence::join(const std::string& channel, PresenceEntry entry) {
     return added;
 }
 
-std::optional<PresenceEntry> LocalPresence::leave(const std::string& channel, const std::string& client) {
+std::optional<PresenceEntry> LocalPresence::leave(const std::string& channel, const std::string& client,
+                                                  std::string reason) {
     auto it = channels_.find(channel);
     if (it == channels_.end()) return std::nullopt;
     auto present = it->second.find(client);
@@ -19,7 +20,7 @@ std::optional<PresenceEntry> LocalPresence::leave(const std::string& channel, co
     it->second.erase(present);
     --entries_;
     if (it->second.empty()) channels_.erase(it);
-    store_->remove(channel, {client});
+    store_->remove(channel, {client}, std::move(reason));
     return entry;
 }
 

@@ -19,8 +19,9 @@ public:
 
     // Returns true when the entry is new (not a refresh of one this loop holds).
     bool join(const std::string& channel, PresenceEntry entry);
-    // Returns the entry taken out; nullopt when this loop held none for the client.
-    std::optional<PresenceEntry> leave(const std::string& channel, const std::string& client);
+    // Returns the entry taken out; nullopt when this loop held none for the client. `reason` goes
+    // to the store (PresenceStore::remove).
+    std::optional<PresenceEntry> leave(const std::string& channel, const std::string& client, std::string reason);
     // Adds every entry again, one store call per channel.
     void refresh();
 

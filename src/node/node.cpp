@@ -78,8 +78,8 @@ void Node::presenceJoin(unsigned loop, const std::string& channel, PresenceEntry
         announce(loop, PresenceChange::Join, channel, announced);
 }
 
-void Node::presenceLeave(unsigned loop, const std::string& channel, const std::string& client) {
-    if (auto entry = loopPresence_.at(loop).leave(channel, client))
+void Node::presenceLeave(unsigned loop, const std::string& channel, const std::string& client, std::string reason) {
+    if (auto entry = loopPresence_.at(loop).leave(channel, client, std::move(reason)))
         announce(loop, PresenceChange::Leave, channel, *entry);
 }
 

@@ -111,8 +111,9 @@ public:
     bool presenceEnabled(std::string_view channel) const;
     // On loop `loop`: a connection of it subscribed to / left `channel`. join() again refreshes.
     // A new entry, and a leave, are pushed to the channel's subscribers in `join_leave` namespaces.
+    // `reason`: why it left ("unsubscribed", "disconnected"), for PresenceStore::remove.
     void presenceJoin(unsigned loop, const std::string& channel, PresenceEntry entry);
-    void presenceLeave(unsigned loop, const std::string& channel, const std::string& client);
+    void presenceLeave(unsigned loop, const std::string& channel, const std::string& client, std::string reason);
     // On loop `loop`: adds its entries again before they expire (every third of presence_ttl).
     void refreshPresence(unsigned loop) { loopPresence_.at(loop).refresh(); }
     // Who is subscribed to `channel` on every node (at most its namespace's presence_max_members),

@@ -53,7 +53,7 @@ void ClientProtocol::handleMessage(std::string_view message) {
 void ClientProtocol::connectionClosed(bool endSession) {
     state_ = State::Closed;
     for (const std::string& channel : std::exchange(presentIn_, {}))
-        node_.presenceLeave(connection_.loop().index(), channel, connection_.id());
+        node_.presenceLeave(connection_.loop().index(), channel, connection_.id(), "disconnected");
     if (joining_) std::exchange(joining_, nullptr)->end();  // never attached: nobody could resume it
     if (!session_) return;
     auto session = std::move(session_);
@@ -282,7 +282,7 @@ void ClientProtocol::presenceLeave(const std::string& channel) {
     auto it = std::find(presentIn_.begin(), presentIn_.end(), channel);
     if (it == presentIn_.end()) return;
     presentIn_.erase(it);
-    node_.presenceLeave(connection_.loop().index(), channel, connection_.id());
+    node_.presenceLeave(connection_.loop().index(), channel, connection_.id(), "unsubscribed");
 }
 
 void ClientProtocol::handlePresence(const ClientCommand& command) {

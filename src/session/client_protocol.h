@@ -82,7 +82,8 @@ private:
     void handleHistory(const ClientCommand& command);
     void handlePresence(const ClientCommand& command);
     void handleStatus(const ClientCommand& command);
-    // This connection is present in `channel` / no more (namespaces with `presence`).
+    // This connection is present in `channel` / is no more, as it unsubscribed (namespaces with
+    // `presence`).
     void presenceJoin(const std::string& channel);
     void presenceLeave(const std::string& channel);
     // A connection of a user is present in the user's personal channel (GET /api/users/{id}) and

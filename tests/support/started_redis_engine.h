@@ -20,12 +20,11 @@ namespace wspush::testing {
 
 template <std::size_t Shards>
 struct StartedRedisEngine {
-    StartedRedisEngine(const char* name, std::function<std::int64_t()> clock) {
-        RedisBrokerOptions options = sharedRedisShards<Shards>(name);
-        std::string id = options.prefix;
-        engine = std::make_unique<RedisBroker>(std::move(options), id, std::move(clock));
-        engine->setEventHandler(&handler, id);
-    }
+    StartedRedisEngine(const char* name, std::function<std::int64_t()> clock)
+        : StartedRedisEngine(sharedRedisShards<Shards>(name), "", std::move(clock)) {}
+    // Another node of `cluster`'s cluster: an engine of its own on the same shards and keys.
+    StartedRedisEngine(const StartedRedisEngine& cluster, const std::string& node, std::function<std::int64_t()> clock)
+        : StartedRedisEngine(cluster.options, "-" + node, std::move(clock)) {}
 
     // One node of a cluster: `options` from sharedRedisShards, shared by its nodes (the same
     // shards and prefix), and the node's name. A node started again under its name is a new
@@ -55,8 +54,18 @@ struct StartedRedisEngine {
         void onPublication(const PublicationPtr&) override {}
         void onControl(std::string_view) override {}
     } handler;
+    RedisBrokerOptions options;
     EngineLoop loop;
     std::unique_ptr<RedisBroker> engine;
+
+private:
+    StartedRedisEngine(RedisBrokerOptions shards, const std::string& nodeSuffix, std::function<std::int64_t()> clock)
+        : options(std::move(shards)) {
+        // The instance id, unique per node: the prefix is the cluster's.
+        std::string id = options.prefix + nodeSuffix;
+        engine = std::make_unique<RedisBroker>(options, id, std::move(clock));
+        engine->setEventHandler(&handler, id);
+    }
 };
 
 }  // namespace wspush::testing

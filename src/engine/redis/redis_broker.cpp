@@ -639,6 +639,19 @@ void RedisBroker::withShardOf(std::string_view channel, ShardTask task) {
     });
 }
 
+void RedisBroker::withEachShard(ShardTask task) {
+    if (stopped_) return task(stopping());
+    run([this, task = std::move(task)] {
+        if (shards_.empty()) return task(stopping());
+        for (Shard& shard : shards_) {
+            if (shard.commands->ready())
+                task(shard.commands.get());
+            else
+                task(unavailable(shard));
+        }
+    });
+}
+
 std::chrono::seconds RedisBroker::metaTtlFor(const HistoryPolicy& history) const {
     // The position outlives the history it numbers: an inbox kept longer than metaTtl must not
     // see its offsets restart under it.

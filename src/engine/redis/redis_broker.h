@@ -96,6 +96,8 @@ public:
     // command connection of `channel`'s shard, ready for a command, or with why there is none.
     using ShardTask = std::function<void(std::variant<RedisConnection*, BrokerError>)>;
     void withShardOf(std::string_view channel, ShardTask task);
+    // The same once per shard, for work on every shard's keys (RedisPresenceStore::sweep).
+    void withEachShard(ShardTask task);
     // Loads `script` (which outlives the engine) on every command connection that becomes ready,
     // with the engine's own: a script first run right after an EVALSHA of it failed with NOSCRIPT
     // would run after commands sent later. Before start().

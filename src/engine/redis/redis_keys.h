@@ -30,6 +30,11 @@ public:
     std::string presenceUsers(std::string_view channel) const { return tagged(channel, ":pu"); }
     // The same users by name (a sorted set, all scores 0), for paging through them in order.
     std::string presenceUserNames(std::string_view channel) const { return tagged(channel, ":pn"); }
+    // The users of the user status channel whose last entry went, waiting out the offline grace:
+    // a zset user → when it ends (Unix ms), and a hash user → "<reason length>:<reason><entry>"
+    // (the last entry that went, and why).
+    std::string presenceOfflineDue(std::string_view channel) const { return tagged(channel, ":pg"); }
+    std::string presenceOfflineEntries(std::string_view channel) const { return tagged(channel, ":pf"); }
     // The inbox devices of a user's personal channel: a hash device → "<epoch>\n<offset>\n<last seen ms>".
     std::string inboxDevices(std::string_view channel) const { return tagged(channel, ":id"); }
     // The pub/sub channel its publications travel on.
@@ -47,6 +52,10 @@ public:
     // Control messages for every node, and for one node (also its pub/sub liveness probe).
     std::string controlAll() const { return prefix_ + ":ctl"; }
     std::string controlNode(std::string_view node) const { return prefix_ + ":node:" + std::string(node); }
+    // Per shard, the channels of that shard whose presence transitions are reported, by the latest
+    // expire-at of their entries (a zset): those due have expired whole, and a sweep reports them.
+    // A key without a hash tag, beside keys of any slot: Redis Cluster would need one per slot.
+    std::string presenceLive() const { return prefix_ + ":presence:live"; }
     // Node heartbeats: a hash node → info, and a zset node → expire-at (Unix ms).
     std::string nodes() const { return prefix_ + ":nodes"; }
     std::string nodesExpiry() const { return prefix_ + ":nodes:z"; }
