@@ -21,18 +21,19 @@ namespace wspush::testing {
 template <std::size_t Shards>
 struct StartedRedisEngine {
     StartedRedisEngine(const char* name, std::function<std::int64_t()> clock)
-        : StartedRedisEngine(sharedRedisShards<Shards>(name), "", std::move(clock)) {}
+        : StartedRedisEngine(sharedRedisShards<Shards>(name), std::string(name), std::move(clock)) {}
     // Another node of `cluster`'s cluster: an engine of its own on the same shards and keys.
     StartedRedisEngine(const StartedRedisEngine& cluster, const std::string& node, std::function<std::int64_t()> clock)
-        : StartedRedisEngine(cluster.options, "-" + node, std::move(clock)) {}
+        : StartedRedisEngine(cluster.options, node, std::move(clock)) {}
 
-    // One node of a cluster: `options` from sharedRedisShards, shared by its nodes (the same
+    // One node of a cluster: `shards` from sharedRedisShards, shared by its nodes (the same
     // shards and prefix), and the node's name. A node started again under its name is a new
     // instance: its mids and epochs differ from the previous one's.
-    StartedRedisEngine(RedisBrokerOptions options, const std::string& nodeName, std::function<std::int64_t()> clock) {
+    StartedRedisEngine(RedisBrokerOptions shards, const std::string& nodeName, std::function<std::int64_t()> clock)
+        : options(std::move(shards)) {
         static std::atomic<int> instances{0};
         std::string id = options.prefix + "-" + nodeName + "-" + std::to_string(++instances);
-        engine = std::make_unique<RedisBroker>(std::move(options), id, std::move(clock));
+        engine = std::make_unique<RedisBroker>(options, id, std::move(clock));
         engine->setEventHandler(&handler, nodeName);
     }
 
@@ -57,15 +58,6 @@ struct StartedRedisEngine {
     RedisBrokerOptions options;
     EngineLoop loop;
     std::unique_ptr<RedisBroker> engine;
-
-private:
-    StartedRedisEngine(RedisBrokerOptions shards, const std::string& nodeSuffix, std::function<std::int64_t()> clock)
-        : options(std::move(shards)) {
-        // The instance id, unique per node: the prefix is the cluster's.
-        std::string id = options.prefix + nodeSuffix;
-        engine = std::make_unique<RedisBroker>(options, id, std::move(clock));
-        engine->setEventHandler(&handler, id);
-    }
 };
 
 }  // namespace wspush::testing
