@@ -98,7 +98,9 @@ for i = 6, #ARGV, 3 do
   end
   redis.call('zadd', expiry, ARGV[4], client)
 end
-for i = 1, 4 do redis.call('pexpire', KEYS[i], ARGV[5]) end
+-- The keys outlive their last entry by a minute: expired by Redis together with the entries, a
+-- dead node's channel would vanish unreported, before any sweep saw the entries expire.
+for i = 1, 4 do redis.call('pexpire', KEYS[i], tonumber(ARGV[5]) + 60000) end
 return {1, transitions}
 )lua";
 
