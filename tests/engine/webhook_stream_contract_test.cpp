@@ -165,11 +165,11 @@ protected:
     // A node: its engine and its stream, which reads as the node's name.
     struct Node {
         Node(const RedisBrokerOptions& options, const std::string& name, Clock clock,
-             std::chrono::milliseconds takeOverInterval)
+             std::chrono::milliseconds takeOverInterval, std::chrono::milliseconds takeOverIdle)
             : name(name),
               redis(options, name, std::move(clock)),
               stream(std::make_unique<RedisWebhookStream>(*redis.engine, name, kMaxLength,
-                                                          RedisWebhookStreamOptions{takeOverInterval})) {
+                                                          RedisWebhookStreamOptions{takeOverInterval, takeOverIdle})) {
             redis.start();
         }
         ~Node() { redis.engine->stop(); }
@@ -181,9 +181,11 @@ protected:
         std::unique_ptr<RedisWebhookStream> stream;
     };
 
-    std::unique_ptr<Node> node(const std::string& name, std::chrono::milliseconds takeOverInterval = 5s) {
+    // Idle 0 by default: a consumer is gone as soon as its node has no heartbeat.
+    std::unique_ptr<Node> node(const std::string& name, std::chrono::milliseconds takeOverInterval = 5s,
+                               std::chrono::milliseconds takeOverIdle = 0ms) {
         return std::make_unique<Node>(
-            options, name, [this] { return now.load(); }, takeOverInterval);
+            options, name, [this] { return now.load(); }, takeOverInterval, takeOverIdle);
     }
 
     static std::set<std::string> liveNodes(Node& asking) {
@@ -310,6 +312,19 @@ TEST_F(RedisWebhookStreamTest, ANodesEventsAreTakenOverOnlyOnceItsHeartbeatExpir
     ASSERT_EQ(awaitLiveNodes(*b, {"b"}), (std::set<std::string>{"b"}));
     std::this_thread::sleep_for(150ms);  // the next look is due
     EXPECT_EQ(eventsOf(read(*b->stream, 10)), events(0, 2));
+}
+
+TEST_F(RedisWebhookStreamTest, AReaderWithoutHeartbeatIsNotGoneWhileItReadsRecently) {
+    // A node whose first heartbeat has not landed yet, or lost one, still reads every 100 ms.
+    auto starting = node("starting");
+    append(*starting->stream, events(0, 2));
+    ASSERT_EQ(read(*starting->stream, 2).size(), 2u);
+    auto other = node("other", 0ms, 1000ms);
+    other->heartbeat();
+    ASSERT_EQ(awaitLiveNodes(*other, {"other"}), (std::set<std::string>{"other"}));
+    EXPECT_TRUE(read(*other->stream, 10).empty()) << "read 1 s ago at most: not gone";
+    std::this_thread::sleep_for(1100ms);
+    EXPECT_EQ(eventsOf(read(*other->stream, 10)), events(0, 2)) << "idle past 1 s and no heartbeat: gone";
 }
 
 TEST_F(RedisWebhookStreamTest, EventsTakenOverFromALiveReaderAndClaimedBackAreNotGivenItTwice) {

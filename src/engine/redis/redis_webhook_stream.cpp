@@ -31,21 +31,22 @@ end
 return dropped
 )lua";
 
-// KEYS: the stream. ARGV: the group, this consumer, the most entries to take, then the live
-// nodes. Claims for this consumer the pending entries of every other consumer that is not live,
+// KEYS: the stream. ARGV: the group, this consumer, the most entries to take, the idle time (ms)
+// that makes a consumer without a live node gone, then the live nodes. Claims for this consumer
+// the pending entries of every other consumer that is gone,
 // and deletes such a consumer once nothing of it is pending: in one script, so that two nodes
 // looking at once never both claim an entry, and a consumer is never deleted with entries it took
 // between a look and the deletion. Returns the entries claimed, as XCLAIM gives them.
 const char* const kTakeOver = R"lua(
-local stream, group, me, room = KEYS[1], ARGV[1], ARGV[2], tonumber(ARGV[3])
+local stream, group, me, room, idle = KEYS[1], ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 if redis.call('exists', stream) == 0 then return {} end
 local live = {}
-for i = 4, #ARGV do live[ARGV[i]] = true end
+for i = 5, #ARGV do live[ARGV[i]] = true end
 local taken = {}
 for _, fields in ipairs(redis.call('xinfo', 'consumers', stream, group)) do
   local consumer = {}
   for i = 1, #fields, 2 do consumer[fields[i]] = fields[i + 1] end
-  if consumer.name ~= me and not live[consumer.name] then
+  if consumer.name ~= me and not live[consumer.name] and consumer.idle >= idle then
     local pending = consumer.pending
     if pending > 0 and room > 0 then
       local ids = {}
@@ -189,7 +190,8 @@ void RedisWebhookStream::takeOver(ReadPtr read) {
         // Without the node list no consumer is known to be gone: the next look tells.
         auto* live = std::get_if<std::vector<NodeHeartbeat>>(&nodes);
         if (live == nullptr) return readNew(std::move(read));
-        std::vector<std::string> args{kGroup, consumer_, std::to_string(std::min(read->room(), kMostTakenOver))};
+        std::vector<std::string> args{kGroup, consumer_, std::to_string(std::min(read->room(), kMostTakenOver)),
+                                      std::to_string(options_.takeOverIdle.count())};
         for (NodeHeartbeat& node : *live) args.push_back(std::move(node.name));
         send(
             [this, args = std::move(args)](RedisConnection& connection, RedisReplyHandler handler) {

@@ -30,6 +30,11 @@ struct RedisWebhookStreamOptions {
     // round trip each, which a read every few milliseconds under load need not repeat. The first
     // read looks at once, so a starting node picks up what a dead one left.
     std::chrono::milliseconds takeOverInterval{std::chrono::seconds(5)};
+    // A consumer is gone when its node has no heartbeat *and* it has not read for this long (XINFO
+    // CONSUMERS' idle): the heartbeat alone would hand a live node's entries to another in the
+    // seconds before its first heartbeat lands (a node starting) or after one was lost. A live
+    // reader polls every 100 ms; the default is the daemon's heartbeat ttl.
+    std::chrono::milliseconds takeOverIdle{std::chrono::seconds(15)};
 };
 
 class RedisWebhookStream final : public WebhookStream {
