@@ -15,9 +15,11 @@
 #include "engine/memory/memory_broker.h"
 #include "engine/memory/memory_inbox_store.h"
 #include "engine/memory/memory_presence_store.h"
+#include "engine/memory/memory_webhook_stream.h"
 #include "engine/redis/redis_broker.h"
 #include "engine/redis/redis_inbox_store.h"
 #include "engine/redis/redis_presence_store.h"
+#include "engine/redis/redis_webhook_stream.h"
 
 namespace wspush {
 
@@ -44,13 +46,14 @@ RedisAddress redisAddress(const Endpoint& endpoint) {
 }
 
 // The engine `engine` names: the one place that chooses (docs/engines.md).
-NodeEngine makeEngine(const Config& config) {
+NodeEngine makeEngine(const Config& config, const std::string& nodeName) {
     // A fresh instance id per run: a restarted node never reuses the mids and epochs it made.
     std::string instanceId = randomHex(4);
     auto clock = [] { return Clock::system().unixMillis(); };
     if (config.engine != "redis")
         return NodeEngine{std::make_unique<MemoryBroker>(instanceId, clock),
-                          std::make_unique<MemoryPresenceStore>(clock), std::make_unique<MemoryInboxStore>(clock)};
+                          std::make_unique<MemoryPresenceStore>(clock), std::make_unique<MemoryInboxStore>(clock),
+                          std::make_unique<MemoryWebhookStream>(config.webhooks.max_queue)};
 
     const RedisConfig& redis = config.redis;
     RedisBrokerOptions options;
@@ -72,7 +75,13 @@ NodeEngine makeEngine(const Config& config) {
     auto broker = std::make_unique<RedisBroker>(std::move(options), instanceId, clock);
     auto presence = std::make_unique<RedisPresenceStore>(*broker, clock);
     auto inbox = std::make_unique<RedisInboxStore>(*broker, clock);
-    return NodeEngine{std::move(broker), std::move(presence), std::move(inbox)};
+    // The node's name is its reader's name in the stream: a node back under its name sends what it had taken.
+    auto webhooks = std::make_unique<RedisWebhookStream>(*broker, nodeName, config.webhooks.max_queue);
+    return NodeEngine{std::move(broker), std::move(presence), std::move(inbox), std::move(webhooks)};
+}
+
+std::string nodeNameOf(const Config& config) {
+    return config.node_name.empty() ? hostName() : config.node_name;
 }
 
 unsigned loopCount(const Config& config) {
@@ -84,7 +93,7 @@ unsigned loopCount(const Config& config) {
 
 Server::Server(Config config, ServerOptions options)
     : options_(std::move(options)),
-      node_(config, config.node_name.empty() ? hostName() : config.node_name, makeEngine(config)),
+      node_(config, nodeNameOf(config), makeEngine(config, nodeNameOf(config))),
       api_(node_),
       loops_(loopCount(config)),
       signals_(loops_.at(0).context(), SIGTERM, SIGINT, SIGHUP),
@@ -92,6 +101,10 @@ Server::Server(Config config, ServerOptions options)
       heartbeatTimer_(loops_.at(0).context()),
       presenceTimer_(loops_.at(0).context()) {
     node_.attach(loops_);
+    if (!config.webhooks.endpoints.empty()) {
+        webhooks_ = std::make_unique<WebhookPipeline>(node_, loops_.at(0).context());
+        api_.addMetrics([webhooks = webhooks_.get()] { return webhooks->metrics(); });
+    }
     auto window = std::chrono::duration_cast<std::chrono::steady_clock::duration>(config.websocket.write_delay);
     for (EventLoop* loop : loops_.all()) loop->setDeliveryWindow(window);
 }
@@ -140,8 +153,6 @@ bool Server::open() {
     if (apiListener_) spdlog::info("HTTP API listening on {}:{}", config.api.listen->host, apiListener_->port());
     if (config.api.keys.empty())
         spdlog::warn("no API key configured (api.keys): the HTTP API answers loopback clients only");
-    if (!config.webhooks.endpoints.empty())
-        spdlog::warn("webhooks.endpoints is set, but this version does not send webhook events yet (docs/webhooks.md)");
     if (options_.echo)
         spdlog::warn("ECHO MODE: {} echoes every message back and speaks no protocol; for conformance tests only",
                      config.websocket.path);
@@ -156,6 +167,7 @@ int Server::run() {
     net::post(loops_.at(0).context(), [this] {
         sendHeartbeat();
         refreshPresence();
+        if (webhooks_) webhooks_->start();
     });
     loops_.start();
     writeReadyFile();
@@ -219,6 +231,7 @@ void Server::stop() {
     drainTimer_.cancel();
     heartbeatTimer_.cancel();
     presenceTimer_.cancel();
+    if (webhooks_) webhooks_->stop();
     stopped_.set_value();
 }
 

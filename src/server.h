@@ -14,6 +14,7 @@
 #include "node/event_loop.h"
 #include "node/node.h"
 #include "transport/listener.h"
+#include "webhooks/webhook_pipeline.h"
 #include "wspush/config.h"
 
 namespace wspush {
@@ -52,6 +53,7 @@ private:
     EventLoopPool loops_;
     std::shared_ptr<Listener> publicListener_;
     std::shared_ptr<Listener> apiListener_;
+    std::unique_ptr<WebhookPipeline> webhooks_;  // when webhooks.endpoints is set
     boost::asio::signal_set signals_;
     boost::asio::steady_timer drainTimer_;
     boost::asio::steady_timer heartbeatTimer_;

@@ -893,6 +893,7 @@ ApiResponse HttpApi::metrics() const {
     ApiResponse response;
     response.contentType = "text/plain; version=0.0.4";
     response.body = renderPrometheus(node_.loopMetrics(), node_.totals());
+    for (const auto& render : extraMetrics_) response.body += render();
     return response;
 }
 

@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "node/idempotency_cache.h"
 #include "node/node.h"
@@ -65,6 +66,9 @@ public:
     // Serves `files` on the public listener for GET/HEAD paths no route owns. Call before the
     // listeners start: handle() reads it from every loop without a lock.
     void serveStaticFiles(std::shared_ptr<const StaticFiles> files);
+    // More of /metrics, in Prometheus's text format, from parts outside the node (webhooks).
+    // Before serving; `render` runs on any thread.
+    void addMetrics(std::function<std::string()> render) { extraMetrics_.push_back(std::move(render)); }
 
     // The server is shutting down: /readyz answers 503 "draining" from now on. Any thread.
     void beginDraining() { draining_.store(true, std::memory_order_relaxed); }
@@ -100,6 +104,7 @@ private:
 
     Node& node_;
     std::shared_ptr<const StaticFiles> staticFiles_;
+    std::vector<std::function<std::string()>> extraMetrics_;
     // Shared with the completions of requests in flight, which may outlive a call to handle().
     std::shared_ptr<IdempotencyCache> idempotency_;
     std::atomic<bool> draining_{false};

@@ -50,6 +50,7 @@ Node::Node(Config config, std::string name, NodeEngine engine, const Clock& cloc
       clock_(clock),
       presence_(std::move(engine.presence)),
       inbox_(std::move(engine.inbox)),
+      webhooks_(std::move(engine.webhooks)),
       clientPublishes_(std::chrono::duration_cast<IdempotencyCache::Duration>(config_.api.idempotency_window),
                        config_.api.idempotency_max_entries) {
     broker_->setEventHandler(this, name_);
@@ -275,6 +276,17 @@ void Node::publish(PublishRequest request, PublishCompletion done) {
     if (!request.idempotencyKey.empty() && request.idempotencyWindow.count() == 0)
         request.idempotencyWindow =
             std::chrono::duration_cast<std::chrono::milliseconds>(config_.api.idempotency_window);
+    if (personalMessages_ && request.qos >= 1 && inboxEnabled() &&
+        request.channel.starts_with(kPersonalChannelPrefix)) {
+        done = [this, done = std::move(done)](PublishResult result) {
+            if (auto* published = std::get_if<Published>(&result); published && !published->duplicate) {
+                const Publication& publication = *published->publication;
+                personalMessages_(publication.channel.substr(kPersonalChannelPrefix.size()), publication.channel,
+                                  StreamPosition{publication.offset, publication.epoch}, publication.mid);
+            }
+            done(std::move(result));
+        };
+    }
     std::shared_ptr<DeliveryReport> report = request.report;
     if (!report) return broker_->publish(std::move(request), std::move(done));
     if (!broker_->clustered()) {

@@ -30,6 +30,7 @@
 #include "wspush/config.h"
 #include "wspush/inbox_store.h"
 #include "wspush/presence_store.h"
+#include "wspush/webhook_stream.h"
 
 namespace wspush {
 
@@ -52,7 +53,12 @@ struct NodeEngine {
     std::unique_ptr<Broker> broker;
     std::unique_ptr<PresenceStore> presence;
     std::unique_ptr<InboxStore> inbox;
+    std::unique_ptr<WebhookStream> webhooks;
 };
+
+// A message of QoS ≥ 1 stored in a user's personal channel (the inbox), for message_unacked.
+using PersonalMessageObserver =
+    std::function<void(std::string user, std::string channel, StreamPosition position, std::string mid)>;
 
 using InboxCursorDone = std::function<void(std::variant<StreamPosition, BrokerError>)>;
 
@@ -152,6 +158,18 @@ public:
     // not a loss to report). `done` runs once, on any thread.
     void clearInbox(const std::string& user, std::function<void(std::optional<BrokerError>)> done);
 
+    // Webhook events (src/webhooks). Each of these is set, or started, before the engine starts.
+    // The cluster's queue of webhook events.
+    WebhookStream& webhookStream() { return *webhooks_; }
+    // Presence changes, reported by the store to `options.handler` (PresenceStore::reportTransitions).
+    void reportPresenceTransitions(PresenceTransitionOptions options) {
+        presence_->reportTransitions(std::move(options));
+    }
+    // What is due without a call on its channel (PresenceStore::sweep): about once a second.
+    void sweepPresence() { presence_->sweep(); }
+    // Told of every message of QoS ≥ 1 stored in a personal channel while the inbox is on.
+    void observePersonalMessages(PersonalMessageObserver observer) { personalMessages_ = std::move(observer); }
+
     // Runs `task` on loop 0 soon: the next engine call of a completion, which must not call the
     // engine itself (include/wspush/broker.h).
     template <class Task>
@@ -211,6 +229,8 @@ private:
     const Clock& clock_;
     std::unique_ptr<PresenceStore> presence_;
     std::unique_ptr<InboxStore> inbox_;
+    std::unique_ptr<WebhookStream> webhooks_;
+    PersonalMessageObserver personalMessages_;
     std::vector<LocalPresence> loopPresence_;  // one per loop, touched there
     ChannelRouter router_;
     SessionRegistry sessions_;

@@ -303,6 +303,17 @@ void WebhookDispatcher::enqueue(std::vector<WebhookEvent> events, Done done) {
     });
 }
 
+void WebhookDispatcher::enqueueEncoded(const std::vector<WebhookStreamEvent>& events, Done done) {
+    std::vector<Encoded> encoded;
+    encoded.reserve(events.size());
+    for (const auto& event : events)
+        if (auto kind = webhookEventKind(event.name); kind && wants(*kind))
+            encoded.push_back({*kind, std::make_shared<const std::string>(event.json)});
+    net::post(context_, [self = shared_from_this(), encoded = std::move(encoded), done = std::move(done)]() mutable {
+        self->accept(encoded, std::move(done));
+    });
+}
+
 void WebhookDispatcher::accept(const std::vector<Encoded>& events, Done done) {
     if (stopped_) return;
     auto ticket = std::make_shared<Ticket>();

@@ -15,15 +15,10 @@
 // (the newest is dropped, the queue keeps its order), and a batch that failed once more after
 // its oldest event waited `retryFor`.
 //
-// Durability (not here yet). Events live in this process's memory: a node that dies loses its
-// queue, and every node sends the events it saw. The Redis stream will sit in front of enqueue():
-// producers XADD each event to one stream of the cluster; each node reads it through a consumer
-// group (XREADGROUP, reading only while stats().queued leaves room, so the bound becomes flow
-// control) and calls enqueue(events, done) per read; `done` XACKs the entries, delivered or
-// given up, both final. One node of the group then sends each event, and a dead node's unacked
-// entries are taken over by the others (XAUTOCLAIM once idle longer than retry_for + timeout)
-// and sent again: still at least once, deduplicated by id. A stop() before `done` leaves them
-// pending in the stream for that takeover.
+// In the daemon, the events reach enqueueEncoded() through the cluster's WebhookStream
+// (include/wspush/webhook_stream.h) and WebhookPump, whose `done` acknowledges them in the stream:
+// one node sends each event, and a node that dies or stops before `done` leaves its events there
+// for itself or another node to send again.
 #pragma once
 
 #include <atomic>
@@ -37,6 +32,7 @@
 #include "base/clock.h"
 #include "webhooks/webhook_event.h"
 #include "wspush/config.h"
+#include "wspush/webhook_stream.h"
 
 namespace boost::asio {
 class io_context;
@@ -88,6 +84,9 @@ public:
     // Queues `events` for every endpoint subscribed to their kinds, in this order after the
     // events of earlier calls from the same thread. Any thread.
     void enqueue(std::vector<WebhookEvent> events, Done done = {});
+    // The same for events already encoded (a WebhookStream's): an unknown name is not sent, as
+    // if no endpoint wanted it. Any thread.
+    void enqueueEncoded(const std::vector<WebhookStreamEvent>& events, Done done = {});
 
     // Cancels timers and requests and forgets what is queued. Idempotent; any thread.
     void stop();
