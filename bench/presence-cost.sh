@@ -123,7 +123,7 @@ fi
 # The refresh rounds: Redis's own time for EVALSHA (INFO commandstats) over the window, nearly all
 # of it the add script's chunks (the heartbeat's few calls are tiny), and its slowest chunk
 # (SLOWLOG, commands over 1 ms only, so that logging costs nothing).
-per_round=$(( (members + 255) / 256 * threads ))  # chunks of 256 entries, per event loop
+per_round=$(( (members + 63) / 64 * threads ))  # chunks of 64 entries, per event loop
 redis-cli -p "$redis_port" config set slowlog-log-slower-than 1000 >/dev/null
 redis-cli -p "$redis_port" slowlog reset >/dev/null
 redis-cli -p "$redis_port" config resetstat >/dev/null

@@ -96,7 +96,7 @@ public:
     // until `ttl` from now unless added again: a node that dies takes its entries with it within
     // `ttl`. Never fails visibly: an entry that could not be stored is stored at the next refresh.
     // A call of a few entries (a join) is seen by every read made after it; a large one (a
-    // refresh) may be stored in parts, with reads in between (Redis: 256 entries a part).
+    // refresh) may be stored in parts, with reads in between (Redis: 64 entries a part).
     virtual void add(std::string_view channel, std::vector<PresenceEntry> entries, std::chrono::milliseconds ttl) = 0;
     // Removes these clients' entries of `channel` (unknown clients are ignored); `reason` is
     // what MemberRemoved / ChannelVacated / UserOffline report ("unsubscribed", "disconnected").

@@ -257,17 +257,8 @@ void RedisPresenceStore::add(std::string_view channel, std::vector<PresenceEntry
     std::vector<std::string> head = argsOf(channel, now);
     head.push_back(expiresAt);
     head.push_back(std::to_string(ttl.count()));
-    auto adding = std::make_shared<Adding>(Adding{std::string(channel), now, isReported(channel), expiresAt, {}});
-    for (std::size_t first = 0; first < entries.size(); first += kAddChunk) {
-        std::size_t last = std::min(entries.size(), first + kAddChunk);
-        auto& args = adding->chunks.emplace_back(head);
-        args.reserve(head.size() + 3 * (last - first));
-        for (std::size_t i = first; i < last; ++i) {
-            args.push_back(entries[i].client);
-            args.push_back(entries[i].user);
-            args.push_back(presenceEntryJson(entries[i]).dump());
-        }
-    }
+    auto adding = std::make_shared<Adding>(
+        Adding{std::string(channel), now, isReported(channel), expiresAt, std::move(head), std::move(entries)});
     addChunks(std::move(adding), 0);
 }
 
@@ -283,13 +274,21 @@ void RedisPresenceStore::addChunks(std::shared_ptr<Adding> adding, std::size_t n
                                  [](RedisResult) {});
         // Before the completion takes `adding`.
         std::vector<std::string> keys = keysOf(adding->channel);
-        std::vector<std::string> args = std::move(adding->chunks[next]);
+        std::vector<std::string> args = adding->head;
+        std::size_t first = next * kAddChunk, last = std::min(adding->entries.size(), first + kAddChunk);
+        args.reserve(args.size() + 3 * (last - first));
+        for (std::size_t i = first; i < last; ++i) {
+            const PresenceEntry& entry = adding->entries[i];
+            args.push_back(entry.client);
+            args.push_back(entry.user);
+            args.push_back(presenceEntryJson(entry).dump());
+        }
         addScript_.run(**commands, std::move(keys), std::move(args),
                        [this, adding = std::move(adding), next](RedisResult result) mutable {
                            if (reportAndUnwrap(result, adding->channel, adding->nowMs) == nullptr &&
                                std::holds_alternative<RedisReply>(result))
                                spdlog::warn("redis: presence add: {}", std::get<RedisReply>(result).describe());
-                           if (next + 1 < adding->chunks.size()) addChunks(std::move(adding), next + 1);
+                           if (next + 1 < adding->chunks()) addChunks(std::move(adding), next + 1);
                        });
     });
 }
