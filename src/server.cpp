@@ -36,6 +36,7 @@ std::string hostName() {
 // A node tells the others it is alive this often, and is forgotten this long after its last word.
 constexpr std::chrono::seconds kHeartbeatInterval{5};
 constexpr std::chrono::seconds kHeartbeatTtl{15};
+constexpr std::chrono::milliseconds kHeartbeatRetry{200};
 
 std::chrono::milliseconds millis(Seconds seconds) {
     return std::chrono::duration_cast<std::chrono::milliseconds>(seconds);
@@ -250,7 +251,11 @@ void Server::sendHeartbeat() {
                         {"subscriptions", node_.subscriptions()},
                         {"uptime_s", std::chrono::duration_cast<std::chrono::seconds>(node_.uptime()).count()}};
     node_.heartbeat(NodeHeartbeat{node_.name(), info.dump()}, kHeartbeatTtl);
-    heartbeatTimer_.expires_after(kHeartbeatInterval);
+    // A heartbeat sent while a shard is unreachable is lost (the first one, sent before the engine
+    // has connected, always is): until it lands the other nodes do not know this one, so retry soon.
+    bool reachable = true;
+    for (const EngineShardHealth& shard : node_.engineHealth()) reachable = reachable && shard.ok;
+    heartbeatTimer_.expires_after(reachable ? kHeartbeatInterval : kHeartbeatRetry);
     heartbeatTimer_.async_wait([this](boost::system::error_code ec) {
         if (!ec && !stopping_) sendHeartbeat();
     });

@@ -349,11 +349,21 @@ TEST(RedisCluster, ThreeNodesDeliverEveryPublicationInOffsetOrder) {
         EXPECT_EQ(watch.received.size(), static_cast<std::size_t>(kPublications));
         EXPECT_TRUE(noSilentLoss(watch, records, /*allowTold=*/false));
     }
-    // Heartbeats every 5 s; the first as each node starts.
+    // Heartbeats every 5 s; the first lands as each node reaches Redis (retried until it does),
+    // not 5 s later: other nodes take over the webhook events of a node they do not know.
     std::set<std::string> all{"n1", "n2", "n3"};
     for (auto& node : nodes)
         EXPECT_TRUE(eventually([&] { return nodeNames(node->apiPort()) == all; }, 6000ms))
             << httpGet(node->apiPort(), "/api/nodes").body;
+}
+
+TEST(RedisCluster, ANodeIsKnownToTheOthersAsSoonAsItIsReady) {
+    RedisServerProcess redis;
+    auto nodes = startNodes(1, onRedis(redis));
+    DaemonProcess late(nodeConfig("late", onRedis(redis)));
+    ASSERT_TRUE(eventually([&] { return httpGet(late.apiPort(), "/readyz").status == 200; }, 5000ms));
+    EXPECT_TRUE(eventually([&] { return nodeNames(nodes[0]->apiPort()).contains("late"); }, 1500ms))
+        << httpGet(nodes[0]->apiPort(), "/api/nodes").body;
 }
 
 TEST(RedisCluster, ClientsOfAKilledNodeRecoverEverythingOnAnother) {
