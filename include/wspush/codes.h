@@ -22,7 +22,9 @@ enum class ErrorCode : int {
     NotSubscribed = 111,
     MalformedMessage = 112,
     QosViolation = 113,
-    Unavailable = 115,  // the engine cannot be reached right now: retry
+    TokenExpired = 114,     // expired or not yet valid: get a new token (close 4006 follows on connect)
+    Unavailable = 115,      // the engine cannot be reached right now: retry
+    TooManyRequests = 116,  // a per-connection rate limit: slow down (close 4009 if it goes on)
 };
 
 // Why the server closes a connection: the close frame's code, the `disconnect` message's reason,
@@ -40,8 +42,11 @@ inline constexpr Disconnect kNoPong{4002, "no pong", true};
 inline constexpr Disconnect kConnectTimeout{4003, "connect timeout", true};
 inline constexpr Disconnect kInternalError{4004, "internal error", true};
 inline constexpr Disconnect kUnhealthy{4005, "unhealthy", true};
+inline constexpr Disconnect kTokenExpired{4006, "token expired", true};  // reconnect with a new token
 inline constexpr Disconnect kDisconnectedReconnect{4007, "disconnected", true};  // POST /api/disconnect, reconnect
 inline constexpr Disconnect kUnavailable{4008, "unavailable", true};  // connect: the engine cannot be reached
+inline constexpr Disconnect kTooManyRequests{4009, "too many requests", true};
+inline constexpr Disconnect kTooManyConnections{4010, "too many connections", true};  // limits.connections_per_user
 inline constexpr Disconnect kBadRequest{4500, "bad request", false};
 inline constexpr Disconnect kUnauthorized{4501, "unauthorized", false};
 inline constexpr Disconnect kTakenOver{4502, "session taken over", false};
@@ -59,11 +64,13 @@ enum class ApiErrorCode : int {
     NoPresence = 40007,  // the channel's namespace keeps no presence
     Unauthorized = 40101,
     Forbidden = 40301,
+    MissingScope = 40302,  // the API key lacks the scope this request needs
     NotFound = 40401,
     MethodNotAllowed = 40501,
     Conflict = 40901,
     PayloadTooLarge = 41301,
     UnsupportedMediaType = 41501,
+    TooManyRequests = 42901,  // limits.connections_per_ip or connects_per_second_per_ip
     Internal = 50001,
     Unavailable = 50301,
 };

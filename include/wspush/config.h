@@ -23,8 +23,17 @@ inline constexpr std::size_t kMaxHistorySize = 100000;
 inline constexpr std::size_t kMaxPresenceMembers = 100000;
 inline constexpr Seconds kDefaultHistoryTtl{300};
 
+// Who may subscribe to a namespace's channels (docs/security.md).
+enum class SubscribePermission {
+    Public,         // every connection, anonymous ones included
+    Authenticated,  // connections with a user (from a token, or trusted)
+    Token,          // connections presenting a subscription token for the channel
+    UserLimited,    // channels named like "dialog:alice,bob": only the users listed after the ':'
+};
+
 // Per-namespace channel options (docs/configuration.md).
 struct NamespaceConfig {
+    SubscribePermission subscribe = SubscribePermission::Public;
     bool client_publish = false;      // may connected clients publish into these channels?
     std::size_t history_size = 0;     // publications kept per channel (0 = no history), at most kMaxHistorySize
     Seconds history_ttl{0};           // how long a publication stays in history; 0 with history: kDefaultHistoryTtl
@@ -58,6 +67,10 @@ struct WebSocketConfig {
     std::size_t write_queue_max_bytes = 1024 * 1024;  // past either bound: slow consumer, 4001
     std::size_t write_queue_max_frames = 4096;
     std::size_t max_subscriptions = 128;  // channels per connection
+    // Browsers' `Origin` values allowed to upgrade, exact or with one leading wildcard label
+    // ("https://*.example.com"); empty: every origin. A request without `Origin` (not a
+    // browser) is always allowed.
+    std::vector<std::string> allowed_origins;
     // Publications reaching a busy event loop (one that delivered less than this long ago) wait
     // this long for more to join them; each connection then writes everything it got in one
     // system call. An idle loop delivers at once; 0 never waits.
@@ -65,11 +78,27 @@ struct WebSocketConfig {
     CompressionConfig compression;
 };
 
+// What an API key may do; a request needing a scope its key lacks gets 403 40302.
+enum ApiScope : unsigned {
+    kScopePublish = 1,  // publish, broadcast, send
+    kScopeRead = 2,     // history, presence, users, inbox reads, /metrics
+    kScopeAdmin = 4,    // disconnect, inbox deletion, the admin console
+    kAllScopes = kScopePublish | kScopeRead | kScopeAdmin,
+};
+
+// One `api.keys` entry: `{"name","key","scopes":[…]}`, or a plain string (every scope, named by
+// its position).
+struct ApiKey {
+    std::string name;  // for logs; never the key
+    std::string key;   // at least 16 characters
+    unsigned scopes = kAllScopes;
+};
+
 struct ApiConfig {
     // Empty: the HTTP API shares the public listener. Otherwise the API and /metrics listen here
     // only, and the public listener serves just the WebSocket path and /healthz.
     std::optional<Endpoint> listen;
-    std::vector<std::string> keys;            // accepted `Authorization: Bearer` keys; none: loopback only
+    std::vector<ApiKey> keys;                 // accepted `Authorization: Bearer` keys; none: loopback only
     std::size_t max_body_size = 1024 * 1024;  // larger request bodies: 413
     // Idempotent publishing (docs/http-api.md): a keyed publish/broadcast response is remembered
     // this long after it was sent; a retry with the same key and body within it is answered with
@@ -91,10 +120,48 @@ struct QosConfig {
     std::size_t max_inflight = 64;  // unfinished QoS ≥ 1 deliveries per session
 };
 
+struct TokenHmacSecret {
+    std::string kid;  // matched against the token's `kid`; "" for tokens without one
+    std::string secret;
+};
+
+struct TokenPublicKey {
+    std::string kid;  // matched against the token's `kid`; "" for tokens without one
+    std::string pem_file;
+};
+
+// Connection and subscription tokens (JWT, docs/security.md). Keys and files are read again on
+// SIGHUP, so keys rotate without a restart.
+struct TokenConfig {
+    std::vector<TokenHmacSecret> hmac_secrets;  // HS256/384/512
+    std::vector<TokenPublicKey> public_keys;    // RS256/384/512, ES256/384 (PEM public keys)
+    std::string jwks_file;                      // more public keys, as a JWK Set
+    std::string audience;                       // set: `aud` must name it
+    std::string issuer;                         // set: `iss` must equal it
+    bool require_exp = true;                    // refuse tokens without `exp`
+    Seconds leeway{5};                          // clock skew allowed on exp, nbf and iat
+    bool enabled() const { return !hmac_secrets.empty() || !public_keys.empty() || !jwks_file.empty(); }
+};
+
 struct ClientConfig {
     bool allow_anonymous = false;    // accept `connect` without a token
     bool trust_client_user = false;  // accept the `user` a client names in `connect`
     bool user_status = false;        // may clients ask whether users are online (the `status` command)?
+    TokenConfig token;
+};
+
+// What one client, one address or the whole node may use (docs/security.md). 0: no limit.
+struct LimitsConfig {
+    std::size_t connections_per_node = 0;    // past it: HTTP 503 before the upgrade
+    std::size_t connections_per_user = 0;    // on this node; past it, `connect` gets error 106, close 4010
+    std::size_t connections_per_ip = 0;      // past it: HTTP 429 42901 before the upgrade
+    double connects_per_second_per_ip = 0;   // upgrades per second and address; past it: 429 42901
+    double commands_per_second = 0;          // per connection (token bucket), acks excluded
+    std::size_t commands_burst = 0;          // the bucket's size; 0: 2 × commands_per_second
+    double history_reads_per_second = 0;     // per connection
+    double presence_reads_per_second = 0;    // per connection
+    std::size_t max_header_bytes = 8192;     // of an HTTP request's headers (request line included)
+    std::size_t max_url_bytes = 4096;        // of its target
 };
 
 // Offline messages: the history of each user's personal channel, read per device
@@ -183,6 +250,7 @@ struct Config {
     std::string engine = "memory";  // "memory" (one node) or "redis" (several nodes, `redis`)
     RedisConfig redis;
     WebhooksConfig webhooks;
+    LimitsConfig limits;
 
     // The options of `channel`'s namespace, or nullptr when its namespace is not configured.
     const NamespaceConfig* namespaceFor(std::string_view channel) const;
