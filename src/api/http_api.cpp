@@ -401,7 +401,7 @@ std::optional<ApiResponse> HttpApi::authorize(const ApiRequest& request) const {
     if (!isBearer) return error(ApiErrorCode::Unauthorized, "missing \"Authorization: Bearer <api key>\"");
     std::string_view presented = std::string_view(request.authorization).substr(kBearer.size());
     bool accepted = false;
-    for (const auto& key : keys) accepted |= constantTimeEquals(presented, key);
+    for (const auto& key : keys) accepted |= constantTimeEquals(presented, key.key);
     if (!accepted) return error(ApiErrorCode::Unauthorized, "invalid API key");
     return std::nullopt;
 }

@@ -137,6 +137,11 @@ private:
     static void readValue(const json& v, const std::string& path, std::optional<RedisSentinelConfig>& out);
     static void readValue(const json& v, const std::string& path, std::map<std::string, NamespaceConfig>& out);
     static void readValue(const json& v, const std::string& path, WebhookEndpointConfig& out);
+    static void readValue(const json& v, const std::string& path, std::vector<ApiKey>& out);
+    static void readValue(const json& v, const std::string& path, TokenConfig& out);
+    static void readValue(const json& v, const std::string& path, std::vector<TokenHmacSecret>& out);
+    static void readValue(const json& v, const std::string& path, std::vector<TokenPublicKey>& out);
+    static void readValue(const json& v, const std::string& path, SubscribePermission& out);
     static void readValue(const json& v, const std::string& path, std::vector<WebhookEndpointConfig>& out);
     static void readValue(const json& v, const std::string& path, WebhooksConfig& out);
 
@@ -158,6 +163,7 @@ void ObjectReader::readValue(const json& v, const std::string& path, NamespaceCo
     r.read("join_leave", out.join_leave);
     r.read("join_leave_max_members", out.join_leave_max_members);
     r.read("default_qos", out.default_qos);
+    r.read("subscribe", out.subscribe);
     r.rejectUnknownKeys();
     if (out.default_qos < 0 || out.default_qos > 2) fail(join(path, "default_qos"), "must be 0, 1 or 2");
     if (out.history_size > kMaxHistorySize)
@@ -223,9 +229,94 @@ void ObjectReader::readValue(const json& v, const std::string& path, ApiConfig& 
     r.rejectUnknownKeys();
     if (out.idempotency_window.count() <= 0) fail(join(path, "idempotency_window"), "must be positive");
     if (out.idempotency_max_entries == 0) fail(join(path, "idempotency_max_entries"), "must be positive");
-    for (std::size_t i = 0; i < out.keys.size(); ++i)
-        if (out.keys[i].size() < 16)
-            fail(join(path, "keys") + "[" + std::to_string(i) + "]", "must be at least 16 characters");
+}
+
+// A plain string is a key with every scope, so configs from before scopes keep working.
+void ObjectReader::readValue(const json& v, const std::string& path, std::vector<ApiKey>& out) {
+    if (!v.is_array()) fail(path, "expected an array of keys (strings or {\"name\",\"key\",\"scopes\"} objects)");
+    out.clear();
+    std::set<std::string> names;
+    for (std::size_t i = 0; i < v.size(); ++i) {
+        std::string item = path + "[" + std::to_string(i) + "]";
+        ApiKey& key = out.emplace_back();
+        if (v[i].is_string()) {
+            key.key = v[i].get<std::string>();
+            key.name = "key " + std::to_string(i);
+        } else {
+            std::vector<std::string> scopes{"publish", "read", "admin"};
+            ObjectReader r(v[i], item);
+            r.read("name", key.name);
+            r.read("key", key.key);
+            r.read("scopes", scopes);
+            r.rejectUnknownKeys();
+            if (key.name.empty()) fail(join(item, "name"), "must not be empty");
+            key.scopes = 0;
+            for (std::size_t s = 0; s < scopes.size(); ++s) {
+                static const std::map<std::string, unsigned> known{
+                    {"publish", kScopePublish}, {"read", kScopeRead}, {"admin", kScopeAdmin}};
+                auto scope = known.find(scopes[s]);
+                if (scope == known.end())
+                    fail(join(item, "scopes") + "[" + std::to_string(s) + "]",
+                         "unknown scope \"" + scopes[s] + "\"; expected publish, read or admin");
+                key.scopes |= scope->second;
+            }
+            if (key.scopes == 0) fail(join(item, "scopes"), "must name at least one scope");
+        }
+        if (key.key.size() < 16) fail(v[i].is_string() ? item : join(item, "key"), "must be at least 16 characters");
+        if (!names.insert(key.name).second) fail(join(item, "name"), "names a key twice");
+    }
+}
+
+void ObjectReader::readValue(const json& v, const std::string& path, std::vector<TokenHmacSecret>& out) {
+    if (!v.is_array()) fail(path, "expected an array of {\"kid\",\"secret\"} objects");
+    out.clear();
+    for (std::size_t i = 0; i < v.size(); ++i) {
+        std::string item = path + "[" + std::to_string(i) + "]";
+        ObjectReader r(v[i], item);
+        auto& secret = out.emplace_back();
+        r.read("kid", secret.kid);
+        r.read("secret", secret.secret);
+        r.rejectUnknownKeys();
+        // RFC 7518 3.2: an HMAC key at least as long as the hash; 32 bytes covers HS256.
+        if (secret.secret.size() < 32) fail(join(item, "secret"), "must be at least 32 characters");
+    }
+}
+
+void ObjectReader::readValue(const json& v, const std::string& path, std::vector<TokenPublicKey>& out) {
+    if (!v.is_array()) fail(path, "expected an array of {\"kid\",\"pem_file\"} objects");
+    out.clear();
+    for (std::size_t i = 0; i < v.size(); ++i) {
+        std::string item = path + "[" + std::to_string(i) + "]";
+        ObjectReader r(v[i], item);
+        auto& key = out.emplace_back();
+        r.read("kid", key.kid);
+        r.read("pem_file", key.pem_file);
+        r.rejectUnknownKeys();
+        if (key.pem_file.empty()) fail(join(item, "pem_file"), "must name a PEM file");
+    }
+}
+
+void ObjectReader::readValue(const json& v, const std::string& path, TokenConfig& out) {
+    ObjectReader r(v, path);
+    r.read("hmac_secrets", out.hmac_secrets);
+    r.read("public_keys", out.public_keys);
+    r.read("jwks_file", out.jwks_file);
+    r.read("audience", out.audience);
+    r.read("issuer", out.issuer);
+    r.read("require_exp", out.require_exp);
+    r.read("leeway", out.leeway);
+    r.rejectUnknownKeys();
+    if (out.leeway.count() > 300) fail(join(path, "leeway"), "must be at most 300 seconds");
+}
+
+void ObjectReader::readValue(const json& v, const std::string& path, SubscribePermission& out) {
+    static const std::map<std::string, SubscribePermission> known{{"public", SubscribePermission::Public},
+                                                                  {"authenticated", SubscribePermission::Authenticated},
+                                                                  {"token", SubscribePermission::Token},
+                                                                  {"user_limited", SubscribePermission::UserLimited}};
+    auto it = v.is_string() ? known.find(v.get<std::string>()) : known.end();
+    if (it == known.end()) fail(path, "expected \"public\", \"authenticated\", \"token\" or \"user_limited\"");
+    out = it->second;
 }
 
 void ObjectReader::readValue(const json& v, const std::string& path, ClientConfig& out) {
@@ -233,6 +324,7 @@ void ObjectReader::readValue(const json& v, const std::string& path, ClientConfi
     r.read("allow_anonymous", out.allow_anonymous);
     r.read("trust_client_user", out.trust_client_user);
     r.read("user_status", out.user_status);
+    r.read("token", out.token);
     r.rejectUnknownKeys();
 }
 
@@ -451,6 +543,13 @@ constexpr Overridable kOverridable[] = {
     {"client.allow_anonymous", false},
     {"client.trust_client_user", false},
     {"client.user_status", false},
+    {"client.token.hmac_secrets", false},
+    {"client.token.public_keys", false},
+    {"client.token.jwks_file", true},
+    {"client.token.audience", true},
+    {"client.token.issuer", true},
+    {"client.token.require_exp", false},
+    {"client.token.leeway", false},
     {"inbox.max_messages", false},
     {"inbox.max_bytes", false},
     {"inbox.ttl", false},

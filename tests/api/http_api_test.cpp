@@ -33,7 +33,7 @@ json channelNames(int count) {
 Config testConfig(std::vector<std::string> keys = {}) {
     Config config;
     config.namespaces["chat"] = NamespaceConfig{};
-    config.api.keys = std::move(keys);
+    for (auto& key : keys) config.api.keys.push_back(ApiKey{"key", std::move(key)});
     return config;
 }
 

@@ -29,6 +29,12 @@ const char* fakeGetenv(const char* name) {
     return it == fakeEnvironment().end() ? nullptr : it->second.c_str();
 }
 
+std::vector<std::string> keysOf(const Config& c) {
+    std::vector<std::string> keys;
+    for (const auto& key : c.api.keys) keys.push_back(key.key);
+    return keys;
+}
+
 class ConfigTest : public ::testing::Test {
 protected:
     void SetUp() override {
@@ -139,7 +145,7 @@ TEST_F(ConfigTest, EverySectionIsParsed) {
     ASSERT_TRUE(c.api.listen.has_value());
     EXPECT_EQ(c.api.listen->host, "10.0.0.1");
     EXPECT_EQ(c.api.listen->port, 9100);
-    EXPECT_EQ(c.api.keys, (std::vector<std::string>{"0123456789abcdef", "fedcba9876543210-x"}));
+    EXPECT_EQ(keysOf(c), (std::vector<std::string>{"0123456789abcdef", "fedcba9876543210-x"}));
     EXPECT_EQ(c.api.max_body_size, 2048u);
     EXPECT_EQ(c.websocket.path, "/push");
     EXPECT_EQ(c.websocket.max_message_size, 4096u);
@@ -493,7 +499,7 @@ TEST_F(ConfigTest, EnvironmentOverridesTheNamespacesMap) {
 TEST_F(ConfigTest, EnvironmentOverridesTheApiKeysList) {
     setEnv("WSPUSH_API_KEYS", R"(["0123456789abcdef","abcdefghijklmnopq"])");
     Config c = parseOk("");
-    EXPECT_EQ(c.api.keys, (std::vector<std::string>{"0123456789abcdef", "abcdefghijklmnopq"}));
+    EXPECT_EQ(keysOf(c), (std::vector<std::string>{"0123456789abcdef", "abcdefghijklmnopq"}));
 }
 
 TEST_F(ConfigTest, EnvironmentCreatesMissingSections) {
@@ -870,6 +876,83 @@ TEST(ParseWebhookUrlTest, RejectsWhatCannotBeSentSafely) {
           "http://h:8x/", "http://user:pw@h/", "http://h/a b", "http://h/a#frag", "http://h/\r\nX-Injected: 1",
           "http://[::1/", "http://[not-v6]/", "http://ho st/", "http://[::1]x/"})
         EXPECT_FALSE(parseWebhookUrl(text).has_value()) << text;
+}
+
+}  // namespace
+}  // namespace wspush
+
+namespace wspush {
+namespace {
+
+// --- security: API key scopes, tokens, subscribe permissions ---------------------------------
+
+TEST_F(ConfigTest, ApiKeysAreStringsWithEveryScopeOrObjectsWithTheirOwn) {
+    Config c = parseOk(R"({"api": {"keys": ["0123456789abcdef",
+        {"name": "orders", "key": "publish-only-key-123", "scopes": ["publish"]},
+        {"name": "ops", "key": "read-and-admin-key-1", "scopes": ["read", "admin"]}]}})");
+    ASSERT_EQ(c.api.keys.size(), 3u);
+    EXPECT_EQ(c.api.keys[0].scopes, unsigned{kAllScopes});
+    EXPECT_EQ(c.api.keys[1].name, "orders");
+    EXPECT_EQ(c.api.keys[1].scopes, unsigned{kScopePublish});
+    EXPECT_EQ(c.api.keys[2].scopes, unsigned{kScopeRead | kScopeAdmin});
+}
+
+TEST_F(ConfigTest, ApiKeyObjectsAreChecked) {
+    EXPECT_EQ(errorPath(R"({"api": {"keys": [{"name": "a", "key": "0123456789abcdef", "scopes": ["write"]}]}})"),
+              "api.keys[0].scopes[0]");
+    EXPECT_EQ(errorPath(R"({"api": {"keys": [{"name": "a", "key": "0123456789abcdef", "scopes": []}]}})"),
+              "api.keys[0].scopes");
+    EXPECT_EQ(errorPath(R"({"api": {"keys": [{"name": "a", "key": "short"}]}})"), "api.keys[0].key");
+    EXPECT_EQ(errorPath(R"({"api": {"keys": [{"key": "0123456789abcdef"}]}})"), "api.keys[0].name");
+    EXPECT_EQ(errorPath(R"({"api": {"keys": [{"name": "a", "key": "0123456789abcdef", "colour": 1}]}})"),
+              "api.keys[0].colour");
+    EXPECT_EQ(errorPath(R"({"api": {"keys": [{"name": "a", "key": "0123456789abcdef"},
+                                             {"name": "a", "key": "fedcba9876543210"}]}})"),
+              "api.keys[1].name");
+}
+
+TEST_F(ConfigTest, TokenSettingsAreReadAndChecked) {
+    Config c = parseOk(R"({"client": {"token": {
+        "hmac_secrets": [{"kid": "k1", "secret": "0123456789abcdef0123456789abcdef"}],
+        "public_keys": [{"kid": "rsa1", "pem_file": "/etc/wspush/rsa1.pem"}],
+        "audience": "wspush", "issuer": "auth.example.com", "require_exp": false, "leeway": 2}}})");
+    const TokenConfig& t = c.client.token;
+    ASSERT_EQ(t.hmac_secrets.size(), 1u);
+    EXPECT_EQ(t.hmac_secrets[0].kid, "k1");
+    ASSERT_EQ(t.public_keys.size(), 1u);
+    EXPECT_EQ(t.public_keys[0].pem_file, "/etc/wspush/rsa1.pem");
+    EXPECT_EQ(t.audience, "wspush");
+    EXPECT_EQ(t.issuer, "auth.example.com");
+    EXPECT_FALSE(t.require_exp);
+    EXPECT_EQ(t.leeway.count(), 2);
+    EXPECT_TRUE(t.enabled());
+    EXPECT_FALSE(parseOk("").client.token.enabled());
+    EXPECT_TRUE(parseOk("").client.token.require_exp);
+
+    EXPECT_EQ(errorPath(R"({"client": {"token": {"hmac_secrets": [{"kid": "k", "secret": "too-short"}]}}})"),
+              "client.token.hmac_secrets[0].secret");
+    EXPECT_EQ(errorPath(R"({"client": {"token": {"public_keys": [{"kid": "k"}]}}})"),
+              "client.token.public_keys[0].pem_file");
+    EXPECT_EQ(errorPath(R"({"client": {"token": {"leeway": 301}}})"), "client.token.leeway");
+    EXPECT_EQ(errorPath(R"({"client": {"token": {"algorithm": "HS256"}}})"), "client.token.algorithm");
+}
+
+TEST_F(ConfigTest, TokenSecretsComeFromTheEnvironment) {
+    setEnv("WSPUSH_CLIENT_TOKEN_HMAC_SECRETS", R"([{"kid":"","secret":"0123456789abcdef0123456789abcdef"}])");
+    setEnv("WSPUSH_CLIENT_TOKEN_AUDIENCE", "wspush");
+    Config c = parseOk("");
+    ASSERT_EQ(c.client.token.hmac_secrets.size(), 1u);
+    EXPECT_EQ(c.client.token.audience, "wspush");
+}
+
+TEST_F(ConfigTest, NamespacesSaySubscribePermission) {
+    Config c = parseOk(R"({"namespaces": {"a": {"subscribe": "authenticated"}, "b": {"subscribe": "token"},
+                                          "dialog": {"subscribe": "user_limited"}}})");
+    EXPECT_EQ(c.channel_defaults.subscribe, SubscribePermission::Public);
+    EXPECT_EQ(c.namespaces["a"].subscribe, SubscribePermission::Authenticated);
+    EXPECT_EQ(c.namespaces["b"].subscribe, SubscribePermission::Token);
+    EXPECT_EQ(c.namespaces["dialog"].subscribe, SubscribePermission::UserLimited);
+    EXPECT_EQ(errorPath(R"({"namespaces": {"a": {"subscribe": "private"}}})"), "namespaces.a.subscribe");
 }
 
 }  // namespace
