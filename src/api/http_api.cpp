@@ -7,6 +7,7 @@
 #include <mutex>
 
 #include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
 
 #include "api/static_files.h"
 #include "base/bounded_json.h"
@@ -28,6 +29,15 @@ constexpr std::uint64_t kMaxSafeInteger = 1ull << 53;  // what a JavaScript clie
 // that dies, or a lost control message, must not hold the request forever.
 constexpr std::chrono::milliseconds kClusteredReportLifetime{3000};
 constexpr std::size_t kMaxClientId = 128;
+
+std::string_view scopeName(unsigned scope) {
+    switch (scope) {
+        case kScopePublish: return "publish";
+        case kScopeRead: return "read";
+        case kScopeAdmin: return "admin";
+        default: return "?";
+    }
+}
 constexpr std::string_view kUsersPrefix = "/api/users/";
 constexpr std::size_t kDefaultOnlinePage = 1000;
 constexpr std::size_t kMaxOnlinePage = 10000;
@@ -326,25 +336,33 @@ ApiResponse HttpApi::error(ApiErrorCode code, std::string_view message) {
 }
 
 void HttpApi::handle(const ApiRequest& request, const ListenerRoutes& routes, ApiRespond respond) {
+    // `scope`: what the request's API key must allow (0: no key needed, not an API route).
     struct Route {
         std::string_view path;
         std::string_view method;
-        bool api;
+        unsigned scope;
     };
     static constexpr Route kRoutes[] = {
-        {"/healthz", "GET", false},     {"/metrics", "GET", true},
-        {"/api/publish", "POST", true}, {"/api/broadcast", "POST", true},
-        {"/api/channels", "GET", true}, {"/api/info", "GET", true},
-        {"/api/send", "POST", true},    {"/api/batch", "POST", true},
-        {"/api/history", "GET", true},  {"/readyz", "GET", false},
-        {"/api/nodes", "GET", true},    {"/api/disconnect", "POST", true},
-        {"/api/presence", "GET", true}, {"/api/presence/stats", "GET", true},
-        {"/api/online", "GET", true},
+        {"/healthz", "GET", 0},
+        {"/readyz", "GET", 0},
+        {"/metrics", "GET", kScopeRead},
+        {"/api/publish", "POST", kScopePublish},
+        {"/api/broadcast", "POST", kScopePublish},
+        {"/api/send", "POST", kScopePublish},
+        {"/api/batch", "POST", kScopePublish},
+        {"/api/channels", "GET", kScopeRead},
+        {"/api/info", "GET", kScopeRead},
+        {"/api/history", "GET", kScopeRead},
+        {"/api/nodes", "GET", kScopeRead},
+        {"/api/presence", "GET", kScopeRead},
+        {"/api/presence/stats", "GET", kScopeRead},
+        {"/api/online", "GET", kScopeRead},
+        {"/api/disconnect", "POST", kScopeAdmin},
     };
     if (routes.api && request.path.starts_with(kUsersPrefix)) return userRoute(request, std::move(respond));
     const Route* route = nullptr;
     for (const auto& candidate : kRoutes)
-        if (candidate.path == request.path && (routes.api || !candidate.api)) route = &candidate;
+        if (candidate.path == request.path && (routes.api || candidate.scope == 0)) route = &candidate;
     if (route == nullptr) return respond(staticFile(request, routes));
     bool head = request.method == "HEAD" && route->method == "GET";
     if (request.method != route->method && !head) {
@@ -354,7 +372,7 @@ void HttpApi::handle(const ApiRequest& request, const ListenerRoutes& routes, Ap
     }
     if (route->path == "/healthz") return respond(health());
     if (route->path == "/readyz") return respond(readiness());
-    if (auto refusal = authorize(request)) return respond(std::move(*refusal));
+    if (auto refusal = authorize(request, route->scope)) return respond(std::move(*refusal));
 
     if (route->path == "/api/publish") return publish(request, std::move(respond));
     if (route->path == "/api/broadcast") return broadcast(request, std::move(respond));
@@ -387,8 +405,9 @@ ApiResponse HttpApi::staticFile(const ApiRequest& request, const ListenerRoutes&
     return std::move(*file);
 }
 
-std::optional<ApiResponse> HttpApi::authorize(const ApiRequest& request) const {
-    const auto& keys = node_.config().api.keys;
+std::optional<ApiResponse> HttpApi::authorize(const ApiRequest& request, unsigned scope) const {
+    auto credentials = node_.credentials().current();
+    const auto& keys = credentials->apiKeys;
     if (keys.empty()) {
         if (request.fromLoopback) return std::nullopt;
         return error(ApiErrorCode::Forbidden, "no API key is configured: the API answers loopback clients only");
@@ -400,9 +419,17 @@ std::optional<ApiResponse> HttpApi::authorize(const ApiRequest& request) const {
                                [](char a, char b) { return std::tolower(static_cast<unsigned char>(a)) == b; });
     if (!isBearer) return error(ApiErrorCode::Unauthorized, "missing \"Authorization: Bearer <api key>\"");
     std::string_view presented = std::string_view(request.authorization).substr(kBearer.size());
-    bool accepted = false;
-    for (const auto& key : keys) accepted |= constantTimeEquals(presented, key.key);
-    if (!accepted) return error(ApiErrorCode::Unauthorized, "invalid API key");
+    // Every key is compared, whichever matches: the time taken says nothing about which one did.
+    const ApiKey* matched = nullptr;
+    for (const auto& key : keys)
+        if (constantTimeEquals(presented, key.key) && matched == nullptr) matched = &key;
+    if (matched == nullptr) return error(ApiErrorCode::Unauthorized, "invalid API key");
+    if ((matched->scopes & scope) != scope) {
+        spdlog::debug("API key \"{}\" refused {} {}: it lacks the {} scope", matched->name, request.method,
+                      request.path, scopeName(scope));
+        return error(ApiErrorCode::MissingScope,
+                     "this API key lacks the \"" + std::string(scopeName(scope)) + "\" scope");
+    }
     return std::nullopt;
 }
 
@@ -661,7 +688,7 @@ void HttpApi::userRoute(const ApiRequest& request, ApiRespond respond) {
     };
     if (rest == "status" && method != "GET") {
         if (method != "POST") return refuseMethod("POST");
-        if (auto refusal = authorize(request)) return respond(std::move(*refusal));
+        if (auto refusal = authorize(request, kScopeRead)) return respond(std::move(*refusal));
         return usersStatus(request, std::move(respond));
     }
     // A user id's '/' and '#' arrive percent-encoded: a raw '/' ends the id.
@@ -670,7 +697,8 @@ void HttpApi::userRoute(const ApiRequest& request, ApiRespond respond) {
     if (!tail.empty() && tail != "/inbox") return respond(error(ApiErrorCode::NotFound, "not found"));
     if (tail.empty() && method != "GET") return refuseMethod("GET");
     if (!tail.empty() && method != "GET" && method != "DELETE") return refuseMethod("GET, DELETE");
-    if (auto refusal = authorize(request)) return respond(std::move(*refusal));
+    if (auto refusal = authorize(request, method == "DELETE" ? kScopeAdmin : kScopeRead))
+        return respond(std::move(*refusal));
     auto user = QueryParameters::decodePathSegment(rest.substr(0, slash));
     if (!user || personalChannel(*user).empty())
         return respond(error(ApiErrorCode::WrongType, "the user id must be 1 to 240 letters, digits or _-.:@/=+!#"));

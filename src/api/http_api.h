@@ -74,7 +74,8 @@ public:
     void beginDraining() { draining_.store(true, std::memory_order_relaxed); }
 
 private:
-    std::optional<ApiResponse> authorize(const ApiRequest& request) const;
+    // Checks the request's API key and that it has `scope` (an ApiScope): nullopt, or the refusal.
+    std::optional<ApiResponse> authorize(const ApiRequest& request, unsigned scope) const;
     ApiResponse staticFile(const ApiRequest& request, const ListenerRoutes& routes) const;
     void publish(const ApiRequest& request, ApiRespond respond);
     void broadcast(const ApiRequest& request, ApiRespond respond);

@@ -45,6 +45,7 @@ private:
 
 Node::Node(Config config, std::string name, NodeEngine engine, const Clock& clock)
     : config_(std::move(config)),
+      credentials_(Credentials{config_.api.keys, nullptr}),
       name_(std::move(name)),
       broker_(std::move(engine.broker)),
       clock_(clock),

@@ -17,6 +17,7 @@
 #include <variant>
 #include <vector>
 
+#include "auth/credentials.h"
 #include "base/clock.h"
 #include "base/string_hash.h"
 #include "node/channel_router.h"
@@ -96,6 +97,9 @@ public:
     void disconnect(const DisconnectTarget& target);
 
     SessionRegistry& sessions() { return sessions_; }
+    // API keys and the token verifier: the only part of the configuration that a reload changes.
+    CredentialStore& credentials() { return credentials_; }
+    const CredentialStore& credentials() const { return credentials_; }
     // Client publishes that carried a mid, for api.idempotency_window: a resent one is not published again.
     IdempotencyCache& clientPublishes() { return clientPublishes_; }
     EventLoop& loopAt(unsigned index) { return *loops_.at(index); }
@@ -224,6 +228,7 @@ private:
     void sendControl(std::string target, std::string payload);
 
     Config config_;
+    CredentialStore credentials_;
     std::string name_;
     std::unique_ptr<Broker> broker_;
     const Clock& clock_;

@@ -233,6 +233,69 @@ TEST_F(HttpApiWithKeysTest, PublishWithKey) {
     EXPECT_EQ(bodyOf(response)["offset"], 1);
 }
 
+// --- API key scopes -----------------------------------------------------------------------------
+
+class HttpApiScopesTest : public HttpApiTest {
+protected:
+    HttpApiScopesTest() {
+        node.credentials().replace(Credentials{{ApiKey{"orders", kPublishKey, kScopePublish},
+                                                ApiKey{"dashboard", kReadKey, kScopeRead},
+                                                ApiKey{"ops", kAdminKey, kScopeAdmin}},
+                                               nullptr});
+    }
+    static inline const std::string kPublishKey = "publish-only-key-0123";
+    static inline const std::string kReadKey = "read-only-key-0123456";
+    static inline const std::string kAdminKey = "admin-only-key-012345";
+
+    ApiResponse callWith(ApiRequest request, const std::string& key) {
+        request.fromLoopback = false;
+        request.authorization = "Bearer " + key;
+        return call(request);
+    }
+    static ApiRequest del(std::string path) {
+        ApiRequest request = get(std::move(path));
+        request.method = "DELETE";
+        return request;
+    }
+};
+
+TEST_F(HttpApiScopesTest, APublishKeyPublishesButReadsNothing) {
+    EXPECT_EQ(callWith(post("/api/publish", R"({"channel":"news","data":1})"), kPublishKey).status, 200u);
+    EXPECT_EQ(callWith(post("/api/send", R"({"user":"alice","data":1})"), kPublishKey).status, 200u);
+    ApiRequest history = get("/api/history");
+    history.query = "channel=news";
+    expectError(callWith(history, kPublishKey), 403, 40302);
+    expectError(callWith(get("/api/users/alice/inbox"), kPublishKey), 403, 40302);
+    expectError(callWith(get("/metrics"), kPublishKey), 403, 40302);
+    expectError(callWith(get("/api/users/alice"), kPublishKey), 403, 40302);
+    expectError(callWith(post("/api/disconnect", R"({"user":"alice"})"), kPublishKey), 403, 40302);
+}
+
+TEST_F(HttpApiScopesTest, AReadKeyReadsButNeitherPublishesNorAdministers) {
+    EXPECT_EQ(callWith(get("/api/info"), kReadKey).status, 200u);
+    EXPECT_EQ(callWith(get("/metrics"), kReadKey).status, 200u);
+    EXPECT_EQ(callWith(post("/api/users/status", R"({"users":["alice"]})"), kReadKey).status, 200u);
+    ApiResponse refused = callWith(post("/api/publish", R"({"channel":"news","data":1})"), kReadKey);
+    expectError(refused, 403, 40302);
+    EXPECT_NE(refused.body.find("publish"), std::string::npos) << "the error names the missing scope";
+    expectError(callWith(del("/api/users/alice/inbox"), kReadKey), 403, 40302);
+    expectError(callWith(post("/api/disconnect", R"({"user":"alice"})"), kReadKey), 403, 40302);
+}
+
+TEST_F(HttpApiScopesTest, AnAdminKeyDisconnectsAndDeletesInboxesOnly) {
+    EXPECT_EQ(callWith(post("/api/disconnect", R"({"user":"alice"})"), kAdminKey).status, 202u);
+    expectError(callWith(post("/api/publish", R"({"channel":"news","data":1})"), kAdminKey), 403, 40302);
+    expectError(callWith(get("/api/info"), kAdminKey), 403, 40302);
+}
+
+TEST_F(HttpApiScopesTest, ReplacedKeysTakeEffectAtTheNextRequest) {
+    ApiRequest info = get("/api/info");
+    EXPECT_EQ(callWith(info, kReadKey).status, 200u);
+    node.credentials().replace(Credentials{{ApiKey{"dashboard-2", "rotated-read-key-0123", kScopeRead}}, nullptr});
+    expectError(callWith(info, kReadKey), 401, 40101);
+    EXPECT_EQ(callWith(info, "rotated-read-key-0123").status, 200u);
+}
+
 // --- request bodies ---------------------------------------------------------------------------
 
 TEST_F(HttpApiTest, NonJsonContentTypeIs415) {
