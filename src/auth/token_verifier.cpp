@@ -93,9 +93,13 @@ TokenError invalid(std::string_view reason) {
     return {TokenRejection::Invalid, std::string(reason)};
 }
 
+struct FileClose {
+    void operator()(std::FILE* file) const noexcept { std::fclose(file); }
+};
+
 // The whole file into `text`; an error naming the file otherwise.
 std::optional<ConfigError> readFile(const std::string& file, const std::string& configPath, std::string& text) {
-    std::unique_ptr<std::FILE, int (*)(std::FILE*)> stream(std::fopen(file.c_str(), "rb"), std::fclose);
+    std::unique_ptr<std::FILE, FileClose> stream(std::fopen(file.c_str(), "rb"));
     if (!stream) return ConfigError{configPath, "cannot read " + file + ": " + std::strerror(errno)};
     text.clear();
     char buffer[4096];
