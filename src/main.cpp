@@ -13,6 +13,7 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "auth/credentials.h"
 #include "server.h"
 #include "wspush/config.h"
 
@@ -170,8 +171,30 @@ int main(int argc, char** argv) {
         config.log.level = *logLevel;
     }
     if (checkOnly) {
+        // The key files the token settings name are part of the configuration too.
+        if (auto credentials = wspush::loadCredentials(config);
+            auto* problem = std::get_if<wspush::ConfigError>(&credentials)) {
+            std::cerr << "wspushd: invalid config" << (configPath.empty() ? "" : " in " + configPath) << ": "
+                      << problem->describe() << '\n';
+            return kExitConfigError;
+        }
         std::cout << "config ok\n";
         return 0;
+    }
+    if (!configPath.empty()) {
+        options.reloadConfig = [configPath]() -> std::optional<wspush::Config> {
+            std::string text;
+            if (!readFile(configPath, text)) {
+                spdlog::error("reload refused: cannot read config file \"{}\"", configPath);
+                return std::nullopt;
+            }
+            auto reread = wspush::parseConfig(text, [](const char* name) -> const char* { return std::getenv(name); });
+            if (reread.error) {
+                spdlog::error("reload refused: invalid config in {}: {}", configPath, reread.error->describe());
+                return std::nullopt;
+            }
+            return std::move(reread.config);
+        };
     }
 
     setUpLogging(config.log);

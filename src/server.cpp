@@ -120,6 +120,12 @@ Server::~Server() {
 
 bool Server::open() {
     const Config& config = node_.config();
+    auto credentials = loadCredentials(config);
+    if (auto* problem = std::get_if<ConfigError>(&credentials)) {
+        spdlog::critical("invalid config: {}", problem->describe());
+        return false;
+    }
+    node_.credentials().replace(std::get<Credentials>(std::move(credentials)));
     SessionMode mode = options_.echo ? SessionMode::Echo : SessionMode::Protocol;
     if (!config.static_files.root.empty()) {
         auto files = StaticFiles::load(config.static_files.root);
@@ -182,11 +188,30 @@ int Server::run() {
     return 0;
 }
 
+void Server::reloadCredentials() {
+    if (!options_.reloadConfig) {
+        spdlog::info("received SIGHUP: nothing to reload (no config file)");
+        return;
+    }
+    spdlog::info("received SIGHUP: reloading API keys and token keys");
+    // A few small local files, read on loop 0: the pause is far below a Redis round trip.
+    auto config = options_.reloadConfig();
+    if (!config) return;  // reloadConfig logged why; the current credentials stay
+    auto credentials = loadCredentials(*config);
+    if (auto* problem = std::get_if<ConfigError>(&credentials)) {
+        spdlog::error("reload refused, keeping the current keys: {}", problem->describe());
+        return;
+    }
+    const auto& loaded = std::get<Credentials>(credentials);
+    spdlog::info("reloaded: {} API key(s), token verification {}", loaded.apiKeys.size(), loaded.tokens ? "on" : "off");
+    node_.credentials().replace(std::get<Credentials>(std::move(credentials)));
+}
+
 void Server::waitForSignal() {
     signals_.async_wait([this](boost::system::error_code ec, int signal) {
         if (ec) return;
         if (signal == SIGHUP) {
-            spdlog::info("received SIGHUP: ignored (the configuration is read at startup only)");
+            reloadCredentials();
         } else if (!shuttingDown_) {
             spdlog::info("received {}, draining connections (again to stop at once)",
                          signal == SIGTERM ? "SIGTERM" : "SIGINT");

@@ -2,6 +2,7 @@
 // and graceful shutdown. main.cpp builds one and runs it.
 #pragma once
 
+#include <functional>
 #include <future>
 #include <memory>
 #include <optional>
@@ -22,6 +23,9 @@ namespace wspush {
 struct ServerOptions {
     bool echo = false;      // conformance mode (docs/protocol.md)
     std::string readyFile;  // written with the bound ports once listening (tests, scripts)
+    // On SIGHUP: reads the configuration again (file and environment), or logs why it cannot and
+    // returns nullopt. Unset: SIGHUP reloads nothing.
+    std::function<std::optional<Config>()> reloadConfig;
 };
 
 class Server {
@@ -44,6 +48,8 @@ private:
     void sendHeartbeat();
     // Every third of presence_ttl on loop 0: each loop adds its presence entries again.
     void refreshPresence();
+    // SIGHUP: API keys and token keys from the configuration read again; nothing else changes.
+    void reloadCredentials();
 
     ServerOptions options_;
     // Declaration order is destruction order reversed: the loops (and the connections their

@@ -9,7 +9,8 @@ namespace wspush {
 
 inline constexpr std::size_t kMaxChannelNameLength = 255;
 
-// 1..255 bytes of A-Z a-z 0-9 and _ - . : @ / = + ! #
+// 1..255 bytes of A-Z a-z 0-9 and _ - . : @ / = + ! # , (',' lists the users of a user_limited
+// channel: "dialog:alice,bob")
 bool isValidChannelName(std::string_view name);
 
 // A namespace name is a channel name without ':'.

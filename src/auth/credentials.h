@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <memory>
+#include <variant>
 #include <vector>
 
 #include "auth/token_verifier.h"
@@ -19,11 +20,14 @@ struct Credentials {
     std::shared_ptr<const TokenVerifier> tokens;  // null: no token settings, tokens are refused
 };
 
+// The API keys of `config` and a verifier of its `client.token` settings (reading the key files
+// it names); an error names the setting at fault.
+std::variant<Credentials, ConfigError> loadCredentials(const Config& config);
+
 // Read from every event loop, replaced from loop 0 (docs/architecture.md, rule 9).
 class CredentialStore {
 public:
-    explicit CredentialStore(Credentials initial)
-        : current_(std::make_shared<const Credentials>(std::move(initial))) {}
+    explicit CredentialStore(Credentials initial) : current_(std::make_shared<const Credentials>(std::move(initial))) {}
 
     std::shared_ptr<const Credentials> current() const { return current_.load(std::memory_order_acquire); }
     void replace(Credentials next) {

@@ -58,6 +58,14 @@ std::string renderPrometheus(const std::vector<const LoopMetrics*>& loops, const
            sum(&LoopMetrics::recoveries));
     metric("wspush_recovery_misses_total", "counter", "Subscribes with since answered recovered:false.",
            sum(&LoopMetrics::recoveryMisses));
+    metric("wspush_tokens_refused_total", "counter",
+           "Connection tokens refused at connect or refresh (invalid, expired or not valid yet).",
+           sum(&LoopMetrics::tokensRefused));
+    metric("wspush_token_expiry_closes_total", "counter", "Connections closed with 4006 as their token expired.",
+           sum(&LoopMetrics::tokenExpiryCloses));
+    metric("wspush_subscribes_refused_total", "counter",
+           "Subscribes refused by their namespace's subscribe permission (errors 103 and 114).",
+           sum(&LoopMetrics::subscribesRefused));
     metric("wspush_history_publications", "gauge", "Publications held in channel history by the engine.",
            totals.historyPublications);
     metric("wspush_history_bytes", "gauge", "Bytes held in channel history by the engine (approximate).",

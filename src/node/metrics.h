@@ -55,6 +55,9 @@ struct LoopMetrics {
     Counter subscriptionsLost;  // the hub found a gap or an epoch change: "insufficient state"
     Counter recoveries;         // subscribes with `since` answered recovered:true
     Counter recoveryMisses;     // … answered recovered:false
+    Counter tokensRefused;      // connection tokens refused at connect or refresh (invalid or expired)
+    Counter tokenExpiryCloses;  // connections closed with 4006 as their token expired
+    Counter subscribesRefused;  // subscribes refused by the namespace's `subscribe` permission (103, 114)
     // Publish latency: from the API request being parsed to its publication being accepted.
     std::array<Counter, kLatencyBuckets.size() + 1> publishLatencyBuckets;
     Counter publishLatencyCount;

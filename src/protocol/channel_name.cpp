@@ -10,7 +10,7 @@ constexpr std::array<bool, 256> makeAllowed() {
     for (char c = 'a'; c <= 'z'; ++c) allowed[static_cast<unsigned char>(c)] = true;
     for (char c = 'A'; c <= 'Z'; ++c) allowed[static_cast<unsigned char>(c)] = true;
     for (char c = '0'; c <= '9'; ++c) allowed[static_cast<unsigned char>(c)] = true;
-    for (char c : std::string_view("_-.:@/=+!#")) allowed[static_cast<unsigned char>(c)] = true;
+    for (char c : std::string_view("_-.:@/=+!#,")) allowed[static_cast<unsigned char>(c)] = true;
     return allowed;
 }
 constexpr std::array<bool, 256> kAllowed = makeAllowed();
@@ -31,7 +31,10 @@ bool isValidNamespaceName(std::string_view name) {
 
 std::string personalChannel(std::string_view user) {
     constexpr std::string_view kPrefix = "$user:";
-    if (user.size() > kMaxChannelNameLength - 15 || !isValidChannelName(user)) return {};
+    // No ',' in user ids: it separates the users a user_limited channel lists.
+    if (user.size() > kMaxChannelNameLength - 15 || !isValidChannelName(user) ||
+        user.find(',') != std::string_view::npos)
+        return {};
     return std::string(kPrefix) + std::string(user);
 }
 

@@ -115,6 +115,9 @@ ParsedCommand parseClientCommand(std::string_view piece) {
     } else if (type == "subscribe") {
         command.type = CommandType::Subscribe;
         if (auto error = requireChannel()) return *error;
+        auto token = optionalString(object, "token");
+        if (auto* error = std::get_if<std::string>(&token)) return badRequest(command.id, *error);
+        command.token = std::get<std::optional<std::string>>(token);
         if (auto since = object.find("since"); since != object.end() && !since->is_null()) {
             auto offset = since->is_object() ? since->find("offset") : since->end();
             auto epoch = since->is_object() ? since->find("epoch") : since->end();
@@ -172,6 +175,12 @@ ParsedCommand parseClientCommand(std::string_view piece) {
             command.qos = qos->get<int>();
         }
         if (auto error = readMid(command.qos == 2)) return *error;
+    } else if (type == "refresh") {
+        command.type = CommandType::Refresh;
+        auto token = optionalString(object, "token");
+        if (auto* error = std::get_if<std::string>(&token)) return badRequest(command.id, *error);
+        command.token = std::get<std::optional<std::string>>(token);
+        if (!command.token || command.token->empty()) return badRequest(command.id, "\"token\" is required");
     } else if (type == "ping") {
         command.type = CommandType::Ping;
     } else if (type == "ack" || type == "rec" || type == "comp") {

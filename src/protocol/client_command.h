@@ -26,7 +26,8 @@ enum class CommandType {
     Ack,
     Rec,
     Comp,
-    Pubrel
+    Pubrel,
+    Refresh
 };
 
 // The most publications one `history` command (or GET /api/history) returns.
@@ -50,7 +51,7 @@ struct ClientCommand {
     std::optional<int> qos;                    // publish: 0, 1 or 2; absent: the namespace's default
     std::optional<std::string> mid;            // publish (required for qos 2), pubrel
     std::uint64_t did = 0;                     // ack, rec, comp
-    std::optional<std::string> token;          // connect
+    std::optional<std::string> token;          // connect, refresh (required), subscribe (a subscription token)
     std::optional<std::string> user;           // connect
     std::string client;                        // connect: "name/version", informational
     std::optional<std::string> session;        // connect: resume this session…

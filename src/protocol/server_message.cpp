@@ -87,6 +87,13 @@ std::string encodeConnected(RequestId id, const ConnectedReply& r) {
     object["version"] = r.version;
     object["device"] = r.device;
     if (r.inbox) object["inbox"] = json{{"pending", r.inbox->pending}, {"dropped", r.inbox->dropped}};
+    if (r.expiresAt) object["expires_at"] = *r.expiresAt;
+    return dump(object);
+}
+
+std::string encodeRefreshed(RequestId id, std::optional<std::int64_t> expiresAt) {
+    json object = reply(id, "refreshed");
+    object["expires_at"] = expiresAt ? json(*expiresAt) : json(nullptr);
     return dump(object);
 }
 

@@ -42,8 +42,11 @@ struct ConnectedReply {
         std::uint64_t dropped = 0;
     };
     std::optional<Inbox> inbox{};
+    std::optional<std::int64_t> expiresAt{};  // the connection token's `exp` (Unix seconds), when it has one
 };
 std::string encodeConnected(RequestId id, const ConnectedReply& reply);
+// The reply to `refresh`: the connection now ends at `expiresAt` (null: never, the token has no `exp`).
+std::string encodeRefreshed(RequestId id, std::optional<std::int64_t> expiresAt);
 // `recovered`: present only when the subscribe asked for recovery (`since`).
 std::string encodeSubscribed(RequestId id, std::string_view channel, const StreamPosition& position,
                              std::optional<bool> recovered = std::nullopt);

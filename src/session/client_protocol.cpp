@@ -5,6 +5,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <nlohmann/json.hpp>
 
+#include "auth/subscribe_permission.h"
 #include "base/random.h"
 #include "protocol/server_message.h"
 #include "session/session_move.h"
@@ -52,6 +53,7 @@ void ClientProtocol::handleMessage(std::string_view message) {
 
 void ClientProtocol::connectionClosed(bool endSession) {
     state_ = State::Closed;
+    if (tokenExpiry_) tokenExpiry_->cancel();
     for (const std::string& channel : std::exchange(presentIn_, {}))
         node_.presenceLeave(connection_.loop().index(), channel, connection_.id(), "disconnected");
     if (joining_) std::exchange(joining_, nullptr)->end();  // never attached: nobody could resume it
@@ -90,6 +92,7 @@ bool ClientProtocol::handleCommand(ClientCommand& command) {
         case CommandType::Rec:
         case CommandType::Comp: handleQosAnswer(command); break;
         case CommandType::Pubrel: connection_.sendReply(encodePubcomp(command.id, *command.mid)); break;
+        case CommandType::Refresh: handleRefresh(command); break;
     }
     return true;
 }
@@ -105,17 +108,27 @@ bool ClientProtocol::handleConnect(const ClientCommand& command) {
         connection_.closeFor(disconnects::kUnauthorized);
         return false;
     }
-    if (!client.allow_anonymous) {
-        // Token verification (JWT) is not in this release, so without anonymous access nobody gets in.
-        replyError(command.id, ErrorCode::Unauthorized,
-                   command.token ? "token authentication is not available on this server" : "a token is required");
+    std::string user = command.user.value_or("");
+    info_ = command.info;
+    if (command.token) {
+        auto verified = verifyToken(command.id, *command.token, false);
+        if (!verified) return false;
+        if (command.user && *command.user != verified->subject) {
+            replyError(command.id, ErrorCode::Unauthorized, "\"user\" differs from the token's subject");
+            connection_.closeFor(disconnects::kUnauthorized);
+            return false;
+        }
+        user = verified->subject;
+        // What the token says about the connection outranks what the client says.
+        if (!verified->info.empty()) info_ = verified->info;
+        tokenExpiresAt_ = verified->expiresAt;
+    } else if (!client.allow_anonymous) {
+        replyError(command.id, ErrorCode::Unauthorized, "a token is required");
         connection_.closeFor(disconnects::kUnauthorized);
         return false;
     }
     connectId_ = command.id;
     device_ = command.device;
-    info_ = command.info;
-    std::string user = command.user.value_or("");
     spdlog::debug("[{}] connect user=\"{}\" client=\"{}\"", connection_.id(), user, command.client);
 
     if (command.session && command.resume) {
@@ -124,6 +137,60 @@ bool ClientProtocol::handleConnect(const ClientCommand& command) {
     }
     startNewSession(std::move(user));
     return true;
+}
+
+std::optional<VerifiedToken> ClientProtocol::verifyToken(std::optional<std::uint64_t> id, std::string_view token,
+                                                         bool refreshing) {
+    auto verifier = node_.credentials().current()->tokens;
+    if (!verifier) {
+        replyError(id, ErrorCode::Unauthorized, "this server verifies no tokens (client.token is not configured)");
+        connection_.closeFor(disconnects::kUnauthorized);
+        return std::nullopt;
+    }
+    auto result = verifier->verify(token, node_.clock().unixMillis() / 1000);
+    if (auto* verified = std::get_if<VerifiedToken>(&result)) return std::move(*verified);
+    const auto& error = std::get<TokenError>(result);
+    spdlog::debug("[{}] token refused: {}", connection_.id(), error.reason);
+    connection_.loop().metrics().tokensRefused.add();
+    // An expired token is the normal end of a connection's credentials: the client fetches a new
+    // one and comes back. Anything else will not get better by retrying.
+    bool renewable = error.rejection != TokenRejection::Invalid;
+    replyError(id, renewable ? ErrorCode::TokenExpired : ErrorCode::Unauthorized, error.reason);
+    // A refresh that came too late (or too early) leaves the connection its current token.
+    if (!(renewable && refreshing))
+        connection_.closeFor(renewable ? disconnects::kTokenExpired : disconnects::kUnauthorized);
+    return std::nullopt;
+}
+
+void ClientProtocol::handleRefresh(const ClientCommand& command) {
+    auto verified = verifyToken(command.id, *command.token, true);
+    if (!verified) return;
+    if (verified->subject != session_->user()) {
+        replyError(command.id, ErrorCode::Unauthorized, "the token's subject is not this connection's user");
+        connection_.closeFor(disconnects::kUnauthorized);
+        return;
+    }
+    tokenExpiresAt_ = verified->expiresAt;
+    watchTokenExpiry();
+    connection_.sendReply(encodeRefreshed(command.id, tokenExpiresAt_));
+}
+
+void ClientProtocol::watchTokenExpiry() {
+    if (tokenExpiry_) tokenExpiry_->cancel();
+    if (!tokenExpiresAt_) return;
+    if (!tokenExpiry_) tokenExpiry_.emplace(connection_.loop().context());
+    // The verifier accepted the token up to `exp` + leeway; the connection lasts as long.
+    auto leeway = std::chrono::duration_cast<std::chrono::milliseconds>(node_.config().client.token.leeway);
+    auto endsAtMs = *tokenExpiresAt_ * 1000 + leeway.count();
+    tokenExpiry_->expires_after(
+        std::chrono::milliseconds(std::max<std::int64_t>(0, endsAtMs - node_.clock().unixMillis())));
+    tokenExpiry_->async_wait([self = self(), expiresAt = *tokenExpiresAt_](boost::system::error_code ec) {
+        // A refresh in between moved the expiry: only the latest wait counts.
+        if (ec || self->state_ != State::Connected || self->tokenExpiresAt_ != expiresAt) return;
+        spdlog::debug("[{}] token expired", self->connection_.id());
+        self->connection_.loop().metrics().tokenExpiryCloses.add();
+        self->connection_.closeFor(disconnects::kTokenExpired);
+    });
 }
 
 void ClientProtocol::tryResume(std::string id, std::string token, std::string user, TimePoint giveUpAt) {
@@ -236,8 +303,10 @@ void ClientProtocol::sessionReady(std::shared_ptr<ClientSession> session, bool r
                          node_.name(),
                          Node::version(),
                          device_,
-                         inbox};
+                         inbox,
+                         tokenExpiresAt_};
     connection_.sendReply(encodeConnected(connectId_, reply));
+    watchTokenExpiry();
     // After `connected`: resent and waiting deliveries follow it.
     session_->attach(&connection_);
 }
@@ -312,10 +381,43 @@ void ClientProtocol::handlePresence(const ClientCommand& command) {
                         }));
 }
 
+bool ClientProtocol::maySubscribe(const ClientCommand& command) {
+    SubscribePermission permission = node_.config().namespaceFor(command.channel)->subscribe;
+    std::optional<VerifiedToken> token;
+    if (permission == SubscribePermission::Token && command.token) {
+        auto verifier = node_.credentials().current()->tokens;
+        if (!verifier) {
+            refuseSubscribe(command, ErrorCode::PermissionDenied, "this server verifies no tokens");
+            return false;
+        }
+        auto result = verifier->verify(*command.token, node_.clock().unixMillis() / 1000);
+        if (auto* error = std::get_if<TokenError>(&result)) {
+            bool renewable = error->rejection != TokenRejection::Invalid;
+            refuseSubscribe(command, renewable ? ErrorCode::TokenExpired : ErrorCode::PermissionDenied,
+                            "subscription token: " + error->reason);
+            return false;
+        }
+        token = std::get<VerifiedToken>(std::move(result));
+    }
+    if (auto refusal = subscribeRefusal(permission, command.channel, session_->user(), token ? &*token : nullptr)) {
+        refuseSubscribe(command, ErrorCode::PermissionDenied, *refusal);
+        return false;
+    }
+    return true;
+}
+
+void ClientProtocol::refuseSubscribe(const ClientCommand& command, ErrorCode code, std::string_view reason) {
+    spdlog::debug("[{}] subscribe to \"{}\" refused (user \"{}\"): {}", connection_.id(), command.channel,
+                  session_->user(), reason);
+    connection_.loop().metrics().subscribesRefused.add();
+    replyError(command.id, code, reason);
+}
+
 void ClientProtocol::handleSubscribe(const ClientCommand& command) {
     const std::string& channel = command.channel;
     if (ChannelCheck check = node_.checkChannel(channel); check != ChannelCheck::Ok)
         return refuseChannel(command.id, check);
+    if (!maySubscribe(command)) return;
     if (session_->isSubscribed(channel))
         return replyError(command.id, ErrorCode::AlreadySubscribed, "already subscribed");
     if (session_->subscriptionCount() >= node_.config().websocket.max_subscriptions)

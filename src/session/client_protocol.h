@@ -10,6 +10,9 @@
 #include <string>
 #include <string_view>
 
+#include <boost/asio/steady_timer.hpp>
+
+#include "auth/token_verifier.h"
 #include "node/event_loop.h"
 #include "node/node.h"
 #include "protocol/client_command.h"
@@ -68,6 +71,13 @@ private:
 
     bool handleCommand(ClientCommand& command);  // false: stop reading this message's other commands
     bool handleConnect(const ClientCommand& command);
+    // Verifies a connection token; refuses it (error 101 and close 4501, or 114 and close 4006
+    // when a new token would do; a `refreshing` connection keeps its current token after a 114)
+    // and returns nullopt when it does not pass.
+    std::optional<VerifiedToken> verifyToken(std::optional<std::uint64_t> id, std::string_view token, bool refreshing);
+    void handleRefresh(const ClientCommand& command);
+    // Closes the connection with 4006 once its token expires (after `connected` and each refresh).
+    void watchTokenExpiry();
     void startNewSession(std::string user);
     void tryResume(std::string id, std::string token, std::string user, TimePoint giveUpAt);
     void resumeHere(std::shared_ptr<ClientSession> session);
@@ -77,6 +87,10 @@ private:
     void sessionReady(std::shared_ptr<ClientSession> session, bool resumed,
                       std::optional<ConnectedReply::Inbox> inbox = std::nullopt);
     void handleSubscribe(const ClientCommand& command);
+    // Checks the namespace's `subscribe` permission (and a subscription token); replies 103 or
+    // 114 and returns false when it refuses.
+    bool maySubscribe(const ClientCommand& command);
+    void refuseSubscribe(const ClientCommand& command, ErrorCode code, std::string_view reason);
     void handleUnsubscribe(const ClientCommand& command);
     void handlePublish(const ClientCommand& command);
     void handleHistory(const ClientCommand& command);
@@ -102,12 +116,14 @@ private:
     ClientConnection& connection_;
     State state_ = State::AwaitingConnect;
     std::shared_ptr<ClientSession> session_;
-    std::shared_ptr<ClientSession> joining_;  // a new session joining its personal channel
-    std::optional<std::uint64_t> connectId_;  // the id of the `connect` being answered
-    std::int64_t connectedAtMs_ = 0;          // when `connected` was sent (Unix ms)
-    std::string device_;                      // from `connect`, "" when none
-    std::string info_;                        // from `connect`: a JSON object's text, "" when none
-    std::vector<std::string> presentIn_;      // channels this connection has a presence entry in
+    std::shared_ptr<ClientSession> joining_;                // a new session joining its personal channel
+    std::optional<std::uint64_t> connectId_;                // the id of the `connect` being answered
+    std::int64_t connectedAtMs_ = 0;                        // when `connected` was sent (Unix ms)
+    std::string device_;                                    // from `connect`, "" when none
+    std::string info_;                                      // from `connect`: a JSON object's text, "" when none
+    std::vector<std::string> presentIn_;                    // channels this connection has a presence entry in
+    std::optional<std::int64_t> tokenExpiresAt_;            // the connection token's `exp`, when it has one
+    std::optional<boost::asio::steady_timer> tokenExpiry_;  // ends the connection at that time
 };
 
 }  // namespace wspush

@@ -22,15 +22,15 @@ TEST(ChannelNameTest, LettersAndDigitsAreAllowed) {
 }
 
 TEST(ChannelNameTest, EveryAllowedPunctuationCharacter) {
-    for (char c : std::string("_-.:@/=+!#")) {
+    for (char c : std::string("_-.:@/=+!#,")) {
         EXPECT_EQ(isValidChannelName(std::string(1, c)), c != ':') << c;  // ':' may not lead: no empty namespace
         EXPECT_TRUE(isValidChannelName(std::string{'a', c, 'b'})) << c;
     }
 }
 
 TEST(ChannelNameTest, DisallowedCharacters) {
-    for (std::string bad : {" ", "\"", "\\", "\n", "\r", "\t", "$", "%", "&", "*", "?", "'", ",",
-                            ";", "<",  ">",  "[",  "]",  "{",  "}", "(", ")", "|", "~", "^", "`"}) {
+    for (std::string bad : {" ", "\"", "\\", "\n", "\r", "\t", "$", "%", "&", "*", "?", "'", ";",
+                            "<", ">",  "[",  "]",  "{",  "}",  "(", ")", "|", "~", "^", "`"}) {
         EXPECT_FALSE(isValidChannelName(bad)) << static_cast<int>(bad[0]);
         EXPECT_FALSE(isValidChannelName("news" + bad)) << static_cast<int>(bad[0]);
     }
@@ -45,7 +45,7 @@ TEST(ChannelNameTest, NonAsciiBytesAreDisallowed) {
 }
 
 TEST(ChannelNameTest, EveryByteOutsideTheAllowedSetIsRejected) {
-    const std::string allowed = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-.:@/=+!#";
+    const std::string allowed = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-.:@/=+!#,";
     int accepted = 0;
     for (int byte = 0; byte < 256; ++byte) {
         char c = static_cast<char>(byte);
@@ -74,6 +74,17 @@ TEST(ChannelNamespaceTest, IsThePartBeforeTheFirstColon) {
     EXPECT_EQ(channelNamespace(""), "");
     EXPECT_EQ(channelNamespace(":x"), "");
     EXPECT_EQ(channelNamespace("a:"), "a");
+}
+
+}  // namespace
+}  // namespace wspush
+
+namespace wspush {
+namespace {
+
+TEST(PersonalChannelTest, UserIdsHaveNoCommaBecauseItSeparatesTheUsersOfAUserLimitedChannel) {
+    EXPECT_EQ(personalChannel("alice"), "$user:alice");
+    EXPECT_EQ(personalChannel("alice,bob"), "");
 }
 
 }  // namespace

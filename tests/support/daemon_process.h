@@ -43,6 +43,10 @@ public:
     unsigned short apiPort() const { return apiPort_; }  // API listener (== port() unless api.listen is set)
     pid_t pid() const { return pid_; }
     const nlohmann::json& config() const { return config_; }
+    // The config file the daemon reads (again on SIGHUP): tests rewrite it to reload.
+    std::filesystem::path configPath() const { return directory_ / "config.json"; }
+    // A folder of the daemon's own, removed with it: for key files the config names.
+    const std::filesystem::path& directory() const { return directory_; }
 
     // Everything the daemon wrote to stdout and stderr so far.
     std::string logText() const;
