@@ -15,8 +15,14 @@ export const VERSION = "0.1.0";
 export interface WspushOptions {
     /** Sent in `connect`. */
     token?: string;
-    /** Called before every connection attempt; its result is sent as the `token`. */
+    /**
+     * Called before every connection attempt, and before the connection's token expires (the
+     * `expires_at` of `connected`): its result is sent as the `token` of `connect`, or of a
+     * `refresh` that extends the connection without interrupting it.
+     */
     getToken?: () => string | Promise<string>;
+    /** How long before the token's expiry it is refreshed, in ms (at most half its remaining life). Default 30000. */
+    refreshBefore?: number;
     /** The user id to claim (the server must have `client.trust_client_user`). */
     user?: string;
     /** "name/version" for the server's logs. */
@@ -83,6 +89,8 @@ export interface ConnectedInfo {
     pong_timeout: number;
     node: string;
     version: string;
+    /** When the connection's token expires (Unix seconds); absent without a token or an `exp`. */
+    expires_at?: number;
 }
 
 export interface PublishOptions {
@@ -235,6 +243,7 @@ export class Wspush extends Emitter<ClientEvents> {
     private transport?: Transport;
     /** Identifies the current connection attempt; events of older ones are ignored. */
     private generation = 0;
+    private refreshTimer?: ReturnType<typeof setTimeout>;
     /** Failed attempts since the last `connected`: the backoff exponent. */
     private attempt = 0;
     private retryTimer?: ReturnType<typeof setTimeout>;
@@ -457,6 +466,7 @@ export class Wspush extends Emitter<ClientEvents> {
         }
         this.info = info;
         this.heartbeat.start(info.ping_interval * 1e3, info.pong_timeout * 1e3);
+        this.scheduleRefresh(info.expires_at);
         // Listeners may disconnect (or reconnect) the client: after each event, go on only if this
         // is still the current connection.
         this.setState("connected");
@@ -494,10 +504,37 @@ export class Wspush extends Emitter<ClientEvents> {
         this.emit("disconnected", { code, reason });
     }
 
+    /**
+     * Refreshes the connection's token before it expires (the server would close with 4006): the
+     * app's getToken gives a new one, sent as `refresh`. A failure is reported as an `error`; if
+     * the token then expires, the close 4006 leads to a reconnect with a token from getToken.
+     */
+    private scheduleRefresh(expiresAt?: number | null): void {
+        clearTimeout(this.refreshTimer);
+        if (expiresAt == null || !this.opts.getToken) return;
+        const left = expiresAt * 1e3 - Date.now();
+        const delay = Math.max(0, left - Math.min(this.opts.refreshBefore ?? 30_000, left / 2));
+        const generation = this.generation;
+        this.refreshTimer = setTimeout(() => void this.refreshToken(generation), delay);
+    }
+
+    private async refreshToken(generation: number): Promise<void> {
+        try {
+            const token = await this.opts.getToken!();
+            if (generation != this.generation) return;
+            const reply = await this.call({ type: "refresh", token }, this.opts.timeout, false);
+            if (generation == this.generation) this.scheduleRefresh(reply.expires_at as number | null);
+        } catch (err) {
+            // 101: the server closes with 4501 next. Anything else: the expiry's 4006 reconnects.
+            if (generation == this.generation) this.emit("error", err as Error);
+        }
+    }
+
     /** Forgets the current connection (attempt) and its timers. */
     private detach(): void {
         this.generation++;
         this.transport = undefined;
+        clearTimeout(this.refreshTimer);
         this.heartbeat.stop();
         clearTimeout(this.connectTimer);
         clearTimeout(this.retryTimer);
