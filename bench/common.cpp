@@ -53,6 +53,7 @@ target and connection:
                              per request (POST /api/batch; default 1): bursts of N for every
                              subscriber
   --channel-prefix P         channel names are P-0, P-1, ... (default bench)
+  --token T                  wspush: send this connection token (a JWT) in every connect
 
 load:
   --connections N            subscriber connections (default 1000; recover 1)
@@ -130,6 +131,7 @@ std::optional<std::string> parseOptions(int argc, char** argv, Options& o) {
                                               "--servers",
                                               "--target",
                                               "--channel-prefix",
+                                              "--token",
                                               "--port",
                                               "--api-port",
                                               "--threads",
@@ -189,6 +191,12 @@ std::optional<std::string> parseOptions(int argc, char** argv, Options& o) {
                     std::string::npos)
                 return bad("1-64 of [A-Za-z0-9_.-]");
             o.channelPrefix = v;
+        } else if (arg == "--token") {
+            if (v.empty() || v.size() > 8192 ||
+                v.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.") !=
+                    std::string::npos)
+                return bad("a JWT: base64url parts joined by '.'");
+            o.token = v;
         } else if (arg == "--port") {
             if (!number(1, 65535)) return bad("1-65535");
             o.port = static_cast<unsigned>(n);
@@ -285,6 +293,7 @@ std::optional<std::string> parseOptions(int argc, char** argv, Options& o) {
     }
     if (o.apiPort == 0) o.apiPort = o.port;
     if (o.qos > 0 && o.target != "wspush") return "--qos 1 and 2 need --target wspush";
+    if (!o.token.empty() && o.target != "wspush") return "--token needs --target wspush";
     if (o.scenario == "recover") {
         if (o.target != "wspush") return "recover needs --target wspush (nchan and ws have no recovery)";
         if (o.processes != 1) return "recover runs its clients in one process (--processes 1)";
@@ -454,11 +463,15 @@ const Target kTargets[] = {
     {
         "wspush",
         [](std::string_view) { return std::string("/ws"); },
-        [](std::string_view channel) {
+        [](std::string_view channel, std::string_view token) {
             // Two commands in one frame, separated by '\n' (docs/protocol.md, Framing).
-            std::string frame = R"({"id":1,"type":"connect"})"
-                                "\n"
-                                R"({"id":2,"type":"subscribe","channel":)";
+            std::string frame = R"({"id":1,"type":"connect")";
+            if (!token.empty()) {
+                frame += R"(,"token":)";
+                appendJsonString(frame, token);  // base64url and dots: nothing to escape
+            }
+            frame += "}\n";
+            frame += R"({"id":2,"type":"subscribe","channel":)";
             appendJsonString(frame, channel);
             frame += '}';
             return frame;
@@ -479,7 +492,7 @@ const Target kTargets[] = {
     {
         "nchan",
         [](std::string_view channel) { return "/sub/" + std::string(channel); },
-        [](std::string_view) { return std::string(); },
+        [](std::string_view, std::string_view) { return std::string(); },
         false,
         [](std::string& out, std::string_view channel) {
             out += "/pub/";
@@ -490,7 +503,7 @@ const Target kTargets[] = {
     {
         "ws",
         [](std::string_view channel) { return "/ws?channel=" + std::string(channel); },
-        [](std::string_view) { return std::string(); },
+        [](std::string_view, std::string_view) { return std::string(); },
         false,
         [](std::string& out, std::string_view channel) {
             out += "/publish?channel=";

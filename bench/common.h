@@ -64,6 +64,7 @@ struct Options {
     // --host:--api-port.
     std::vector<std::pair<std::string, unsigned>> servers;
     std::string channelPrefix = "bench";
+    std::string token;                  // wspush: sent in every `connect` ("" : none)
     unsigned connectConcurrency = 256;  // handshakes in progress at once, per process
     double connectTimeout = 10;         // per connection: TCP + WebSocket handshake + subscribe
     double settle = 1;                  // idle: wait after the last subscription before measuring RSS
@@ -149,8 +150,9 @@ struct Target {
     std::string_view name;
     // WebSocket request-target of a subscriber of `channel`.
     std::string (*subscribeTarget)(std::string_view channel);
-    // Sent right after the WebSocket handshake ("" when subscribing is implied by the URL).
-    std::string (*subscribeFrame)(std::string_view channel);
+    // Sent right after the WebSocket handshake ("" when subscribing is implied by the URL);
+    // `token`: the connection token (--token), "" for none.
+    std::string (*subscribeFrame)(std::string_view channel, std::string_view token);
     // True: the subscription counts once a frame containing "type":"subscribed" arrives (a
     // frame with "type":"error" or "type":"disconnect" fails it). False: the handshake is enough.
     bool waitsForSubscribed;

@@ -195,7 +195,8 @@ void Client::onHandshake(const error_code& ec) {
     ws_.text(true);
     state_ = State::Subscribing;
     // {"id":1,"type":"connect"}\n{"id":2,"type":"subscribe","channel":…}
-    send(loop_.shared.target.subscribeFrame(channelName(loop_.shared.options, channel_)), false);
+    send(loop_.shared.target.subscribeFrame(channelName(loop_.shared.options, channel_), loop_.shared.options.token),
+         false);
     doRead();
 }
 

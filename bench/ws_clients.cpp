@@ -221,7 +221,7 @@ void Subscriber::onHandshake(const error_code& ec) {
     if (state_ != State::Handshaking) return;
     if (ec) return fail("handshake", ec);
     const Target& target = loop_.shared.target;
-    pendingFrame_ = target.subscribeFrame(channelName(loop_.shared.options, channel_));
+    pendingFrame_ = target.subscribeFrame(channelName(loop_.shared.options, channel_), loop_.shared.options.token);
     if (!pendingFrame_.empty()) {
         ws_.text(true);
         writing_ = true;
@@ -624,7 +624,7 @@ void ChurnSlot::onConnect(const error_code& ec) {
 
 void ChurnSlot::onHandshake(const error_code& ec) {
     if (ec) return fail("handshake", ec);
-    frame_ = loop_.target.subscribeFrame(channel());
+    frame_ = loop_.target.subscribeFrame(channel(), loop_.options.token);
     if (frame_.empty() || !loop_.target.waitsForSubscribed) {
         // Subscribed by the URL: close right away.
         subscribed_ = written_ = frame_.empty();
