@@ -6,8 +6,8 @@
 #include <map>
 #include <mutex>
 
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
+#include <nlohmann/json.hpp>
 
 #include "api/static_files.h"
 #include "base/bounded_json.h"

@@ -238,10 +238,10 @@ TEST_F(HttpApiWithKeysTest, PublishWithKey) {
 class HttpApiScopesTest : public HttpApiTest {
 protected:
     HttpApiScopesTest() {
-        node.credentials().replace(Credentials{{ApiKey{"orders", kPublishKey, kScopePublish},
-                                                ApiKey{"dashboard", kReadKey, kScopeRead},
-                                                ApiKey{"ops", kAdminKey, kScopeAdmin}},
-                                               nullptr});
+        node.credentials().replace(
+            Credentials{{ApiKey{"orders", kPublishKey, kScopePublish}, ApiKey{"dashboard", kReadKey, kScopeRead},
+                         ApiKey{"ops", kAdminKey, kScopeAdmin}},
+                        nullptr});
     }
     static inline const std::string kPublishKey = "publish-only-key-0123";
     static inline const std::string kReadKey = "read-only-key-0123456";
