@@ -152,16 +152,16 @@ struct ClientConfig {
 
 // What one client, one address or the whole node may use (docs/security.md). 0: no limit.
 struct LimitsConfig {
-    std::size_t connections_per_node = 0;    // past it: HTTP 503 before the upgrade
-    std::size_t connections_per_user = 0;    // on this node; past it, `connect` gets error 106, close 4010
-    std::size_t connections_per_ip = 0;      // past it: HTTP 429 42901 before the upgrade
-    double connects_per_second_per_ip = 0;   // upgrades per second and address; past it: 429 42901
-    double commands_per_second = 0;          // per connection (token bucket), acks excluded
-    std::size_t commands_burst = 0;          // the bucket's size; 0: 2 × commands_per_second
-    double history_reads_per_second = 0;     // per connection
-    double presence_reads_per_second = 0;    // per connection
-    std::size_t max_header_bytes = 8192;     // of an HTTP request's headers (request line included)
-    std::size_t max_url_bytes = 4096;        // of its target
+    std::size_t connections_per_node = 0;   // past it: HTTP 503 before the upgrade
+    std::size_t connections_per_user = 0;   // on this node; past it, `connect` gets error 106, close 4010
+    std::size_t connections_per_ip = 0;     // past it: HTTP 429 42901 before the upgrade
+    double connects_per_second_per_ip = 0;  // upgrades per second and address; past it: 429 42901
+    double commands_per_second = 0;         // per connection (token bucket), acks excluded
+    std::size_t commands_burst = 0;         // the bucket's size; 0: 2 × commands_per_second
+    double history_reads_per_second = 0;    // per connection
+    double presence_reads_per_second = 0;   // per connection
+    std::size_t max_header_bytes = 8192;    // of an HTTP request's headers (request line included)
+    std::size_t max_url_bytes = 4096;       // of its target
 };
 
 // Offline messages: the history of each user's personal channel, read per device
