@@ -42,7 +42,7 @@ inline constexpr Disconnect kNoPong{4002, "no pong", true};
 inline constexpr Disconnect kConnectTimeout{4003, "connect timeout", true};
 inline constexpr Disconnect kInternalError{4004, "internal error", true};
 inline constexpr Disconnect kUnhealthy{4005, "unhealthy", true};
-inline constexpr Disconnect kTokenExpired{4006, "token expired", true};  // reconnect with a new token
+inline constexpr Disconnect kTokenExpired{4006, "token expired", true};          // reconnect with a new token
 inline constexpr Disconnect kDisconnectedReconnect{4007, "disconnected", true};  // POST /api/disconnect, reconnect
 inline constexpr Disconnect kUnavailable{4008, "unavailable", true};  // connect: the engine cannot be reached
 inline constexpr Disconnect kTooManyRequests{4009, "too many requests", true};
@@ -69,10 +69,13 @@ enum class ApiErrorCode : int {
     MethodNotAllowed = 40501,
     Conflict = 40901,
     PayloadTooLarge = 41301,
+    UriTooLong = 41401,  // limits.max_url_bytes
     UnsupportedMediaType = 41501,
     TooManyRequests = 42901,  // limits.connections_per_ip or connects_per_second_per_ip
+    HeadersTooLarge = 43101,  // limits.max_header_bytes
     Internal = 50001,
     Unavailable = 50301,
+    NodeFull = 50302,  // limits.connections_per_node: try another node
 };
 
 }  // namespace wspush

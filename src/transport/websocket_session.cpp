@@ -31,11 +31,14 @@ bool isOrdinaryEnd(const beast::error_code& ec) {
 
 }  // namespace
 
-WebSocketSession::WebSocketSession(Node& node, EventLoop& loop, net::ip::tcp::socket socket, SessionMode mode)
+WebSocketSession::WebSocketSession(Node& node, EventLoop& loop, net::ip::tcp::socket socket, SessionMode mode,
+                                   ConnectionGate::Ticket admission, std::string peer)
     : node_(node),
       loop_(loop),
       mode_(mode),
       id_(randomHex(8)),
+      peer_(std::move(peer)),
+      admission_(std::move(admission)),
       protocol_(node, *this),
       ws_(std::move(socket)),
       queue_(node.config().websocket.write_queue_max_bytes, node.config().websocket.write_queue_max_frames),
@@ -79,6 +82,7 @@ void WebSocketSession::onAccept(beast::error_code ec) {
     }
     if (state_ != State::Handshaking) return finish();  // drained while handshaking
     state_ = State::Open;
+    spdlog::debug("[{}] websocket from {}", id_, peer_);
     counted_ = true;
     loop_.metrics().websocketConnections.add();
     loop_.metrics().websocketConnectionsTotal.add();
@@ -249,6 +253,7 @@ void WebSocketSession::finish() {
     timer_.cancel();
     beast::error_code ignored;
     beast::get_lowest_layer(ws_).close(ignored);  // fails whatever is still pending
+    admission_.reset();                           // the socket is closed: another client may have its place
 }
 
 void WebSocketSession::drain() {
