@@ -15,6 +15,7 @@
 #include "protocol/client_command.h"
 #include "protocol/server_message.h"
 #include "session/client_session.h"
+#include "session/command_rate_limit.h"
 #include "wspush/codes.h"
 
 namespace wspush {
@@ -69,7 +70,13 @@ private:
     std::shared_ptr<ClientProtocol> self() { return {connection_.keepAlive(), this}; }
 
     bool handleCommand(ClientCommand& command);  // false: stop reading this message's other commands
+    // False when the rate limits refuse the command (`type` nullopt: a piece that did not parse):
+    // it was answered with error 116, or the connection is closing with 4009.
+    bool withinRate(std::optional<CommandType> type, std::optional<std::uint64_t> id);
     bool handleConnect(const ClientCommand& command);
+    // Counts this connection for `user` (limits.connections_per_user); false when the user has
+    // enough already: the connect was answered with error 106, and the connection closes with 4010.
+    bool admitUser(const std::string& user, std::optional<std::uint64_t> connectId);
     void startNewSession(std::string user);
     void tryResume(std::string id, std::string token, std::string user, TimePoint giveUpAt);
     void resumeHere(std::shared_ptr<ClientSession> session);
@@ -110,6 +117,8 @@ private:
     std::string device_;                      // from `connect`, "" when none
     std::string info_;                        // from `connect`: a JSON object's text, "" when none
     std::vector<std::string> presentIn_;      // channels this connection has a presence entry in
+    CommandRateLimit rates_;
+    UserConnectionCount::Slot userSlot_;  // this connection, counted for its user while it lasts
 };
 
 }  // namespace wspush
