@@ -32,7 +32,7 @@ public:
     // The connection's id, for logs and the `connected` reply.
     virtual const std::string& id() const = 0;
     // The client's address, for the logs of refusals.
-    virtual const std::string& peer() const = 0;
+    virtual std::string peer() const = 0;
     // Keeps the connection, and the ClientProtocol it owns, alive while held: completions that
     // arrive after the handler that started them returned hold one.
     virtual std::shared_ptr<void> keepAlive() = 0;

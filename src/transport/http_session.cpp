@@ -137,37 +137,29 @@ void HttpSession::refuse(ApiErrorCode code, std::string_view message, Counter& r
 }
 
 void HttpSession::upgrade(WebSocketSession::Request request) {
-    // Answered before the WebSocket handshake, as plain HTTP with the API's error body, so that a
-    // client (or the proxy in front) can tell why; the connection closes after the answer.
+    // Refusals are plain HTTP answers with the API's error body, before the WebSocket handshake,
+    // so that a client (or the proxy in front) can tell why.
     LoopMetrics& metrics = loop_.metrics();
-    auto refuseUpgrade = [&](ApiErrorCode code, std::string_view message, Counter& refusals) {
-        refusals.add();
-        spdlog::debug("websocket upgrade from {} refused: {}", peer_.to_string(), message);
-        keepAlive_ = false;
-        respond(HttpApi::error(code, message));
-    };
     auto origin = request.find(http::field::origin);
     if (!origins_.allows(origin == request.end() ? std::nullopt : std::optional<std::string_view>(origin->value())))
-        return refuseUpgrade(ApiErrorCode::Forbidden, "origin not allowed", metrics.refusedOrigin);
+        return refuse(ApiErrorCode::Forbidden, "origin not allowed", metrics.refusedOrigin);
 
     net::ip::address client = clientAddressOf(peer_, request);
-    auto admission = node_.connectionGate().admit(peer_.is_unspecified() ? "" : addressLimitKey(client));
+    auto admission = node_.connectionGate().admit(client.is_unspecified() ? "" : addressLimitKey(client));
     if (auto* refusal = std::get_if<ConnectionGate::Refusal>(&admission)) {
         switch (*refusal) {
             case ConnectionGate::Refusal::NodeFull:
-                return refuseUpgrade(ApiErrorCode::NodeFull, "this node takes no more connections",
-                                     metrics.refusedNodeLimit);
+                return refuse(ApiErrorCode::NodeFull, "this node takes no more connections", metrics.refusedNodeLimit);
             case ConnectionGate::Refusal::TooManyFromAddress:
-                return refuseUpgrade(ApiErrorCode::TooManyRequests, "too many connections from this address",
-                                     metrics.refusedIpLimit);
+                return refuse(ApiErrorCode::TooManyRequests, "too many connections from this address",
+                              metrics.refusedIpLimit);
             case ConnectionGate::Refusal::TooFastFromAddress:
-                return refuseUpgrade(ApiErrorCode::TooManyRequests, "too many new connections from this address",
-                                     metrics.refusedIpRate);
+                return refuse(ApiErrorCode::TooManyRequests, "too many new connections from this address",
+                              metrics.refusedIpRate);
         }
     }
-    auto session =
-        std::make_shared<WebSocketSession>(node_, loop_, stream_.release_socket(), websocketMode_,
-                                           std::get<ConnectionGate::Ticket>(std::move(admission)), client.to_string());
+    auto session = std::make_shared<WebSocketSession>(node_, loop_, stream_.release_socket(), websocketMode_,
+                                                      std::get<ConnectionGate::Ticket>(std::move(admission)));
     session->start(std::move(request));
 }
 

@@ -34,7 +34,7 @@ public:
 private:
     void doRead();
     void onRead(boost::beast::error_code ec, std::size_t bytes);
-    // A request the limits refuse (431, 414) before it is read further: answered, then closed.
+    // A request a limit refuses (431, 414; an upgrade's 403, 503, 429): answered, then closed.
     void refuse(ApiErrorCode code, std::string_view message, Counter& refusals);
     void upgrade(WebSocketSession::Request request);
     void respond(ApiResponse response);

@@ -38,9 +38,9 @@ public:
     using Request = boost::beast::http::request<boost::beast::http::string_body>;
 
     // `admission`: the connection's place under the node's and its address's limits, held until
-    // it ends. `peer`: the client's address, for logs.
+    // it ends.
     WebSocketSession(Node& node, EventLoop& loop, boost::asio::ip::tcp::socket socket, SessionMode mode,
-                     ConnectionGate::Ticket admission, std::string peer);
+                     ConnectionGate::Ticket admission);
     ~WebSocketSession() override;
 
     // Completes the upgrade that `request` asked for, then serves the connection.
@@ -54,7 +54,8 @@ public:
     void connectAccepted() override;
     EventLoop& loop() override { return loop_; }
     const std::string& id() const override { return id_; }
-    const std::string& peer() const override { return peer_; }
+    // Read from the socket when a log line needs it: idle connections need not keep it.
+    std::string peer() const override;
     std::shared_ptr<void> keepAlive() override { return shared_from_this(); }
     void drain() override;
     void disconnect(const DisconnectTarget& target) override;
@@ -87,7 +88,6 @@ private:
     EventLoop& loop_;
     SessionMode mode_;
     std::string id_;
-    std::string peer_;
     ConnectionGate::Ticket admission_;  // given back when the connection is over (finish)
     State state_ = State::Handshaking;
     ClientProtocol protocol_;  // what the text messages mean (unused in echo mode)

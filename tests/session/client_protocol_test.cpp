@@ -34,7 +34,7 @@ public:
     void connectAccepted() override {}
     EventLoop& loop() override { return loop_; }
     const std::string& id() const override { return id_; }
-    const std::string& peer() const override { return peer_; }
+    std::string peer() const override { return "192.0.2.1"; }
     std::shared_ptr<void> keepAlive() override { return shared_from_this(); }
 
     ClientProtocol* protocol = nullptr;
@@ -44,7 +44,6 @@ public:
 private:
     EventLoop& loop_;
     std::string id_ = "conn-1";
-    std::string peer_ = "192.0.2.1";
 };
 
 Config testConfig() {
