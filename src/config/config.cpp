@@ -224,11 +224,11 @@ void ObjectReader::readValue(const json& v, const std::string& path, WebSocketCo
     if (out.max_subscriptions == 0) fail(join(path, "max_subscriptions"), "must be positive");
     if (out.write_delay.count() > 1) fail(join(path, "write_delay"), "must be at most 1 (second)");
     for (std::size_t i = 0; i < out.allowed_origins.size(); ++i) {
-        if (!parseOrigin(out.allowed_origins[i], OriginSyntax::Pattern))
-            fail(join(path, "allowed_origins") + "[" + std::to_string(i) + "]",
-                 "expected \"scheme://host[:port]\" or \"scheme://*.domain[:port]\" (e.g. https://app.example.com), "
-                 "got \"" +
-                     out.allowed_origins[i] + "\"");
+        const std::string& origin = out.allowed_origins[i];
+        if (parseOrigin(origin, OriginSyntax::Pattern)) continue;
+        fail(join(path, "allowed_origins") + "[" + std::to_string(i) + "]",
+             R"(expected "scheme://host[:port]" or "scheme://*.domain[:port]" (e.g. https://app.example.com), got ")" +
+                 origin + "\"");
     }
 }
 
