@@ -160,7 +160,7 @@ struct LimitsConfig {
     double commands_per_second = 50;        // per connection (token bucket), QoS answers excluded
     std::size_t commands_burst = 200;       // the bucket's size; 0: 2 × commands_per_second
     double history_reads_per_second = 10;   // per connection
-    double presence_reads_per_second = 5;   // per connection
+    double presence_reads_per_second = 10;  // per connection
     std::size_t max_header_bytes = 16384;   // of an HTTP request's headers (request line included): 431
     std::size_t max_url_bytes = 4096;       // of its target: 414
 };

@@ -27,6 +27,21 @@ std::variant<std::optional<std::string>, std::string> optionalString(const json&
     return std::optional<std::string>{it->get<std::string>()};
 }
 
+// A stream position as clients send it: {"offset": 0..2^53, "epoch": 1 to 128 characters}.
+std::optional<StreamPosition> positionOf(const json& value) {
+    if (!value.is_object()) return std::nullopt;
+    auto offset = value.find("offset");
+    auto epoch = value.find("epoch");
+    if (offset == value.end() || !offset->is_number_unsigned() || offset->get<std::uint64_t>() > kMaxSafeInteger ||
+        epoch == value.end() || !epoch->is_string() || epoch->get_ref<const std::string&>().empty() ||
+        epoch->get_ref<const std::string&>().size() > 128)
+        return std::nullopt;
+    return StreamPosition{offset->get<std::uint64_t>(), epoch->get<std::string>()};
+}
+
+constexpr std::string_view kPositionRule =
+    "{\"offset\": an integer from 0 to 2^53, \"epoch\": a string of 1 to 128 characters}";
+
 }  // namespace
 
 bool validDeviceId(std::string_view device) {
@@ -112,6 +127,20 @@ ParsedCommand parseClientCommand(std::string_view piece) {
             if (command.info.size() > kMaxInfoBytes)
                 return badRequest(command.id, "\"info\" must be at most 1024 bytes of JSON");
         }
+        // Where the client got to in the channels its token subscribes it to: a new session
+        // recovers them from there.
+        if (auto since = object.find("since"); since != object.end() && !since->is_null()) {
+            if (!since->is_object() || since->size() > kMaxConnectPositions)
+                return badRequest(command.id, "\"since\" must be an object of at most " +
+                                                  std::to_string(kMaxConnectPositions) + " channels");
+            for (const auto& [channel, value] : since->items()) {
+                auto position = positionOf(value);
+                if (!position)
+                    return badRequest(command.id,
+                                      "\"since\" of \"" + channel + "\" must be " + std::string(kPositionRule));
+                command.channelsSince.emplace(channel, std::move(*position));
+            }
+        }
     } else if (type == "subscribe") {
         command.type = CommandType::Subscribe;
         if (auto error = requireChannel()) return *error;
@@ -119,16 +148,8 @@ ParsedCommand parseClientCommand(std::string_view piece) {
         if (auto* error = std::get_if<std::string>(&token)) return badRequest(command.id, *error);
         command.token = std::get<std::optional<std::string>>(token);
         if (auto since = object.find("since"); since != object.end() && !since->is_null()) {
-            auto offset = since->is_object() ? since->find("offset") : since->end();
-            auto epoch = since->is_object() ? since->find("epoch") : since->end();
-            if (!since->is_object() || offset == since->end() || !offset->is_number_unsigned() ||
-                offset->get<std::uint64_t>() > kMaxSafeInteger || epoch == since->end() || !epoch->is_string() ||
-                epoch->get_ref<const std::string&>().empty() || epoch->get_ref<const std::string&>().size() > 128)
-                return badRequest(
-                    command.id,
-                    "\"since\" must be {\"offset\": an integer from 0 to 2^53, \"epoch\": a string of 1 to "
-                    "128 characters}");
-            command.since = StreamPosition{offset->get<std::uint64_t>(), epoch->get<std::string>()};
+            command.since = positionOf(*since);
+            if (!command.since) return badRequest(command.id, "\"since\" must be " + std::string(kPositionRule));
         }
     } else if (type == "history") {
         command.type = CommandType::History;

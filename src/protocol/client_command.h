@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -38,6 +39,8 @@ inline constexpr std::size_t kMaxStatusUsers = 1000;
 // The most bytes of a connection's `info` object, compact: it travels in every presence entry and
 // join/leave push of the connection.
 inline constexpr std::size_t kMaxInfoBytes = 1024;
+// `connect`'s `since`: at most as many channels as a token may name.
+inline constexpr std::size_t kMaxConnectPositions = 128;
 
 struct ClientCommand {
     std::optional<std::uint64_t> id;
@@ -58,7 +61,8 @@ struct ClientCommand {
     std::optional<std::string> resume;         // …proving it with this token
     std::string device;                        // connect: the device's id, "" when none
     std::string info;                          // connect: compact JSON object, "" when none
-    std::vector<std::string> users;            // status
+    std::map<std::string, StreamPosition> channelsSince;  // connect: positions in the token's channels
+    std::vector<std::string> users;                       // status
 };
 
 struct CommandError {

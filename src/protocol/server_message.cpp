@@ -88,6 +88,15 @@ std::string encodeConnected(RequestId id, const ConnectedReply& r) {
     object["device"] = r.device;
     if (r.inbox) object["inbox"] = json{{"pending", r.inbox->pending}, {"dropped", r.inbox->dropped}};
     if (r.expiresAt) object["expires_at"] = *r.expiresAt;
+    if (!r.subscriptions.empty()) {
+        json subscriptions = json::array();
+        for (const auto& s : r.subscriptions) {
+            json entry{{"channel", s.channel}, {"offset", s.position.offset}, {"epoch", s.position.epoch}};
+            if (s.recovered) entry["recovered"] = *s.recovered;
+            subscriptions.push_back(std::move(entry));
+        }
+        object["subscriptions"] = std::move(subscriptions);
+    }
     return dump(object);
 }
 

@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "protocol/frame.h"
 #include "wspush/broker.h"
@@ -43,6 +44,14 @@ struct ConnectedReply {
     };
     std::optional<Inbox> inbox{};
     std::optional<std::int64_t> expiresAt{};  // the connection token's `exp` (Unix seconds), when it has one
+    // The channels the token subscribed a new session to, where each stands; `recovered` when
+    // `connect` named a position to recover from.
+    struct Subscription {
+        std::string channel;
+        StreamPosition position;
+        std::optional<bool> recovered;
+    };
+    std::vector<Subscription> subscriptions{};
 };
 std::string encodeConnected(RequestId id, const ConnectedReply& reply);
 // The reply to `refresh`: the connection now ends at `expiresAt` (null: never, the token has no `exp`).

@@ -1,5 +1,7 @@
 #include "session/client_protocol.h"
 
+#include <algorithm>
+
 #include <spdlog/spdlog.h>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -152,6 +154,8 @@ bool ClientProtocol::handleConnect(const ClientCommand& command) {
         // What the token says about the connection outranks what the client says.
         if (!verified->info.empty()) info_ = verified->info;
         tokenExpiresAt_ = verified->expiresAt;
+        if (!acceptTokenChannels(command.id, verified->channels)) return false;
+        channelsSince_ = command.channelsSince;
     } else if (!client.allow_anonymous) {
         replyError(command.id, ErrorCode::Unauthorized, "a token is required");
         connection_.closeFor(disconnects::kUnauthorized);
@@ -191,6 +195,34 @@ std::optional<VerifiedToken> ClientProtocol::verifyToken(std::optional<std::uint
     if (!(renewable && refreshing))
         connection_.closeFor(renewable ? disconnects::kTokenExpired : disconnects::kUnauthorized);
     return std::nullopt;
+}
+
+bool ClientProtocol::acceptTokenChannels(std::optional<std::uint64_t> id, std::vector<std::string> channels) {
+    // The backend signed these channels: no namespace permission applies, but a channel the
+    // server cannot serve is a mistake in the token, refused like any invalid token so that it
+    // shows at once rather than as messages that never come.
+    auto refuse = [&](const std::string& reason) {
+        spdlog::debug("[{}] token refused: {}", connection_.id(), reason);
+        connection_.loop().metrics().tokensRefused.add();
+        replyError(id, ErrorCode::Unauthorized, reason);
+        connection_.closeFor(disconnects::kUnauthorized);
+        return false;
+    };
+    std::sort(channels.begin(), channels.end());
+    channels.erase(std::unique(channels.begin(), channels.end()), channels.end());
+    if (channels.size() >= node_.config().websocket.max_subscriptions)
+        return refuse("the token names more channels than websocket.max_subscriptions allows");
+    for (const std::string& channel : channels) {
+        switch (node_.checkChannel(channel)) {
+            case ChannelCheck::Ok: break;
+            case ChannelCheck::InvalidName:
+                return refuse("the token's channel \"" + channel + "\" is not a valid name");
+            case ChannelCheck::UnknownNamespace:
+                return refuse("the token's channel \"" + channel + "\" is in no configured namespace");
+        }
+    }
+    tokenChannels_ = std::move(channels);
+    return true;
 }
 
 void ClientProtocol::handleRefresh(const ClientCommand& command) {
@@ -272,7 +304,7 @@ void ClientProtocol::startNewSession(std::string user) {
     node_.sessions().add(session->id(), session->resumeToken(), session, loop.index());
     // Messages for the user (POST /api/send) reach every one of its sessions through this channel.
     std::string personal = personalChannel(session->user());
-    if (personal.empty()) return sessionReady(std::move(session), false);
+    if (personal.empty()) return joinTokenChannels(std::move(session), std::nullopt);
     // `connected` waits until the node has joined that channel (on Redis, a SUBSCRIBE round trip):
     // from the reply on, a send to the user reaches this connection whichever node it is made on.
     state_ = State::Connecting;
@@ -304,8 +336,49 @@ void ClientProtocol::joinPersonalChannel(std::shared_ptr<ClientSession> session,
                                // Before the session delivers them: each one it finishes moves the device's cursor.
                                session->trackInbox(self->device_, *inboxCursor);
                            }
-                           self->sessionReady(std::move(session), false, inbox);
+                           self->joinTokenChannels(std::move(session), inbox);
                        });
+}
+
+void ClientProtocol::joinTokenChannels(std::shared_ptr<ClientSession> session,
+                                       std::optional<ConnectedReply::Inbox> inbox) {
+    if (tokenChannels_.empty()) return sessionReady(std::move(session), false, inbox);
+    state_ = State::Connecting;
+    joining_ = session;
+    // The subscribes run concurrently (on Redis, round trips); the last one to finish answers.
+    struct Joining {
+        std::size_t left;
+        std::vector<ConnectedReply::Subscription> subscriptions;
+        std::optional<BrokerError> error;
+        std::optional<ConnectedReply::Inbox> inbox;
+    };
+    auto joining = std::make_shared<Joining>(Joining{tokenChannels_.size(), {}, std::nullopt, inbox});
+    for (const std::string& channel : tokenChannels_) {
+        std::optional<StreamPosition> since;
+        if (auto it = channelsSince_.find(channel); it != channelsSince_.end()) since = it->second;
+        bool recovering = since.has_value();
+        session->subscribe(
+            channel, std::move(since),
+            [self = self(), session, joining, channel, recovering](std::variant<SubscribeOutcome, BrokerError> result) {
+                if (auto* error = std::get_if<BrokerError>(&result)) {
+                    if (!joining->error) joining->error = *error;
+                } else {
+                    const auto& outcome = std::get<SubscribeOutcome>(result);
+                    if (recovering) {
+                        LoopMetrics& metrics = self->connection_.loop().metrics();
+                        (*outcome.recovered ? metrics.recoveries : metrics.recoveryMisses).add();
+                    }
+                    joining->subscriptions.push_back({channel, outcome.position, outcome.recovered});
+                }
+                if (--joining->left > 0) return;
+                if (self->state_ != State::Connecting || self->joining_ != session) return;  // the connection closed
+                self->joining_ = nullptr;
+                if (joining->error) return self->refuseJoin(session, *joining->error);
+                std::sort(joining->subscriptions.begin(), joining->subscriptions.end(),
+                          [](const auto& a, const auto& b) { return a.channel < b.channel; });
+                self->sessionReady(session, false, joining->inbox, std::move(joining->subscriptions));
+            });
+    }
 }
 
 void ClientProtocol::refuseJoin(std::shared_ptr<ClientSession> session, const BrokerError& error) {
@@ -326,7 +399,8 @@ void ClientProtocol::resumeHere(std::shared_ptr<ClientSession> session) {
 }
 
 void ClientProtocol::sessionReady(std::shared_ptr<ClientSession> session, bool resumed,
-                                  std::optional<ConnectedReply::Inbox> inbox) {
+                                  std::optional<ConnectedReply::Inbox> inbox,
+                                  std::vector<ConnectedReply::Subscription> subscriptions) {
     state_ = State::Connected;
     session_ = std::move(session);
     connection_.connectAccepted();
@@ -348,7 +422,8 @@ void ClientProtocol::sessionReady(std::shared_ptr<ClientSession> session, bool r
                          Node::version(),
                          device_,
                          inbox,
-                         tokenExpiresAt_};
+                         tokenExpiresAt_,
+                         std::move(subscriptions)};
     connection_.sendReply(encodeConnected(connectId_, reply));
     watchTokenExpiry();
     // After `connected`: resent and waiting deliveries follow it.

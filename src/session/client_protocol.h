@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -87,14 +88,21 @@ private:
     // Counts this connection for `user` (limits.connections_per_user); false when the user has
     // enough already: the connect was answered with error 106, and the connection closes with 4010.
     bool admitUser(const std::string& user, std::optional<std::uint64_t> connectId);
+    // Keeps a connection token's `channels` for the new session, or refuses the token (101, close
+    // 4501) when one of them cannot be served.
+    bool acceptTokenChannels(std::optional<std::uint64_t> id, std::vector<std::string> channels);
     void startNewSession(std::string user);
     void tryResume(std::string id, std::string token, std::string user, TimePoint giveUpAt);
     void resumeHere(std::shared_ptr<ClientSession> session);
     // A new session joins its user's personal channel, from the device's inbox cursor when it has one.
     void joinPersonalChannel(std::shared_ptr<ClientSession> session, std::optional<StreamPosition> inboxCursor);
+    // Then the channels its token names (server-side subscriptions), each from where `connect`
+    // says the client got to, before `connected` tells the client where each stands.
+    void joinTokenChannels(std::shared_ptr<ClientSession> session, std::optional<ConnectedReply::Inbox> inbox);
     void refuseJoin(std::shared_ptr<ClientSession> session, const BrokerError& error);
     void sessionReady(std::shared_ptr<ClientSession> session, bool resumed,
-                      std::optional<ConnectedReply::Inbox> inbox = std::nullopt);
+                      std::optional<ConnectedReply::Inbox> inbox = std::nullopt,
+                      std::vector<ConnectedReply::Subscription> subscriptions = {});
     void handleSubscribe(const ClientCommand& command);
     // Checks the namespace's `subscribe` permission (and a subscription token); replies 103 or
     // 114 and returns false when it refuses.
@@ -132,6 +140,8 @@ private:
     std::string info_;                                      // from `connect`: a JSON object's text, "" when none
     std::vector<std::string> presentIn_;                    // channels this connection has a presence entry in
     std::optional<std::int64_t> tokenExpiresAt_;            // the connection token's `exp`, when it has one
+    std::vector<std::string> tokenChannels_;                // its `channels`: a new session subscribes them
+    std::map<std::string, StreamPosition> channelsSince_;   // `connect`'s positions in them
     std::optional<boost::asio::steady_timer> tokenExpiry_;  // ends the connection at that time
     CommandRateLimit rates_;
     UserConnectionCount::Slot userSlot_;  // this connection, counted for its user while it lasts

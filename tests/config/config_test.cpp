@@ -230,7 +230,7 @@ TEST_F(ConfigTest, LimitsHaveProductionDefaults) {
     EXPECT_DOUBLE_EQ(limits.commands_per_second, 50);
     EXPECT_EQ(limits.commands_burst, 200u);
     EXPECT_DOUBLE_EQ(limits.history_reads_per_second, 10);
-    EXPECT_DOUBLE_EQ(limits.presence_reads_per_second, 5);
+    EXPECT_DOUBLE_EQ(limits.presence_reads_per_second, 10);
     EXPECT_EQ(limits.max_header_bytes, 16384u);
     EXPECT_EQ(limits.max_url_bytes, 4096u);
     EXPECT_TRUE(parseOk("").websocket.allowed_origins.empty());

@@ -64,6 +64,7 @@ protected:
                       {"team", {{"subscribe", "authenticated"}}},
                       {"dialog", {{"subscribe", "user_limited"}}},
                       {"vault", {{"subscribe", "token"}}},
+                      {"news", {{"history_size", 100}, {"history_ttl", 300}}},
                       {"room", {{"presence", true}, {"client_presence", true}}}}}};
     }
 
@@ -208,6 +209,75 @@ TEST_F(Tokens, ARefreshForAnotherUserIsTerminalAndAnExpiredOneIsRefusedWith114) 
     auto ending = client.waitClose();
     ASSERT_TRUE(ending);
     EXPECT_EQ(ending->closeCode, 4501);
+}
+
+TEST_F(Tokens, TheTokensChannelsAreSubscribedAtConnectWhateverTheNamespacesPermission) {
+    WsTestClient client;
+    auto reply = connectWith(client, hs256(json{{"sub", "alice"},
+                                                {"exp", now() + 60},
+                                                {"aud", kAudience},
+                                                {"channels", {"vault:alice-orders", "news:1", "news:1"}}}));
+    ASSERT_TRUE(reply && reply->value("type", "") == "connected") << (reply ? reply->dump() : client.lastError());
+    const json& subscriptions = (*reply)["subscriptions"];
+    ASSERT_EQ(subscriptions.size(), 2u) << reply->dump();
+    EXPECT_EQ(subscriptions[0]["channel"], "news:1");
+    EXPECT_EQ(subscriptions[1]["channel"], "vault:alice-orders");
+    EXPECT_TRUE(subscriptions[1]["epoch"].is_string());
+    EXPECT_FALSE(subscriptions[1].contains("recovered"));
+
+    ASSERT_EQ(api.postJson("/api/publish", {{"channel", "vault:alice-orders"}, {"data", "order 7 shipped"}}).status,
+              200u);
+    auto message = client.waitFor([](const json& m) { return m.value("type", "") == "message"; });
+    ASSERT_TRUE(message);
+    EXPECT_EQ((*message)["channel"], "vault:alice-orders");
+    EXPECT_EQ((*message)["data"], "order 7 shipped");
+    // The token opened that channel only: the namespace still wants a subscription token.
+    auto other = client.subscribe("vault:bob-orders");
+    ASSERT_TRUE(other);
+    EXPECT_EQ(other->value("code", 0), 103) << other->dump();
+    // Already subscribed by the token.
+    auto again = client.subscribe("news:1");
+    ASSERT_TRUE(again);
+    EXPECT_EQ(again->value("code", 0), 105) << again->dump();
+}
+
+TEST_F(Tokens, ANewSessionRecoversTheTokensChannelsFromWhereConnectSaysTheClientGotTo) {
+    json token = json{{"sub", "alice"}, {"exp", now() + 60}, {"aud", kAudience}, {"channels", {"news:2"}}};
+    WsTestClient first;
+    ASSERT_TRUE(connectWith(first, hs256(token)));
+    ASSERT_EQ(api.postJson("/api/publish", {{"channel", "news:2"}, {"data", "seen"}}).status, 200u);
+    auto seen = first.waitFor([](const json& m) { return m.value("type", "") == "message"; });
+    ASSERT_TRUE(seen);
+    first.close();
+    for (const char* data : {"missed 1", "missed 2"})
+        ASSERT_EQ(api.postJson("/api/publish", {{"channel", "news:2"}, {"data", data}}).status, 200u);
+
+    // No resume: a new session, which starts past what the client already has.
+    WsTestClient second;
+    json since{{"news:2", {{"offset", (*seen)["offset"]}, {"epoch", (*seen)["epoch"]}}}};
+    auto reply = connectWith(second, hs256(token), json{{"since", since}});
+    ASSERT_TRUE(reply && reply->value("type", "") == "connected") << (reply ? reply->dump() : second.lastError());
+    ASSERT_EQ((*reply)["subscriptions"].size(), 1u) << reply->dump();
+    EXPECT_EQ((*reply)["subscriptions"][0]["recovered"], true) << reply->dump();
+    std::vector<std::string> got;
+    for (int i = 0; i < 2; ++i) {
+        auto message = second.waitFor([](const json& m) { return m.value("type", "") == "message"; });
+        ASSERT_TRUE(message);
+        got.push_back((*message)["data"].get<std::string>());
+    }
+    EXPECT_EQ(got, (std::vector<std::string>{"missed 1", "missed 2"}));
+}
+
+TEST_F(Tokens, ATokenNamingAChannelTheServerCannotServeIsRefusedWith101) {
+    auto withChannels = [&](json channels) {
+        return hs256(json{{"sub", "alice"}, {"exp", now() + 60}, {"aud", kAudience}, {"channels", channels}});
+    };
+    expectRefused(withChannels({"nowhere:1"}), 101, 4501);  // no such namespace
+    expectRefused(withChannels({"$user:bob"}), 101, 4501);  // someone's personal channel
+    WsTestClient client;
+    auto bad = connectWith(client, withChannels({"news:3"}), json{{"since", {{"news:3", {{"offset", -1}}}}}});
+    ASSERT_TRUE(bad);
+    EXPECT_EQ(bad->value("code", 0), 107) << bad->dump();
 }
 
 TEST_F(Tokens, ChannelPermissionsRefuseWith103) {

@@ -43,6 +43,33 @@ TEST(ParseClientCommandTest, ConnectWithAllFields) {
     EXPECT_EQ(c.client, "sdk/1.2");
 }
 
+TEST(ParseClientCommandTest, ConnectWithPositionsInTheTokensChannels) {
+    ClientCommand c = parseOk(
+        R"({"type":"connect","since":{"news:1":{"offset":7,"epoch":"e1"},"feed:a":{"offset":0,"epoch":"e2"}}})");
+    ASSERT_EQ(c.channelsSince.size(), 2u);
+    EXPECT_EQ(c.channelsSince.at("news:1").offset, 7u);
+    EXPECT_EQ(c.channelsSince.at("news:1").epoch, "e1");
+    EXPECT_EQ(c.channelsSince.at("feed:a").offset, 0u);
+    EXPECT_EQ(c.channelsSince.at("feed:a").epoch, "e2");
+    EXPECT_TRUE(parseOk(R"({"type":"connect","since":null})").channelsSince.empty());
+}
+
+TEST(ParseClientCommandTest, ConnectWithMalformedPositionsIsBadRequest) {
+    for (const char* piece : {R"({"id":4,"type":"connect","since":[]})",
+                              R"({"id":4,"type":"connect","since":{"news:1":{"offset":-1,"epoch":"e"}}})",
+                              R"({"id":4,"type":"connect","since":{"news:1":{"offset":1,"epoch":""}}})",
+                              R"({"id":4,"type":"connect","since":{"news:1":5}})"}) {
+        CommandError e = parseError(piece);
+        EXPECT_EQ(e.code, ErrorCode::BadRequest) << piece;
+        EXPECT_EQ(e.id, 4u) << piece;
+    }
+    std::string many = R"({"type":"connect","since":{)";
+    for (int i = 0; i <= 128; ++i)
+        many += (i ? "," : "") + ("\"c:" + std::to_string(i) + "\":{\"offset\":1,\"epoch\":\"e\"}");
+    many += "}}";
+    EXPECT_EQ(parseError(many).code, ErrorCode::BadRequest);
+}
+
 TEST(ParseClientCommandTest, ConnectWithoutOptionalFields) {
     ClientCommand c = parseOk(R"({"type":"connect"})");
     EXPECT_EQ(c.type, CommandType::Connect);

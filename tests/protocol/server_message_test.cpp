@@ -100,6 +100,16 @@ TEST(EncodeConnectedTest, InboxCounts) {
     EXPECT_EQ(m["inbox"], (json{{"pending", 3}, {"dropped", 2}}));
 }
 
+TEST(EncodeConnectedTest, TheTokensSubscriptionsWithTheirPositions) {
+    ConnectedReply r{"c", "alice", "s", "r", false, 25, 10, "n", "v", ""};
+    EXPECT_FALSE(parseMessage(encodeConnected(1, r)).contains("subscriptions"));
+    r.subscriptions = {{"news:1", StreamPosition{7, "e1"}, std::nullopt}, {"vault:a", StreamPosition{0, "e2"}, true}};
+    json m = parseMessage(encodeConnected(1, r));
+    EXPECT_EQ(m["subscriptions"],
+              (json::array({json{{"channel", "news:1"}, {"offset", 7}, {"epoch", "e1"}},
+                            json{{"channel", "vault:a"}, {"offset", 0}, {"epoch", "e2"}, {"recovered", true}}})));
+}
+
 TEST(EncodePresenceChangeTest, JoinAndLeaveCarryTheEntry) {
     PresenceEntry entry{"c1", "alice", "d1", "n1", 1700000000000, R"({"name":"Alice"})"};
     json join = parseMessage(encodePresenceChange(PresenceChange::Join, "room", entry));
