@@ -91,6 +91,20 @@ export interface ConnectedInfo {
     version: string;
     /** When the connection's token expires (Unix seconds); absent without a token or an `exp`. */
     expires_at?: number;
+    /**
+     * The channels the connection token subscribed a new session to (its `channels` claim), where
+     * each stands; `recovered` when the SDK asked to recover what it missed in them. Their
+     * publications arrive as the client's `message` events.
+     */
+    subscriptions?: ServerSubscription[];
+}
+
+/** A subscription the server made from the connection token's `channels`. */
+export interface ServerSubscription {
+    channel: string;
+    offset: number;
+    epoch: string;
+    recovered?: boolean;
 }
 
 export interface PublishOptions {
@@ -250,6 +264,8 @@ export class Wspush extends Emitter<ClientEvents> {
     private connectTimer?: ReturnType<typeof setTimeout>;
     private connectId = 0;
     private session?: { session: string; resume: string };
+    /** The token's channels (server-side subscriptions) and the last position the app got in each. */
+    private serverSubs = new Map<string, { offset: number; epoch: string }>();
     /** The server's `disconnect` said not to come back. */
     private refused = false;
     /** Commands written while one incoming frame is handled go out together, in one frame. */
@@ -429,7 +445,9 @@ export class Wspush extends Emitter<ClientEvents> {
     private sendConnect(token?: string): void {
         const { user, client = "wspush-js/" + VERSION, info } = this.opts;
         this.connectId = this.calls.nextId();
-        this.write([{ type: "connect", id: this.connectId, token, user, client, device: this.device, info, ...this.session }]);
+        // Where the app got to in the token's channels: a new session recovers them from there.
+        const since = this.serverSubs.size ? Object.fromEntries(this.serverSubs) : undefined;
+        this.write([{ type: "connect", id: this.connectId, token, user, client, device: this.device, info, since, ...this.session }]);
     }
 
     /**
@@ -465,6 +483,7 @@ export class Wspush extends Emitter<ClientEvents> {
             for (const sub of this.subs.values()) sub.known = false;
         }
         this.info = info;
+        if (!info.resumed) this.trackServerSubscriptions(info.subscriptions);
         this.heartbeat.start(info.ping_interval * 1e3, info.pong_timeout * 1e3);
         this.scheduleRefresh(info.expires_at);
         // Listeners may disconnect (or reconnect) the client: after each event, go on only if this
@@ -632,11 +651,28 @@ export class Wspush extends Emitter<ClientEvents> {
         sub.presenceChanged(m.type as "join" | "leave", change);
     }
 
+    /**
+     * A new session's server-side subscriptions: the token's channels now. A channel recovered
+     * keeps the position the SDK had (the recovered publications follow and move it); otherwise
+     * it starts where the server says the channel stands.
+     */
+    private trackServerSubscriptions(subscriptions: ServerSubscription[] = []): void {
+        const known = this.serverSubs;
+        this.serverSubs = new Map();
+        for (const { channel, offset, epoch, recovered } of subscriptions) {
+            const had = known.get(channel);
+            this.serverSubs.set(channel, recovered && had ? had : { offset, epoch });
+        }
+    }
+
     private deliver(m: MessageFrame): void {
         const { deliver, answer } = this.qos.receive(m);
         if (deliver) {
             const { channel, data, offset, epoch, mid, ts } = m;
             const publication: Publication = { channel, data, offset, epoch, mid, ts, qos: m.qos || 0 };
+            const position = this.serverSubs.get(channel);
+            if (position && typeof offset == "number" && (epoch != position.epoch || offset > position.offset))
+                this.serverSubs.set(channel, { offset, epoch });
             this.subs.get(channel)?.deliver(publication);
             this.emit("message", publication);
         } else this.log("duplicate dropped", m.channel, m.mid);

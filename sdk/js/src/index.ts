@@ -1,5 +1,5 @@
 export { Wspush, VERSION } from "./client.js";
-export type { WspushOptions, ConnectionState, ConnectedInfo, PublishOptions, PublishResult, HistoryOptions, HistoryResult, HistoryPublication, PresenceOptions, PresenceResult, PresenceClient, PresenceStats, UserStatusOptions, InboxInfo, ClientEvents } from "./client.js";
+export type { WspushOptions, ConnectionState, ConnectedInfo, PublishOptions, PublishResult, HistoryOptions, HistoryResult, HistoryPublication, PresenceOptions, PresenceResult, PresenceClient, PresenceStats, UserStatusOptions, InboxInfo, ServerSubscription, ClientEvents } from "./client.js";
 export { Subscription } from "./subscription.js";
 export type { Publication, StreamPosition, SubscribedInfo, SubscriptionState, SubscriptionEvents, UnsubscribedInfo, JoinLeaveInfo } from "./subscription.js";
 export { memoryDeviceStore, localStorageDeviceStore, miniProgramDeviceStore } from "./device.js";

@@ -14,9 +14,9 @@ const SECRET = "e2e-hmac-secret-0123456789abcdef0123";
 const b64url = (value: string | Buffer) => Buffer.from(value).toString("base64url");
 
 /** An HS256 token for `sub` that expires `lifetime` seconds from now (what an app's backend issues). */
-function tokenFor(sub: string, lifetime: number): string {
+function tokenFor(sub: string, lifetime: number, extra: Record<string, unknown> = {}): string {
     const header = b64url(JSON.stringify({ alg: "HS256", typ: "JWT" }));
-    const claims = b64url(JSON.stringify({ sub, exp: Math.floor(Date.now() / 1e3) + lifetime }));
+    const claims = b64url(JSON.stringify({ sub, exp: Math.floor(Date.now() / 1e3) + lifetime, ...extra }));
     const signature = createHmac("sha256", SECRET).update(`${header}.${claims}`).digest();
     return `${header}.${claims}.${b64url(signature)}`;
 }
@@ -27,7 +27,7 @@ before(
         (daemon = await startDaemon({
             config: {
                 client: { allow_anonymous: false, trust_client_user: false, token: { hmac_secrets: [{ kid: "", secret: SECRET }], leeway: 0 } },
-                namespaces: { feed: { default_qos: 1 } },
+                namespaces: { feed: { default_qos: 1 }, orders: { subscribe: "token", history_size: 100, history_ttl: 300 } },
             },
         })),
 );
@@ -84,4 +84,20 @@ test("an invalid token is final: no reconnect loop", async () => {
     c.client.connect();
     await waitFor(() => c.client.state == "disconnected", "the client to give up");
     assert.ok(errors.some((e) => e instanceof ServerError && e.code == 101), errors.map(String).join());
+});
+
+test("the token's channels are subscribed by the server; a new session recovers what they missed", async () => {
+    const c = makeClient(daemon.url, { getToken: () => tokenFor("carol", 60, { channels: ["orders:carol"] }) });
+    await connected(c.client);
+    assert.deepEqual(c.client.info!.subscriptions?.map((s) => s.channel), ["orders:carol"]);
+    await daemon.api("publish", { channel: "orders:carol", data: "placed" });
+    await waitFor(() => c.received.length == 1, "the first publication");
+    // A disconnect() ends the session: the next connection gets a new one.
+    c.client.disconnect();
+    await daemon.api("publish", { channel: "orders:carol", data: "shipped" });
+    c.client.connect();
+    await waitFor(() => c.client.state == "connected" && c.received.length == 2, "the missed publication");
+    assert.equal(c.client.info!.resumed, false);
+    assert.equal(c.client.info!.subscriptions?.[0].recovered, true);
+    assert.deepEqual(c.received.map((m) => m.data), ["placed", "shipped"]);
 });

@@ -244,3 +244,29 @@ for (const [code, why] of [
         assert.equal(client.getSubscription("news"), sub);
     });
 }
+
+test("the token's channels: positions follow their messages and a new session recovers them from there", () => {
+    const server = new FakeServer();
+    const client = new Wspush("ws://test/ws", { transport: server.transport, minReconnectDelay: 1000 });
+    const got: number[] = [];
+    client.on("message", (m) => got.push(m.offset));
+    client.connect();
+    server.last.accept({ subscriptions: [{ channel: "orders:alice", offset: 3, epoch: "E" }] });
+    assert.equal(server.last.sentOfType("connect")[0].since, undefined, "nothing to recover the first time");
+    server.last.push(message("orders:alice", 4), message("orders:alice", 5));
+    assert.deepEqual(got, [4, 5]);
+
+    server.last.serverClose(1006);
+    mock.timers.tick(1000);
+    server.last.open();
+    assert.deepEqual(server.last.sentOfType("connect")[0].since, { "orders:alice": { offset: 5, epoch: "E" } });
+    // The session was gone: a new one recovered the channel, and what it missed follows.
+    server.last.accept({ session: "s2", subscriptions: [{ channel: "orders:alice", offset: 7, epoch: "E", recovered: true }] });
+    server.last.push(message("orders:alice", 6));
+    assert.deepEqual(got, [4, 5, 6]);
+    server.last.serverClose(1006);
+    mock.timers.tick(2000);
+    server.last.open();
+    assert.deepEqual(server.last.sentOfType("connect")[0].since, { "orders:alice": { offset: 6, epoch: "E" } },
+        "the recovered channel kept the app's position, moved by what came since");
+});
