@@ -96,6 +96,7 @@ Server::Server(Config config, ServerOptions options)
     : options_(std::move(options)),
       node_(config, nodeNameOf(config), makeEngine(config, nodeNameOf(config))),
       api_(node_),
+      origins_(config.websocket.allowed_origins),
       loops_(loopCount(config)),
       signals_(loops_.at(0).context(), SIGTERM, SIGINT, SIGHUP),
       drainTimer_(loops_.at(0).context()),
@@ -138,15 +139,16 @@ bool Server::open() {
         api_.serveStaticFiles(std::move(loaded));
     }
     bool separateApi = config.api.listen.has_value();
-    publicListener_ =
-        std::make_shared<Listener>(node_, api_, loops_, loops_.at(0), ListenerRoutes{true, !separateApi}, mode);
+    publicListener_ = std::make_shared<Listener>(node_, api_, origins_, loops_, loops_.at(0),
+                                                 ListenerRoutes{true, !separateApi}, mode);
     boost::system::error_code ec;
     if (!publicListener_->open(config.listen, ec)) {
         spdlog::critical("cannot listen on {}:{}: {}", config.listen.host, config.listen.port, ec.message());
         return false;
     }
     if (separateApi) {
-        apiListener_ = std::make_shared<Listener>(node_, api_, loops_, loops_.at(0), ListenerRoutes{false, true}, mode);
+        apiListener_ =
+            std::make_shared<Listener>(node_, api_, origins_, loops_, loops_.at(0), ListenerRoutes{false, true}, mode);
         if (!apiListener_->open(*config.api.listen, ec)) {
             spdlog::critical("cannot listen on {}:{} (api.listen): {}", config.api.listen->host,
                              config.api.listen->port, ec.message());

@@ -15,6 +15,7 @@
 #include "node/event_loop.h"
 #include "node/node.h"
 #include "transport/listener.h"
+#include "transport/origin_policy.h"
 #include "webhooks/webhook_pipeline.h"
 #include "wspush/config.h"
 
@@ -56,6 +57,7 @@ private:
     // handlers own) go before the node those connections use.
     Node node_;
     HttpApi api_;
+    OriginPolicy origins_;  // websocket.allowed_origins, read by every loop's upgrades
     EventLoopPool loops_;
     std::shared_ptr<Listener> publicListener_;
     std::shared_ptr<Listener> apiListener_;

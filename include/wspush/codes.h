@@ -69,10 +69,13 @@ enum class ApiErrorCode : int {
     MethodNotAllowed = 40501,
     Conflict = 40901,
     PayloadTooLarge = 41301,
+    UriTooLong = 41401,  // limits.max_url_bytes
     UnsupportedMediaType = 41501,
     TooManyRequests = 42901,  // limits.connections_per_ip or connects_per_second_per_ip
+    HeadersTooLarge = 43101,  // limits.max_header_bytes
     Internal = 50001,
     Unavailable = 50301,
+    NodeFull = 50302,  // limits.connections_per_node: try another node
 };
 
 }  // namespace wspush

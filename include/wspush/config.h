@@ -150,18 +150,19 @@ struct ClientConfig {
     TokenConfig token;
 };
 
-// What one client, one address or the whole node may use (docs/security.md). 0: no limit.
+// What one client, one address or the whole node may use (docs/security.md, "Limits"). 0: no limit.
 struct LimitsConfig {
-    std::size_t connections_per_node = 0;   // past it: HTTP 503 before the upgrade
-    std::size_t connections_per_user = 0;   // on this node; past it, `connect` gets error 106, close 4010
+    std::size_t connections_per_node = 0;    // past it: HTTP 503 before the upgrade
+    std::size_t connections_per_user = 100;  // on this node; past it, `connect` gets error 106, close 4010
+    // Off by default: behind a proxy every client has the proxy's address (docs/security.md).
     std::size_t connections_per_ip = 0;     // past it: HTTP 429 42901 before the upgrade
     double connects_per_second_per_ip = 0;  // upgrades per second and address; past it: 429 42901
-    double commands_per_second = 0;         // per connection (token bucket), acks excluded
-    std::size_t commands_burst = 0;         // the bucket's size; 0: 2 × commands_per_second
-    double history_reads_per_second = 0;    // per connection
-    double presence_reads_per_second = 0;   // per connection
-    std::size_t max_header_bytes = 8192;    // of an HTTP request's headers (request line included)
-    std::size_t max_url_bytes = 4096;       // of its target
+    double commands_per_second = 50;        // per connection (token bucket), QoS answers excluded
+    std::size_t commands_burst = 200;       // the bucket's size; 0: 2 × commands_per_second
+    double history_reads_per_second = 10;   // per connection
+    double presence_reads_per_second = 5;   // per connection
+    std::size_t max_header_bytes = 16384;   // of an HTTP request's headers (request line included): 431
+    std::size_t max_url_bytes = 4096;       // of its target: 414
 };
 
 // Offline messages: the history of each user's personal channel, read per device
@@ -294,5 +295,19 @@ struct WebhookUrl {
     std::string hostHeader() const;
 };
 std::optional<WebhookUrl> parseWebhookUrl(std::string_view text);
+
+// A browser origin (RFC 6454), "scheme://host[:port]": what an `Origin` header holds. As an
+// OriginSyntax::Pattern the host may begin with the label "*" (websocket.allowed_origins: "https://*.example.com"
+// stands for every name below example.com, at any depth, but not example.com itself). The scheme
+// and host are lower-cased, the port is the scheme's default when absent (http, ws: 80; https,
+// wss: 443; other schemes: 0, and then it must be written out to be matched).
+struct Origin {
+    std::string scheme;
+    std::string host;  // a wildcard pattern: the part after "*."; an IPv6 address: with its brackets
+    unsigned short port = 0;
+    bool anySubdomain = false;
+};
+enum class OriginSyntax { Header, Pattern };
+std::optional<Origin> parseOrigin(std::string_view text, OriginSyntax syntax = OriginSyntax::Header);
 
 }  // namespace wspush

@@ -77,6 +77,10 @@ private:
         if (!v.is_number_unsigned()) fail(path, "expected a non-negative integer");
         out = v.get<std::size_t>();
     }
+    static void readValue(const json& v, const std::string& path, double& out) {
+        if (!v.is_number() || v.get<double>() < 0) fail(path, "expected a non-negative number");
+        out = v.get<double>();
+    }
     static void readValue(const json& v, const std::string& path, Seconds& out) {
         if (!v.is_number() || v.get<double>() < 0) fail(path, "expected a non-negative number of seconds");
         out = Seconds{v.get<double>()};
@@ -144,6 +148,7 @@ private:
     static void readValue(const json& v, const std::string& path, SubscribePermission& out);
     static void readValue(const json& v, const std::string& path, std::vector<WebhookEndpointConfig>& out);
     static void readValue(const json& v, const std::string& path, WebhooksConfig& out);
+    static void readValue(const json& v, const std::string& path, LimitsConfig& out);
 
     const json& object_;
     std::string path_;
@@ -204,6 +209,7 @@ void ObjectReader::readValue(const json& v, const std::string& path, WebSocketCo
     r.read("write_queue_max_bytes", out.write_queue_max_bytes);
     r.read("write_queue_max_frames", out.write_queue_max_frames);
     r.read("max_subscriptions", out.max_subscriptions);
+    r.read("allowed_origins", out.allowed_origins);
     r.read("write_delay", out.write_delay);
     r.read("compression", out.compression);
     r.rejectUnknownKeys();
@@ -217,6 +223,13 @@ void ObjectReader::readValue(const json& v, const std::string& path, WebSocketCo
     if (out.write_queue_max_bytes < 1024) fail(join(path, "write_queue_max_bytes"), "must be at least 1024");
     if (out.max_subscriptions == 0) fail(join(path, "max_subscriptions"), "must be positive");
     if (out.write_delay.count() > 1) fail(join(path, "write_delay"), "must be at most 1 (second)");
+    for (std::size_t i = 0; i < out.allowed_origins.size(); ++i) {
+        const std::string& origin = out.allowed_origins[i];
+        if (parseOrigin(origin, OriginSyntax::Pattern)) continue;
+        fail(join(path, "allowed_origins") + "[" + std::to_string(i) + "]",
+             R"(expected "scheme://host[:port]" or "scheme://*.domain[:port]" (e.g. https://app.example.com), got ")" +
+                 origin + "\"");
+    }
 }
 
 void ObjectReader::readValue(const json& v, const std::string& path, ApiConfig& out) {
@@ -478,6 +491,27 @@ void ObjectReader::readValue(const json& v, const std::string& path, WebhooksCon
     if (out.max_batch == 0 || out.max_batch > 10000) fail(join(path, "max_batch"), "must be 1 to 10000");
 }
 
+void ObjectReader::readValue(const json& v, const std::string& path, LimitsConfig& out) {
+    ObjectReader r(v, path);
+    r.read("connections_per_node", out.connections_per_node);
+    r.read("connections_per_user", out.connections_per_user);
+    r.read("connections_per_ip", out.connections_per_ip);
+    r.read("connects_per_second_per_ip", out.connects_per_second_per_ip);
+    r.read("commands_per_second", out.commands_per_second);
+    r.read("commands_burst", out.commands_burst);
+    r.read("history_reads_per_second", out.history_reads_per_second);
+    r.read("presence_reads_per_second", out.presence_reads_per_second);
+    r.read("max_header_bytes", out.max_header_bytes);
+    r.read("max_url_bytes", out.max_url_bytes);
+    r.rejectUnknownKeys();
+    // A browser's upgrade request with its cookies needs a few KiB; below 1 KiB nothing real gets in.
+    if (out.max_header_bytes < 1024 || out.max_header_bytes > 1024 * 1024)
+        fail(join(path, "max_header_bytes"), "must be 1024 to 1048576");
+    // Above max_header_bytes it changes nothing: the target is part of the header block.
+    if (out.max_url_bytes < 256 || out.max_url_bytes > 1024 * 1024)
+        fail(join(path, "max_url_bytes"), "must be 256 to 1048576");
+}
+
 Config readConfig(const json& document) {
     Config c;
     ObjectReader r(document, "");
@@ -499,6 +533,7 @@ Config readConfig(const json& document) {
     r.read("engine", c.engine);
     r.read("redis", c.redis);
     r.read("webhooks", c.webhooks);
+    r.read("limits", c.limits);
     r.rejectUnknownKeys();
     if (c.engine != "memory" && c.engine != "redis") fail("engine", "must be \"memory\" or \"redis\"");
     if (c.engine == "redis" && !c.redis.sentinel && c.redis.addresses.empty())
@@ -507,6 +542,8 @@ Config readConfig(const json& document) {
     if (c.presence_ttl.count() < 3) fail("presence_ttl", "must be at least 3 seconds");
     // Subscription interest is a 64-bit mask of event loops (see ChannelRouter).
     if (c.threads > 64) fail("threads", "must be at most 64");
+    if (c.websocket.path.size() > c.limits.max_url_bytes)
+        fail("websocket.path", "must be at most limits.max_url_bytes long");
     return c;
 }
 
@@ -534,6 +571,7 @@ constexpr Overridable kOverridable[] = {
     {"websocket.write_queue_max_bytes", false},
     {"websocket.write_queue_max_frames", false},
     {"websocket.max_subscriptions", false},
+    {"websocket.allowed_origins", false},
     {"websocket.write_delay", false},
     {"websocket.compression.enabled", false},
     {"websocket.compression.level", false},
@@ -584,6 +622,16 @@ constexpr Overridable kOverridable[] = {
     {"webhooks.max_queue", false},
     {"webhooks.max_batch", false},
     {"webhooks.tls_verify", false},
+    {"limits.connections_per_node", false},
+    {"limits.connections_per_user", false},
+    {"limits.connections_per_ip", false},
+    {"limits.connects_per_second_per_ip", false},
+    {"limits.commands_per_second", false},
+    {"limits.commands_burst", false},
+    {"limits.history_reads_per_second", false},
+    {"limits.presence_reads_per_second", false},
+    {"limits.max_header_bytes", false},
+    {"limits.max_url_bytes", false},
 };
 
 std::string environmentName(std::string_view path) {
@@ -727,6 +775,73 @@ std::string WebhookUrl::hostHeader() const {
     std::string name = host.find(':') == std::string::npos ? host : "[" + host + "]";
     bool defaultPort = port == (tls ? 443 : 80);
     return defaultPort ? name : name + ":" + std::to_string(port);
+}
+
+std::optional<Origin> parseOrigin(std::string_view text, OriginSyntax syntax) {
+    auto lower = [](std::string_view s) {
+        std::string out(s);
+        for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        return out;
+    };
+    auto isDigit = [](char c) { return c >= '0' && c <= '9'; };
+    auto schemeEnd = text.find("://");
+    if (schemeEnd == std::string_view::npos || schemeEnd == 0) return std::nullopt;
+    Origin origin;
+    origin.scheme = lower(text.substr(0, schemeEnd));
+    bool schemeOk = std::isalpha(static_cast<unsigned char>(origin.scheme[0])) &&
+                    std::all_of(origin.scheme.begin(), origin.scheme.end(), [](char c) {
+                        return std::isalnum(static_cast<unsigned char>(c)) || c == '+' || c == '-' || c == '.';
+                    });
+    if (!schemeOk) return std::nullopt;
+    std::string_view authority = text.substr(schemeEnd + 3);
+    std::string_view host = authority;
+    std::string_view port;
+    if (!authority.empty() && authority.front() == '[') {
+        auto close = authority.find(']');
+        if (close == std::string_view::npos) return std::nullopt;
+        host = authority.substr(0, close + 1);
+        std::string_view after = authority.substr(close + 1);
+        if (!after.empty()) {
+            if (after.front() != ':') return std::nullopt;
+            port = after.substr(1);
+            if (port.empty()) return std::nullopt;
+        }
+        unsigned char address[sizeof(in6_addr)];
+        if (inet_pton(AF_INET6, std::string(host.substr(1, host.size() - 2)).c_str(), address) != 1)
+            return std::nullopt;
+    } else {
+        auto colon = authority.find(':');
+        if (colon != std::string_view::npos) {
+            host = authority.substr(0, colon);
+            port = authority.substr(colon + 1);
+            if (port.empty()) return std::nullopt;
+        }
+        if (syntax == OriginSyntax::Pattern && host.starts_with("*.")) {
+            origin.anySubdomain = true;
+            host.remove_prefix(2);
+            // "*.com" would let in every site under a public suffix: a pattern names a domain.
+            if (host.find('.') == std::string_view::npos) return std::nullopt;
+        }
+        // No path, user info or query: an Origin header has none, and a pattern that had one
+        // would never match.
+        bool isName = !host.empty() && host.size() <= 253 && host.front() != '.' && host.back() != '.' &&
+                      std::all_of(host.begin(), host.end(), [](char c) {
+                          return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_';
+                      });
+        if (!isName) return std::nullopt;
+    }
+    origin.host = lower(host);
+    if (!port.empty()) {
+        if (port.size() > 5 || !std::all_of(port.begin(), port.end(), isDigit)) return std::nullopt;
+        unsigned value = std::stoul(std::string(port));
+        if (value == 0 || value > 65535) return std::nullopt;
+        origin.port = static_cast<unsigned short>(value);
+    } else if (origin.scheme == "http" || origin.scheme == "ws") {
+        origin.port = 80;
+    } else if (origin.scheme == "https" || origin.scheme == "wss") {
+        origin.port = 443;
+    }
+    return origin;
 }
 
 const NamespaceConfig* Config::namespaceFor(std::string_view channel) const {

@@ -1,7 +1,9 @@
 #include "node/metrics.h"
 
 #include <functional>
+#include <initializer_list>
 #include <sstream>
+#include <utility>
 
 namespace wspush {
 
@@ -90,6 +92,29 @@ std::string renderPrometheus(const std::vector<const LoopMetrics*>& loops, const
            sum(&LoopMetrics::sessionOverflows));
     metric("wspush_qos_abandoned_total", "counter", "QoS deliveries unfinished when their session ended.",
            sum(&LoopMetrics::qosAbandoned));
+    auto labelled = [&](const char* name, const char* help, const char* label,
+                        std::initializer_list<std::pair<const char*, Counter LoopMetrics::*>> values) {
+        out << "# HELP " << name << ' ' << help << "\n# TYPE " << name << " counter\n";
+        for (const auto& [value, member] : values)
+            out << name << '{' << label << "=\"" << value << "\"} " << sum(member) << '\n';
+    };
+    labelled("wspush_connections_refused_total",
+             "WebSocket upgrades and HTTP requests refused by a limit, and connects past connections_per_user.",
+             "reason",
+             {{"node_limit", &LoopMetrics::refusedNodeLimit},
+              {"ip_limit", &LoopMetrics::refusedIpLimit},
+              {"ip_rate", &LoopMetrics::refusedIpRate},
+              {"origin", &LoopMetrics::refusedOrigin},
+              {"header_too_large", &LoopMetrics::refusedHeaderTooLarge},
+              {"url_too_long", &LoopMetrics::refusedUrlTooLong},
+              {"user_limit", &LoopMetrics::refusedUserLimit}});
+    labelled("wspush_commands_refused_total", "Client commands refused with error 116 by a rate limit.", "reason",
+             {{"rate", &LoopMetrics::commandsRefusedRate},
+              {"history_rate", &LoopMetrics::commandsRefusedHistoryRate},
+              {"presence_rate", &LoopMetrics::commandsRefusedPresenceRate}});
+    metric("wspush_too_many_requests_closes_total", "counter",
+           "Connections closed with 4009: commands kept coming past the rate limit.",
+           sum(&LoopMetrics::tooManyRequestsCloses));
 
     out << "# HELP wspush_publish_latency_seconds Time from an API publish request to its response (with wait, acks "
            "included).\n"

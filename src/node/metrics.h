@@ -58,6 +58,20 @@ struct LoopMetrics {
     Counter tokensRefused;      // connection tokens refused at connect or refresh (invalid or expired)
     Counter tokenExpiryCloses;  // connections closed with 4006 as their token expired
     Counter subscribesRefused;  // subscribes refused by the namespace's `subscribe` permission (103, 114)
+    // Refused by a limit (docs/security.md, "Limits"): WebSocket upgrades and HTTP requests
+    // before they are served, and `connect`s past limits.connections_per_user.
+    Counter refusedNodeLimit;       // 503, connections_per_node
+    Counter refusedIpLimit;         // 429, connections_per_ip
+    Counter refusedIpRate;          // 429, connects_per_second_per_ip
+    Counter refusedOrigin;          // 403, websocket.allowed_origins
+    Counter refusedHeaderTooLarge;  // 431, max_header_bytes
+    Counter refusedUrlTooLong;      // 414, max_url_bytes
+    Counter refusedUserLimit;       // error 106 + close 4010, connections_per_user
+    // Client commands refused with error 116.
+    Counter commandsRefusedRate;          // commands_per_second
+    Counter commandsRefusedHistoryRate;   // history_reads_per_second
+    Counter commandsRefusedPresenceRate;  // presence_reads_per_second
+    Counter tooManyRequestsCloses;        // 4009: past commands_burst refusals in a row
     // Publish latency: from the API request being parsed to its publication being accepted.
     std::array<Counter, kLatencyBuckets.size() + 1> publishLatencyBuckets;
     Counter publishLatencyCount;

@@ -53,7 +53,9 @@ Node::Node(Config config, std::string name, NodeEngine engine, const Clock& cloc
       inbox_(std::move(engine.inbox)),
       webhooks_(std::move(engine.webhooks)),
       clientPublishes_(std::chrono::duration_cast<IdempotencyCache::Duration>(config_.api.idempotency_window),
-                       config_.api.idempotency_max_entries) {
+                       config_.api.idempotency_max_entries),
+      connectionGate_(config_.limits, clock_),
+      userConnections_(config_.limits.connections_per_user) {
     broker_->setEventHandler(this, name_);
 }
 

@@ -21,10 +21,12 @@
 #include "base/clock.h"
 #include "base/string_hash.h"
 #include "node/channel_router.h"
+#include "node/connection_gate.h"
 #include "node/event_loop.h"
 #include "node/idempotency_cache.h"
 #include "node/local_presence.h"
 #include "node/session_registry.h"
+#include "node/user_connection_count.h"
 #include "protocol/server_message.h"
 #include "wspush/broker.h"
 #include "wspush/channel_name.h"
@@ -103,6 +105,10 @@ public:
     // Client publishes that carried a mid, for api.idempotency_window: a resent one is not published again.
     IdempotencyCache& clientPublishes() { return clientPublishes_; }
     EventLoop& loopAt(unsigned index) { return *loops_.at(index); }
+    // Who may open a WebSocket connection (limits.connections_per_node, per address), from any loop.
+    ConnectionGate& connectionGate() { return connectionGate_; }
+    // Connections per user on this node (limits.connections_per_user), from any loop.
+    UserConnectionCount& userConnections() { return userConnections_; }
 
     ChannelCheck checkChannel(std::string_view channel) const;
 
@@ -240,6 +246,8 @@ private:
     ChannelRouter router_;
     SessionRegistry sessions_;
     IdempotencyCache clientPublishes_;
+    ConnectionGate connectionGate_;
+    UserConnectionCount userConnections_;
     std::vector<EventLoop*> loops_;
     std::array<InterestShard, kInterestShards> interest_;
     // Clustered engine: the reports of publishes made here, by the id other nodes report to.

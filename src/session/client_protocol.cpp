@@ -28,7 +28,8 @@ ErrorCode errorCodeOf(const BrokerError& error) {
 
 }  // namespace
 
-ClientProtocol::ClientProtocol(Node& node, ClientConnection& connection) : node_(node), connection_(connection) {}
+ClientProtocol::ClientProtocol(Node& node, ClientConnection& connection)
+    : node_(node), connection_(connection), rates_(node.config().limits, node.clock().now()) {}
 
 ClientProtocol::~ClientProtocol() {
     if (session_) session_->forget(&connection_);  // only at shutdown: every other ending detached already
@@ -39,6 +40,10 @@ void ClientProtocol::handleMessage(std::string_view message) {
         if (state_ == State::Closed) return false;
         connection_.loop().metrics().messagesIn.add();
         auto parsed = parseClientCommand(piece);
+        auto* command = std::get_if<ClientCommand>(&parsed);
+        if (!withinRate(command ? std::optional(command->type) : std::nullopt,
+                        command ? command->id : std::get<CommandError>(parsed).id))
+            return state_ != State::Closed;
         if (auto* error = std::get_if<CommandError>(&parsed)) {
             replyError(error->id, error->code, error->message);
             if (error->fatal) {
@@ -54,6 +59,7 @@ void ClientProtocol::handleMessage(std::string_view message) {
 void ClientProtocol::connectionClosed(bool endSession) {
     state_ = State::Closed;
     if (tokenExpiry_) tokenExpiry_->cancel();
+    userSlot_.reset();
     for (const std::string& channel : std::exchange(presentIn_, {}))
         node_.presenceLeave(connection_.loop().index(), channel, connection_.id(), "disconnected");
     if (joining_) std::exchange(joining_, nullptr)->end();  // never attached: nobody could resume it
@@ -71,6 +77,30 @@ void ClientProtocol::disconnect(const DisconnectTarget& target) {
     spdlog::debug("[{}] disconnected by the API (user \"{}\")", connection_.id(), session->user());
     connectionClosed(true);  // ends the session first: the close must not leave it to be resumed
     connection_.closeFor(target.reconnect ? disconnects::kDisconnectedReconnect : disconnects::kDisconnected);
+}
+
+bool ClientProtocol::withinRate(std::optional<CommandType> type, std::optional<std::uint64_t> id) {
+    if (!rates_.active()) return true;
+    LoopMetrics& metrics = connection_.loop().metrics();
+    auto refuse = [&](Counter& refusals, std::string_view message) {
+        refusals.add();
+        spdlog::debug("[{}] command from {} refused: {}", connection_.id(), connection_.peer(), message);
+        replyError(id, ErrorCode::TooManyRequests, message);
+        return false;
+    };
+    switch (rates_.check(type, node_.clock().now())) {
+        case CommandRateLimit::Verdict::Allowed: return true;
+        case CommandRateLimit::Verdict::TooFast: return refuse(metrics.commandsRefusedRate, "too many requests");
+        case CommandRateLimit::Verdict::HistoryTooFast:
+            return refuse(metrics.commandsRefusedHistoryRate, "too many history reads");
+        case CommandRateLimit::Verdict::PresenceTooFast:
+            return refuse(metrics.commandsRefusedPresenceRate, "too many presence reads");
+        case CommandRateLimit::Verdict::Flooding: break;
+    }
+    metrics.tooManyRequestsCloses.add();
+    spdlog::debug("[{}] closing: {} keeps sending past the command rate limit", connection_.id(), connection_.peer());
+    connection_.closeFor(disconnects::kTooManyRequests);
+    return false;
 }
 
 bool ClientProtocol::handleCommand(ClientCommand& command) {
@@ -127,6 +157,7 @@ bool ClientProtocol::handleConnect(const ClientCommand& command) {
         connection_.closeFor(disconnects::kUnauthorized);
         return false;
     }
+    if (!admitUser(user, command.id)) return false;
     connectId_ = command.id;
     device_ = command.device;
     spdlog::debug("[{}] connect user=\"{}\" client=\"{}\"", connection_.id(), user, command.client);
@@ -191,6 +222,19 @@ void ClientProtocol::watchTokenExpiry() {
         self->connection_.loop().metrics().tokenExpiryCloses.add();
         self->connection_.closeFor(disconnects::kTokenExpired);
     });
+}
+
+bool ClientProtocol::admitUser(const std::string& user, std::optional<std::uint64_t> connectId) {
+    if (auto slot = node_.userConnections().admit(user)) {
+        userSlot_ = std::move(*slot);
+        return true;
+    }
+    connection_.loop().metrics().refusedUserLimit.add();
+    spdlog::debug("[{}] connect from {} refused: user \"{}\" has {} connections on this node", connection_.id(),
+                  connection_.peer(), user, node_.config().limits.connections_per_user);
+    replyError(connectId, ErrorCode::LimitExceeded, "too many connections for this user");
+    connection_.closeFor(disconnects::kTooManyConnections);
+    return false;
 }
 
 void ClientProtocol::tryResume(std::string id, std::string token, std::string user, TimePoint giveUpAt) {

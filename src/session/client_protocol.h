@@ -18,6 +18,7 @@
 #include "protocol/client_command.h"
 #include "protocol/server_message.h"
 #include "session/client_session.h"
+#include "session/command_rate_limit.h"
 #include "wspush/codes.h"
 
 namespace wspush {
@@ -33,6 +34,8 @@ public:
     virtual EventLoop& loop() = 0;
     // The connection's id, for logs and the `connected` reply.
     virtual const std::string& id() const = 0;
+    // The client's address, for the logs of refusals.
+    virtual std::string peer() const = 0;
     // Keeps the connection, and the ClientProtocol it owns, alive while held: completions that
     // arrive after the handler that started them returned hold one.
     virtual std::shared_ptr<void> keepAlive() = 0;
@@ -70,6 +73,9 @@ private:
     std::shared_ptr<ClientProtocol> self() { return {connection_.keepAlive(), this}; }
 
     bool handleCommand(ClientCommand& command);  // false: stop reading this message's other commands
+    // False when the rate limits refuse the command (`type` nullopt: a piece that did not parse):
+    // it was answered with error 116, or the connection is closing with 4009.
+    bool withinRate(std::optional<CommandType> type, std::optional<std::uint64_t> id);
     bool handleConnect(const ClientCommand& command);
     // Verifies a connection token; refuses it (error 101 and close 4501, or 114 and close 4006
     // when a new token would do; a `refreshing` connection keeps its current token after a 114)
@@ -78,6 +84,9 @@ private:
     void handleRefresh(const ClientCommand& command);
     // Closes the connection with 4006 once its token expires (after `connected` and each refresh).
     void watchTokenExpiry();
+    // Counts this connection for `user` (limits.connections_per_user); false when the user has
+    // enough already: the connect was answered with error 106, and the connection closes with 4010.
+    bool admitUser(const std::string& user, std::optional<std::uint64_t> connectId);
     void startNewSession(std::string user);
     void tryResume(std::string id, std::string token, std::string user, TimePoint giveUpAt);
     void resumeHere(std::shared_ptr<ClientSession> session);
@@ -124,6 +133,8 @@ private:
     std::vector<std::string> presentIn_;                    // channels this connection has a presence entry in
     std::optional<std::int64_t> tokenExpiresAt_;            // the connection token's `exp`, when it has one
     std::optional<boost::asio::steady_timer> tokenExpiry_;  // ends the connection at that time
+    CommandRateLimit rates_;
+    UserConnectionCount::Slot userSlot_;  // this connection, counted for its user while it lasts
 };
 
 }  // namespace wspush

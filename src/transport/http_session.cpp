@@ -7,6 +7,8 @@
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
 
+#include "transport/client_address.h"
+
 namespace wspush {
 
 namespace beast = boost::beast;
@@ -16,18 +18,30 @@ namespace net = boost::asio;
 namespace {
 // Between keep-alive requests. The first request must arrive within the handshake timeout.
 constexpr std::chrono::seconds kKeepAliveTimeout{60};
+
+// The length of the target in the request line at the start of `head`, as far as it was read: a
+// header block over the limit is a target over its own limit (414) or too many headers (431).
+std::size_t targetLength(std::string_view head) {
+    head = head.substr(0, head.find('\n'));
+    auto start = head.find(' ');
+    if (start == std::string_view::npos) return 0;
+    head.remove_prefix(start + 1);
+    return head.substr(0, head.find(' ')).size();
+}
+
 }  // namespace
 
-HttpSession::HttpSession(Node& node, HttpApi& api, EventLoop& loop, net::ip::tcp::socket socket, ListenerRoutes routes,
-                         SessionMode websocketMode)
-    : node_(node), api_(api), loop_(loop), routes_(routes), websocketMode_(websocketMode), stream_(std::move(socket)) {
-    beast::error_code ec;
-    auto remote = stream_.socket().remote_endpoint(ec);
-    auto address = remote.address();
-    // Behind a dual-stack listener ([::]) an IPv4 client shows up as ::ffff:a.b.c.d.
-    if (!ec && address.is_v6() && address.to_v6().is_v4_mapped())
-        address = net::ip::make_address_v4(net::ip::v4_mapped, address.to_v6());
-    fromLoopback_ = !ec && address.is_loopback();
+HttpSession::HttpSession(Node& node, HttpApi& api, const OriginPolicy& origins, EventLoop& loop,
+                         net::ip::tcp::socket socket, ListenerRoutes routes, SessionMode websocketMode)
+    : node_(node),
+      api_(api),
+      origins_(origins),
+      loop_(loop),
+      routes_(routes),
+      websocketMode_(websocketMode),
+      stream_(std::move(socket)),
+      peer_(peerAddressOf(stream_.socket())) {
+    fromLoopback_ = peer_.is_loopback();
     loop_.attach(this);
     loop_.metrics().httpConnections.add();
 }
@@ -44,7 +58,7 @@ void HttpSession::start() {
 void HttpSession::doRead() {
     parser_.emplace();
     parser_->body_limit(node_.config().api.max_body_size);
-    parser_->header_limit(16 * 1024);
+    parser_->header_limit(static_cast<std::uint32_t>(node_.config().limits.max_header_bytes));
     auto timeout = firstRequest_ ? std::chrono::duration_cast<std::chrono::steady_clock::duration>(
                                        node_.config().websocket.handshake_timeout)
                                  : std::chrono::steady_clock::duration(kKeepAliveTimeout);
@@ -58,11 +72,22 @@ void HttpSession::onRead(beast::error_code ec, std::size_t) {
         busy_ = true;
         return respond(HttpApi::error(ApiErrorCode::PayloadTooLarge, "request body too large"));
     }
+    const LimitsConfig& limits = node_.config().limits;
+    if (ec == http::error::header_limit) {
+        auto data = buffer_.cdata();
+        std::string_view head(static_cast<const char*>(data.data()), data.size());
+        if (targetLength(head) > limits.max_url_bytes)
+            return refuse(ApiErrorCode::UriTooLong, "request target too long", loop_.metrics().refusedUrlTooLong);
+        return refuse(ApiErrorCode::HeadersTooLarge, "request headers too large",
+                      loop_.metrics().refusedHeaderTooLarge);
+    }
     if (ec) {
         if (ec != http::error::end_of_stream && ec != beast::error::timeout && ec != net::error::operation_aborted)
             spdlog::debug("http read failed: {}", ec.message());
         return close();
     }
+    if (parser_->get().target().size() > limits.max_url_bytes)
+        return refuse(ApiErrorCode::UriTooLong, "request target too long", loop_.metrics().refusedUrlTooLong);
     busy_ = true;
     firstRequest_ = false;
     received_ = std::chrono::steady_clock::now();
@@ -102,8 +127,39 @@ void HttpSession::onRead(beast::error_code ec, std::size_t) {
     });
 }
 
+void HttpSession::refuse(ApiErrorCode code, std::string_view message, Counter& refusals) {
+    refusals.add();
+    spdlog::debug("http request from {} refused: {}", peer_.to_string(), message);
+    keepAlive_ = false;  // the rest of the request may still be on the wire: answer, then close
+    busy_ = true;
+    headRequest_ = false;
+    respond(HttpApi::error(code, message));
+}
+
 void HttpSession::upgrade(WebSocketSession::Request request) {
-    auto session = std::make_shared<WebSocketSession>(node_, loop_, stream_.release_socket(), websocketMode_);
+    // Refusals are plain HTTP answers with the API's error body, before the WebSocket handshake,
+    // so that a client (or the proxy in front) can tell why.
+    LoopMetrics& metrics = loop_.metrics();
+    auto origin = request.find(http::field::origin);
+    if (!origins_.allows(origin == request.end() ? std::nullopt : std::optional<std::string_view>(origin->value())))
+        return refuse(ApiErrorCode::Forbidden, "origin not allowed", metrics.refusedOrigin);
+
+    net::ip::address client = clientAddressOf(peer_, request);
+    auto admission = node_.connectionGate().admit(client.is_unspecified() ? "" : addressLimitKey(client));
+    if (auto* refusal = std::get_if<ConnectionGate::Refusal>(&admission)) {
+        switch (*refusal) {
+            case ConnectionGate::Refusal::NodeFull:
+                return refuse(ApiErrorCode::NodeFull, "this node takes no more connections", metrics.refusedNodeLimit);
+            case ConnectionGate::Refusal::TooManyFromAddress:
+                return refuse(ApiErrorCode::TooManyRequests, "too many connections from this address",
+                              metrics.refusedIpLimit);
+            case ConnectionGate::Refusal::TooFastFromAddress:
+                return refuse(ApiErrorCode::TooManyRequests, "too many new connections from this address",
+                              metrics.refusedIpRate);
+        }
+    }
+    auto session = std::make_shared<WebSocketSession>(node_, loop_, stream_.release_socket(), websocketMode_,
+                                                      std::get<ConnectionGate::Ticket>(std::move(admission)));
     session->start(std::move(request));
 }
 

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <memory>
 #include <optional>
+#include <string>
 
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
@@ -14,14 +15,16 @@
 #include "api/http_api.h"
 #include "node/event_loop.h"
 #include "node/node.h"
+#include "transport/origin_policy.h"
 #include "transport/websocket_session.h"
 
 namespace wspush {
 
 class HttpSession final : public std::enable_shared_from_this<HttpSession>, public Connection {
 public:
-    HttpSession(Node& node, HttpApi& api, EventLoop& loop, boost::asio::ip::tcp::socket socket, ListenerRoutes routes,
-                SessionMode websocketMode);
+    // `origins` outlives the session (the Server's).
+    HttpSession(Node& node, HttpApi& api, const OriginPolicy& origins, EventLoop& loop,
+                boost::asio::ip::tcp::socket socket, ListenerRoutes routes, SessionMode websocketMode);
     ~HttpSession() override;
 
     void start();
@@ -31,6 +34,8 @@ public:
 private:
     void doRead();
     void onRead(boost::beast::error_code ec, std::size_t bytes);
+    // A request a limit refuses (431, 414; an upgrade's 403, 503, 429): answered, then closed.
+    void refuse(ApiErrorCode code, std::string_view message, Counter& refusals);
     void upgrade(WebSocketSession::Request request);
     void respond(ApiResponse response);
     void onWrite(bool keepAlive, boost::beast::error_code ec, std::size_t bytes);
@@ -38,6 +43,7 @@ private:
 
     Node& node_;
     HttpApi& api_;
+    const OriginPolicy& origins_;
     EventLoop& loop_;
     ListenerRoutes routes_;
     SessionMode websocketMode_;
@@ -52,6 +58,7 @@ private:
     bool firstRequest_ = true;
     bool headRequest_ = false;
     std::chrono::steady_clock::time_point received_;
+    boost::asio::ip::address peer_;  // the TCP peer, for the API's loopback rule and for logs
     bool fromLoopback_ = false;
 };
 

@@ -10,10 +10,11 @@ namespace wspush {
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
 
-Listener::Listener(Node& node, HttpApi& api, EventLoopPool& loops, EventLoop& acceptLoop, ListenerRoutes routes,
-                   SessionMode websocketMode)
+Listener::Listener(Node& node, HttpApi& api, const OriginPolicy& origins, EventLoopPool& loops, EventLoop& acceptLoop,
+                   ListenerRoutes routes, SessionMode websocketMode)
     : node_(node),
       api_(api),
+      origins_(origins),
       loops_(loops),
       acceptLoop_(acceptLoop),
       routes_(routes),
@@ -71,7 +72,7 @@ void Listener::onAccept(EventLoop& loop, boost::system::error_code ec, tcp::sock
     }
     socket.set_option(tcp::no_delay(true), ec);
     net::post(loop.context(), [self = shared_from_this(), &loop, socket = std::move(socket)]() mutable {
-        std::make_shared<HttpSession>(self->node_, self->api_, loop, std::move(socket), self->routes_,
+        std::make_shared<HttpSession>(self->node_, self->api_, self->origins_, loop, std::move(socket), self->routes_,
                                       self->websocketMode_)
             ->start();
     });

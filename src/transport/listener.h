@@ -9,6 +9,7 @@
 #include "api/http_api.h"
 #include "node/event_loop.h"
 #include "node/node.h"
+#include "transport/origin_policy.h"
 #include "transport/websocket_session.h"
 #include "wspush/config.h"
 
@@ -16,8 +17,9 @@ namespace wspush {
 
 class Listener final : public std::enable_shared_from_this<Listener> {
 public:
-    Listener(Node& node, HttpApi& api, EventLoopPool& loops, EventLoop& acceptLoop, ListenerRoutes routes,
-             SessionMode websocketMode);
+    // `origins` outlives the listener and its connections (the Server's).
+    Listener(Node& node, HttpApi& api, const OriginPolicy& origins, EventLoopPool& loops, EventLoop& acceptLoop,
+             ListenerRoutes routes, SessionMode websocketMode);
 
     // Binds and listens; false with `error` set when the address cannot be used.
     bool open(const Endpoint& endpoint, boost::system::error_code& error);
@@ -31,6 +33,7 @@ private:
 
     Node& node_;
     HttpApi& api_;
+    const OriginPolicy& origins_;
     EventLoopPool& loops_;
     EventLoop& acceptLoop_;
     ListenerRoutes routes_;

@@ -9,6 +9,7 @@
 #include "base/durations.h"
 #include "base/random.h"
 #include "protocol/server_message.h"
+#include "transport/client_address.h"
 
 namespace wspush {
 
@@ -31,11 +32,13 @@ bool isOrdinaryEnd(const beast::error_code& ec) {
 
 }  // namespace
 
-WebSocketSession::WebSocketSession(Node& node, EventLoop& loop, net::ip::tcp::socket socket, SessionMode mode)
+WebSocketSession::WebSocketSession(Node& node, EventLoop& loop, net::ip::tcp::socket socket, SessionMode mode,
+                                   ConnectionGate::Ticket admission)
     : node_(node),
       loop_(loop),
       mode_(mode),
       id_(randomHex(8)),
+      admission_(std::move(admission)),
       protocol_(node, *this),
       ws_(std::move(socket)),
       queue_(node.config().websocket.write_queue_max_bytes, node.config().websocket.write_queue_max_frames),
@@ -79,6 +82,7 @@ void WebSocketSession::onAccept(beast::error_code ec) {
     }
     if (state_ != State::Handshaking) return finish();  // drained while handshaking
     state_ = State::Open;
+    spdlog::debug("[{}] websocket from {}", id_, peer());
     counted_ = true;
     loop_.metrics().websocketConnections.add();
     loop_.metrics().websocketConnectionsTotal.add();
@@ -131,6 +135,10 @@ void WebSocketSession::onRead(beast::error_code ec, std::size_t bytes) {
     // A large message must not pin its buffer for the rest of an idle connection's life.
     if (readBuffer_.capacity() > 4096) readBuffer_.shrink_to_fit();
     if (state_ != State::Closed) doRead();
+}
+
+std::string WebSocketSession::peer() const {
+    return peerAddressOf(beast::get_lowest_layer(ws_)).to_string();
 }
 
 bool WebSocketSession::sendFrame(OutboundFrame frame) {
@@ -249,6 +257,7 @@ void WebSocketSession::finish() {
     timer_.cancel();
     beast::error_code ignored;
     beast::get_lowest_layer(ws_).close(ignored);  // fails whatever is still pending
+    admission_.reset();                           // the socket is closed: another client may have its place
 }
 
 void WebSocketSession::drain() {

@@ -37,7 +37,10 @@ class WebSocketSession final : public std::enable_shared_from_this<WebSocketSess
 public:
     using Request = boost::beast::http::request<boost::beast::http::string_body>;
 
-    WebSocketSession(Node& node, EventLoop& loop, boost::asio::ip::tcp::socket socket, SessionMode mode);
+    // `admission`: the connection's place under the node's and its address's limits, held until
+    // it ends.
+    WebSocketSession(Node& node, EventLoop& loop, boost::asio::ip::tcp::socket socket, SessionMode mode,
+                     ConnectionGate::Ticket admission);
     ~WebSocketSession() override;
 
     // Completes the upgrade that `request` asked for, then serves the connection.
@@ -51,6 +54,8 @@ public:
     void connectAccepted() override;
     EventLoop& loop() override { return loop_; }
     const std::string& id() const override { return id_; }
+    // Read from the socket when a log line needs it: idle connections need not keep it.
+    std::string peer() const override;
     std::shared_ptr<void> keepAlive() override { return shared_from_this(); }
     void drain() override;
     void disconnect(const DisconnectTarget& target) override;
@@ -83,6 +88,7 @@ private:
     EventLoop& loop_;
     SessionMode mode_;
     std::string id_;
+    ConnectionGate::Ticket admission_;  // given back when the connection is over (finish)
     State state_ = State::Handshaking;
     ClientProtocol protocol_;  // what the text messages mean (unused in echo mode)
     // Over the bare socket: timeouts are ours (armTimer) and Beast's own timer guards the

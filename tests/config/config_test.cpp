@@ -221,6 +221,71 @@ TEST_F(ConfigTest, InboxOptionsAreReadAndChecked) {
     EXPECT_EQ(errorPath(R"({"inbox": {"size": 1}})"), "inbox.size");
 }
 
+TEST_F(ConfigTest, LimitsHaveProductionDefaults) {
+    const LimitsConfig& limits = parseOk("").limits;
+    EXPECT_EQ(limits.connections_per_node, 0u);
+    EXPECT_EQ(limits.connections_per_user, 100u);
+    EXPECT_EQ(limits.connections_per_ip, 0u);  // behind a proxy every client has the proxy's address
+    EXPECT_DOUBLE_EQ(limits.connects_per_second_per_ip, 0);
+    EXPECT_DOUBLE_EQ(limits.commands_per_second, 50);
+    EXPECT_EQ(limits.commands_burst, 200u);
+    EXPECT_DOUBLE_EQ(limits.history_reads_per_second, 10);
+    EXPECT_DOUBLE_EQ(limits.presence_reads_per_second, 5);
+    EXPECT_EQ(limits.max_header_bytes, 16384u);
+    EXPECT_EQ(limits.max_url_bytes, 4096u);
+    EXPECT_TRUE(parseOk("").websocket.allowed_origins.empty());
+}
+
+TEST_F(ConfigTest, LimitsAreReadAndChecked) {
+    Config c = parseOk(R"({"limits": {"connections_per_node": 10000, "connections_per_user": 5,
+        "connections_per_ip": 50, "connects_per_second_per_ip": 2.5, "commands_per_second": 0.5,
+        "commands_burst": 3, "history_reads_per_second": 0, "presence_reads_per_second": 1,
+        "max_header_bytes": 1024, "max_url_bytes": 256}})");
+    EXPECT_EQ(c.limits.connections_per_node, 10000u);
+    EXPECT_EQ(c.limits.connections_per_user, 5u);
+    EXPECT_EQ(c.limits.connections_per_ip, 50u);
+    EXPECT_DOUBLE_EQ(c.limits.connects_per_second_per_ip, 2.5);
+    EXPECT_DOUBLE_EQ(c.limits.commands_per_second, 0.5);
+    EXPECT_EQ(c.limits.commands_burst, 3u);
+    EXPECT_DOUBLE_EQ(c.limits.history_reads_per_second, 0);
+    EXPECT_DOUBLE_EQ(c.limits.presence_reads_per_second, 1);
+    EXPECT_EQ(c.limits.max_header_bytes, 1024u);
+    EXPECT_EQ(c.limits.max_url_bytes, 256u);
+
+    EXPECT_EQ(errorPath(R"({"limits": {"commands_per_second": -1}})"), "limits.commands_per_second");
+    EXPECT_EQ(errorPath(R"({"limits": {"commands_per_second": "50"}})"), "limits.commands_per_second");
+    EXPECT_EQ(errorPath(R"({"limits": {"connections_per_ip": 1.5}})"), "limits.connections_per_ip");
+    EXPECT_EQ(errorPath(R"({"limits": {"max_header_bytes": 1000}})"), "limits.max_header_bytes");
+    EXPECT_EQ(errorPath(R"({"limits": {"max_url_bytes": 255}})"), "limits.max_url_bytes");
+    EXPECT_EQ(errorPath(R"({"limits": {"max_url_bytes": 2000000}})"), "limits.max_url_bytes");
+    EXPECT_EQ(parseOk(R"({"limits": {"max_header_bytes": 2048}})").limits.max_url_bytes, 4096u);
+    EXPECT_EQ(errorPath(R"({"limits": {"per_ip": 1}})"), "limits.per_ip");
+}
+
+TEST_F(ConfigTest, LimitsComeFromTheEnvironment) {
+    setEnv("WSPUSH_LIMITS_COMMANDS_PER_SECOND", "12.5");
+    setEnv("WSPUSH_LIMITS_CONNECTIONS_PER_USER", "0");
+    setEnv("WSPUSH_WEBSOCKET_ALLOWED_ORIGINS", R"(["https://*.example.com"])");
+    Config c = parseOk("");
+    EXPECT_DOUBLE_EQ(c.limits.commands_per_second, 12.5);
+    EXPECT_EQ(c.limits.connections_per_user, 0u);
+    EXPECT_EQ(c.websocket.allowed_origins, (std::vector<std::string>{"https://*.example.com"}));
+}
+
+TEST_F(ConfigTest, AllowedOriginsAreCheckedAtLoad) {
+    Config c = parseOk(R"({"websocket": {"allowed_origins": ["https://app.example.com", "http://*.example.org:8080",
+        "http://localhost:3000", "http://[::1]:8080"]}})");
+    EXPECT_EQ(c.websocket.allowed_origins.size(), 4u);
+    for (const char* bad : {"app.example.com", "https://app.example.com/", "https://*.com", "https://a.*.example.com",
+                            "https://example.com:0", "https://", "*"}) {
+        std::string text =
+            std::string(R"({"websocket": {"allowed_origins": ["https://ok.example.com", ")") + bad + R"("]}})";
+        EXPECT_EQ(errorPath(text), "websocket.allowed_origins[1]") << bad;
+    }
+    EXPECT_EQ(errorPath(R"({"websocket": {"allowed_origins": "https://app.example.com"}})"),
+              "websocket.allowed_origins");
+}
+
 TEST_F(ConfigTest, JoinLeaveNeedsPresenceAndAUserStatusSwitchExists) {
     Config defaults = parseOk("{}");
     EXPECT_FALSE(defaults.channel_defaults.join_leave);
@@ -576,6 +641,7 @@ TEST_F(ConfigTest, EnvironmentVariablesAreTheDocumentedList) {
         "WSPUSH_WEBSOCKET_WRITE_QUEUE_MAX_BYTES",
         "WSPUSH_WEBSOCKET_WRITE_QUEUE_MAX_FRAMES",
         "WSPUSH_WEBSOCKET_MAX_SUBSCRIPTIONS",
+        "WSPUSH_WEBSOCKET_ALLOWED_ORIGINS",
         "WSPUSH_WEBSOCKET_WRITE_DELAY",
         "WSPUSH_WEBSOCKET_COMPRESSION_ENABLED",
         "WSPUSH_WEBSOCKET_COMPRESSION_LEVEL",
@@ -626,6 +692,16 @@ TEST_F(ConfigTest, EnvironmentVariablesAreTheDocumentedList) {
         "WSPUSH_WEBHOOKS_MAX_QUEUE",
         "WSPUSH_WEBHOOKS_MAX_BATCH",
         "WSPUSH_WEBHOOKS_TLS_VERIFY",
+        "WSPUSH_LIMITS_CONNECTIONS_PER_NODE",
+        "WSPUSH_LIMITS_CONNECTIONS_PER_USER",
+        "WSPUSH_LIMITS_CONNECTIONS_PER_IP",
+        "WSPUSH_LIMITS_CONNECTS_PER_SECOND_PER_IP",
+        "WSPUSH_LIMITS_COMMANDS_PER_SECOND",
+        "WSPUSH_LIMITS_COMMANDS_BURST",
+        "WSPUSH_LIMITS_HISTORY_READS_PER_SECOND",
+        "WSPUSH_LIMITS_PRESENCE_READS_PER_SECOND",
+        "WSPUSH_LIMITS_MAX_HEADER_BYTES",
+        "WSPUSH_LIMITS_MAX_URL_BYTES",
     };
     EXPECT_EQ(configEnvironmentVariables(), documented);
 }

@@ -234,7 +234,8 @@ TEST(Recovery, AClientWhoseSessionIsGoneRecoversWithSince) {
 // would sit on the engine's idle list and be forgotten under the filler traffic below, and the
 // channel would come back under a new epoch: the survivor would see no next message.
 TEST(Recovery, SubscribeUnsubscribeRaceAcrossLoopsKeepsTheStream) {
-    DaemonProcess daemon(json{{"log", {{"level", "info"}}}});
+    // Each churner subscribes and unsubscribes as fast as it can, far past the default command rate.
+    DaemonProcess daemon(json{{"log", {{"level", "info"}}}, {"limits", {{"commands_per_second", 0}}}});
     std::atomic<bool> stop{false};
     std::thread publisher([&] {
         HttpTestClient http(daemon.apiPort());

@@ -61,13 +61,20 @@ bool WsTestClient::connect(unsigned short port, const WsConnectOptions& options)
     messages_.clear();
     readBuffer_.clear();
     extensions_.clear();
+    handshakeStatus_ = 0;
+    handshakeBody_.clear();
     auto deadline = Clock::now() + options.timeout;
     auto& socket = beast::get_lowest_layer(*ws_).socket();
     beast::error_code ec;
-    if (options.receiveBufferSize > 0) {
+    if (options.receiveBufferSize > 0 || !options.localAddress.empty()) {
         // Must precede connect: the window scale is fixed by the SYN.
         socket.open(tcp::v4(), ec);
-        if (!ec) socket.set_option(net::socket_base::receive_buffer_size(options.receiveBufferSize), ec);
+        if (!ec && options.receiveBufferSize > 0)
+            socket.set_option(net::socket_base::receive_buffer_size(options.receiveBufferSize), ec);
+        if (!ec && !options.localAddress.empty()) {
+            auto local = net::ip::make_address(options.localAddress, ec);
+            if (!ec) socket.bind(tcp::endpoint(local, 0), ec);
+        }
         if (ec) {
             lastError_ = "socket setup: " + ec.message();
             return false;
@@ -97,6 +104,11 @@ bool WsTestClient::connect(unsigned short port, const WsConnectOptions& options)
         deflate.client_enable = true;
         ws_->set_option(deflate);
     }
+    if (!options.headers.empty())
+        ws_->set_option(
+            websocket::stream_base::decorator([headers = options.headers](websocket::request_type& request) {
+                for (const auto& [name, value] : headers) request.set(name, value);
+            }));
     bool handshaken = false;
     beast::error_code handshakeError;
     websocket::response_type response;
@@ -110,6 +122,8 @@ bool WsTestClient::connect(unsigned short port, const WsConnectOptions& options)
         lastError_ = "WebSocket handshake timed out";
         return false;
     }
+    handshakeStatus_ = response.result_int();
+    handshakeBody_ = response.body();
     if (handshakeError) {
         lastError_ = "WebSocket handshake: " + handshakeError.message() + " (HTTP " +
                      std::to_string(response.result_int()) + ")";

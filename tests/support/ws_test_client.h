@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -31,9 +32,13 @@ inline constexpr int kAbnormalClosure = 1006;
 
 struct WsConnectOptions {
     std::string path = "/ws";
-    bool offerDeflate = false;  // offer permessage-deflate in the handshake
-    int receiveBufferSize = 0;  // SO_RCVBUF set before connecting; 0 keeps the kernel's default
-    Millis timeout = 5000ms;    // TCP connect + WebSocket handshake
+    bool offerDeflate = false;                   // offer permessage-deflate in the handshake
+    int receiveBufferSize = 0;                   // SO_RCVBUF set before connecting; 0 keeps the kernel's default
+    Millis timeout = 5000ms;                     // TCP connect + WebSocket handshake
+    std::map<std::string, std::string> headers;  // added to the upgrade request, e.g. Origin
+    // Connect from this local address ("127.0.0.2": another loopback address, as another host
+    // would); empty: the kernel's choice.
+    std::string localAddress;
 };
 
 struct WsFrame {
@@ -70,6 +75,10 @@ public:
     // Whether the server accepted permessage-deflate (its 101 response's Sec-WebSocket-Extensions).
     bool deflateNegotiated() const;
     std::string handshakeExtensions() const { return extensions_; }
+    // The status and body of the last upgrade's HTTP response (101 and "" when it succeeded; 0
+    // when none arrived), e.g. a refusal's 429 and JSON error body.
+    unsigned handshakeStatus() const { return handshakeStatus_; }
+    std::string handshakeBody() const { return handshakeBody_; }
     std::string lastError() const { return lastError_; }
 
     bool sendText(const std::string& text, Millis timeout = 2000ms);
@@ -129,6 +138,8 @@ private:
     std::deque<WsFrame> frames_;
     std::deque<nlohmann::json> messages_;
     std::string extensions_;
+    unsigned handshakeStatus_ = 0;
+    std::string handshakeBody_;
     std::string lastError_;
     std::uint64_t nextId_ = 1;
 };

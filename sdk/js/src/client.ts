@@ -714,9 +714,11 @@ export class Wspush extends Emitter<ClientEvents> {
                 // A server that does not know `since` recovered nothing.
                 if (since && reply) info.recovered = reply.recovered === true;
                 sub.subscribed(info);
-            } else if (err instanceof ServerError && err.code == 115) {
-                // The server's engine (Redis) is unavailable for now: the subscription waits and
-                // tries again, with backoff, rather than end over an outage that heals by itself.
+            } else if (err instanceof ServerError && (err.code == 115 || err.code == 116)) {
+                // 115: the server's engine (Redis) is unavailable for now; 116: this connection
+                // sent more commands than the server's rate allows (many subscriptions made at
+                // once, as after a reconnect). Either heals by itself: the subscription waits and
+                // tries again, with backoff, rather than end.
                 if (!current()) return;
                 const delay = backoffDelay(sub.retries++, { min: this.opts.minReconnectDelay, max: this.opts.maxReconnectDelay });
                 clearTimeout(sub.retryTimer);

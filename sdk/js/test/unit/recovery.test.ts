@@ -211,31 +211,36 @@ test("the same offset on another channel or in another epoch is not a duplicate"
     assert.deepEqual(otherGot, [41]);
 });
 
-test("a subscribe refused with 115 (the server's engine unavailable) is tried again with backoff, with since", () => {
-    const server = new FakeServer();
-    const client = new Wspush("ws://test/ws", { transport: server.transport, minReconnectDelay: 1000, maxReconnectDelay: 8000 });
-    client.connect();
-    server.last.accept();
-    const sub = client.subscribe("news");
-    const infos: SubscribedInfo[] = [];
-    const errors: unknown[] = [];
-    sub.on("subscribed", (i) => infos.push(i));
-    sub.on("error", (e) => errors.push(e));
-    const socket = server.last;
-    for (let attempt = 1; attempt <= 3; attempt++) {
-        const sent = socket.sentOfType("subscribe");
-        assert.equal(sent.length, attempt);
-        socket.push({ id: sent.at(-1).id, type: "error", code: 115, message: "temporarily unavailable: retry" });
-        assert.equal(sub.state, "subscribing", "the subscription waits");
-        mock.timers.tick(Math.min(8000, 1000 * 2 ** (attempt - 1)) / 2 - 1); // random() is 0.5
-        assert.equal(socket.sentOfType("subscribe").length, attempt, "not before its delay");
-        mock.timers.tick(1);
-        assert.equal(socket.sentOfType("subscribe").length, attempt + 1);
-    }
-    const last = socket.sentOfType("subscribe").at(-1);
-    socket.push({ id: last.id, type: "subscribed", channel: "news", offset: 3, epoch: "E" });
-    assert.equal(sub.state, "subscribed");
-    assert.equal(infos.length, 1);
-    assert.deepEqual(errors, []);
-    assert.equal(client.getSubscription("news"), sub);
-});
+for (const [code, why] of [
+    [115, "the server's engine unavailable"],
+    [116, "too many requests"],
+] as const) {
+    test(`a subscribe refused with ${code} (${why}) is tried again with backoff, with since`, () => {
+        const server = new FakeServer();
+        const client = new Wspush("ws://test/ws", { transport: server.transport, minReconnectDelay: 1000, maxReconnectDelay: 8000 });
+        client.connect();
+        server.last.accept();
+        const sub = client.subscribe("news");
+        const infos: SubscribedInfo[] = [];
+        const errors: unknown[] = [];
+        sub.on("subscribed", (i) => infos.push(i));
+        sub.on("error", (e) => errors.push(e));
+        const socket = server.last;
+        for (let attempt = 1; attempt <= 3; attempt++) {
+            const sent = socket.sentOfType("subscribe");
+            assert.equal(sent.length, attempt);
+            socket.push({ id: sent.at(-1).id, type: "error", code, message: why });
+            assert.equal(sub.state, "subscribing", "the subscription waits");
+            mock.timers.tick(Math.min(8000, 1000 * 2 ** (attempt - 1)) / 2 - 1); // random() is 0.5
+            assert.equal(socket.sentOfType("subscribe").length, attempt, "not before its delay");
+            mock.timers.tick(1);
+            assert.equal(socket.sentOfType("subscribe").length, attempt + 1);
+        }
+        const last = socket.sentOfType("subscribe").at(-1);
+        socket.push({ id: last.id, type: "subscribed", channel: "news", offset: 3, epoch: "E" });
+        assert.equal(sub.state, "subscribed");
+        assert.equal(infos.length, 1);
+        assert.deepEqual(errors, []);
+        assert.equal(client.getSubscription("news"), sub);
+    });
+}
