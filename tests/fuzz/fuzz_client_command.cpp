@@ -84,6 +84,7 @@ public:
     void connectAccepted() override {}
     EventLoop& loop() override { return loop_; }
     const std::string& id() const override { return id_; }
+    std::string peer() const override { return "192.0.2.1"; }
     std::shared_ptr<void> keepAlive() override { return shared_from_this(); }
 
     ClientProtocol* protocol = nullptr;
@@ -107,6 +108,11 @@ Config fuzzConfig() {
     chat.join_leave = true;
     chat.default_qos = 1;
     config.namespaces["chat"] = chat;
+    // The rate limits' refusals too (the clock stands still: a bucket never refills).
+    config.limits.commands_per_second = 20;
+    config.limits.history_reads_per_second = 4;
+    config.limits.presence_reads_per_second = 4;
+    config.limits.connections_per_user = 1;
     return config;
 }
 

@@ -1,5 +1,5 @@
-// Drives the HTTP API from raw bytes: Beast's request parser, with the body and header limits
-// HttpSession sets, then HttpApi::handle (src/api/http_api.cpp) on a real node with the in-memory
+// Drives the HTTP API from raw bytes: Beast's request parser, with the body, header and URL limits
+// HttpSession applies, then HttpApi::handle (src/api/http_api.cpp) on a real node with the in-memory
 // engine and an API key, as HttpSession turns a request into an ApiRequest. Up to 8 pipelined
 // requests per input, so a publish can be followed by the history, idempotent replays and so on.
 //
@@ -37,8 +37,6 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 
 constexpr std::size_t kMaxRequestsPerInput = 8;
-// HttpSession's header limit (src/transport/http_session.cpp).
-constexpr std::size_t kHeaderLimit = 16 * 1024;
 
 void check(bool condition, const char* what) {
     if (!condition) {
@@ -109,7 +107,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     for (std::size_t requests = 0; requests < kMaxRequestsPerInput && !input.empty(); ++requests) {
         http::request_parser<http::string_body> parser;
         parser.body_limit(node.config().api.max_body_size);
-        parser.header_limit(kHeaderLimit);
+        parser.header_limit(static_cast<std::uint32_t>(node.config().limits.max_header_bytes));
         parser.eager(true);
         beast::error_code ec;
         while (!parser.is_done()) {
@@ -125,7 +123,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                 break;
             }
         }
-        if (ec || !parser.is_done()) break;  // HttpSession answers 413 or closes: HttpApi never sees it
+        // HttpSession answers 413, 431 or 414, or closes: HttpApi never sees these.
+        if (ec || !parser.is_done() || parser.get().target().size() > node.config().limits.max_url_bytes) break;
 
         ApiRequest request = toApiRequest(parser.get(), context);
         int answers = 0;

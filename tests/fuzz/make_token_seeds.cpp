@@ -13,8 +13,8 @@
 namespace {
 
 using nlohmann::json;
-using wspush::testing::signJwt;
 using wspush::testing::signJws;
+using wspush::testing::signJwt;
 using wspush::testing::TestKey;
 
 void write(const std::string& path, const std::string& text) {
