@@ -35,7 +35,7 @@ export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 # -O1 and line tables only: the sanitizer build was half of the test command's time on 2 cores,
 # and its reports need no more than file:line.
 run_suite build-asan "wspushd wspush_unit_tests wspush_integration_tests wspush_fuzz_targets" \
-  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
+  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
   -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1" -DWSPUSH_SANITIZE=ON -DWSPUSH_FUZZ=ON
 
 echo "=== fuzz: each libFuzzer target for 45 s on its seed corpus"
