@@ -2,13 +2,14 @@
 # Installs the Debian 12 packages wspush needs to build, run and test. Idempotent: apt-get runs
 # only when something is missing. Usage: scripts/install-deps.sh [build|test]
 #   build: the C++ toolchain and libraries, and Node.js + npm for the JavaScript SDK's bundle
-#   test:  also Chromium (the SDK's browser test), jq (bench/smoke.sh), and redis-server and
-#          redis-sentinel (the Redis client's tests run real servers)
+#   test:  also Chromium (the SDK's browser test), jq (bench/smoke.sh), redis-server and
+#          redis-sentinel (the Redis client's tests run real servers), and clang 14 with its
+#          runtimes (the sanitizer build and the libFuzzer targets)
 set -euo pipefail
 
 build_packages=(g++ cmake ninja-build pkg-config libboost1.81-dev nlohmann-json3-dev libspdlog-dev
                 libhiredis-dev zlib1g-dev libssl-dev libgtest-dev curl ca-certificates)
-test_packages=(procps jq chromium redis-server redis-sentinel)
+test_packages=(procps jq chromium redis-server redis-sentinel clang libclang-rt-14-dev)
 
 packages=("${build_packages[@]}")
 if [ "${1:-build}" = test ]; then packages+=("${test_packages[@]}"); fi

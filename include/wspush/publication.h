@@ -16,6 +16,10 @@ namespace wspush {
 struct StreamPosition {
     std::uint64_t offset = 0;
     std::string epoch;
+
+    // The same position of the same stream (InboxDevice's defaulted == compares cursors). No
+    // ordering: offsets of different epochs are not comparable.
+    bool operator==(const StreamPosition&) const = default;
 };
 
 // Counts what became of one publication, for a backend that asked to wait for acknowledgements

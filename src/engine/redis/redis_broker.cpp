@@ -670,7 +670,7 @@ void RedisBroker::trimHistory(std::string_view channel, StreamPosition upTo) {
 }
 
 void RedisBroker::publishEvent(std::string_view channel, std::string frame) {
-    withShardOf(channel, [this, pubsub = keys_.pubsub(channel), frame = std::move(frame)](auto shard) mutable {
+    withShardOf(channel, [pubsub = keys_.pubsub(channel), frame = std::move(frame)](auto shard) mutable {
         auto* commands = std::get_if<RedisConnection*>(&shard);
         if (commands == nullptr) return;  // at most once
         (*commands)->command({"PUBLISH", std::move(pubsub), std::string(kEventPrefix) + frame}, [](RedisResult) {});
