@@ -210,7 +210,7 @@ bool ClientProtocol::acceptTokenChannels(std::optional<std::uint64_t> id, std::v
     };
     std::sort(channels.begin(), channels.end());
     channels.erase(std::unique(channels.begin(), channels.end()), channels.end());
-    if (channels.size() >= node_.config().websocket.max_subscriptions)
+    if (channels.size() > node_.config().websocket.max_subscriptions)
         return refuse("the token names more channels than websocket.max_subscriptions allows");
     for (const std::string& channel : channels) {
         switch (node_.checkChannel(channel)) {
