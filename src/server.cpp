@@ -138,8 +138,16 @@ bool Server::open() {
         spdlog::info("serving {} static files from {}", loaded->fileCount(), config.static_files.root);
         api_.serveStaticFiles(std::move(loaded));
     }
+    if (config.tls.enabled()) {
+        auto context = loadTlsContext(config.tls);
+        if (auto* problem = std::get_if<std::string>(&context)) {
+            spdlog::critical("cannot serve TLS: {}", *problem);
+            return false;
+        }
+        tls_ = std::make_unique<TlsContextStore>(std::get<std::shared_ptr<TlsContext>>(std::move(context)));
+    }
     bool separateApi = config.api.listen.has_value();
-    publicListener_ = std::make_shared<Listener>(node_, api_, origins_, loops_, loops_.at(0),
+    publicListener_ = std::make_shared<Listener>(node_, api_, origins_, tls_.get(), loops_, loops_.at(0),
                                                  ListenerRoutes{true, !separateApi}, mode);
     boost::system::error_code ec;
     if (!publicListener_->open(config.listen, ec)) {
@@ -147,8 +155,9 @@ bool Server::open() {
         return false;
     }
     if (separateApi) {
-        apiListener_ =
-            std::make_shared<Listener>(node_, api_, origins_, loops_, loops_.at(0), ListenerRoutes{false, true}, mode);
+        // Plain: the API listens where only backends reach it (docs/security.md).
+        apiListener_ = std::make_shared<Listener>(node_, api_, origins_, nullptr, loops_, loops_.at(0),
+                                                  ListenerRoutes{false, true}, mode);
         if (!apiListener_->open(*config.api.listen, ec)) {
             spdlog::critical("cannot listen on {}:{} (api.listen): {}", config.api.listen->host,
                              config.api.listen->port, ec.message());
@@ -157,8 +166,8 @@ bool Server::open() {
     }
     spdlog::info("wspush {} node \"{}\": {} event loops, engine {}", Node::version(), node_.name(), loops_.size(),
                  node_.engineName());
-    spdlog::info("listening on {}:{} (WebSocket at {}{})", config.listen.host, publicListener_->port(),
-                 config.websocket.path, separateApi ? ", /healthz" : ", HTTP API");
+    spdlog::info("listening on {}:{}{} (WebSocket at {}{})", config.listen.host, publicListener_->port(),
+                 tls_ ? " over TLS" : "", config.websocket.path, separateApi ? ", /healthz" : ", HTTP API");
     if (apiListener_) spdlog::info("HTTP API listening on {}:{}", config.api.listen->host, apiListener_->port());
     if (config.api.keys.empty())
         spdlog::warn("no API key configured (api.keys): the HTTP API answers loopback clients only");
@@ -190,30 +199,43 @@ int Server::run() {
     return 0;
 }
 
-void Server::reloadCredentials() {
+void Server::reload() {
     if (!options_.reloadConfig) {
         spdlog::info("received SIGHUP: nothing to reload (no config file)");
         return;
     }
-    spdlog::info("received SIGHUP: reloading API keys and token keys");
+    spdlog::info("received SIGHUP: reloading API keys, token keys{}", tls_ ? " and the TLS certificate" : "");
     // A few small local files, read on loop 0: the pause is far below a Redis round trip.
     auto config = options_.reloadConfig();
-    if (!config) return;  // reloadConfig logged why; the current credentials stay
+    if (!config) return;  // reloadConfig logged why; everything current stays
+    auto refuse = [](const std::string& why) {
+        spdlog::error("reload refused, keeping the current keys and certificate: {}", why);
+    };
     auto credentials = loadCredentials(*config);
-    if (auto* problem = std::get_if<ConfigError>(&credentials)) {
-        spdlog::error("reload refused, keeping the current keys: {}", problem->describe());
-        return;
+    if (auto* problem = std::get_if<ConfigError>(&credentials)) return refuse(problem->describe());
+    // The listener is plain or TLS for the process's life: the kind is chosen by the socket type.
+    if (config->tls.enabled() != (tls_ != nullptr))
+        return refuse(tls_ ? "tls.cert is gone: turning TLS off needs a restart"
+                           : "tls.cert is set: turning TLS on needs a restart");
+    std::shared_ptr<TlsContext> context;
+    if (tls_) {
+        auto loaded = loadTlsContext(config->tls);
+        if (auto* problem = std::get_if<std::string>(&loaded)) return refuse(*problem);
+        context = std::get<std::shared_ptr<TlsContext>>(std::move(loaded));
     }
-    const auto& loaded = std::get<Credentials>(credentials);
-    spdlog::info("reloaded: {} API key(s), token verification {}", loaded.apiKeys.size(), loaded.tokens ? "on" : "off");
+    const auto& keys = std::get<Credentials>(credentials);
+    spdlog::info("reloaded: {} API key(s), token verification {}{}", keys.apiKeys.size(), keys.tokens ? "on" : "off",
+                 context ? ", TLS certificate " + config->tls.cert : "");
     node_.credentials().replace(std::get<Credentials>(std::move(credentials)));
+    // New handshakes use it; connections made with the old certificate keep going.
+    if (context) tls_->replace(std::move(context));
 }
 
 void Server::waitForSignal() {
     signals_.async_wait([this](boost::system::error_code ec, int signal) {
         if (ec) return;
         if (signal == SIGHUP) {
-            reloadCredentials();
+            reload();
         } else if (!shuttingDown_) {
             spdlog::info("received {}, draining connections (again to stop at once)",
                          signal == SIGTERM ? "SIGTERM" : "SIGINT");

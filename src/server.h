@@ -16,6 +16,7 @@
 #include "node/node.h"
 #include "transport/listener.h"
 #include "transport/origin_policy.h"
+#include "transport/tls_context.h"
 #include "webhooks/webhook_pipeline.h"
 #include "wspush/config.h"
 
@@ -49,15 +50,17 @@ private:
     void sendHeartbeat();
     // Every third of presence_ttl on loop 0: each loop adds its presence entries again.
     void refreshPresence();
-    // SIGHUP: API keys and token keys from the configuration read again; nothing else changes.
-    void reloadCredentials();
+    // SIGHUP: API keys, token keys and the TLS certificate from the configuration read again, all
+    // or nothing (one that does not load keeps every current one); nothing else changes.
+    void reload();
 
     ServerOptions options_;
     // Declaration order is destruction order reversed: the loops (and the connections their
     // handlers own) go before the node those connections use.
     Node node_;
     HttpApi api_;
-    OriginPolicy origins_;  // websocket.allowed_origins, read by every loop's upgrades
+    OriginPolicy origins_;                  // websocket.allowed_origins, read by every loop's upgrades
+    std::unique_ptr<TlsContextStore> tls_;  // the public listener's, when tls.cert is set
     EventLoopPool loops_;
     std::shared_ptr<Listener> publicListener_;
     std::shared_ptr<Listener> apiListener_;

@@ -175,6 +175,16 @@ struct InboxConfig {
     Seconds device_ttl{30 * 24 * 3600};   // a device not seen for this long is forgotten
 };
 
+// TLS on the public listener (wss:// and https://), for deployments without a proxy in front;
+// nginx in front stays the recommended setup (docs/security.md). Both files are read again on
+// SIGHUP, so a renewed certificate is served without a restart. api.listen stays plain.
+struct TlsConfig {
+    std::string cert;                 // PEM: the certificate chain, leaf first; empty with `key`: no TLS
+    std::string key;                  // PEM: the certificate's private key, unencrypted
+    std::string min_version = "1.2";  // "1.2" or "1.3"
+    bool enabled() const { return !cert.empty(); }
+};
+
 // Files served over plain HTTP on the public listener, e.g. the SDK's demo page. Off when `root`
 // is empty. The folder is read once at startup (so serving never blocks an event loop); restart
 // to pick up changes.
@@ -252,6 +262,7 @@ struct Config {
     RedisConfig redis;
     WebhooksConfig webhooks;
     LimitsConfig limits;
+    TlsConfig tls;
 
     // The options of `channel`'s namespace, or nullptr when its namespace is not configured.
     const NamespaceConfig* namespaceFor(std::string_view channel) const;

@@ -149,6 +149,7 @@ private:
     static void readValue(const json& v, const std::string& path, std::vector<WebhookEndpointConfig>& out);
     static void readValue(const json& v, const std::string& path, WebhooksConfig& out);
     static void readValue(const json& v, const std::string& path, LimitsConfig& out);
+    static void readValue(const json& v, const std::string& path, TlsConfig& out);
 
     const json& object_;
     std::string path_;
@@ -512,6 +513,18 @@ void ObjectReader::readValue(const json& v, const std::string& path, LimitsConfi
         fail(join(path, "max_url_bytes"), "must be 256 to 1048576");
 }
 
+void ObjectReader::readValue(const json& v, const std::string& path, TlsConfig& out) {
+    ObjectReader r(v, path);
+    r.read("cert", out.cert);
+    r.read("key", out.key);
+    r.read("min_version", out.min_version);
+    r.rejectUnknownKeys();
+    if (out.cert.empty() != out.key.empty())
+        fail(join(path, out.cert.empty() ? "cert" : "key"), "tls.cert and tls.key go together: set both or neither");
+    if (out.min_version != "1.2" && out.min_version != "1.3")
+        fail(join(path, "min_version"), "must be \"1.2\" or \"1.3\"");
+}
+
 Config readConfig(const json& document) {
     Config c;
     ObjectReader r(document, "");
@@ -534,6 +547,7 @@ Config readConfig(const json& document) {
     r.read("redis", c.redis);
     r.read("webhooks", c.webhooks);
     r.read("limits", c.limits);
+    r.read("tls", c.tls);
     r.rejectUnknownKeys();
     if (c.engine != "memory" && c.engine != "redis") fail("engine", "must be \"memory\" or \"redis\"");
     if (c.engine == "redis" && !c.redis.sentinel && c.redis.addresses.empty())
@@ -632,6 +646,9 @@ constexpr Overridable kOverridable[] = {
     {"limits.presence_reads_per_second", false},
     {"limits.max_header_bytes", false},
     {"limits.max_url_bytes", false},
+    {"tls.cert", true},
+    {"tls.key", true},
+    {"tls.min_version", true},
 };
 
 std::string environmentName(std::string_view path) {

@@ -65,6 +65,9 @@ std::string renderPrometheus(const std::vector<const LoopMetrics*>& loops, const
            sum(&LoopMetrics::tokensRefused));
     metric("wspush_token_expiry_closes_total", "counter", "Connections closed with 4006 as their token expired.",
            sum(&LoopMetrics::tokenExpiryCloses));
+    metric("wspush_tls_handshake_failures_total", "counter",
+           "TLS connections that failed or timed out in their handshake (tls.cert).",
+           sum(&LoopMetrics::tlsHandshakeFailures));
     metric("wspush_subscribes_refused_total", "counter",
            "Subscribes refused by their namespace's subscribe permission (errors 103 and 114).",
            sum(&LoopMetrics::subscribesRefused));

@@ -52,12 +52,13 @@ struct LoopMetrics {
     Counter qosAbandoned;      // QoS deliveries unfinished when their session ended
     Counter sessionsResumed;
     Counter sessionsEnded;
-    Counter subscriptionsLost;  // the hub found a gap or an epoch change: "insufficient state"
-    Counter recoveries;         // subscribes with `since` answered recovered:true
-    Counter recoveryMisses;     // … answered recovered:false
-    Counter tokensRefused;      // connection tokens refused at connect or refresh (invalid or expired)
-    Counter tokenExpiryCloses;  // connections closed with 4006 as their token expired
-    Counter subscribesRefused;  // subscribes refused by the namespace's `subscribe` permission (103, 114)
+    Counter subscriptionsLost;     // the hub found a gap or an epoch change: "insufficient state"
+    Counter recoveries;            // subscribes with `since` answered recovered:true
+    Counter recoveryMisses;        // … answered recovered:false
+    Counter tokensRefused;         // connection tokens refused at connect or refresh (invalid or expired)
+    Counter tokenExpiryCloses;     // connections closed with 4006 as their token expired
+    Counter tlsHandshakeFailures;  // TLS connections that ended before or in their handshake
+    Counter subscribesRefused;     // subscribes refused by the namespace's `subscribe` permission (103, 114)
     // Refused by a limit (docs/security.md, "Limits"): WebSocket upgrades and HTTP requests
     // before they are served, and `connect`s past limits.connections_per_user.
     Counter refusedNodeLimit;       // 503, connections_per_node

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 #include <boost/asio/dispatch.hpp>
+#include <boost/asio/ssl/error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
@@ -18,6 +19,8 @@ namespace net = boost::asio;
 namespace {
 // Between keep-alive requests. The first request must arrive within the handshake timeout.
 constexpr std::chrono::seconds kKeepAliveTimeout{60};
+// For the client's close_notify after ours: a client that never answers costs no more than this.
+constexpr std::chrono::seconds kTlsShutdownTimeout{2};
 
 // The length of the target in the request line at the start of `head`, as far as it was read: a
 // header block over the limit is a target over its own limit (414) or too many headers (431).
@@ -31,42 +34,68 @@ std::size_t targetLength(std::string_view head) {
 
 }  // namespace
 
-HttpSession::HttpSession(Node& node, HttpApi& api, const OriginPolicy& origins, EventLoop& loop,
-                         net::ip::tcp::socket socket, ListenerRoutes routes, SessionMode websocketMode)
+template <class Stream>
+HttpSession<Stream>::HttpSession(Node& node, HttpApi& api, const OriginPolicy& origins, EventLoop& loop, Stream stream,
+                                 ListenerRoutes routes, SessionMode websocketMode)
     : node_(node),
       api_(api),
       origins_(origins),
       loop_(loop),
       routes_(routes),
       websocketMode_(websocketMode),
-      stream_(std::move(socket)),
-      peer_(peerAddressOf(stream_.socket())) {
+      stream_(std::move(stream)),
+      peer_(peerAddressOf(tcpSocketOf(stream_))) {
     fromLoopback_ = peer_.is_loopback();
     loop_.attach(this);
     loop_.metrics().httpConnections.add();
 }
 
-HttpSession::~HttpSession() {
+template <class Stream>
+HttpSession<Stream>::~HttpSession() {
     loop_.detach(this);
     loop_.metrics().httpConnections.sub();
 }
 
-void HttpSession::start() {
+template <class Stream>
+void HttpSession<Stream>::start() {
+    if constexpr (kTls) {
+        // The handshake, then the first request, within the handshake timeout (doRead).
+        beast::get_lowest_layer(stream_).expires_after(std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+            node_.config().websocket.handshake_timeout));
+        stream_.async_handshake(net::ssl::stream_base::server,
+                                beast::bind_front_handler(&HttpSession::onHandshake, this->shared_from_this()));
+    } else {
+        doRead();
+    }
+}
+
+template <class Stream>
+void HttpSession<Stream>::onHandshake(beast::error_code ec) {
+    if (ec) {
+        // Scanners, plain HTTP on the TLS port, expired certificates on the client's side: common
+        // and harmless, so counted rather than logged above debug.
+        loop_.metrics().tlsHandshakeFailures.add();
+        spdlog::debug("tls handshake from {} failed: {}", peer_.to_string(), ec.message());
+        return close();
+    }
     doRead();
 }
 
-void HttpSession::doRead() {
+template <class Stream>
+void HttpSession<Stream>::doRead() {
     parser_.emplace();
     parser_->body_limit(node_.config().api.max_body_size);
     parser_->header_limit(static_cast<std::uint32_t>(node_.config().limits.max_header_bytes));
     auto timeout = firstRequest_ ? std::chrono::duration_cast<std::chrono::steady_clock::duration>(
                                        node_.config().websocket.handshake_timeout)
                                  : std::chrono::steady_clock::duration(kKeepAliveTimeout);
-    stream_.expires_after(timeout);
-    http::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&HttpSession::onRead, shared_from_this()));
+    if (!kTls || !firstRequest_) beast::get_lowest_layer(stream_).expires_after(timeout);  // TLS: start() set it
+    http::async_read(stream_, buffer_, *parser_,
+                     beast::bind_front_handler(&HttpSession<Stream>::onRead, this->shared_from_this()));
 }
 
-void HttpSession::onRead(beast::error_code ec, std::size_t) {
+template <class Stream>
+void HttpSession<Stream>::onRead(beast::error_code ec, std::size_t) {
     if (ec == http::error::body_limit) {
         keepAlive_ = false;  // the rest of the body is still on the wire: answer, then close
         busy_ = true;
@@ -82,7 +111,8 @@ void HttpSession::onRead(beast::error_code ec, std::size_t) {
                       loop_.metrics().refusedHeaderTooLarge);
     }
     if (ec) {
-        if (ec != http::error::end_of_stream && ec != beast::error::timeout && ec != net::error::operation_aborted)
+        if (ec != http::error::end_of_stream && ec != beast::error::timeout && ec != net::error::operation_aborted &&
+            ec != net::ssl::error::stream_truncated)
             spdlog::debug("http read failed: {}", ec.message());
         return close();
     }
@@ -121,13 +151,14 @@ void HttpSession::onRead(beast::error_code ec, std::size_t) {
         auto timer = std::make_shared<net::steady_timer>(executor, delay);
         timer->async_wait([timer, task = std::move(task)](const beast::error_code&) { task(); });
     };
-    api_.handle(apiRequest, routes_, [self = shared_from_this()](ApiResponse response) {
+    api_.handle(apiRequest, routes_, [self = this->shared_from_this()](ApiResponse response) {
         net::dispatch(self->stream_.get_executor(),
                       [self, response = std::move(response)]() mutable { self->respond(std::move(response)); });
     });
 }
 
-void HttpSession::refuse(ApiErrorCode code, std::string_view message, Counter& refusals) {
+template <class Stream>
+void HttpSession<Stream>::refuse(ApiErrorCode code, std::string_view message, Counter& refusals) {
     refusals.add();
     spdlog::debug("http request from {} refused: {}", peer_.to_string(), message);
     keepAlive_ = false;  // the rest of the request may still be on the wire: answer, then close
@@ -136,7 +167,8 @@ void HttpSession::refuse(ApiErrorCode code, std::string_view message, Counter& r
     respond(HttpApi::error(code, message));
 }
 
-void HttpSession::upgrade(WebSocketSession::Request request) {
+template <class Stream>
+void HttpSession<Stream>::upgrade(WebSocketRequest request) {
     // Refusals are plain HTTP answers with the API's error body, before the WebSocket handshake,
     // so that a client (or the proxy in front) can tell why.
     LoopMetrics& metrics = loop_.metrics();
@@ -158,12 +190,14 @@ void HttpSession::upgrade(WebSocketSession::Request request) {
                               metrics.refusedIpRate);
         }
     }
-    auto session = std::make_shared<WebSocketSession>(node_, loop_, stream_.release_socket(), websocketMode_,
-                                                      std::get<ConnectionGate::Ticket>(std::move(admission)));
+    auto session =
+        std::make_shared<WebSocketSession<Stream>>(node_, loop_, UpgradedStream<Stream>::from(stream_), websocketMode_,
+                                                   std::get<ConnectionGate::Ticket>(std::move(admission)));
     session->start(std::move(request));
 }
 
-void HttpSession::respond(ApiResponse response) {
+template <class Stream>
+void HttpSession<Stream>::respond(ApiResponse response) {
     if (response.wasPublish) loop_.metrics().observePublishLatency(std::chrono::steady_clock::now() - received_);
     response_ = {};
     response_.version(version_);
@@ -181,30 +215,46 @@ void HttpSession::respond(ApiResponse response) {
     response_.keep_alive(keepAlive);
     response_.prepare_payload();
     if (headRequest_) response_.body().clear();  // HEAD: the GET's headers, Content-Length included, no body
-    stream_.expires_after(std::chrono::seconds(30));
+    beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(30));
     http::async_write(stream_, response_,
-                      beast::bind_front_handler(&HttpSession::onWrite, shared_from_this(), keepAlive));
+                      beast::bind_front_handler(&HttpSession<Stream>::onWrite, this->shared_from_this(), keepAlive));
 }
 
-void HttpSession::onWrite(bool keepAlive, beast::error_code ec, std::size_t) {
+template <class Stream>
+void HttpSession<Stream>::onWrite(bool keepAlive, beast::error_code ec, std::size_t) {
     busy_ = false;
     if (ec) {
         spdlog::debug("http write failed: {}", ec.message());
         return close();
     }
-    if (!keepAlive || draining_) return close();
+    if (!keepAlive || draining_) return closeAfterResponse();
     doRead();
 }
 
-void HttpSession::drain() {
+template <class Stream>
+void HttpSession<Stream>::drain() {
     draining_ = true;
     if (!busy_) close();  // idle between requests: nothing to finish
 }
 
-void HttpSession::close() {
+template <class Stream>
+void HttpSession<Stream>::close() {
     beast::error_code ignored;
-    stream_.socket().shutdown(net::ip::tcp::socket::shutdown_both, ignored);
-    stream_.close();
+    tcpSocketOf(stream_).shutdown(net::ip::tcp::socket::shutdown_both, ignored);
+    beast::get_lowest_layer(stream_).close();
 }
+
+template <class Stream>
+void HttpSession<Stream>::closeAfterResponse() {
+    if constexpr (kTls) {
+        beast::get_lowest_layer(stream_).expires_after(kTlsShutdownTimeout);
+        stream_.async_shutdown([self = this->shared_from_this()](beast::error_code) { self->close(); });
+    } else {
+        close();
+    }
+}
+
+template class HttpSession<PlainStream>;
+template class HttpSession<TlsStream>;
 
 }  // namespace wspush

@@ -1,14 +1,14 @@
 // One HTTP/1.1 connection: serves API requests (keep-alive, pipelined in order) until it
-// upgrades to a WebSocketSession or ends.
+// upgrades to a WebSocketSession or ends. Over TLS (tls.cert), it begins with the TLS handshake.
 #pragma once
 
 #include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
+#include <type_traits>
 
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
 
@@ -16,15 +16,18 @@
 #include "node/event_loop.h"
 #include "node/node.h"
 #include "transport/origin_policy.h"
+#include "transport/streams.h"
 #include "transport/websocket_session.h"
 
 namespace wspush {
 
-class HttpSession final : public std::enable_shared_from_this<HttpSession>, public Connection {
+// `Stream`: PlainStream or TlsStream (streams.h).
+template <class Stream>
+class HttpSession final : public std::enable_shared_from_this<HttpSession<Stream>>, public Connection {
 public:
-    // `origins` outlives the session (the Server's).
-    HttpSession(Node& node, HttpApi& api, const OriginPolicy& origins, EventLoop& loop,
-                boost::asio::ip::tcp::socket socket, ListenerRoutes routes, SessionMode websocketMode);
+    // `origins` outlives the session (the Server's). A TlsStream has not made its handshake yet.
+    HttpSession(Node& node, HttpApi& api, const OriginPolicy& origins, EventLoop& loop, Stream stream,
+                ListenerRoutes routes, SessionMode websocketMode);
     ~HttpSession() override;
 
     void start();
@@ -32,14 +35,21 @@ public:
     void disconnect(const DisconnectTarget&) override {}  // not a client connection
 
 private:
+    static constexpr bool kTls = std::is_same_v<Stream, TlsStream>;
+
+    void onHandshake(boost::beast::error_code ec);
     void doRead();
     void onRead(boost::beast::error_code ec, std::size_t bytes);
     // A request a limit refuses (431, 414; an upgrade's 403, 503, 429): answered, then closed.
     void refuse(ApiErrorCode code, std::string_view message, Counter& refusals);
-    void upgrade(WebSocketSession::Request request);
+    void upgrade(WebSocketRequest request);
     void respond(ApiResponse response);
     void onWrite(bool keepAlive, boost::beast::error_code ec, std::size_t bytes);
+    // Ends the connection at once; with a read pending, the only way (drain, errors).
     void close();
+    // After the last response, with nothing pending: over TLS, says close_notify first, so the
+    // client can tell the end from a truncation.
+    void closeAfterResponse();
 
     Node& node_;
     HttpApi& api_;
@@ -47,7 +57,7 @@ private:
     EventLoop& loop_;
     ListenerRoutes routes_;
     SessionMode websocketMode_;
-    boost::beast::tcp_stream stream_;
+    Stream stream_;
     boost::beast::flat_buffer buffer_;
     std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_;
     boost::beast::http::response<boost::beast::http::string_body> response_;
@@ -61,5 +71,8 @@ private:
     boost::asio::ip::address peer_;  // the TCP peer, for the API's loopback rule and for logs
     bool fromLoopback_ = false;
 };
+
+extern template class HttpSession<PlainStream>;
+extern template class HttpSession<TlsStream>;
 
 }  // namespace wspush

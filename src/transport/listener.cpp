@@ -10,11 +10,12 @@ namespace wspush {
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
 
-Listener::Listener(Node& node, HttpApi& api, const OriginPolicy& origins, EventLoopPool& loops, EventLoop& acceptLoop,
-                   ListenerRoutes routes, SessionMode websocketMode)
+Listener::Listener(Node& node, HttpApi& api, const OriginPolicy& origins, const TlsContextStore* tls,
+                   EventLoopPool& loops, EventLoop& acceptLoop, ListenerRoutes routes, SessionMode websocketMode)
     : node_(node),
       api_(api),
       origins_(origins),
+      tls_(tls),
       loops_(loops),
       acceptLoop_(acceptLoop),
       routes_(routes),
@@ -72,9 +73,18 @@ void Listener::onAccept(EventLoop& loop, boost::system::error_code ec, tcp::sock
     }
     socket.set_option(tcp::no_delay(true), ec);
     net::post(loop.context(), [self = shared_from_this(), &loop, socket = std::move(socket)]() mutable {
-        std::make_shared<HttpSession>(self->node_, self->api_, self->origins_, loop, std::move(socket), self->routes_,
-                                      self->websocketMode_)
-            ->start();
+        if (self->tls_) {
+            // The context current now: a reload while the handshake runs does not touch it.
+            TlsStream stream(std::move(socket), *self->tls_->current());
+            std::make_shared<HttpSession<TlsStream>>(self->node_, self->api_, self->origins_, loop, std::move(stream),
+                                                     self->routes_, self->websocketMode_)
+                ->start();
+        } else {
+            std::make_shared<HttpSession<PlainStream>>(self->node_, self->api_, self->origins_, loop,
+                                                       PlainStream(std::move(socket)), self->routes_,
+                                                       self->websocketMode_)
+                ->start();
+        }
     });
     doAccept();
 }

@@ -1,4 +1,5 @@
-// Accepts TCP connections and hands each to an event loop, round robin, as an HttpSession.
+// Accepts TCP connections and hands each to an event loop, round robin, as an HttpSession: over
+// TLS when the listener has a TlsContextStore, in plain TCP otherwise.
 #pragma once
 
 #include <memory>
@@ -10,6 +11,7 @@
 #include "node/event_loop.h"
 #include "node/node.h"
 #include "transport/origin_policy.h"
+#include "transport/tls_context.h"
 #include "transport/websocket_session.h"
 #include "wspush/config.h"
 
@@ -17,9 +19,9 @@ namespace wspush {
 
 class Listener final : public std::enable_shared_from_this<Listener> {
 public:
-    // `origins` outlives the listener and its connections (the Server's).
-    Listener(Node& node, HttpApi& api, const OriginPolicy& origins, EventLoopPool& loops, EventLoop& acceptLoop,
-             ListenerRoutes routes, SessionMode websocketMode);
+    // `origins` and `tls` (nullptr: plain TCP) outlive the listener and its connections (the Server's).
+    Listener(Node& node, HttpApi& api, const OriginPolicy& origins, const TlsContextStore* tls, EventLoopPool& loops,
+             EventLoop& acceptLoop, ListenerRoutes routes, SessionMode websocketMode);
 
     // Binds and listens; false with `error` set when the address cannot be used.
     bool open(const Endpoint& endpoint, boost::system::error_code& error);
@@ -34,6 +36,7 @@ private:
     Node& node_;
     HttpApi& api_;
     const OriginPolicy& origins_;
+    const TlsContextStore* tls_;
     EventLoopPool& loops_;
     EventLoop& acceptLoop_;
     ListenerRoutes routes_;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <span>
+#include <type_traits>
 
 #include <spdlog/spdlog.h>
 #include <boost/beast/websocket/error.hpp>
@@ -32,30 +33,35 @@ bool isOrdinaryEnd(const beast::error_code& ec) {
 
 }  // namespace
 
-WebSocketSession::WebSocketSession(Node& node, EventLoop& loop, net::ip::tcp::socket socket, SessionMode mode,
-                                   ConnectionGate::Ticket admission)
+template <class HttpStream>
+WebSocketSession<HttpStream>::WebSocketSession(Node& node, EventLoop& loop, Transport transport, SessionMode mode,
+                                               ConnectionGate::Ticket admission)
     : node_(node),
       loop_(loop),
       mode_(mode),
       id_(randomHex(8)),
       admission_(std::move(admission)),
       protocol_(node, *this),
-      ws_(std::move(socket)),
+      ws_(std::move(transport)),
       queue_(node.config().websocket.write_queue_max_bytes, node.config().websocket.write_queue_max_frames),
       timer_(loop.context()) {
     loop_.attach(this);
 }
 
-WebSocketSession::~WebSocketSession() {
+template <class HttpStream>
+WebSocketSession<HttpStream>::~WebSocketSession() {
     loop_.detach(this);
     if (counted_) loop_.metrics().websocketConnections.sub();
 }
 
-void WebSocketSession::start(Request request) {
+template <class HttpStream>
+void WebSocketSession<HttpStream>::start(WebSocketRequest request) {
     const auto& ws = node_.config().websocket;
     // Beast's own timer guards the handshake; heartbeats are ours (armTimer), so no idle timeout here.
     ws_.set_option(
         websocket::stream_base::timeout{toClock(ws.handshake_timeout), websocket::stream_base::none(), false});
+    // The deadline HttpSession set on the TCP stream would cut the connection: Beast's takes over.
+    if constexpr (std::is_same_v<HttpStream, TlsStream>) beast::get_lowest_layer(ws_).expires_never();
     ws_.set_option(websocket::stream_base::decorator(
         [](websocket::response_type& response) { response.set(beast::http::field::server, "wspush"); }));
     if (ws.compression.enabled) {
@@ -72,10 +78,12 @@ void WebSocketSession::start(Request request) {
     ws_.auto_fragment(false);  // one message, one frame, one gathered write
     ws_.control_callback([this](websocket::frame_type, beast::string_view) { lastHeard_ = node_.clock().now(); });
 
-    ws_.async_accept(request, beast::bind_front_handler(&WebSocketSession::onAccept, shared_from_this()));
+    ws_.async_accept(request,
+                     beast::bind_front_handler(&WebSocketSession<HttpStream>::onAccept, this->shared_from_this()));
 }
 
-void WebSocketSession::onAccept(beast::error_code ec) {
+template <class HttpStream>
+void WebSocketSession<HttpStream>::onAccept(beast::error_code ec) {
     if (ec) {
         spdlog::debug("[{}] websocket handshake failed: {}", id_, ec.message());
         return finish();
@@ -96,15 +104,18 @@ void WebSocketSession::onAccept(beast::error_code ec) {
     doRead();
 }
 
-void WebSocketSession::doRead() {
+template <class HttpStream>
+void WebSocketSession<HttpStream>::doRead() {
     // The buffer a pending read prepares is held for as long as the connection stays idle, so
     // the first piece of a message is read with a small limit; the rest of a longer message
     // then comes in one piece.
     std::size_t limit = readBuffer_.size() == 0 ? kFirstReadLimit : node_.config().websocket.max_message_size;
-    ws_.async_read_some(readBuffer_, limit, beast::bind_front_handler(&WebSocketSession::onRead, shared_from_this()));
+    ws_.async_read_some(readBuffer_, limit,
+                        beast::bind_front_handler(&WebSocketSession<HttpStream>::onRead, this->shared_from_this()));
 }
 
-void WebSocketSession::onRead(beast::error_code ec, std::size_t bytes) {
+template <class HttpStream>
+void WebSocketSession<HttpStream>::onRead(beast::error_code ec, std::size_t bytes) {
     if (ec) {
         // A client that closes with 1000 says goodbye: its session need not wait for it.
         if (ec == websocket::error::closed && ws_.reason().code == websocket::close_code::normal)
@@ -137,40 +148,48 @@ void WebSocketSession::onRead(beast::error_code ec, std::size_t bytes) {
     if (state_ != State::Closed) doRead();
 }
 
-std::string WebSocketSession::peer() const {
-    return peerAddressOf(beast::get_lowest_layer(ws_)).to_string();
+template <class HttpStream>
+std::string WebSocketSession<HttpStream>::peer() const {
+    return peerAddressOf(tcpSocketOf(beast::get_lowest_layer(ws_))).to_string();
 }
 
-bool WebSocketSession::sendFrame(OutboundFrame frame) {
+template <class HttpStream>
+bool WebSocketSession<HttpStream>::sendFrame(OutboundFrame frame) {
     // Only the session attached by the protocol sends frames, and only until the close detaches it.
     if (state_ != State::Open) return false;
     return send(std::move(frame));
 }
 
-void WebSocketSession::closeFor(const Disconnect& reason) {
+template <class HttpStream>
+void WebSocketSession<HttpStream>::closeFor(const Disconnect& reason) {
     closeWith(reason, true);
 }
 
-bool WebSocketSession::hasRoom() const {
+template <class HttpStream>
+bool WebSocketSession<HttpStream>::hasRoom() const {
     const auto& ws = node_.config().websocket;
     // At least one, so that tiny bounds still let a sender make progress one write at a time.
     return queue_.bytes() < std::max<std::size_t>(ws.write_queue_max_bytes / 2, 1) &&
            queue_.frames() < std::max<std::size_t>(ws.write_queue_max_frames / 2, 1);
 }
 
-void WebSocketSession::whenWritable(std::function<void()> callback) {
+template <class HttpStream>
+void WebSocketSession<HttpStream>::whenWritable(std::function<void()> callback) {
     if (state_ == State::Open) writable_ = std::move(callback);
 }
 
-void WebSocketSession::sendReply(std::string message) {
+template <class HttpStream>
+void WebSocketSession<HttpStream>::sendReply(std::string message) {
     send(OutboundFrame::text(std::make_shared<const std::string>(std::move(message))));
 }
 
-void WebSocketSession::connectAccepted() {
+template <class HttpStream>
+void WebSocketSession<HttpStream>::connectAccepted() {
     connectDeadline_ = TimePoint::max();
 }
 
-bool WebSocketSession::send(OutboundFrame frame) {
+template <class HttpStream>
+bool WebSocketSession<HttpStream>::send(OutboundFrame frame) {
     if (state_ != State::Open) return false;
     if (!queue_.push(std::move(frame))) {
         loop_.metrics().slowConsumerCloses.add();
@@ -181,26 +200,29 @@ bool WebSocketSession::send(OutboundFrame frame) {
     if (queue_.writing() || flushDeferred_) return true;  // the write under way, or the flush, takes it
     if (loop_.delivering()) {
         flushDeferred_ = true;
-        loop_.flushAfterDeliveries(shared_from_this());
+        loop_.flushAfterDeliveries(this->shared_from_this());
         return true;
     }
     doWrite();
     return true;
 }
 
-void WebSocketSession::flushDeferred() {
+template <class HttpStream>
+void WebSocketSession<HttpStream>::flushDeferred() {
     flushDeferred_ = false;
     if (state_ != State::Closed && !queue_.writing() && queue_.hasPending()) doWrite();
 }
 
-void WebSocketSession::doWrite() {
+template <class HttpStream>
+void WebSocketSession<HttpStream>::doWrite() {
     batch_ = queue_.startBatch(writeBuffers_, &loop_.joinedFrames());
     ws_.text(!batch_.binary);
     ws_.async_write(std::span<const net::const_buffer>(writeBuffers_),
-                    beast::bind_front_handler(&WebSocketSession::onWrite, shared_from_this()));
+                    beast::bind_front_handler(&WebSocketSession<HttpStream>::onWrite, this->shared_from_this()));
 }
 
-void WebSocketSession::onWrite(beast::error_code ec, std::size_t bytes) {
+template <class HttpStream>
+void WebSocketSession<HttpStream>::onWrite(beast::error_code ec, std::size_t bytes) {
     queue_.finishBatch();
     if (ec) {
         if (!isOrdinaryEnd(ec)) spdlog::debug("[{}] write failed: {}", id_, ec.message());
@@ -215,7 +237,8 @@ void WebSocketSession::onWrite(beast::error_code ec, std::size_t bytes) {
     if (state_ == State::Closing) doClose();
 }
 
-void WebSocketSession::closeWith(const Disconnect& reason, bool announce) {
+template <class HttpStream>
+void WebSocketSession<HttpStream>::closeWith(const Disconnect& reason, bool announce) {
     if (state_ == State::Closing || state_ == State::Closed) return;
     if (state_ == State::Handshaking) return finish();
     state_ = State::Closing;
@@ -235,45 +258,52 @@ void WebSocketSession::closeWith(const Disconnect& reason, bool announce) {
     doClose();
 }
 
-void WebSocketSession::doClose() {
+template <class HttpStream>
+void WebSocketSession<HttpStream>::doClose() {
     // Beast allows one ping/pong/close at a time; the ping's completion calls back here.
     if (closeStarted_ || pingInFlight_) return;
     closeStarted_ = true;
     websocket::close_reason reason(static_cast<websocket::close_code>(closeReason_.code),
                                    beast::string_view(closeReason_.reason.data(), closeReason_.reason.size()));
-    ws_.async_close(reason, beast::bind_front_handler(&WebSocketSession::onClose, shared_from_this()));
+    ws_.async_close(reason,
+                    beast::bind_front_handler(&WebSocketSession<HttpStream>::onClose, this->shared_from_this()));
 }
 
-void WebSocketSession::onClose(beast::error_code ec) {
+template <class HttpStream>
+void WebSocketSession<HttpStream>::onClose(beast::error_code ec) {
     if (ec && !isOrdinaryEnd(ec)) spdlog::debug("[{}] close failed: {}", id_, ec.message());
     finish();
 }
 
-void WebSocketSession::finish() {
+template <class HttpStream>
+void WebSocketSession<HttpStream>::finish() {
     if (state_ == State::Closed) return;
     state_ = State::Closed;
     writable_ = nullptr;
     protocol_.connectionClosed(false);
     timer_.cancel();
     beast::error_code ignored;
-    beast::get_lowest_layer(ws_).close(ignored);  // fails whatever is still pending
-    admission_.reset();                           // the socket is closed: another client may have its place
+    tcpSocketOf(beast::get_lowest_layer(ws_)).close(ignored);  // fails whatever is still pending
+    admission_.reset();  // the socket is closed: another client may have its place
 }
 
-void WebSocketSession::drain() {
+template <class HttpStream>
+void WebSocketSession<HttpStream>::drain() {
     if (state_ == State::Handshaking) {
         beast::error_code ignored;
-        beast::get_lowest_layer(ws_).close(ignored);
+        tcpSocketOf(beast::get_lowest_layer(ws_)).close(ignored);
         return;
     }
     closeWith(disconnects::kShutdown, true);
 }
 
-void WebSocketSession::disconnect(const DisconnectTarget& target) {
+template <class HttpStream>
+void WebSocketSession<HttpStream>::disconnect(const DisconnectTarget& target) {
     if (state_ == State::Open && mode_ == SessionMode::Protocol) protocol_.disconnect(target);
 }
 
-void WebSocketSession::armTimer() {
+template <class HttpStream>
+void WebSocketSession<HttpStream>::armTimer() {
     if (state_ == State::Closed) return;
     const auto& ws = node_.config().websocket;
     TimePoint next = hardCloseDeadline_;
@@ -287,10 +317,11 @@ void WebSocketSession::armTimer() {
         timer_.expires_at(TimePoint::max());
     else
         timer_.expires_after(next - node_.clock().now());
-    timer_.async_wait(beast::bind_front_handler(&WebSocketSession::onTimer, shared_from_this()));
+    timer_.async_wait(beast::bind_front_handler(&WebSocketSession<HttpStream>::onTimer, this->shared_from_this()));
 }
 
-void WebSocketSession::onTimer(beast::error_code ec) {
+template <class HttpStream>
+void WebSocketSession<HttpStream>::onTimer(beast::error_code ec) {
     if (ec || state_ == State::Closed) return;
     armedFor_ = TimePoint::max();
     auto now = node_.clock().now();
@@ -313,14 +344,18 @@ void WebSocketSession::onTimer(beast::error_code ec) {
     armTimer();
 }
 
-void WebSocketSession::sendPing() {
+template <class HttpStream>
+void WebSocketSession<HttpStream>::sendPing() {
     if (pingInFlight_ || closeStarted_) return;
     pingInFlight_ = true;
-    ws_.async_ping({}, [self = shared_from_this()](beast::error_code ec) {
+    ws_.async_ping({}, [self = this->shared_from_this()](beast::error_code ec) {
         self->pingInFlight_ = false;
         if (ec) return self->finish();
         if (self->state_ == State::Closing && !self->queue_.writing() && !self->queue_.hasPending()) self->doClose();
     });
 }
+
+template class WebSocketSession<PlainStream>;
+template class WebSocketSession<TlsStream>;
 
 }  // namespace wspush

@@ -10,7 +10,6 @@
 #include <string>
 #include <vector>
 
-#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/message.hpp>
@@ -20,6 +19,7 @@
 #include "node/event_loop.h"
 #include "node/node.h"
 #include "session/client_protocol.h"
+#include "transport/streams.h"
 #include "transport/write_queue.h"
 #include "wspush/codes.h"
 
@@ -30,21 +30,25 @@ enum class SessionMode {
     Echo,      // conformance mode: every data message is sent back unchanged
 };
 
-class WebSocketSession final : public std::enable_shared_from_this<WebSocketSession>,
+using WebSocketRequest = boost::beast::http::request<boost::beast::http::string_body>;
+
+// `HttpStream`: the connection's stream before the upgrade, PlainStream or TlsStream (streams.h).
+template <class HttpStream>
+class WebSocketSession final : public std::enable_shared_from_this<WebSocketSession<HttpStream>>,
                                public ClientConnection,
                                public Connection,
                                public DeferredWriter {
 public:
-    using Request = boost::beast::http::request<boost::beast::http::string_body>;
+    using Transport = typename UpgradedStream<HttpStream>::type;
 
     // `admission`: the connection's place under the node's and its address's limits, held until
     // it ends.
-    WebSocketSession(Node& node, EventLoop& loop, boost::asio::ip::tcp::socket socket, SessionMode mode,
+    WebSocketSession(Node& node, EventLoop& loop, Transport transport, SessionMode mode,
                      ConnectionGate::Ticket admission);
     ~WebSocketSession() override;
 
     // Completes the upgrade that `request` asked for, then serves the connection.
-    void start(Request request);
+    void start(WebSocketRequest request);
 
     bool sendFrame(OutboundFrame frame) override;
     void closeFor(const Disconnect& reason) override;
@@ -56,7 +60,7 @@ public:
     const std::string& id() const override { return id_; }
     // Read from the socket when a log line needs it: idle connections need not keep it.
     std::string peer() const override;
-    std::shared_ptr<void> keepAlive() override { return shared_from_this(); }
+    std::shared_ptr<void> keepAlive() override { return this->shared_from_this(); }
     void drain() override;
     void disconnect(const DisconnectTarget& target) override;
     void flushDeferred() override;
@@ -91,10 +95,8 @@ private:
     ConnectionGate::Ticket admission_;  // given back when the connection is over (finish)
     State state_ = State::Handshaking;
     ClientProtocol protocol_;  // what the text messages mean (unused in echo mode)
-    // Over the bare socket: timeouts are ours (armTimer) and Beast's own timer guards the
-    // handshake and close, so beast::tcp_stream's timers and its per-operation layer would only
-    // add memory to every idle connection.
-    boost::beast::websocket::stream<boost::asio::ip::tcp::socket> ws_;
+    // Timeouts are ours (armTimer) and Beast's own timer guards the handshake and close.
+    boost::beast::websocket::stream<Transport> ws_;
     boost::beast::flat_buffer readBuffer_;
     WriteQueue queue_;
     std::vector<boost::asio::const_buffer> writeBuffers_;
@@ -115,5 +117,8 @@ private:
     TimePoint connectDeadline_;
     TimePoint hardCloseDeadline_ = TimePoint::max();
 };
+
+extern template class WebSocketSession<PlainStream>;
+extern template class WebSocketSession<TlsStream>;
 
 }  // namespace wspush

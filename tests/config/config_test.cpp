@@ -272,6 +272,27 @@ TEST_F(ConfigTest, LimitsComeFromTheEnvironment) {
     EXPECT_EQ(c.websocket.allowed_origins, (std::vector<std::string>{"https://*.example.com"}));
 }
 
+TEST_F(ConfigTest, TlsIsOffByDefaultAndItsFilesGoTogether) {
+    EXPECT_FALSE(parseOk("").tls.enabled());
+    EXPECT_EQ(parseOk("").tls.min_version, "1.2");
+    Config c =
+        parseOk(R"({"tls": {"cert": "/etc/wspush/cert.pem", "key": "/etc/wspush/key.pem", "min_version": "1.3"}})");
+    EXPECT_TRUE(c.tls.enabled());
+    EXPECT_EQ(c.tls.cert, "/etc/wspush/cert.pem");
+    EXPECT_EQ(c.tls.key, "/etc/wspush/key.pem");
+    EXPECT_EQ(c.tls.min_version, "1.3");
+    EXPECT_EQ(errorPath(R"({"tls": {"cert": "/etc/wspush/cert.pem"}})"), "tls.key");
+    EXPECT_EQ(errorPath(R"({"tls": {"key": "/etc/wspush/key.pem"}})"), "tls.cert");
+    EXPECT_EQ(errorPath(R"({"tls": {"cert": "c", "key": "k", "min_version": "1.1"}})"), "tls.min_version");
+    EXPECT_EQ(errorPath(R"({"tls": {"certificate": "c"}})"), "tls.certificate");
+
+    setEnv("WSPUSH_TLS_CERT", "/run/secrets/cert.pem");
+    setEnv("WSPUSH_TLS_KEY", "/run/secrets/key.pem");
+    Config fromEnvironment = parseOk("");
+    EXPECT_EQ(fromEnvironment.tls.cert, "/run/secrets/cert.pem");
+    EXPECT_EQ(fromEnvironment.tls.key, "/run/secrets/key.pem");
+}
+
 TEST_F(ConfigTest, AllowedOriginsAreCheckedAtLoad) {
     Config c = parseOk(R"({"websocket": {"allowed_origins": ["https://app.example.com", "http://*.example.org:8080",
         "http://localhost:3000", "http://[::1]:8080"]}})");
@@ -702,6 +723,9 @@ TEST_F(ConfigTest, EnvironmentVariablesAreTheDocumentedList) {
         "WSPUSH_LIMITS_PRESENCE_READS_PER_SECOND",
         "WSPUSH_LIMITS_MAX_HEADER_BYTES",
         "WSPUSH_LIMITS_MAX_URL_BYTES",
+        "WSPUSH_TLS_CERT",
+        "WSPUSH_TLS_KEY",
+        "WSPUSH_TLS_MIN_VERSION",
     };
     EXPECT_EQ(configEnvironmentVariables(), documented);
 }

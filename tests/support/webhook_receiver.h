@@ -18,15 +18,9 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
 
-namespace wspush::testing {
+#include "support/test_certificate.h"
 
-// A self-signed certificate made with OpenSSL's API, valid for an hour either side of now.
-struct TestCertificate {
-    std::string certificatePem;
-    std::string privateKeyPem;
-};
-// `subjectAltNames` in OpenSSL's syntax, e.g. "DNS:localhost" or "DNS:localhost,IP:127.0.0.1".
-TestCertificate makeSelfSignedCertificate(const std::string& subjectAltNames);
+namespace wspush::testing {
 
 struct ReceivedWebhook {
     std::string target;

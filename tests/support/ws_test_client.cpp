@@ -1,7 +1,9 @@
 #include "support/ws_test_client.h"
 
 #include <gtest/gtest.h>
+#include <openssl/ssl.h>
 #include <boost/asio/ip/address.hpp>
+#include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/buffers_to_string.hpp>
 #include <boost/beast/http/field.hpp>
@@ -44,15 +46,42 @@ bool WsTestClient::runUntil(const std::function<bool()>& done, Clock::time_point
     return true;
 }
 
+template <class Use>
+void WsTestClient::withStream(Use&& use) {
+    if (auto* plain = std::get_if<PlainStream>(&ws_)) use(*plain);
+    if (auto* tls = std::get_if<TlsStream>(&ws_)) use(*tls);
+}
+
+tcp::socket& WsTestClient::socket() {
+    tcp::socket* socket = nullptr;
+    withStream([&](auto& ws) { socket = &beast::get_lowest_layer(ws).socket(); });
+    return *socket;
+}
+
 void WsTestClient::abort() {
-    if (!ws_) return;
+    if (!hasStream()) return;
     beast::error_code ignored;
-    beast::get_lowest_layer(*ws_).socket().close(ignored);
+    socket().close(ignored);
 }
 
 bool WsTestClient::connect(unsigned short port, const WsConnectOptions& options) {
     discardConnection();
-    ws_.emplace(ioc_);
+    ws_ = std::monostate{};  // before the context it may use
+    tls_.reset();
+    if (options.tls) {
+        tls_.emplace(net::ssl::context::tls_client);
+        beast::error_code ec;
+        tls_->add_certificate_authority(net::buffer(options.tls->trustedCertificatePem), ec);
+        if (ec) {
+            lastError_ = "trusted certificate: " + ec.message();
+            return false;
+        }
+        tls_->set_verify_mode(net::ssl::verify_peer);
+        if (options.tls->maxVersion != 0) SSL_CTX_set_max_proto_version(tls_->native_handle(), options.tls->maxVersion);
+        ws_.emplace<TlsStream>(ioc_, *tls_);
+    } else {
+        ws_.emplace<PlainStream>(ioc_);
+    }
     ended_ = false;
     reading_ = false;
     closeCode_ = 0;
@@ -64,16 +93,15 @@ bool WsTestClient::connect(unsigned short port, const WsConnectOptions& options)
     handshakeStatus_ = 0;
     handshakeBody_.clear();
     auto deadline = Clock::now() + options.timeout;
-    auto& socket = beast::get_lowest_layer(*ws_).socket();
     beast::error_code ec;
     if (options.receiveBufferSize > 0 || !options.localAddress.empty()) {
         // Must precede connect: the window scale is fixed by the SYN.
-        socket.open(tcp::v4(), ec);
+        socket().open(tcp::v4(), ec);
         if (!ec && options.receiveBufferSize > 0)
-            socket.set_option(net::socket_base::receive_buffer_size(options.receiveBufferSize), ec);
+            socket().set_option(net::socket_base::receive_buffer_size(options.receiveBufferSize), ec);
         if (!ec && !options.localAddress.empty()) {
             auto local = net::ip::make_address(options.localAddress, ec);
-            if (!ec) socket.bind(tcp::endpoint(local, 0), ec);
+            if (!ec) socket().bind(tcp::endpoint(local, 0), ec);
         }
         if (ec) {
             lastError_ = "socket setup: " + ec.message();
@@ -84,7 +112,7 @@ bool WsTestClient::connect(unsigned short port, const WsConnectOptions& options)
     bool connected = false;
     beast::error_code connectError;
     tcp::endpoint endpoint(net::ip::make_address("127.0.0.1"), port);
-    beast::get_lowest_layer(*ws_).async_connect(endpoint, [&](beast::error_code e) {
+    socket().async_connect(endpoint, [&](beast::error_code e) {
         connectError = e;
         connected = true;
     });
@@ -98,21 +126,49 @@ bool WsTestClient::connect(unsigned short port, const WsConnectOptions& options)
         lastError_ = "TCP connect: " + connectError.message();
         return false;
     }
+    bool done = false;
+    withStream([&](auto& ws) { done = handshake(ws, port, options, deadline); });
+    if (done) startRead();
+    return done;
+}
 
+template <class Stream>
+bool WsTestClient::handshake(Stream& ws, unsigned short port, const WsConnectOptions& options,
+                             Clock::time_point deadline) {
+    if constexpr (std::is_same_v<Stream, TlsStream>) {
+        auto& tls = ws.next_layer();
+        SSL_set_tlsext_host_name(tls.native_handle(), options.tls->serverName.c_str());
+        tls.set_verify_callback(net::ssl::host_name_verification(options.tls->serverName));
+        bool handshaken = false;
+        beast::error_code tlsError;
+        tls.async_handshake(net::ssl::stream_base::client, [&](beast::error_code e) {
+            tlsError = e;
+            handshaken = true;
+        });
+        if (!runUntil([&] { return handshaken; }, deadline)) {
+            abort();
+            runUntil([&] { return handshaken; }, Clock::now() + 1s);
+            lastError_ = "TLS handshake timed out";
+            return false;
+        }
+        if (tlsError) {
+            lastError_ = "TLS handshake: " + tlsError.message();
+            return false;
+        }
+    }
     if (options.offerDeflate) {
         websocket::permessage_deflate deflate;
         deflate.client_enable = true;
-        ws_->set_option(deflate);
+        ws.set_option(deflate);
     }
     if (!options.headers.empty())
-        ws_->set_option(
-            websocket::stream_base::decorator([headers = options.headers](websocket::request_type& request) {
-                for (const auto& [name, value] : headers) request.set(name, value);
-            }));
+        ws.set_option(websocket::stream_base::decorator([headers = options.headers](websocket::request_type& request) {
+            for (const auto& [name, value] : headers) request.set(name, value);
+        }));
     bool handshaken = false;
     beast::error_code handshakeError;
     websocket::response_type response;
-    ws_->async_handshake(response, "127.0.0.1:" + std::to_string(port), options.path, [&](beast::error_code e) {
+    ws.async_handshake(response, "127.0.0.1:" + std::to_string(port), options.path, [&](beast::error_code e) {
         handshakeError = e;
         handshaken = true;
     });
@@ -130,7 +186,6 @@ bool WsTestClient::connect(unsigned short port, const WsConnectOptions& options)
         return false;
     }
     extensions_ = std::string(response[beast::http::field::sec_websocket_extensions]);
-    startRead();
     return true;
 }
 
@@ -157,7 +212,13 @@ std::optional<json> WsTestClient::connectWith(unsigned short port, json fields, 
 }
 
 bool WsTestClient::isOpen() const {
-    return ws_ && ws_->is_open() && !ended_;
+    bool open = false;
+    std::visit(
+        [&](const auto& ws) {
+            if constexpr (!std::is_same_v<std::decay_t<decltype(ws)>, std::monostate>) open = ws.is_open();
+        },
+        ws_);
+    return open && !ended_;
 }
 
 bool WsTestClient::deflateNegotiated() const {
@@ -165,9 +226,11 @@ bool WsTestClient::deflateNegotiated() const {
 }
 
 void WsTestClient::startRead() {
-    if (!ws_ || reading_ || ended_) return;
+    if (!hasStream() || reading_ || ended_) return;
     reading_ = true;
-    ws_->async_read(readBuffer_, [this](beast::error_code ec, std::size_t bytes) { onRead(ec, bytes); });
+    withStream([this](auto& ws) {
+        ws.async_read(readBuffer_, [this](beast::error_code ec, std::size_t bytes) { onRead(ec, bytes); });
+    });
 }
 
 void WsTestClient::onRead(beast::error_code ec, std::size_t) {
@@ -176,13 +239,17 @@ void WsTestClient::onRead(beast::error_code ec, std::size_t) {
         ended_ = true;
         // reason() holds the close frame's code when one arrived, even if the TCP teardown after
         // it failed; without a close frame the connection closed abnormally.
-        closeCode_ =
-            ws_->reason().code != websocket::close_code::none ? static_cast<int>(ws_->reason().code) : kAbnormalClosure;
-        closeReason_ = std::string(ws_->reason().reason.data(), ws_->reason().reason.size());
+        withStream([this](auto& ws) {
+            const websocket::close_reason& reason = ws.reason();
+            closeCode_ = reason.code != websocket::close_code::none ? static_cast<int>(reason.code) : kAbnormalClosure;
+            closeReason_ = std::string(reason.reason.data(), reason.reason.size());
+        });
         lastError_ = "read ended: " + ec.message();
         return;
     }
-    frames_.push_back(WsFrame{beast::buffers_to_string(readBuffer_.data()), ws_->got_binary()});
+    bool binary = false;
+    withStream([&](auto& ws) { binary = ws.got_binary(); });
+    frames_.push_back(WsFrame{beast::buffers_to_string(readBuffer_.data()), binary});
     readBuffer_.consume(readBuffer_.size());
     startRead();
 }
@@ -194,10 +261,12 @@ bool WsTestClient::write(const std::string& payload, bool binary, Millis timeout
     }
     bool done = false;
     beast::error_code writeError;
-    ws_->binary(binary);
-    ws_->async_write(net::buffer(payload), [&](beast::error_code e, std::size_t) {
-        writeError = e;
-        done = true;
+    withStream([&](auto& ws) {
+        ws.binary(binary);
+        ws.async_write(net::buffer(payload), [&](beast::error_code e, std::size_t) {
+            writeError = e;
+            done = true;
+        });
     });
     if (!runUntil([&] { return done; }, Clock::now() + timeout)) {
         abort();
@@ -218,10 +287,10 @@ bool WsTestClient::sendBinary(const std::string& bytes, Millis timeout) {
 }
 
 bool WsTestClient::sendRaw(const std::string& bytes, Millis timeout) {
-    if (!ws_) return false;
+    if (!hasStream()) return false;
     bool done = false;
     beast::error_code writeError;
-    net::async_write(beast::get_lowest_layer(*ws_).socket(), net::buffer(bytes), [&](beast::error_code e, std::size_t) {
+    net::async_write(socket(), net::buffer(bytes), [&](beast::error_code e, std::size_t) {
         writeError = e;
         done = true;
     });
@@ -302,7 +371,7 @@ std::optional<json> WsTestClient::subscribe(const std::string& channel, Millis t
 }
 
 std::optional<WsEnding> WsTestClient::waitClose(Millis timeout) {
-    if (!ws_) return std::nullopt;
+    if (!hasStream()) return std::nullopt;
     startRead();
     if (!runUntil([&] { return ended_; }, Clock::now() + timeout)) return std::nullopt;
     splitFrames();
@@ -325,10 +394,9 @@ void WsTestClient::close(Millis timeout) {
 }
 
 void WsTestClient::drop(bool reset) {
-    if (!ws_) return;
+    if (!hasStream()) return;
     beast::error_code ignored;
-    auto& socket = beast::get_lowest_layer(*ws_).socket();
-    if (reset && socket.is_open()) socket.set_option(net::socket_base::linger(true, 0), ignored);
+    if (reset && socket().is_open()) socket().set_option(net::socket_base::linger(true, 0), ignored);
     discardConnection();  // closes the socket and lets the failed read finish
     ended_ = true;
     closeCode_ = kAbnormalClosure;
@@ -339,7 +407,9 @@ void WsTestClient::drop(bool reset) {
 void WsTestClient::closeWith(int code, Millis timeout) {
     if (!isOpen()) return;
     bool done = false;
-    ws_->async_close(static_cast<websocket::close_code>(code), [&](beast::error_code) { done = true; });
+    withStream([&](auto& ws) {
+        ws.async_close(static_cast<websocket::close_code>(code), [&](beast::error_code) { done = true; });
+    });
     auto deadline = Clock::now() + timeout;
     if (!runUntil([&] { return done && !reading_; }, deadline)) {
         abort();

@@ -13,12 +13,15 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 #include <boost/beast/websocket/stream.hpp>
 #include <nlohmann/json.hpp>
 
@@ -30,6 +33,13 @@ using Millis = std::chrono::milliseconds;
 // Close code reported when the connection ended without a close frame (RFC 6455's 1006).
 inline constexpr int kAbnormalClosure = 1006;
 
+// wss://: the server's certificate is verified, as a browser would.
+struct WsTlsOptions {
+    std::string trustedCertificatePem;     // the certificate (or its CA) the server must present
+    std::string serverName = "localhost";  // sent as SNI; the certificate must name it
+    int maxVersion = 0;                    // OpenSSL's TLS1_2_VERSION etc.: offer nothing newer; 0: no cap
+};
+
 struct WsConnectOptions {
     std::string path = "/ws";
     bool offerDeflate = false;                   // offer permessage-deflate in the handshake
@@ -39,6 +49,7 @@ struct WsConnectOptions {
     // Connect from this local address ("127.0.0.2": another loopback address, as another host
     // would); empty: the kernel's choice.
     std::string localAddress;
+    std::optional<WsTlsOptions> tls;  // set: TLS under the WebSocket
 };
 
 struct WsFrame {
@@ -116,7 +127,17 @@ public:
 
 private:
     using Clock = std::chrono::steady_clock;
-    using Stream = boost::beast::websocket::stream<boost::beast::tcp_stream>;
+    using PlainStream = boost::beast::websocket::stream<boost::beast::tcp_stream>;
+    using TlsStream = boost::beast::websocket::stream<boost::beast::ssl_stream<boost::beast::tcp_stream>>;
+
+    // Calls `use(stream)` with the stream of either kind; not before the first connect().
+    template <class Use>
+    void withStream(Use&& use);
+    bool hasStream() const { return ws_.index() != 0; }
+    boost::asio::ip::tcp::socket& socket();
+    // After the TCP connect: the TLS handshake (TlsStream) and the WebSocket handshake.
+    template <class Stream>
+    bool handshake(Stream& ws, unsigned short port, const WsConnectOptions& options, Clock::time_point deadline);
 
     // Runs the io_context until `done()` or the deadline; returns done().
     bool runUntil(const std::function<bool()>& done, Clock::time_point deadline);
@@ -129,7 +150,8 @@ private:
     void discardConnection();  // abort() and run the failing handlers to completion
 
     boost::asio::io_context ioc_;
-    std::optional<Stream> ws_;
+    std::optional<boost::asio::ssl::context> tls_;  // before ws_: a TLS stream uses it until it goes
+    std::variant<std::monostate, PlainStream, TlsStream> ws_;
     boost::beast::flat_buffer readBuffer_;
     bool reading_ = false;
     bool ended_ = false;  // the read loop stopped: closed or failed
