@@ -61,8 +61,12 @@ NodeEngine makeEngine(const Config& config, const std::string& nodeName) {
     if (redis.sentinel) {
         std::vector<RedisAddress> sentinels;
         for (const Endpoint& sentinel : redis.sentinel->addresses) sentinels.push_back(redisAddress(sentinel));
-        for (const std::string& master : redis.sentinel->master_names)
-            options.shards.push_back(RedisShardOptions{master, {}, RedisSentinelShard{sentinels, master}});
+        for (const std::string& master : redis.sentinel->master_names) {
+            // Member by member: GCC 12 at -O3 takes the aggregate's `{}` address for uninitialized.
+            RedisShardOptions& shard = options.shards.emplace_back();
+            shard.name = master;
+            shard.sentinel = RedisSentinelShard{sentinels, master};
+        }
     } else {
         for (const Endpoint& address : redis.addresses)
             options.shards.push_back(
