@@ -3,13 +3,15 @@
 # with --members members, and how much Redis time one refresh round of their entries costs.
 #
 # Starts its own redis-server and one wspushd on the Redis engine (loopback, free ports, presence
-# on in the default namespace, --presence-ttl S, default 3: the node refreshes every S/3 s), holds
+# on in the default namespace, --presence-ttl S, default 3: the node refreshes every S/3 s; the
+# per-connection command limits off, since one client asks as fast as it is answered), holds
 # --members idle subscribers of one channel (wspush-bench idle), then:
 #   - asks GET /api/presence/stats --requests times, one at a time, each on a new connection
 #     (curl's time_total), and prints p50, p99 and max in ms; then the same with the WebSocket
-#     `presence_stats` command on one connection (Node with sdk/js's `ws` package, when installed);
+#     `presence_stats` command on one connection (Node with sdk/js's `ws` package, when installed),
+#     without permessage-deflate and then with it;
 #   - reads Redis's own time for the presence refresh over --window seconds (INFO commandstats:
-#     EVALSHA, nearly all of it the refresh's chunks of 256 entries) and its slowest chunk (SLOWLOG
+#     EVALSHA, nearly all of it the refresh's chunks of 64 entries) and its slowest chunk (SLOWLOG
 #     over 1 ms), and prints the Redis time of one refresh round in ms.
 #
 #   bench/presence-cost.sh [--build DIR] [--members N] [--requests N] [--window S] [--threads N]
@@ -62,6 +64,7 @@ trap 'exit 130' INT TERM HUP
 start_redis
 ulimit -n "$(ulimit -Hn)"
 WSPUSH_ENGINE=redis WSPUSH_REDIS_ADDRESSES="[\"127.0.0.1:$redis_port\"]" WSPUSH_NODE_NAME=presence-cost \
+  WSPUSH_LIMITS_PRESENCE_READS_PER_SECOND=0 WSPUSH_LIMITS_COMMANDS_PER_SECOND=0 \
   WSPUSH_PRESENCE_TTL=$ttl WSPUSH_CHANNEL_DEFAULTS='{"presence":true,"client_presence":true}' \
   "$build/wspushd" --config config/wspush.json --port 0 --threads "$threads" --log-level warn \
   --ready-file "$work/ready.json" >"$work/server.log" 2>&1 &
@@ -93,13 +96,17 @@ read -r p50 p99 max < <(awk '{ v[NR] = $1 * 1000 } END {
   printf "%.3f %.3f %.3f\n", v[i50], v[i99], v[NR] }' "$work/latency.txt")
 echo "GET /api/presence/stats, $requests requests: p50 $p50 ms, p99 $p99 ms, max $max ms (curl time_total, new connection each)"
 
-# presence_stats over one WebSocket, one at a time (Node and the SDK's `ws` package, if installed).
-ws_p50="null" ws_p99="null" ws_max="null"
-if command -v node >/dev/null && [ -d sdk/js/node_modules/ws ]; then
-  read -r ws_p50 ws_p99 ws_max < <(NODE_PATH=sdk/js/node_modules node -e '
+# presence_stats over one WebSocket, one at a time (Node and the SDK's `ws` package, if installed),
+# first without permessage-deflate, then with it. The figure is the first: Node's `ws` adds a tail
+# of its own to every message once deflate is negotiated, even to messages too small to be
+# compressed (Node to Node on this machine, an echo server and one request at a time: p99
+# 0.45-0.69 ms without deflate, 5.8-6.7 ms with it); the second shows what such a client sees.
+ws_p50="null" ws_p99="null" ws_max="null" wsz_p50="null" wsz_p99="null" wsz_max="null"
+ws_stats() {  # deflate (true|false) → "p50 p99 max" in ms
+  NODE_PATH=sdk/js/node_modules node -e '
     const WebSocket = require("ws");
-    const [port, count] = process.argv.slice(1).map(Number);
-    const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`);
+    const [port, count] = process.argv.slice(1, 3).map(Number);
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`, { perMessageDeflate: process.argv[3] === "true" });
     const times = []; let started = 0n, id = 1;
     const ask = () => { started = process.hrtime.bigint(); ws.send(JSON.stringify({ id: ++id, type: "presence_stats", channel: "bench-0" })); };
     ws.on("open", () => ws.send(JSON.stringify({ id: 1, type: "connect" })));
@@ -116,8 +123,13 @@ if command -v node >/dev/null && [ -d sdk/js/node_modules/ws ]; then
         process.exit(0);
       }
     });
-    setTimeout(() => { console.error("timed out"); process.exit(1); }, 60000);' "$port" "$requests")
+    setTimeout(() => { console.error("timed out"); process.exit(1); }, 60000);' "$port" "$requests" "$1"
+}
+if command -v node >/dev/null && [ -d sdk/js/node_modules/ws ]; then
+  read -r ws_p50 ws_p99 ws_max < <(ws_stats false)
   echo "presence_stats over one WebSocket, $requests one at a time: p50 $ws_p50 ms, p99 $ws_p99 ms, max $ws_max ms"
+  read -r wsz_p50 wsz_p99 wsz_max < <(ws_stats true)
+  echo "  the same, the client with permessage-deflate: p50 $wsz_p50 ms, p99 $wsz_p99 ms, max $wsz_max ms"
 fi
 
 # The refresh rounds: Redis's own time for EVALSHA (INFO commandstats) over the window, nearly all
@@ -136,5 +148,5 @@ read -r rounds mean_ms < <(awk -v c="${calls:-0}" -v u="${usec:-0}" -v p="$per_r
   r = c / p; if (r < 1) { print "0 0"; exit } printf "%.1f %.3f\n", r, u / r / 1000 }')
 echo "refresh (every $((ttl / 3)) s): $rounds rounds in ${window} s: $mean_ms ms of Redis time per round (mean), slowest chunk $chunk_ms ms"
 
-printf '{"presence_cost":true,"members":%s,"presence_ttl":%s,"threads":%s,"stats_requests":%s,"ws_stats_p50_ms":%s,"ws_stats_p99_ms":%s,"ws_stats_max_ms":%s,"stats_p50_ms":%s,"stats_p99_ms":%s,"stats_max_ms":%s,"refresh_rounds":%s,"refresh_ms_per_round":%s,"refresh_longest_chunk_ms":%s}\n' \
-  "$members" "$ttl" "$threads" "$requests" "$ws_p50" "$ws_p99" "$ws_max" "$p50" "$p99" "$max" "$rounds" "$mean_ms" "\"$chunk_ms\""
+printf '{"presence_cost":true,"members":%s,"presence_ttl":%s,"threads":%s,"stats_requests":%s,"ws_stats_p50_ms":%s,"ws_stats_p99_ms":%s,"ws_stats_max_ms":%s,"ws_deflate_stats_p50_ms":%s,"ws_deflate_stats_p99_ms":%s,"ws_deflate_stats_max_ms":%s,"stats_p50_ms":%s,"stats_p99_ms":%s,"stats_max_ms":%s,"refresh_rounds":%s,"refresh_ms_per_round":%s,"refresh_longest_chunk_ms":%s}\n' \
+  "$members" "$ttl" "$threads" "$requests" "$ws_p50" "$ws_p99" "$ws_max" "$wsz_p50" "$wsz_p99" "$wsz_max" "$p50" "$p99" "$max" "$rounds" "$mean_ms" "\"$chunk_ms\""
