@@ -256,21 +256,34 @@ void Server::beginShutdown() {
     if (shuttingDown_) return;
     shuttingDown_ = true;
     api_.beginDraining();  // load balancers stop sending clients here (/readyz)
+    // The public listener stops: the load balancer sends new clients to the other nodes. A
+    // separate API listener stays open until the process ends, so that probes see /readyz turn
+    // false and backends' requests still succeed.
     publicListener_->stop();
-    if (apiListener_) apiListener_->stop();
+    // Paced, so that a rolling restart does not send every client to the other nodes in the same
+    // second; the last is told by half of the timeout, leaving the rest for close handshakes.
+    const ShutdownConfig& shutdown = node_.config().shutdown;
+    auto timeout = std::chrono::duration_cast<std::chrono::steady_clock::duration>(shutdown.timeout);
+    auto now = std::chrono::steady_clock::now();
+    auto closeBy = now + timeout / 2;
+    double ratePerLoop = shutdown.drain_rate / static_cast<double>(loops_.size());
+    NodeTotals totals = node_.totals();
+    spdlog::info("draining {} WebSocket connections at {}", totals.websocketConnections,
+                 shutdown.drain_rate > 0 ? fmt::format("{}/s or faster, all told within {:.1f} s", shutdown.drain_rate,
+                                                       shutdown.timeout.count() / 2)
+                                         : std::string("once"));
     for (std::size_t i = 0; i < loops_.size(); ++i) {
         EventLoop& loop = loops_.at(i);
-        net::post(loop.context(), [&loop] { loop.drainConnections(); });
+        net::post(loop.context(), [&loop, ratePerLoop, closeBy] { loop.drainConnections(ratePerLoop, closeBy); });
     }
-    auto timeout = std::chrono::duration_cast<std::chrono::steady_clock::duration>(node_.config().shutdown_timeout);
-    checkDrained(std::chrono::steady_clock::now() + timeout);
+    checkDrained(now + timeout);
 }
 
 void Server::checkDrained(std::chrono::steady_clock::time_point deadline) {
     NodeTotals totals = node_.totals();
     std::uint64_t open = totals.websocketConnections + totals.httpConnections;
     if (open == 0 || std::chrono::steady_clock::now() >= deadline) {
-        if (open > 0) spdlog::warn("shutdown_timeout reached with {} connections still open; closing them", open);
+        if (open > 0) spdlog::warn("shutdown.timeout reached with {} connections still open; closing them", open);
         return stop();
     }
     drainTimer_.expires_after(std::chrono::milliseconds(20));
@@ -282,6 +295,7 @@ void Server::checkDrained(std::chrono::steady_clock::time_point deadline) {
 void Server::stop() {
     if (stopping_) return;  // the drain deadline and a second signal may both get here
     stopping_ = true;
+    if (apiListener_) apiListener_->stop();
     drainTimer_.cancel();
     heartbeatTimer_.cancel();
     presenceTimer_.cancel();

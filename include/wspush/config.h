@@ -178,6 +178,15 @@ struct InboxConfig {
 // TLS on the public listener (wss:// and https://), for deployments without a proxy in front;
 // nginx in front stays the recommended setup (docs/security.md). Both files are read again on
 // SIGHUP, so a renewed certificate is served without a restart. api.listen stays plain.
+// What SIGTERM/SIGINT does (docs/configuration.md, "Graceful shutdown").
+struct ShutdownConfig {
+    Seconds timeout{10};  // the longest drain; 0: exit as soon as the signal is handled
+    // WebSocket connections told to go (and reconnect elsewhere) per second, faster when needed to
+    // tell the last one by half of `timeout`; 0: all at once. Spreads the reconnects of a rolling
+    // restart over time instead of sending every client to the other nodes in the same second.
+    double drain_rate = 1000;
+};
+
 struct TlsConfig {
     std::string cert;                 // PEM: the certificate chain, leaf first; empty with `key`: no TLS
     std::string key;                  // PEM: the certificate's private key, unencrypted
@@ -254,7 +263,7 @@ struct Config {
     QosConfig qos;
     NamespaceConfig channel_defaults;  // channels without a "ns:" prefix
     std::map<std::string, NamespaceConfig> namespaces;
-    Seconds shutdown_timeout{10};
+    ShutdownConfig shutdown;
     Seconds presence_ttl{60};  // a presence entry its node stopped refreshing is gone after this; at least 3
     StaticFilesConfig static_files;
     LogConfig log;

@@ -72,6 +72,8 @@ public:
 
     // The server is shutting down: /readyz answers 503 "draining" from now on. Any thread.
     void beginDraining() { draining_.store(true, std::memory_order_relaxed); }
+    // Since beginDraining: every response closes its connection. Any thread.
+    bool draining() const { return draining_.load(std::memory_order_relaxed); }
 
 private:
     // Checks the request's API key and that it has `scope` (an ApiScope): nullopt, or the refusal.

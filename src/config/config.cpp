@@ -150,6 +150,7 @@ private:
     static void readValue(const json& v, const std::string& path, WebhooksConfig& out);
     static void readValue(const json& v, const std::string& path, LimitsConfig& out);
     static void readValue(const json& v, const std::string& path, TlsConfig& out);
+    static void readValue(const json& v, const std::string& path, ShutdownConfig& out);
 
     const json& object_;
     std::string path_;
@@ -513,6 +514,13 @@ void ObjectReader::readValue(const json& v, const std::string& path, LimitsConfi
         fail(join(path, "max_url_bytes"), "must be 256 to 1048576");
 }
 
+void ObjectReader::readValue(const json& v, const std::string& path, ShutdownConfig& out) {
+    ObjectReader r(v, path);
+    r.read("timeout", out.timeout);
+    r.read("drain_rate", out.drain_rate);
+    r.rejectUnknownKeys();
+}
+
 void ObjectReader::readValue(const json& v, const std::string& path, TlsConfig& out) {
     ObjectReader r(v, path);
     r.read("cert", out.cert);
@@ -539,7 +547,9 @@ Config readConfig(const json& document) {
     r.read("qos", c.qos);
     r.read("channel_defaults", c.channel_defaults);
     r.read("namespaces", c.namespaces);
-    r.read("shutdown_timeout", c.shutdown_timeout);
+    // The key before the drain had a rate: say where it went rather than only "unknown key".
+    if (document.contains("shutdown_timeout")) fail("shutdown_timeout", "moved to shutdown.timeout");
+    r.read("shutdown", c.shutdown);
     r.read("presence_ttl", c.presence_ttl);
     r.read("static_files", c.static_files);
     r.read("log", c.log);
@@ -614,7 +624,8 @@ constexpr Overridable kOverridable[] = {
     {"qos.max_inflight", false},
     {"channel_defaults", false},
     {"namespaces", false},
-    {"shutdown_timeout", false},
+    {"shutdown.timeout", false},
+    {"shutdown.drain_rate", false},
     {"presence_ttl", false},
     {"static_files.root", true},
     {"log.level", true},

@@ -1,6 +1,9 @@
 #include "node/event_loop.h"
 
+#include <algorithm>
 #include <cassert>
+#include <cmath>
+#include <limits>
 
 #include <spdlog/spdlog.h>
 #include <boost/asio/post.hpp>
@@ -18,12 +21,14 @@ EventLoop::EventLoop(unsigned index) : index_(index) {
     context_.emplace();
     work_.emplace(context_->get_executor());
     windowTimer_.emplace(*context_);
+    drainTimer_.emplace(*context_);
 }
 
 EventLoop::~EventLoop() {
     stop();
     join();
     windowTimer_.reset();
+    drainTimer_.reset();
     context_.reset();  // destroys pending handlers, and with them the connections they own
 }
 
@@ -92,11 +97,62 @@ void EventLoop::drainInbox(bool windowed) {
     }
 }
 
-void EventLoop::drainConnections() {
+void EventLoop::attach(Connection* connection) {
+    connections_.insert(connection);
+    // A WebSocket that appears during the drain (an upgrade that was under way) goes last, but it
+    // goes. An HTTP connection accepted now (the API listener stays open) is answered with
+    // `Connection: close` (HttpApi::draining) and needs nothing from here.
+    if (!connectionDrain_ || !connection->isWebSocket()) return;
+    connectionDrain_->queue.push_back(connection);
+    if (connectionDrain_->stepPending) return;
+    connectionDrain_->stepPending = true;
+    // Not from here: the connection is still being constructed.
+    boost::asio::post(*context_, [this] { drainNextConnections(); });
+}
+
+void EventLoop::drainConnections(double rate, std::chrono::steady_clock::time_point closeBy) {
+    if (connectionDrain_) return;
     // drain() may detach synchronously, so iterate over a copy.
     std::vector<Connection*> snapshot(connections_.begin(), connections_.end());
-    for (Connection* connection : snapshot)
-        if (connections_.contains(connection)) connection->drain();
+    ConnectionDrain paced;
+    for (Connection* connection : snapshot) {
+        if (!connections_.contains(connection)) continue;
+        if (rate > 0 && connection->isWebSocket())
+            paced.queue.push_back(connection);
+        else
+            connection->drain();
+    }
+    auto now = std::chrono::steady_clock::now();
+    double window = std::chrono::duration<double>(closeBy - now).count();
+    // No rate, or no time left: everyone at once rather than cut without a word later.
+    if (rate <= 0 || window <= 0) rate = std::numeric_limits<double>::infinity();
+    paced.rate = std::max(rate, static_cast<double>(paced.queue.size()) / std::max(window, 1e-3));
+    paced.start = now;
+    connectionDrain_ = std::move(paced);
+    drainNextConnections();
+}
+
+void EventLoop::drainNextConnections() {
+    ConnectionDrain& paced = *connectionDrain_;
+    paced.stepPending = false;
+    double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - paced.start).count();
+    // One at once, then as many as the rate allows by now.
+    double allowed = std::floor(paced.rate * elapsed) + 1;
+    while (paced.next < paced.queue.size() && static_cast<double>(paced.told) < allowed) {
+        Connection* connection = paced.queue[paced.next++];
+        if (!connections_.contains(connection)) continue;
+        connection->drain();
+        ++paced.told;
+    }
+    if (paced.next == paced.queue.size()) return;
+    // Steps of 10 ms (a few connections each at high rates), or one connection per step at low ones.
+    auto step = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+        std::chrono::duration<double>(std::clamp(1.0 / paced.rate, 0.01, 1.0)));
+    paced.stepPending = true;
+    drainTimer_->expires_after(step);
+    drainTimer_->async_wait([this](const boost::system::error_code& ec) {
+        if (!ec) drainNextConnections();
+    });
 }
 
 void EventLoop::disconnectConnections(const DisconnectTarget& target) {

@@ -38,6 +38,9 @@ public:
     // Ends the connection gracefully (WebSocket: `disconnect` + close 1001; HTTP: after the
     // request in flight). Called on the connection's loop; idempotent.
     virtual void drain() = 0;
+    // Whether draining it sends a client to reconnect elsewhere: a WebSocket, drained at
+    // shutdown.drain_rate. Anything else is drained at once.
+    virtual bool isWebSocket() const = 0;
     // When a connected client of `target`: closes the connection and ends its session, which can
     // then not be resumed. Otherwise (an HTTP connection, another client) nothing. On the loop.
     virtual void disconnect(const DisconnectTarget& target) = 0;
@@ -83,10 +86,12 @@ public:
     // Calls writer->flushDeferred() once the current turn of deliveries ends. Only while delivering().
     void flushAfterDeliveries(std::shared_ptr<DeferredWriter> writer) { deferredWriters_.push_back(std::move(writer)); }
 
-    void attach(Connection* connection) { connections_.insert(connection); }
+    void attach(Connection* connection);
     void detach(Connection* connection) { connections_.erase(connection); }
-    // Asks every connection of this loop to drain. Call on this loop.
-    void drainConnections();
+    // Drains this loop's connections: the WebSocket ones `rate` per second (0: all at once),
+    // faster when needed to have told the last one by `closeBy`, and every other one at once.
+    // Call on this loop, once.
+    void drainConnections(double rate, std::chrono::steady_clock::time_point closeBy);
     // Hands `target` to every connection of this loop (Connection::disconnect). Call on this loop.
     void disconnectConnections(const DisconnectTarget& target);
 
@@ -100,7 +105,19 @@ private:
         SharedFrame frame;
     };
     void drainInbox(bool windowed = false);
-    void scheduleDrain();  // on this loop
+    void scheduleDrain();         // on this loop
+    void drainNextConnections();  // the paced drain's next step, on this loop
+
+    // The paced drain of the connections (drainConnections), on this loop. A connection that
+    // closes by itself meanwhile is skipped, not counted.
+    struct ConnectionDrain {
+        std::vector<Connection*> queue;  // in the order they are told to go
+        std::size_t next = 0;            // the first not yet told
+        std::size_t told = 0;
+        double rate = 0;  // per second, already raised to meet the deadline; infinite: at once
+        std::chrono::steady_clock::time_point start;
+        bool stepPending = false;  // a next step is posted or its timer armed
+    };
 
     unsigned index_;
     // Deliveries from other threads wait here; one posted handler drains them all. The order is
@@ -124,9 +141,11 @@ private:
     JoinedFrameCache joinedFrames_;
     LoopMetrics metrics_;
     std::unordered_set<Connection*> connections_;
+    std::optional<ConnectionDrain> connectionDrain_;
     std::optional<boost::asio::io_context> context_;
     std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;
     std::optional<boost::asio::steady_timer> windowTimer_;  // the delivery window; after context_
+    std::optional<boost::asio::steady_timer> drainTimer_;   // the paced drain's steps; after context_
     std::thread thread_;
 };
 

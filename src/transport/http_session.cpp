@@ -125,7 +125,9 @@ void HttpSession<Stream>::onRead(beast::error_code ec, std::size_t) {
     auto request = parser_->release();
     version_ = request.version();
     headRequest_ = request.method() == http::verb::head;
-    keepAlive_ = request.keep_alive() && !draining_;
+    // A connection the API listener accepted during the drain (it stays open for probes and
+    // backends) must not hold the drain up by staying alive.
+    keepAlive_ = request.keep_alive() && !draining_ && !api_.draining();
 
     std::string_view target = request.target();
     std::string_view path = target.substr(0, target.find('?'));

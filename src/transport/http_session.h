@@ -33,6 +33,7 @@ public:
     void start();
     void drain() override;
     void disconnect(const DisconnectTarget&) override {}  // not a client connection
+    bool isWebSocket() const override { return false; }
 
 private:
     static constexpr bool kTls = std::is_same_v<Stream, TlsStream>;

@@ -62,6 +62,7 @@ public:
     std::string peer() const override;
     std::shared_ptr<void> keepAlive() override { return this->shared_from_this(); }
     void drain() override;
+    bool isWebSocket() const override { return true; }
     void disconnect(const DisconnectTarget& target) override;
     void flushDeferred() override;
 

@@ -98,7 +98,8 @@ TEST_F(ConfigTest, EmptyTextGivesAllDefaults) {
     EXPECT_FALSE(c.channel_defaults.presence);
     EXPECT_EQ(c.channel_defaults.default_qos, 0);
     EXPECT_TRUE(c.namespaces.empty());
-    EXPECT_DOUBLE_EQ(c.shutdown_timeout.count(), 10);
+    EXPECT_DOUBLE_EQ(c.shutdown.timeout.count(), 10);
+    EXPECT_DOUBLE_EQ(c.shutdown.drain_rate, 1000);
     EXPECT_EQ(c.log.level, "info");
     EXPECT_EQ(c.log.format, "text");
 }
@@ -135,7 +136,7 @@ TEST_F(ConfigTest, EverySectionIsParsed) {
             "chat": {"client_publish": true},
             "feed": {"history_size": 100, "history_ttl": 0.5, "presence": true, "default_qos": 2}
         },
-        "shutdown_timeout": 2.5,
+        "shutdown": {"timeout": 2.5, "drain_rate": 2000},
         "log": {"level": "debug", "format": "json"}
     })");
     EXPECT_EQ(c.node_name, "node-7");
@@ -178,7 +179,8 @@ TEST_F(ConfigTest, EverySectionIsParsed) {
     EXPECT_DOUBLE_EQ(feed.history_ttl.count(), 0.5);
     EXPECT_TRUE(feed.presence);
     EXPECT_EQ(feed.default_qos, 2);
-    EXPECT_DOUBLE_EQ(c.shutdown_timeout.count(), 2.5);
+    EXPECT_DOUBLE_EQ(c.shutdown.timeout.count(), 2.5);
+    EXPECT_DOUBLE_EQ(c.shutdown.drain_rate, 2000);
     EXPECT_EQ(c.log.level, "debug");
     EXPECT_EQ(c.log.format, "json");
 }
@@ -351,7 +353,8 @@ TEST_F(ConfigTest, UnderscoreIsNotSpecialForNamespaceNames) {
 }
 
 TEST_F(ConfigTest, ZeroShutdownTimeoutIsAllowed) {
-    EXPECT_DOUBLE_EQ(parseOk(R"({"shutdown_timeout": 0})").shutdown_timeout.count(), 0);
+    EXPECT_DOUBLE_EQ(parseOk(R"({"shutdown": {"timeout": 0}})").shutdown.timeout.count(), 0);
+    EXPECT_DOUBLE_EQ(parseOk(R"({"shutdown": {"drain_rate": 0}})").shutdown.drain_rate, 0);
 }
 
 TEST_F(ConfigTest, UnknownTopLevelKeyIsRejectedWithItsPath) {
@@ -384,7 +387,11 @@ TEST_F(ConfigTest, StringWhereANumberIsExpected) {
 TEST_F(ConfigTest, NegativeWhereAnUnsignedIsExpected) {
     EXPECT_EQ(errorPath(R"({"threads": -1})"), "threads");
     EXPECT_EQ(errorPath(R"({"websocket": {"max_message_size": -1}})"), "websocket.max_message_size");
-    EXPECT_EQ(errorPath(R"({"shutdown_timeout": -1})"), "shutdown_timeout");
+    EXPECT_EQ(errorPath(R"({"shutdown": {"timeout": -1}})"), "shutdown.timeout");
+    EXPECT_EQ(errorPath(R"({"shutdown": {"drain_rate": -1}})"), "shutdown.drain_rate");
+    EXPECT_EQ(errorPath(R"({"shutdown": {"timeout": 1, "rate": 1}})"), "shutdown.rate");
+    // The key of before the drain rate is refused with where it went.
+    EXPECT_EQ(errorPath(R"({"shutdown_timeout": 10})"), "shutdown_timeout");
 }
 
 TEST_F(ConfigTest, FloatWhereAnIntegerIsExpected) {
@@ -692,6 +699,7 @@ TEST_F(ConfigTest, EnvironmentVariablesAreTheDocumentedList) {
         "WSPUSH_CHANNEL_DEFAULTS",
         "WSPUSH_NAMESPACES",
         "WSPUSH_SHUTDOWN_TIMEOUT",
+        "WSPUSH_SHUTDOWN_DRAIN_RATE",
         "WSPUSH_PRESENCE_TTL",
         "WSPUSH_STATIC_FILES_ROOT",
         "WSPUSH_LOG_LEVEL",

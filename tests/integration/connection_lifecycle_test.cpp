@@ -3,10 +3,14 @@
 // permessage-deflate negotiation.
 #include <signal.h>
 
+#include <algorithm>
 #include <atomic>
 #include <functional>
 #include <future>
+#include <memory>
+#include <optional>
 #include <thread>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -317,7 +321,7 @@ TEST(ConnectionLifecycle, PermessageDeflateIsNotNegotiatedWhenDisabled) {
 }
 
 TEST(ConnectionLifecycle, SigtermDrainsSubscribersWith1001AndExitsCleanly) {
-    DaemonProcess daemon(json{{"shutdown_timeout", 5}});
+    DaemonProcess daemon(json{{"shutdown", {{"timeout", 5}}}});
     WsTestClient first, second;
     ASSERT_TRUE(first.connectProtocol(daemon.port())) << first.lastError();
     ASSERT_TRUE(second.connectProtocol(daemon.port())) << second.lastError();
@@ -339,14 +343,61 @@ TEST(ConnectionLifecycle, SigtermDrainsSubscribersWith1001AndExitsCleanly) {
     auto exitCode = daemon.waitExit(std::chrono::milliseconds(6000));
     ASSERT_TRUE(exitCode) << "still running 6 s after SIGTERM";
     EXPECT_EQ(*exitCode, 0);
-    EXPECT_LT(millisSince(start), 4000) << "the drain waited for shutdown_timeout instead of finishing";
+    EXPECT_LT(millisSince(start), 4000) << "the drain waited for shutdown.timeout instead of finishing";
 
     WsTestClient late;
     EXPECT_FALSE(late.connect(daemon.port())) << "still accepting after exit";
 }
 
+TEST(ConnectionLifecycle, SigtermTurnsReadyzFalseThenClosesWebSocketsAtTheDrainRate) {
+    // Two loops of 10/s each; the API on its own listener, which stays open for the drain.
+    DaemonProcess daemon(
+        json{{"api", {{"listen", "127.0.0.1:0"}}}, {"shutdown", {{"timeout", 10}, {"drain_rate", 20}}}});
+    constexpr std::size_t kClients = 30;  // 1.5 s at 20/s
+    std::vector<std::unique_ptr<WsTestClient>> clients;
+    for (std::size_t i = 0; i < kClients; ++i) {
+        clients.push_back(std::make_unique<WsTestClient>());
+        ASSERT_TRUE(clients.back()->connectProtocol(daemon.port())) << clients.back()->lastError();
+        ASSERT_TRUE(subscribeOk(*clients.back(), "news"));
+    }
+    ASSERT_EQ(httpGet(daemon.apiPort(), "/readyz").status, 200u);
+
+    auto start = Clock::now();
+    ASSERT_TRUE(daemon.terminate(SIGTERM));
+    // Not ready at once, for the load balancer, while the clients are still being told to go.
+    EXPECT_TRUE(eventually([&] { return httpGet(daemon.apiPort(), "/readyz").status == 503; }, 300ms));
+    WsTestClient late;
+    EXPECT_FALSE(late.connect(daemon.port())) << "the public listener still accepts during the drain";
+
+    std::vector<std::optional<WsEnding>> endings(kClients);
+    auto readEndings = [&](std::chrono::milliseconds each) {
+        for (std::size_t i = 0; i < kClients; ++i)
+            if (!endings[i]) endings[i] = clients[i]->waitClose(each);
+        return static_cast<std::size_t>(std::count_if(endings.begin(), endings.end(), [](auto& e) { return e; }));
+    };
+    std::this_thread::sleep_until(start + 500ms);
+    std::size_t early = readEndings(1ms);
+    // About 10 by 0.5 s (one per loop at once, then 20/s); all of them only if the drain was not paced.
+    EXPECT_GE(early, 1u);
+    EXPECT_LE(early, 20u) << "told every client at once";
+    EXPECT_EQ(httpGet(daemon.apiPort(), "/readyz").status, 503u) << "the API listener closed before the drain ended";
+
+    EXPECT_EQ(readEndings(5000ms), kClients);
+    for (const auto& ending : endings) {
+        ASSERT_TRUE(ending);
+        EXPECT_EQ(ending->closeCode, 1001);
+        ASSERT_FALSE(ending->messages.empty());
+        EXPECT_EQ(ending->messages.back(), disconnectMessage(1001, "shutdown", true));
+    }
+    auto exitCode = daemon.waitExit(std::chrono::milliseconds(10000));
+    ASSERT_TRUE(exitCode) << "still running 10 s after SIGTERM";
+    EXPECT_EQ(*exitCode, 0);
+    EXPECT_GE(millisSince(start), 1000) << "30 clients at 20/s took under a second";
+    EXPECT_LT(millisSince(start), 5000) << "waited for shutdown.timeout instead of finishing";
+}
+
 TEST(ConnectionLifecycle, ShutdownDoesNotWaitPastShutdownTimeoutForAClientThatNeverCloses) {
-    DaemonProcess daemon(json{{"shutdown_timeout", 0.5}});
+    DaemonProcess daemon(json{{"shutdown", {{"timeout", 0.5}}}});
     WsTestClient stubborn;
     ASSERT_TRUE(stubborn.connectProtocol(daemon.port())) << stubborn.lastError();
     // `stubborn` is never read again, so it never answers the server's close frame.
@@ -354,7 +405,7 @@ TEST(ConnectionLifecycle, ShutdownDoesNotWaitPastShutdownTimeoutForAClientThatNe
     auto start = Clock::now();
     ASSERT_TRUE(daemon.terminate(SIGTERM));
     auto exitCode = daemon.waitExit(std::chrono::milliseconds(5000));
-    ASSERT_TRUE(exitCode) << "still running 5 s after SIGTERM with shutdown_timeout 0.5";
+    ASSERT_TRUE(exitCode) << "still running 5 s after SIGTERM with shutdown.timeout 0.5";
     EXPECT_EQ(*exitCode, 0);
     EXPECT_GE(millisSince(start), 400) << "did not wait for the client at all";
     EXPECT_LT(millisSince(start), 3000);

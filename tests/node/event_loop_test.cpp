@@ -3,6 +3,8 @@
 #include <atomic>
 #include <chrono>
 #include <future>
+#include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -160,6 +162,99 @@ TEST(EventLoopTest, AWindowThatDoesNotPayOffIsDroppedForAWhile) {
     EXPECT_LT(std::chrono::steady_clock::now() - after, 200ms);
     loop.stop();
     loop.join();
+}
+
+// Stands for a connection at shutdown: records when it was told to go, and leaves the loop when
+// told, as a real one does once closed.
+class DrainedConnection final : public Connection {
+public:
+    DrainedConnection(EventLoop& loop, bool webSocket) : loop_(loop), webSocket_(webSocket) { loop_.attach(this); }
+    void drain() override {
+        drainedAt = std::chrono::steady_clock::now();
+        loop_.detach(this);
+    }
+    bool isWebSocket() const override { return webSocket_; }
+    void disconnect(const DisconnectTarget&) override {}
+    std::optional<std::chrono::steady_clock::time_point> drainedAt;
+
+private:
+    EventLoop& loop_;
+    bool webSocket_;
+};
+
+std::size_t drainedCount(const std::vector<std::unique_ptr<DrainedConnection>>& connections) {
+    std::size_t count = 0;
+    for (const auto& connection : connections) count += connection->drainedAt.has_value();
+    return count;
+}
+
+// Runs the loop's handlers on this thread until `done` or `limit`.
+template <class Done>
+void runUntil(EventLoop& loop, Done done, std::chrono::milliseconds limit) {
+    auto until = std::chrono::steady_clock::now() + limit;
+    while (!done() && std::chrono::steady_clock::now() < until) {
+        loop.context().run_for(5ms);
+        loop.context().restart();
+    }
+}
+
+TEST(EventLoopTest, ADrainTellsWebSocketsAtItsRateAndEverythingElseAtOnce) {
+    EventLoop loop(0);
+    std::vector<std::unique_ptr<DrainedConnection>> webSockets, http;
+    for (int i = 0; i < 20; ++i) webSockets.push_back(std::make_unique<DrainedConnection>(loop, true));
+    for (int i = 0; i < 3; ++i) http.push_back(std::make_unique<DrainedConnection>(loop, false));
+
+    auto start = std::chrono::steady_clock::now();
+    loop.drainConnections(50, start + 10s);  // 20 connections at 50/s: 0.4 s, well within the deadline
+    EXPECT_EQ(drainedCount(http), 3u) << "HTTP connections wait for nothing";
+    EXPECT_EQ(drainedCount(webSockets), 1u) << "one at once, the rest at the rate";
+
+    runUntil(
+        loop, [&] { return drainedCount(webSockets) == webSockets.size(); }, 3000ms);
+    ASSERT_EQ(drainedCount(webSockets), webSockets.size());
+    auto last = *webSockets.back()->drainedAt;
+    for (const auto& connection : webSockets) last = std::max(last, *connection->drainedAt);
+    // 19 more at 50/s take 380 ms; a loop that told everyone at once would take none.
+    EXPECT_GE(last - start, 300ms) << "not paced";
+    EXPECT_LT(last - start, 2000ms);
+}
+
+TEST(EventLoopTest, ADrainGoesFasterThanItsRateToTellEveryoneByTheDeadline) {
+    EventLoop loop(0);
+    std::vector<std::unique_ptr<DrainedConnection>> webSockets;
+    for (int i = 0; i < 20; ++i) webSockets.push_back(std::make_unique<DrainedConnection>(loop, true));
+
+    auto start = std::chrono::steady_clock::now();
+    loop.drainConnections(1, start + 300ms);  // 1/s would take 20 s
+    runUntil(
+        loop, [&] { return drainedCount(webSockets) == webSockets.size(); }, 3000ms);
+    ASSERT_EQ(drainedCount(webSockets), webSockets.size());
+    auto last = start;
+    for (const auto& connection : webSockets) last = std::max(last, *connection->drainedAt);
+    EXPECT_GE(last - start, 150ms) << "not paced at all";
+    EXPECT_LT(last - start, 1000ms) << "missed the deadline";
+}
+
+TEST(EventLoopTest, ADrainWithRateZeroOrAPassedDeadlineTellsEveryoneAtOnce) {
+    for (auto [rate, deadline] : {std::pair{0.0, 10s}, std::pair{50.0, 0s}}) {
+        EventLoop loop(0);
+        std::vector<std::unique_ptr<DrainedConnection>> webSockets;
+        for (int i = 0; i < 5; ++i) webSockets.push_back(std::make_unique<DrainedConnection>(loop, true));
+        loop.drainConnections(rate, std::chrono::steady_clock::now() + deadline);
+        EXPECT_EQ(drainedCount(webSockets), webSockets.size()) << "rate " << rate;
+    }
+}
+
+TEST(EventLoopTest, AConnectionAttachedDuringADrainIsDrainedToo) {
+    EventLoop loop(0);
+    std::vector<std::unique_ptr<DrainedConnection>> webSockets;
+    for (int i = 0; i < 3; ++i) webSockets.push_back(std::make_unique<DrainedConnection>(loop, true));
+    loop.drainConnections(100, std::chrono::steady_clock::now() + 10s);
+    // An HTTP connection upgraded after the drain began: its WebSocket side is new to the loop.
+    webSockets.push_back(std::make_unique<DrainedConnection>(loop, true));
+    runUntil(
+        loop, [&] { return drainedCount(webSockets) == webSockets.size(); }, 3000ms);
+    EXPECT_EQ(drainedCount(webSockets), webSockets.size());
 }
 
 }  // namespace

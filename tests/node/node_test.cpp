@@ -163,6 +163,7 @@ public:
 class RecordingConnection final : public Connection {
 public:
     void drain() override {}
+    bool isWebSocket() const override { return true; }
     void disconnect(const DisconnectTarget& target) override { targets.push_back(target); }
     std::vector<DisconnectTarget> targets;
 };

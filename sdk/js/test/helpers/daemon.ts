@@ -52,7 +52,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     const dir = mkdtempSync(join(tmpdir(), "wspush-sdk-"));
     const config = merge(JSON.parse(readFileSync(BASE_CONFIG, "utf8")), {
         threads: 1,
-        shutdown_timeout: 1,
+        shutdown: { timeout: 1 },
         log: { level: "warn" },
         ...options.config,
     });
