@@ -81,7 +81,7 @@ std::variant<StaticFiles, std::string> StaticFiles::load(const std::filesystem::
             continue;
         }
         if (!it->is_regular_file(ec)) continue;
-        if (files.files_.size() == kMaxFiles)
+        if (files.fileCount_ == kMaxFiles)
             return "\"" + root.string() + "\" holds more than " + std::to_string(kMaxFiles) + " files";
         std::ifstream in(it->path(), std::ios::binary);
         std::string body((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -95,6 +95,7 @@ std::variant<StaticFiles, std::string> StaticFiles::load(const std::filesystem::
             files.files_.emplace(folder, file);
         }
         files.files_.emplace(std::move(urlPath), std::move(file));
+        ++files.fileCount_;
     }
     if (ec) return "cannot list \"" + root.string() + "\": " + ec.message();
     return files;

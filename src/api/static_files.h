@@ -29,7 +29,7 @@ public:
     // file or folder has that name.
     std::optional<ApiResponse> find(std::string_view path) const;
 
-    std::size_t fileCount() const { return files_.size(); }
+    std::size_t fileCount() const { return fileCount_; }  // files read: an index.html once
 
 private:
     struct File {
@@ -38,6 +38,7 @@ private:
     };
     std::unordered_map<std::string, File> files_;  // "/css/site.css"; a folder's index.html also as "/css/"
     std::unordered_set<std::string> folders_;      // "/css", answered with a redirect to "/css/"
+    std::size_t fileCount_ = 0;
 };
 
 }  // namespace wspush
