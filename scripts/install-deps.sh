@@ -6,6 +6,7 @@
 #          redis-sentinel (the Redis client's tests run real servers), and clang 14 with its
 #          runtimes (the sanitizer build and the libFuzzer targets)
 set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
 
 build_packages=(g++ cmake ninja-build pkg-config libboost1.81-dev nlohmann-json3-dev libspdlog-dev
                 libhiredis-dev zlib1g-dev libssl-dev libgtest-dev curl ca-certificates)
@@ -15,7 +16,7 @@ packages=("${build_packages[@]}")
 if [ "${1:-build}" = test ]; then packages+=("${test_packages[@]}"); fi
 
 # Node.js may come from elsewhere than Debian (a newer release); only a missing `node` or `npm`
-# asks for Debian's. The SDK runs on Node 18, but its tests use Node 20's fake timers: see below.
+# asks for Debian's. The SDK runs on Node 18, but its tests use Node 20's mock timers: see below.
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
 command -v npm >/dev/null 2>&1 || packages+=(npm)
 
@@ -31,9 +32,14 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-# Debian 12's Node is 18: the SDK's tests need 20, which the npm registry also ships.
-if [ "${1:-build}" = test ] && ! node -e 'process.exit(+process.versions.node.split(".")[0] >= 20 ? 0 : 1)'; then
-  echo "installing Node.js 20 from the npm registry (found $(node --version))"
-  $sudo npm install -g --no-audit --no-fund --loglevel=error node@20
-  hash -r
+# Debian 12's Node is 18; the SDK's tests use Node 20's mock timers (node:test). Node 20 from the
+# npm registry goes into the project (.cache/node20, ~150 MB), for those tests only: installed over
+# the system's (npm install -g) it would replace Debian's Node for every user, and it does not read
+# the system's CA store, so npm behind a TLS-inspecting proxy would then fail where Debian's works.
+# scripts/test.sh runs the SDK's tests with it; everything else keeps the system's Node.
+node20="$root/.cache/node20"
+if [ "${1:-build}" = test ] && ! node -e 'process.exit(+process.versions.node.split(".")[0] >= 20 ? 0 : 1)' &&
+  [ ! -x "$node20/node_modules/.bin/node" ]; then
+  echo "installing Node.js 20 from the npm registry into $node20 (the system has $(node --version)), for the SDK's tests"
+  npm install --prefix "$node20" --no-save --no-audit --no-fund --loglevel=error node@20
 fi

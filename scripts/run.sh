@@ -4,12 +4,34 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-scripts/install-deps.sh build
-cmake -S . -B build-release -G Ninja -DCMAKE_BUILD_TYPE=Release -DWSPUSH_BUILD_TESTS=OFF >/dev/null
-cmake --build build-release --target wspushd
+# Runs one set-up step; when it fails, says which before the script stops.
+step() {
+  local what=$1; shift
+  "$@" || { status=$?; echo "run.sh: $what failed (exit status $status)" >&2; exit "$status"; }
+}
 
-# The chat demo (sdk/js/examples/chat) needs the SDK's browser bundle beside it.
-(cd sdk/js && npm ci --no-audit --no-fund --loglevel=error && node scripts/build.mjs) >/dev/null
+step "installing the Debian packages (scripts/install-deps.sh build)" scripts/install-deps.sh build
+step "configuring the build (cmake, build-release)" \
+  cmake -S . -B build-release -G Ninja -DCMAKE_BUILD_TYPE=Release -DWSPUSH_BUILD_TESTS=OFF >/dev/null
+step "building wspushd (build-release)" cmake --build build-release --target wspushd
+
+# The chat demo (sdk/js/examples/chat) needs the SDK's browser bundle beside it. Only the first
+# start, or one after the SDK changed, needs npm and the network.
+sdk_sources=(sdk/js/package-lock.json sdk/js/scripts/build.mjs)
+mapfile -t -O 2 sdk_sources < <(find sdk/js/src -type f)
+newer_than() {  # file, then sources: whether the file is missing or older than a source
+  [ -e "$1" ] || return 0
+  local file=$1; shift
+  [ -n "$(find "$@" -newer "$file" -print -quit)" ]
+}
+if newer_than sdk/js/node_modules/.package-lock.json sdk/js/package-lock.json; then
+  step "installing the SDK's npm packages (npm ci in sdk/js)" \
+    bash -c 'cd sdk/js && npm ci --no-audit --no-fund --loglevel=error >/dev/null'
+fi
+if newer_than sdk/js/examples/chat/wspush.min.js "${sdk_sources[@]}"; then
+  step "building the SDK's browser bundle (node scripts/build.mjs in sdk/js)" \
+    bash -c 'cd sdk/js && node scripts/build.mjs >/dev/null'
+fi
 
 port=8080
 args=("$@")

@@ -28,7 +28,12 @@ echo "=== bench smoke: every wspush-bench scenario for a few seconds (keeps the 
 bench/smoke.sh build
 
 echo "=== JavaScript SDK: unit, end-to-end (against build/wspushd) and browser tests"
-WSPUSH_DAEMON="$PWD/build/wspushd" sdk/js/scripts/ci.sh
+# On Node 20 or later: the system's, or the one install-deps.sh put into .cache/node20.
+test_node=node
+if ! node -e 'process.exit(+process.versions.node.split(".")[0] >= 20 ? 0 : 1)'; then
+  test_node="$PWD/.cache/node20/node_modules/.bin/node"
+fi
+WSPUSH_DAEMON="$PWD/build/wspushd" WSPUSH_TEST_NODE="$test_node" sdk/js/scripts/ci.sh
 
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1

@@ -3,6 +3,8 @@
 # end-to-end tests against the real daemon, and the browser test of the chat demo.
 #   WSPUSH_DAEMON  the wspushd binary (default: ../../build/wspushd, relative to sdk/js)
 #   CHROMIUM       the browser for the browser test (default: /usr/bin/chromium, Debian's "chromium")
+#   WSPUSH_TEST_NODE  the Node.js (20 or later) that runs the tests (default: node); npm, the
+#                  build and the typecheck run on the system's
 # Exits non-zero on the first failure. Every step is bounded in time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,4 +25,4 @@ step "typecheck"
 timeout 120 node_modules/.bin/tsc -p tsconfig.json
 
 step "tests"
-timeout 600 node scripts/run-tests.mjs unit e2e browser
+timeout 600 "${WSPUSH_TEST_NODE:-node}" scripts/run-tests.mjs unit e2e browser
