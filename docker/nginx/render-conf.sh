@@ -39,9 +39,10 @@ export WSPUSH_NGINX_PUBLIC_LISTEN WSPUSH_NGINX_API_LISTEN WSPUSH_NGINX_PREFIX WS
   WSPUSH_NGINX_API_UPSTREAMS WSPUSH_NGINX_CERT WSPUSH_NGINX_KEY
 
 # True when $2 holds only characters of the set $1 (tr's syntax) and is not empty; a newline,
-# a space, ';', '{', '$' or a quote is never in a set below.
+# a space, ';', '{', '$' or a quote is never in a set below. The '#' after it keeps a trailing
+# newline from vanishing in the command substitution.
 only() {
-  [ -n "$2" ] && [ -z "$(printf '%s' "$2" | tr -d "$1")" ]
+  [ -n "$2" ] && [ "$(printf '%s#' "$2" | tr -d "$1")" = "#" ]
 }
 
 address_chars='A-Za-z0-9._:[]-'

@@ -220,6 +220,7 @@ TEST(NginxConf, RenderingRefusesWhatWouldChangeMoreThanAddressesAndPaths) {
     const std::vector<std::pair<std::string, std::string>> bad{
         {"WSPUSH_NGINX_PUBLIC_LISTEN", "443; include /etc/passwd"},
         {"WSPUSH_NGINX_PUBLIC_LISTEN", "70000"},
+        {"WSPUSH_NGINX_PUBLIC_LISTEN", "443\n"},
         {"WSPUSH_NGINX_API_LISTEN", "8081\n}"},
         {"WSPUSH_NGINX_API_LISTEN", "127.0.0.1:18443"},  // the public listener's
         {"WSPUSH_NGINX_WS_UPSTREAMS", ""},
