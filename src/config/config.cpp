@@ -739,6 +739,8 @@ std::optional<Endpoint> parseEndpoint(std::string_view text, EndpointHost kind) 
 std::optional<IpNetwork> parseIpNetwork(std::string_view text) {
     auto slash = text.find('/');
     std::string address(text.substr(0, slash));
+    // inet_pton reads up to a NUL: "127.0.0.1\u0000junk" would pass as 127.0.0.1.
+    if (address.find('\0') != std::string::npos) return std::nullopt;
     IpNetwork network;
     if (inet_pton(AF_INET, address.c_str(), network.bytes.data()) == 1) {
         network.prefix_length = 32;
@@ -766,7 +768,7 @@ std::optional<IpNetwork> parseIpNetwork(std::string_view text) {
         network.v6 = false;
         network.prefix_length -= 96;
     }
-    // Host bits are ignored, so that equal networks compare equal and contains() needs no mask.
+    // Host bits are ignored: equal networks compare equal, and contains() masks only the address.
     for (unsigned bit = network.prefix_length; bit < network.bytes.size() * 8; ++bit)
         network.bytes[bit / 8] &= static_cast<unsigned char>(~(0x80u >> (bit % 8)));
     return network;

@@ -593,6 +593,9 @@ TEST(ParseIpNetworkTest, RejectsMalformedText) {
          {"", "/8", "10.0.0.0/", "10.0.0.0/33", "::/129", "10.0.0.0/-1", "10.0.0.0/+8", "10.0.0.0/8/8", "10.0.0.0/0008",
           "10.0.0", "10.0.0.0.0", "localhost", "10.0.0.0 /8", " 10.0.0.0", "[::1]", "fe80::1%eth0", "10.0.0.0/8 "})
         EXPECT_FALSE(parseIpNetwork(text).has_value()) << '"' << text << '"';
+    EXPECT_FALSE(parseIpNetwork(std::string_view("127.0.0.1\0junk", 14)).has_value())
+        << "a NUL does not end the address";
+    EXPECT_FALSE(parseIpNetwork(std::string_view("10.0.0.0/8\0", 11)).has_value());
 }
 
 // --- namespaces and documents -----------------------------------------------------------------
