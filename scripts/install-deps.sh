@@ -3,14 +3,15 @@
 # only when something is missing. Usage: scripts/install-deps.sh [build|test]
 #   build: the C++ toolchain and libraries, and Node.js + npm for the JavaScript SDK's bundle
 #   test:  also Chromium (the SDK's browser test), jq (bench/smoke.sh), redis-server and
-#          redis-sentinel (the Redis client's tests run real servers), and clang 14 with its
-#          runtimes (the sanitizer build and the libFuzzer targets)
+#          redis-sentinel (the Redis client's tests run real servers), nginx (the nginx tests run
+#          docker/nginx/wspush.conf for real), and clang 14 with its runtimes (the sanitizer build
+#          and the libFuzzer targets)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 
 build_packages=(g++ cmake ninja-build pkg-config libboost1.81-dev nlohmann-json3-dev libspdlog-dev
                 libhiredis-dev zlib1g-dev libssl-dev libgtest-dev curl ca-certificates)
-test_packages=(procps jq chromium redis-server redis-sentinel clang libclang-rt-14-dev)
+test_packages=(procps jq chromium redis-server redis-sentinel nginx clang libclang-rt-14-dev)
 
 packages=("${build_packages[@]}")
 if [ "${1:-build}" = test ]; then packages+=("${test_packages[@]}"); fi
@@ -30,6 +31,17 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# Debian's nginx package enables and starts a system nginx serving a welcome page on port 80 of
+# every address. The tests start their own nginx on loopback ports; a service we installed only
+# for them is turned off again, not left listening. An nginx that was installed before is the
+# machine's own business and left alone. (Where services cannot start, as in containers, nothing
+# runs and there is nothing to do.)
+if [[ " ${missing[*]} " == *" nginx "* ]] && command -v systemctl >/dev/null 2>&1 &&
+   systemctl is-enabled --quiet nginx 2>/dev/null; then
+  echo "disabling the system nginx service the nginx package started (the tests run their own)"
+  $sudo systemctl disable --now nginx >/dev/null 2>&1 || echo "note: could not disable nginx.service" >&2
 fi
 
 # Debian 12's Node is 18; the SDK's tests use Node 20's mock timers (node:test). Node 20 from the

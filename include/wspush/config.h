@@ -1,6 +1,7 @@
 // The daemon's configuration: one aggregate with commented defaults, validated once at load.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstddef>
 #include <map>
@@ -154,7 +155,8 @@ struct ClientConfig {
 struct LimitsConfig {
     std::size_t connections_per_node = 0;    // past it: HTTP 503 before the upgrade
     std::size_t connections_per_user = 100;  // on this node; past it, `connect` gets error 106, close 4010
-    // Off by default: behind a proxy every client has the proxy's address (docs/security.md).
+    // Off by default: behind a proxy every client has the proxy's address unless `proxy.trusted`
+    // names the proxy (docs/security.md).
     std::size_t connections_per_ip = 0;     // past it: HTTP 429 42901 before the upgrade
     double connects_per_second_per_ip = 0;  // upgrades per second and address; past it: 429 42901
     double commands_per_second = 50;        // per connection (token bucket), QoS answers excluded
@@ -192,6 +194,27 @@ struct TlsConfig {
     std::string key;                  // PEM: the certificate's private key, unencrypted
     std::string min_version = "1.2";  // "1.2" or "1.3"
     bool enabled() const { return !cert.empty(); }
+};
+
+// An IP network in CIDR notation ("10.0.0.0/8", "2001:db8::/32"), or one address ("127.0.0.1",
+// "::1"): one entry of proxy.trusted. Host bits below the prefix are ignored ("10.1.2.3/8" is
+// 10.0.0.0/8), as nginx's set_real_ip_from does.
+struct IpNetwork {
+    bool v6 = false;
+    std::array<unsigned char, 16> bytes{};  // network byte order; IPv4 in the first 4
+    unsigned prefix_length = 0;             // 0–32 (IPv4), 0–128 (IPv6)
+
+    // `address`: 4 bytes (IPv4) or 16 (IPv6), network byte order. An IPv4 network never contains
+    // an IPv6 address, nor the other way round: callers unmap ::ffff:a.b.c.d first.
+    bool contains(bool addressIsV6, const unsigned char* address) const;
+};
+std::optional<IpNetwork> parseIpNetwork(std::string_view text);
+
+// The reverse proxies (nginx, a load balancer) whose X-Forwarded-For the daemon believes: from
+// them, a client's address for the per-address limits, the API's loopback rule and the logs is
+// the right-most forwarded address that is not itself a trusted proxy (docs/security.md, "Limits").
+struct ProxyConfig {
+    std::vector<IpNetwork> trusted;  // empty: trust nobody, every client is its TCP peer
 };
 
 // Files served over plain HTTP on the public listener, e.g. the SDK's demo page. Off when `root`
@@ -272,6 +295,7 @@ struct Config {
     WebhooksConfig webhooks;
     LimitsConfig limits;
     TlsConfig tls;
+    ProxyConfig proxy;
 
     // The options of `channel`'s namespace, or nullptr when its namespace is not configured.
     const NamespaceConfig* namespaceFor(std::string_view channel) const;

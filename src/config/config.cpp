@@ -151,6 +151,7 @@ private:
     static void readValue(const json& v, const std::string& path, LimitsConfig& out);
     static void readValue(const json& v, const std::string& path, TlsConfig& out);
     static void readValue(const json& v, const std::string& path, ShutdownConfig& out);
+    static void readValue(const json& v, const std::string& path, ProxyConfig& out);
 
     const json& object_;
     std::string path_;
@@ -533,6 +534,23 @@ void ObjectReader::readValue(const json& v, const std::string& path, TlsConfig& 
         fail(join(path, "min_version"), "must be \"1.2\" or \"1.3\"");
 }
 
+void ObjectReader::readValue(const json& v, const std::string& path, ProxyConfig& out) {
+    ObjectReader r(v, path);
+    std::vector<std::string> trusted;
+    r.read("trusted", trusted);
+    r.rejectUnknownKeys();
+    out.trusted.clear();
+    for (std::size_t i = 0; i < trusted.size(); ++i) {
+        auto network = parseIpNetwork(trusted[i]);
+        if (!network)
+            fail(join(path, "trusted") + "[" + std::to_string(i) + "]",
+                 "expected an IP address or a network in CIDR notation (e.g. \"127.0.0.1\", \"10.0.0.0/8\", "
+                 "\"fd00::/8\"), got \"" +
+                     trusted[i] + "\"");
+        out.trusted.push_back(*network);
+    }
+}
+
 Config readConfig(const json& document) {
     Config c;
     ObjectReader r(document, "");
@@ -558,6 +576,7 @@ Config readConfig(const json& document) {
     r.read("webhooks", c.webhooks);
     r.read("limits", c.limits);
     r.read("tls", c.tls);
+    r.read("proxy", c.proxy);
     r.rejectUnknownKeys();
     if (c.engine != "memory" && c.engine != "redis") fail("engine", "must be \"memory\" or \"redis\"");
     if (c.engine == "redis" && !c.redis.sentinel && c.redis.addresses.empty())
@@ -660,6 +679,7 @@ constexpr Overridable kOverridable[] = {
     {"tls.cert", true},
     {"tls.key", true},
     {"tls.min_version", true},
+    {"proxy.trusted", false},
 };
 
 std::string environmentName(std::string_view path) {
@@ -725,6 +745,54 @@ std::optional<Endpoint> parseEndpoint(std::string_view text, EndpointHost kind) 
         });
     if (!isAddress && !isName) return std::nullopt;
     return Endpoint{std::string(host), static_cast<unsigned short>(value)};
+}
+
+std::optional<IpNetwork> parseIpNetwork(std::string_view text) {
+    auto slash = text.find('/');
+    std::string address(text.substr(0, slash));
+    // inet_pton reads up to a NUL: "127.0.0.1\u0000junk" would pass as 127.0.0.1.
+    if (address.find('\0') != std::string::npos) return std::nullopt;
+    IpNetwork network;
+    if (inet_pton(AF_INET, address.c_str(), network.bytes.data()) == 1) {
+        network.prefix_length = 32;
+    } else if (inet_pton(AF_INET6, address.c_str(), network.bytes.data()) == 1) {
+        network.v6 = true;
+        network.prefix_length = 128;
+    } else {
+        return std::nullopt;
+    }
+    if (slash != std::string_view::npos) {
+        std::string_view length = text.substr(slash + 1);
+        if (length.empty() || length.size() > 3 ||
+            !std::all_of(length.begin(), length.end(), [](char c) { return c >= '0' && c <= '9'; }))
+            return std::nullopt;
+        unsigned value = std::stoul(std::string(length));
+        if (value > network.prefix_length) return std::nullopt;
+        network.prefix_length = value;
+    }
+    // Peers are compared as IPv4 once unmapped, so "::ffff:10.0.0.0/104" must be 10.0.0.0/8 to match them.
+    static constexpr unsigned char kV4MappedPrefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    if (network.v6 && network.prefix_length >= 96 &&
+        std::equal(std::begin(kV4MappedPrefix), std::end(kV4MappedPrefix), network.bytes.begin())) {
+        std::copy(network.bytes.begin() + 12, network.bytes.end(), network.bytes.begin());
+        std::fill(network.bytes.begin() + 4, network.bytes.end(), 0);
+        network.v6 = false;
+        network.prefix_length -= 96;
+    }
+    // Host bits are ignored: equal networks compare equal, and contains() masks only the address.
+    for (unsigned bit = network.prefix_length; bit < network.bytes.size() * 8; ++bit)
+        network.bytes[bit / 8] &= static_cast<unsigned char>(~(0x80u >> (bit % 8)));
+    return network;
+}
+
+bool IpNetwork::contains(bool addressIsV6, const unsigned char* address) const {
+    if (addressIsV6 != v6) return false;
+    unsigned whole = prefix_length / 8;
+    if (!std::equal(bytes.begin(), bytes.begin() + whole, address)) return false;
+    unsigned rest = prefix_length % 8;
+    if (rest == 0) return true;
+    auto mask = static_cast<unsigned char>(0xff00u >> rest);
+    return (address[whole] & mask) == bytes[whole];
 }
 
 std::optional<WebhookUrl> parseWebhookUrl(std::string_view text) {

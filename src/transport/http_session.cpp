@@ -44,8 +44,8 @@ HttpSession<Stream>::HttpSession(Node& node, HttpApi& api, const OriginPolicy& o
       routes_(routes),
       websocketMode_(websocketMode),
       stream_(std::move(stream)),
-      peer_(peerAddressOf(tcpSocketOf(stream_))) {
-    fromLoopback_ = peer_.is_loopback();
+      peer_(peerAddressOf(tcpSocketOf(stream_))),
+      client_(peer_) {
     loop_.attach(this);
     loop_.metrics().httpConnections.add();
 }
@@ -84,6 +84,7 @@ void HttpSession<Stream>::onHandshake(beast::error_code ec) {
 template <class Stream>
 void HttpSession<Stream>::doRead() {
     parser_.emplace();
+    client_ = peer_;  // until the next request's headers say otherwise
     parser_->body_limit(node_.config().api.max_body_size);
     parser_->header_limit(static_cast<std::uint32_t>(node_.config().limits.max_header_bytes));
     auto timeout = firstRequest_ ? std::chrono::duration_cast<std::chrono::steady_clock::duration>(
@@ -123,6 +124,7 @@ void HttpSession<Stream>::onRead(beast::error_code ec, std::size_t) {
     received_ = std::chrono::steady_clock::now();
     loop_.metrics().httpRequests.add();
     auto request = parser_->release();
+    client_ = clientAddressOf(peer_, request, node_.config().proxy.trusted);
     version_ = request.version();
     headRequest_ = request.method() == http::verb::head;
     // A connection the API listener accepted during the drain (it stays open for probes and
@@ -145,7 +147,7 @@ void HttpSession<Stream>::onRead(beast::error_code ec, std::size_t) {
     apiRequest.authorization = std::string(request[http::field::authorization]);
     apiRequest.contentType = std::string(request[http::field::content_type]);
     apiRequest.body = std::move(request.body());
-    apiRequest.fromLoopback = fromLoopback_;
+    apiRequest.fromLoopback = client_.is_loopback();
     if (auto key = request.find("Idempotency-Key"); key != request.end())
         apiRequest.idempotencyKey = std::string(key->value());
     apiRequest.after = [executor = stream_.get_executor()](std::chrono::milliseconds delay,
@@ -162,7 +164,11 @@ void HttpSession<Stream>::onRead(beast::error_code ec, std::size_t) {
 template <class Stream>
 void HttpSession<Stream>::refuse(ApiErrorCode code, std::string_view message, Counter& refusals) {
     refusals.add();
-    spdlog::debug("http request from {} refused: {}", peer_.to_string(), message);
+    if (client_ == peer_)
+        spdlog::debug("http request from {} refused: {}", peer_.to_string(), message);
+    else
+        spdlog::debug("http request from {} (via proxy {}) refused: {}", client_.to_string(), peer_.to_string(),
+                      message);
     keepAlive_ = false;  // the rest of the request may still be on the wire: answer, then close
     busy_ = true;
     headRequest_ = false;
@@ -178,8 +184,7 @@ void HttpSession<Stream>::upgrade(WebSocketRequest request) {
     if (!origins_.allows(origin == request.end() ? std::nullopt : std::optional<std::string_view>(origin->value())))
         return refuse(ApiErrorCode::Forbidden, "origin not allowed", metrics.refusedOrigin);
 
-    net::ip::address client = clientAddressOf(peer_, request);
-    auto admission = node_.connectionGate().admit(client.is_unspecified() ? "" : addressLimitKey(client));
+    auto admission = node_.connectionGate().admit(client_.is_unspecified() ? "" : addressLimitKey(client_));
     if (auto* refusal = std::get_if<ConnectionGate::Refusal>(&admission)) {
         switch (*refusal) {
             case ConnectionGate::Refusal::NodeFull:
@@ -195,6 +200,10 @@ void HttpSession<Stream>::upgrade(WebSocketRequest request) {
     auto session =
         std::make_shared<WebSocketSession<Stream>>(node_, loop_, UpgradedStream<Stream>::from(stream_), websocketMode_,
                                                    std::get<ConnectionGate::Ticket>(std::move(admission)));
+    // The session logs its TCP peer; behind a proxy this line ties its id to the client. Checked
+    // first: every upgrade behind a proxy would otherwise format two addresses for nothing.
+    if (client_ != peer_ && spdlog::should_log(spdlog::level::debug))
+        spdlog::debug("[{}] websocket client {} via proxy {}", session->id(), client_.to_string(), peer_.to_string());
     session->start(std::move(request));
 }
 

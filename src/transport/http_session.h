@@ -69,8 +69,10 @@ private:
     bool firstRequest_ = true;
     bool headRequest_ = false;
     std::chrono::steady_clock::time_point received_;
-    boost::asio::ip::address peer_;  // the TCP peer, for the API's loopback rule and for logs
-    bool fromLoopback_ = false;
+    boost::asio::ip::address peer_;  // the TCP peer
+    // The current request's client, for the per-address limits, the API's loopback rule and logs:
+    // the peer, or the address a trusted proxy forwarded (proxy.trusted, client_address.h).
+    boost::asio::ip::address client_;
 };
 
 extern template class HttpSession<PlainStream>;

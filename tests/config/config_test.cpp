@@ -295,6 +295,34 @@ TEST_F(ConfigTest, TlsIsOffByDefaultAndItsFilesGoTogether) {
     EXPECT_EQ(fromEnvironment.tls.key, "/run/secrets/key.pem");
 }
 
+TEST_F(ConfigTest, TrustedProxiesAreNobodyByDefaultAndParsedAtLoad) {
+    EXPECT_TRUE(parseOk("").proxy.trusted.empty());
+    Config c = parseOk(R"({"proxy": {"trusted": ["127.0.0.1", "10.0.0.0/8", "fd00::/8", "::1"]}})");
+    ASSERT_EQ(c.proxy.trusted.size(), 4u);
+    EXPECT_FALSE(c.proxy.trusted[0].v6);
+    EXPECT_EQ(c.proxy.trusted[0].prefix_length, 32u);
+    EXPECT_EQ(c.proxy.trusted[1].prefix_length, 8u);
+    EXPECT_TRUE(c.proxy.trusted[2].v6);
+    EXPECT_EQ(c.proxy.trusted[3].prefix_length, 128u);
+
+    ConfigError bad = parseError(R"({"proxy": {"trusted": ["127.0.0.1", "10.0.0.0/33"]}})");
+    EXPECT_EQ(bad.path, "proxy.trusted[1]");
+    EXPECT_NE(bad.message.find("\"10.0.0.0/33\""), std::string::npos) << bad.message;
+    EXPECT_EQ(errorPath(R"({"proxy": {"trusted": "127.0.0.1"}})"), "proxy.trusted");
+    EXPECT_EQ(errorPath(R"({"proxy": {"trusted": [7]}})"), "proxy.trusted[0]");
+    EXPECT_EQ(errorPath(R"({"proxy": {"trusted": ["nginx"]}})"), "proxy.trusted[0]");
+    EXPECT_EQ(errorPath(R"({"proxy": {"trust": []}})"), "proxy.trust");
+
+    setEnv("WSPUSH_PROXY_TRUSTED", R"(["172.16.0.0/12"])");
+    Config fromEnvironment = parseOk(R"({"proxy": {"trusted": ["127.0.0.1"]}})");
+    ASSERT_EQ(fromEnvironment.proxy.trusted.size(), 1u);
+    EXPECT_EQ(fromEnvironment.proxy.trusted[0].prefix_length, 12u);
+    setEnv("WSPUSH_PROXY_TRUSTED", "127.0.0.1");  // JSON, like every list
+    EXPECT_EQ(errorPath(""), "proxy.trusted");
+    setEnv("WSPUSH_PROXY_TRUSTED", R"(["127.0.0.1/"])");
+    EXPECT_EQ(errorPath(""), "proxy.trusted[0]");
+}
+
 TEST_F(ConfigTest, AllowedOriginsAreCheckedAtLoad) {
     Config c = parseOk(R"({"websocket": {"allowed_origins": ["https://app.example.com", "http://*.example.org:8080",
         "http://localhost:3000", "http://[::1]:8080"]}})");
@@ -526,6 +554,57 @@ TEST(ParseEndpointTest, RejectsMalformedText) {
         EXPECT_FALSE(parseEndpoint(text).has_value()) << text;
 }
 
+TEST(ParseIpNetworkTest, AcceptsAddressesAndCidrNetworks) {
+    auto one = parseIpNetwork("192.0.2.7");
+    ASSERT_TRUE(one.has_value());
+    EXPECT_FALSE(one->v6);
+    EXPECT_EQ(one->prefix_length, 32u);
+    unsigned char inside[4] = {192, 0, 2, 7};
+    unsigned char outside[4] = {192, 0, 2, 8};
+    EXPECT_TRUE(one->contains(false, inside));
+    EXPECT_FALSE(one->contains(false, outside));
+
+    auto all = parseIpNetwork("0.0.0.0/0");
+    ASSERT_TRUE(all.has_value());
+    EXPECT_TRUE(all->contains(false, outside));
+    unsigned char v6[16] = {0x20, 0x01, 0x0d, 0xb8};
+    EXPECT_FALSE(all->contains(true, v6));
+
+    auto v6Network = parseIpNetwork("2001:db8::/32");
+    ASSERT_TRUE(v6Network.has_value());
+    EXPECT_TRUE(v6Network->v6);
+    EXPECT_TRUE(v6Network->contains(true, v6));
+    EXPECT_EQ(parseIpNetwork("::/0")->prefix_length, 0u);
+}
+
+TEST(ParseIpNetworkTest, IgnoresHostBitsAndUnmapsIPv4MappedNetworks) {
+    auto network = parseIpNetwork("10.1.2.3/8");
+    ASSERT_TRUE(network.has_value());
+    EXPECT_EQ(network->bytes[1], 0);
+    EXPECT_EQ(network->bytes[3], 0);
+    unsigned char other[4] = {10, 200, 0, 1};
+    EXPECT_TRUE(network->contains(false, other));
+    auto odd = parseIpNetwork("192.168.1.200/25");
+    ASSERT_TRUE(odd.has_value());
+    EXPECT_EQ(odd->bytes[3], 128);
+
+    auto mapped = parseIpNetwork("::ffff:10.0.0.0/104");
+    ASSERT_TRUE(mapped.has_value());
+    EXPECT_FALSE(mapped->v6);
+    EXPECT_EQ(mapped->prefix_length, 8u);
+    EXPECT_TRUE(mapped->contains(false, other));
+}
+
+TEST(ParseIpNetworkTest, RejectsMalformedText) {
+    for (const char* text :
+         {"", "/8", "10.0.0.0/", "10.0.0.0/33", "::/129", "10.0.0.0/-1", "10.0.0.0/+8", "10.0.0.0/8/8", "10.0.0.0/0008",
+          "10.0.0", "10.0.0.0.0", "localhost", "10.0.0.0 /8", " 10.0.0.0", "[::1]", "fe80::1%eth0", "10.0.0.0/8 "})
+        EXPECT_FALSE(parseIpNetwork(text).has_value()) << '"' << text << '"';
+    EXPECT_FALSE(parseIpNetwork(std::string_view("127.0.0.1\0junk", 14)).has_value())
+        << "a NUL does not end the address";
+    EXPECT_FALSE(parseIpNetwork(std::string_view("10.0.0.0/8\0", 11)).has_value());
+}
+
 // --- namespaces and documents -----------------------------------------------------------------
 
 TEST_F(ConfigTest, NamespaceNameWithAColonIsRejected) {
@@ -734,6 +813,7 @@ TEST_F(ConfigTest, EnvironmentVariablesAreTheDocumentedList) {
         "WSPUSH_TLS_CERT",
         "WSPUSH_TLS_KEY",
         "WSPUSH_TLS_MIN_VERSION",
+        "WSPUSH_PROXY_TRUSTED",
     };
     EXPECT_EQ(configEnvironmentVariables(), documented);
 }

@@ -1,5 +1,6 @@
 // Drives the config loader (parseConfig, src/config/config.cpp) from a config file's text, with
-// environment overrides, and the two parsers of addresses it uses (parseEndpoint, parseWebhookUrl).
+// environment overrides, and the parsers of addresses it uses (parseEndpoint, parseWebhookUrl,
+// parseIpNetwork).
 //
 // Input: the file's text, then optionally a NUL byte and lines of NAME=value: the environment
 // the loader sees (e.g. "WSPUSH_WEBSOCKET_PING_INTERVAL=5").
@@ -9,7 +10,8 @@
 // - a loaded config keeps the ranges the loader promises to validate (compression, QoS, sizes,
 //   timeouts), which the daemon relies on without checking again;
 // - loading is deterministic: the same input gives the same error, or a config again;
-// - a webhook URL that parses round-trips through the parts it is used as (host header, target).
+// - a webhook URL that parses round-trips through the parts it is used as (host header, target);
+// - a network of proxy.trusted has a prefix its family allows, no host bits, and contains itself.
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -73,6 +75,13 @@ void checkRanges(const Config& config) {
         check(options.default_qos >= 0 && options.default_qos <= 2, "namespace qos");
 }
 
+void checkNetwork(const IpNetwork& network) {
+    check(network.prefix_length <= (network.v6 ? 128u : 32u), "a prefix within its family");
+    for (unsigned bit = network.prefix_length; bit < 128; ++bit)
+        check((network.bytes[bit / 8] & (0x80u >> (bit % 8))) == 0, "no host bits");
+    check(network.contains(network.v6, network.bytes.data()), "a network contains its own address");
+}
+
 void fuzzWebhookUrl(std::string_view text) {
     auto url = parseWebhookUrl(text);
     if (!url) return;
@@ -98,6 +107,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     check(result.config.has_value() != result.error.has_value(), "a config or an error");
     if (result.error) check(!result.error->message.empty(), "an error has a message");
     if (result.config) checkRanges(*result.config);
+    if (result.config)
+        for (const auto& network : result.config->proxy.trusted) checkNetwork(network);
 
     ConfigResult again = parseConfig(text, lookUp);
     check(again.config.has_value() == result.config.has_value(), "deterministic");
@@ -109,6 +120,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         if (endpoint) check(!endpoint->host.empty(), "an endpoint has a host");
         (void)parseEndpoint(text, EndpointHost::Address);
         fuzzWebhookUrl(text);
+        if (auto network = parseIpNetwork(text)) checkNetwork(*network);
     }
     return 0;
 }
