@@ -7,8 +7,9 @@
 // once all are connected, and from then on records when node A tells each to go (its
 // `disconnect` message) and reconnects it to node B when the connection closes, at once, as a
 // client without the SDK's random delay would: the worst case for node B. When all are back (or
-// after 120 s) prints {"told":[ms…],"back":[ms…]} (wall-clock milliseconds, comparable between
-// processes) and exits.
+// after 120 s) prints {"told":[ms…],"arrived":[ms…],"back":[ms…]} (wall-clock milliseconds,
+// comparable between processes: told by node A, reconnect started towards node B, and connected
+// there) and exits.
 "use strict";
 const fs = require("fs");
 const WebSocket = require("ws");
@@ -16,7 +17,7 @@ const WebSocket = require("ws");
 const [aPort, bPort, count] = process.argv.slice(2, 5).map(Number);
 const readyFile = process.argv[5];
 const now = () => performance.timeOrigin + performance.now();
-const told = [], back = [];
+const told = [], arrived = [], back = [];
 let connected = 0, opening = 0, started = 0;
 
 function open(port, { onConnected, onTold = () => {}, onClosed = () => {} }) {
@@ -32,11 +33,12 @@ function open(port, { onConnected, onTold = () => {}, onClosed = () => {} }) {
 }
 
 function finish() {
-  process.stdout.write(JSON.stringify({ told, back }) + "\n", () => process.exit(0));
+  process.stdout.write(JSON.stringify({ told, arrived, back }) + "\n", () => process.exit(0));
 }
 
 function reconnect(code) {
   if (code !== 1001) return;
+  arrived.push(now());
   open(bPort, { onConnected: () => { back.push(now()); if (back.length === count) finish(); } });
 }
 

@@ -9,7 +9,9 @@
 # connection to node A closes, without the SDK's random delay: the worst case for node B. Then the
 # same with drain_rate 0 (everyone at once), the peer of the first run. Prints, per run: the drain
 # (SIGTERM to the last client told to go, to node A's exit, and to the last client back on node
-# B), the reconnects node B completed in its busiest second and its busiest 100 ms, and a JSON line.
+# B), the most clients told to go in one second, the most reconnects arriving at node B in one
+# second and in 100 ms (a client starts its reconnect when its connection to node A closes), the
+# most completed there (`connected`) in one second, and a JSON line.
 #
 #   bench/rolling-restart.sh [--build DIR] [--connections N] [--drain-rate R] [--timeout S]
 #                            [--processes K]
@@ -96,21 +98,24 @@ run() {  # drain rate → one JSON line
   node -e '
     const fs = require("fs");
     const [dir, processes, terminated, exited] = process.argv.slice(1);
-    const told = [], back = [];
+    const told = [], arrived = [], back = [];
     for (let i = 0; i < Number(processes); i++) {
       const part = JSON.parse(fs.readFileSync(`${dir}/clients.${i}`, "utf8"));
-      told.push(...part.told); back.push(...part.back);
+      told.push(...part.told); arrived.push(...part.arrived); back.push(...part.back);
     }
     back.sort((x, y) => x - y);
-    const peak = (width) => {  // the most reconnects node B completed in any window of `width` ms
+    told.sort((x, y) => x - y);
+    arrived.sort((x, y) => x - y);
+    const peak = (width, t = back) => {  // the most of the times `t` in any window of `width` ms
       let best = 0;
-      for (let i = 0, j = 0; i < back.length; i++) { while (back[i] - back[j] >= width) j++; best = Math.max(best, i - j + 1); }
+      for (let i = 0, j = 0; i < t.length; i++) { while (t[i] - t[j] >= width) j++; best = Math.max(best, i - j + 1); }
       return best;
     };
     console.log(JSON.stringify({ told: told.length, reconnected: back.length,
       drain_ms: Math.round(Math.max(...told) - Number(terminated)), exit_ms: Number(exited) - Number(terminated),
       last_back_ms: Math.round(back[back.length - 1] - Number(terminated)),
-      peak_per_second: peak(1000), peak_per_100ms: peak(100) }));
+      told_peak_per_second: peak(1000, told), arrivals_peak_per_second: peak(1000, arrived),
+      arrivals_peak_per_100ms: peak(100, arrived), connected_peak_per_second: peak(1000) }));
   ' "$work" "$processes" "$terminated" "$exited"
   stop_pid "$b_pid"; b_pid=""
   redis-cli -p "$redis_port" flushall >/dev/null

@@ -122,34 +122,42 @@ void EventLoop::drainConnections(double rate, std::chrono::steady_clock::time_po
         else
             connection->drain();
     }
-    auto now = std::chrono::steady_clock::now();
-    double window = std::chrono::duration<double>(closeBy - now).count();
-    // No rate, or no time left: everyone at once rather than cut without a word later.
-    if (rate <= 0 || window <= 0) rate = std::numeric_limits<double>::infinity();
-    paced.rate = std::max(rate, static_cast<double>(paced.queue.size()) / std::max(window, 1e-3));
-    paced.start = now;
+    // No rate: everyone at once.
+    paced.rate = rate > 0 ? rate : std::numeric_limits<double>::infinity();
+    paced.closeBy = closeBy;
+    paced.lastStep = std::chrono::steady_clock::now();
     connectionDrain_ = std::move(paced);
     drainNextConnections();
 }
 
 void EventLoop::drainNextConnections() {
+    using Seconds = std::chrono::duration<double>;
+    constexpr double kInfinite = std::numeric_limits<double>::infinity();
     ConnectionDrain& paced = *connectionDrain_;
     paced.stepPending = false;
-    double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - paced.start).count();
-    // One at once, then as many as the rate allows by now.
-    double allowed = std::floor(paced.rate * elapsed) + 1;
-    while (paced.next < paced.queue.size() && static_cast<double>(paced.told) < allowed) {
+    auto now = std::chrono::steady_clock::now();
+    // The rate, raised when the rest would not be told by the deadline at it; past the deadline
+    // everyone left goes at once rather than being cut without a word later.
+    double left = Seconds(paced.closeBy - now).count();
+    double remaining = static_cast<double>(paced.queue.size() - paced.next);
+    double rate = left > 0 ? std::max(paced.rate, remaining / left) : kInfinite;
+    double step = std::clamp(1.0 / rate, 0.01, 1.0);  // 10 ms, or one connection per step at low rates
+    // Credit for the time since the last step, but for no more than 100 ms of it (or two steps at
+    // low rates): a loop that was busy for a moment keeps up the pace, and one that was busy for
+    // long does not make up for it in a burst. The rate stays a ceiling for any second, give or
+    // take a tenth.
+    double since = std::min(Seconds(now - paced.lastStep).count(), std::max(2 * step, 0.1));
+    paced.lastStep = now;
+    paced.credit = rate == kInfinite ? kInfinite : paced.credit + rate * since;
+    while (paced.next < paced.queue.size() && paced.credit >= 1) {
         Connection* connection = paced.queue[paced.next++];
-        if (!connections_.contains(connection)) continue;
+        if (!connections_.contains(connection)) continue;  // closed by itself meanwhile: free
         connection->drain();
-        ++paced.told;
+        paced.credit -= 1;
     }
     if (paced.next == paced.queue.size()) return;
-    // Steps of 10 ms (a few connections each at high rates), or one connection per step at low ones.
-    auto step = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-        std::chrono::duration<double>(std::clamp(1.0 / paced.rate, 0.01, 1.0)));
     paced.stepPending = true;
-    drainTimer_->expires_after(step);
+    drainTimer_->expires_after(std::chrono::duration_cast<std::chrono::steady_clock::duration>(Seconds(step)));
     drainTimer_->async_wait([this](const boost::system::error_code& ec) {
         if (!ec) drainNextConnections();
     });

@@ -113,9 +113,10 @@ private:
     struct ConnectionDrain {
         std::vector<Connection*> queue;  // in the order they are told to go
         std::size_t next = 0;            // the first not yet told
-        std::size_t told = 0;
-        double rate = 0;  // per second, already raised to meet the deadline; infinite: at once
-        std::chrono::steady_clock::time_point start;
+        double rate = 0;                 // per second; infinite: everyone at once
+        std::chrono::steady_clock::time_point closeBy;
+        std::chrono::steady_clock::time_point lastStep;
+        double credit = 1;         // connections the next step may tell: the first goes at once
         bool stepPending = false;  // a next step is posted or its timer armed
     };
 
