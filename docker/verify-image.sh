@@ -29,7 +29,7 @@ say() { printf '\n== %s\n' "$*"; }
 fail() { echo "verify-image: FAILED: $*" >&2; exit 1; }
 work=$(mktemp -d)
 cleanup() {
-  docker rm -f "$prefix-single" "$prefix-redis" "$prefix-node1" "$prefix-node2" >/dev/null 2>&1 || true
+  docker rm -f -v "$prefix-single" "$prefix-redis" "$prefix-node1" "$prefix-node2" >/dev/null 2>&1 || true
   docker network rm "$prefix" >/dev/null 2>&1 || true
   if [ -f "$work/ctx/docker/compose.yaml" ]; then
     "${compose[@]}" -p "$prefix" -f "$work/ctx/docker/compose.yaml" down -v -t 5 >/dev/null 2>&1 || true
@@ -130,7 +130,7 @@ echo "POST node2 /api/publish -> $(curl -sS -X POST "http://$ip2:8081/api/publis
   -H 'Content-Type: application/json' -d '{"channel":"news","data":{"text":"via node2"}}')"
 wait "$sub_pid" || { cat "$work/sub1.log"; fail "node 1's subscriber got nothing"; }
 cat "$work/sub1.log"
-docker rm -f "$prefix-node1" "$prefix-node2" "$prefix-redis" >/dev/null
+docker rm -f -v "$prefix-node1" "$prefix-node2" "$prefix-redis" >/dev/null
 docker network rm "$prefix" >/dev/null
 
 say "4. compose.yaml: nginx in front of the nodes"
