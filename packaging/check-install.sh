@@ -19,9 +19,12 @@ for file in "$bin" "$conf" "$unit"; do [ -f "$file" ] || fail "not installed: ${
 [ -x "$bin" ] || fail "not executable: ${bin#"$dest"}"
 
 "$bin" --version >/dev/null
-# Without the caller's WSPUSH_* variables, which would override the files' values.
-env -i PATH="$PATH" "$bin" --check-config --config "$conf" >/dev/null || fail "installed config rejected"
-env -i PATH="$PATH" "$bin" --check-config --config "$source/docker/wspush.json" >/dev/null ||
+# Without the caller's WSPUSH_* variables, which would override the files' values (the rest of
+# the environment stays: the sanitizer build's ASAN_OPTIONS among it).
+clean=(env)
+for name in $(compgen -e | grep '^WSPUSH_' || true); do clean+=(-u "$name"); done
+"${clean[@]}" "$bin" --check-config --config "$conf" >/dev/null || fail "installed config rejected"
+"${clean[@]}" "$bin" --check-config --config "$source/docker/wspush.json" >/dev/null ||
   fail "docker/wspush.json rejected"
 
 expected="ExecStart=$prefix/bin/wspushd --config $sysconfdir/wspush/wspush.json"
