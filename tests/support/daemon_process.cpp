@@ -16,6 +16,8 @@
 
 #include <gtest/gtest.h>
 
+#include "support/child_environment.h"
+
 extern char** environ;
 
 namespace wspush::testing {
@@ -43,23 +45,6 @@ void writeWholeFile(const std::filesystem::path& path, const std::string& conten
     if (!out) throw std::runtime_error("cannot write " + path.string());
 }
 
-// The daemon's environment: ours without any WSPUSH_* variable (a developer's shell must not change
-// what a test configures), plus the test's own variables.
-std::vector<std::string> daemonEnvironment(const std::map<std::string, std::string>& extra) {
-    std::vector<std::string> entries;
-    for (char** entry = environ; *entry != nullptr; ++entry)
-        if (std::strncmp(*entry, "WSPUSH_", 7) != 0) entries.emplace_back(*entry);
-    for (const auto& [name, value] : extra) entries.push_back(name + "=" + value);
-    return entries;
-}
-
-std::vector<char*> pointersTo(std::vector<std::string>& strings) {
-    std::vector<char*> pointers;
-    for (auto& s : strings) pointers.push_back(s.data());
-    pointers.push_back(nullptr);
-    return pointers;
-}
-
 // WSPUSH_TEST_DAEMON runs the suite against another build of the daemon (a sanitizer build, say).
 std::string daemonPath() {
     const char* override = std::getenv("WSPUSH_TEST_DAEMON");
@@ -71,7 +56,7 @@ std::string daemonPath() {
 pid_t spawnDaemon(std::vector<std::string> args, const std::map<std::string, std::string>& environment,
                   const std::filesystem::path& stdoutPath, const std::filesystem::path& stderrPath) {
     args.insert(args.begin(), daemonPath());
-    std::vector<std::string> env = daemonEnvironment(environment);
+    std::vector<std::string> env = childEnvironment(environment);
     std::vector<char*> argv = pointersTo(args);
     std::vector<char*> envp = pointersTo(env);
     std::string outPath = stdoutPath.string();

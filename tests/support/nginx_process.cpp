@@ -21,6 +21,7 @@
 
 #include <gtest/gtest.h>
 
+#include "support/child_environment.h"
 #include "support/redis_server_process.h"  // findOnPath, pickFreePort
 
 extern char** environ;
@@ -53,21 +54,6 @@ std::string joined(const std::vector<std::string>& words) {
 
 // Ours without WSPUSH_* variables (a developer's shell must not change what the test renders),
 // plus `extra`.
-std::vector<std::string> environmentWith(const std::map<std::string, std::string>& extra) {
-    std::vector<std::string> entries;
-    for (char** entry = environ; *entry != nullptr; ++entry)
-        if (std::strncmp(*entry, "WSPUSH_", 7) != 0) entries.emplace_back(*entry);
-    for (const auto& [name, value] : extra) entries.push_back(name + "=" + value);
-    return entries;
-}
-
-std::vector<char*> pointersTo(std::vector<std::string>& strings) {
-    std::vector<char*> pointers;
-    for (auto& s : strings) pointers.push_back(s.data());
-    pointers.push_back(nullptr);
-    return pointers;
-}
-
 // fork + exec with stdout and stderr appended to `logPath` (O_APPEND, so nginx's own opening of
 // /dev/stdout for the access log and its writes to stderr never overwrite each other). The child
 // leads a process group of its own, so that nginx's workers can be stopped with their master,
@@ -75,7 +61,7 @@ std::vector<char*> pointersTo(std::vector<std::string>& strings) {
 // async-signal-safe calls.
 pid_t spawn(std::vector<std::string> args, const std::map<std::string, std::string>& environment,
             const std::filesystem::path& logPath) {
-    std::vector<std::string> env = environmentWith(environment);
+    std::vector<std::string> env = childEnvironment(environment);
     std::vector<char*> argv = pointersTo(args);
     std::vector<char*> envp = pointersTo(env);
     std::string log = logPath.string();
