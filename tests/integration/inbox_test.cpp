@@ -28,11 +28,19 @@ protected:
         EXPECT_TRUE(connected && connected->value("type", "") == "connected") << (connected ? connected->dump() : "");
         return connected.value_or(json::object());
     }
-    // Registers `device` of `user` (a first connect) and leaves for good (close 1000 ends the session).
+    // Closes with 1000, which ends the session, and waits until the server has seen it: the close
+    // handshake completes for the client before the server's read handler runs, and a message
+    // sent in between would still reach the session.
+    void leave(WsTestClient& client, const std::string& user) {
+        client.close();
+        EXPECT_TRUE(eventually([&] { return !api.get("/api/users/" + user).json().value("online", true); }))
+            << user << " still online";
+    }
+    // Registers `device` of `user` (a first connect) and leaves for good.
     void registerDevice(const std::string& user, const std::string& device) {
         WsTestClient client;
         connect(client, user, device);
-        client.close();
+        leave(client, user);
     }
     json send(const std::string& user, json data, int qos = 1) {
         HttpResult sent = api.postJson("/api/send", json{{"user", user}, {"data", std::move(data)}, {"qos", qos}});
@@ -84,7 +92,7 @@ TEST_F(Inbox, EachDeviceGetsWhatWasSentWhileItWasAwayInOrderOnce) {
             EXPECT_FALSE(client.waitFor([](const json& m) { return m.value("type", "") == "message"; }, 200ms))
                 << "nothing twice";
         }
-        client.close();  // saves the device's cursor
+        leave(client, "carol");  // saves the device's cursor
     }
     // Both devices finished the 50: trimmed, and only what the phone has not got is left.
     EXPECT_TRUE(eventually([&] { return inboxOf("carol")["messages"].size() == 1; })) << inboxOf("carol").dump();
@@ -105,7 +113,7 @@ TEST_F(Inbox, UnacknowledgedMessagesComeAgainAtTheNextConnect) {
         EXPECT_EQ(connect(client, "dave", "phone")["inbox"].value("pending", 0), 3);
         auto received = receive(client, 3, false);  // read, never acknowledged
         ASSERT_EQ(received.size(), 3u);
-        client.close();
+        leave(client, "dave");
     }
     WsTestClient client;
     EXPECT_EQ(connect(client, "dave", "phone")["inbox"], (json{{"pending", 3}, {"dropped", 0}}));

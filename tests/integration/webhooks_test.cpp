@@ -206,8 +206,16 @@ TEST(WebhooksReceiver, AReceiverAnswering500ForAWhileGetsTheEventsLater) {
     EXPECT_EQ(json::parse(requests[0].body)["events"][0]["id"], json::parse(requests[3].body)["events"][0]["id"])
         << "the same event again, so the receiver can deduplicate";
 
-    std::string metrics = httpGet(daemon.apiPort(), "/metrics").body;
-    EXPECT_NE(metrics.find("wspush_webhook_events_sent_total 1"), std::string::npos) << metrics;
+    // The receiver counts a request when it arrives; the daemon counts the event sent only once it has
+    // read the 200, a moment later.
+    std::string metrics;
+    EXPECT_TRUE(eventually(
+        [&] {
+            metrics = httpGet(daemon.apiPort(), "/metrics").body;
+            return metrics.find("wspush_webhook_events_sent_total 1") != std::string::npos;
+        },
+        5000ms))
+        << metrics;
     EXPECT_NE(metrics.find("wspush_webhook_requests_failed_total 3"), std::string::npos) << metrics;
     EXPECT_NE(metrics.find("wspush_webhook_events_made_total 1"), std::string::npos) << metrics;
 }
