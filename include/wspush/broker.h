@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "wspush/codes.h"
+#include "wspush/latency_histogram.h"
 #include "wspush/publication.h"
 
 namespace boost::asio {
@@ -115,6 +116,15 @@ struct EngineStats {
     std::uint64_t gapsFound = 0;
     std::uint64_t gapsRepaired = 0;
     std::uint64_t shardsDown = 0;  // storage shards not reachable now
+    // Engines with storage shards (Redis): what each shard's commands cost, since the start.
+    struct Shard {
+        std::string name;                // e.g. "127.0.0.1:6379", or the Sentinel master's name
+        bool up = false;                 // reachable now (EngineShardHealth::ok)
+        LatencySnapshot commandLatency;  // command sent → reply read
+        std::uint64_t errorReplies = 0;  // commands the server answered with an error
+        std::uint64_t failures = 0;      // commands with no reply: not connected, lost, timed out
+    };
+    std::vector<Shard> shards;
 };
 
 // Whether the engine can reach one of its storage shards: for /healthz and /readyz.

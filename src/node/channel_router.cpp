@@ -30,7 +30,9 @@ bool ChannelRouter::removeSubscriber(std::string_view channel, unsigned loop, bo
 }
 
 void ChannelRouter::onPublication(const PublicationPtr& publication) {
-    if (!publication->event) publications_.fetch_add(1, std::memory_order_relaxed);
+    if (!publication->event)
+        publications_[static_cast<std::size_t>(std::clamp(publication->qos, 0, 2))].fetch_add(
+            1, std::memory_order_relaxed);
     // The mask is read and the deliveries are queued under one lock: a subscriber change that
     // comes after the read also comes after the queueing, and so does everything it posts to a
     // loop. A session moving between loops relies on that (ClientSession::leaveLoop runs on the

@@ -41,7 +41,17 @@ public:
     std::uint64_t channelCount() const;
     // Channel subscriptions on this node (the personal "$user:" channels included).
     std::uint64_t subscriptionCount() const;
-    std::uint64_t publications() const { return publications_.load(std::memory_order_relaxed); }
+    // Publications received (join/leave events excepted), by QoS 0, 1, 2.
+    std::array<std::uint64_t, 3> publicationsByQos() const {
+        std::array<std::uint64_t, 3> counts{};
+        for (std::size_t qos = 0; qos < counts.size(); ++qos)
+            counts[qos] = publications_[qos].load(std::memory_order_relaxed);
+        return counts;
+    }
+    std::uint64_t publications() const {
+        auto counts = publicationsByQos();
+        return counts[0] + counts[1] + counts[2];
+    }
 
 private:
     struct Interest {
@@ -57,7 +67,7 @@ private:
 
     std::vector<EventLoop*> loops_;
     std::array<Shard, kShards> shards_;
-    std::atomic<std::uint64_t> publications_{0};
+    std::array<std::atomic<std::uint64_t>, 3> publications_{};
 };
 
 }  // namespace wspush

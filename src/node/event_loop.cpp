@@ -22,6 +22,7 @@ EventLoop::EventLoop(unsigned index) : index_(index) {
     work_.emplace(context_->get_executor());
     windowTimer_.emplace(*context_);
     drainTimer_.emplace(*context_);
+    lagTimer_.emplace(*context_);
 }
 
 EventLoop::~EventLoop() {
@@ -29,6 +30,7 @@ EventLoop::~EventLoop() {
     join();
     windowTimer_.reset();
     drainTimer_.reset();
+    lagTimer_.reset();
     context_.reset();  // destroys pending handlers, and with them the connections they own
 }
 
@@ -171,6 +173,7 @@ void EventLoop::disconnectConnections(const DisconnectTarget& target) {
 }
 
 void EventLoop::start() {
+    probeLag(std::chrono::steady_clock::now() + kLagProbeInterval);
     thread_ = std::thread([this] {
         for (;;) {
             try {
@@ -181,6 +184,17 @@ void EventLoop::start() {
                 spdlog::critical("event loop {}: unhandled exception: {}", index_, e.what());
             }
         }
+    });
+}
+
+void EventLoop::probeLag(std::chrono::steady_clock::time_point due) {
+    lagTimer_->expires_at(due);
+    lagTimer_->async_wait([this, due](boost::system::error_code ec) {
+        if (ec) return;
+        auto now = std::chrono::steady_clock::now();
+        metrics_.lag.observe(now - due);
+        // From now, not from `due`: a long stall is one late sample, not a burst of catching up.
+        probeLag(now + kLagProbeInterval);
     });
 }
 

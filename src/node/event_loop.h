@@ -95,7 +95,11 @@ public:
     // Hands `target` to every connection of this loop (Connection::disconnect). Call on this loop.
     void disconnectConnections(const DisconnectTarget& target);
 
-    void start();  // spawns the loop's thread
+    // How often the loop measures its lag (LoopMetrics::lag): a timer due every interval is run
+    // late by as long as the loop was busy with something else.
+    static constexpr std::chrono::milliseconds kLagProbeInterval{100};
+
+    void start();  // spawns the loop's thread, and starts measuring its lag
     void stop();   // makes run() return; pending handlers are destroyed with the io_context
     void join();
 
@@ -105,8 +109,9 @@ private:
         SharedFrame frame;
     };
     void drainInbox(bool windowed = false);
-    void scheduleDrain();         // on this loop
-    void drainNextConnections();  // the paced drain's next step, on this loop
+    void scheduleDrain();                                      // on this loop
+    void drainNextConnections();                               // the paced drain's next step, on this loop
+    void probeLag(std::chrono::steady_clock::time_point due);  // on this loop
 
     // The paced drain of the connections (drainConnections), on this loop. A connection that
     // closes by itself meanwhile is skipped, not counted.
@@ -147,6 +152,7 @@ private:
     std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;
     std::optional<boost::asio::steady_timer> windowTimer_;  // the delivery window; after context_
     std::optional<boost::asio::steady_timer> drainTimer_;   // the paced drain's steps; after context_
+    std::optional<boost::asio::steady_timer> lagTimer_;     // probeLag; after context_
     std::thread thread_;
 };
 

@@ -2,19 +2,68 @@
 
 #include <functional>
 #include <initializer_list>
+#include <span>
 #include <sstream>
 #include <utility>
 
 namespace wspush {
 
-void LoopMetrics::observePublishLatency(std::chrono::nanoseconds elapsed) noexcept {
-    double seconds = std::chrono::duration<double>(elapsed).count();
-    std::size_t bucket = 0;
-    while (bucket < kLatencyBuckets.size() && seconds > kLatencyBuckets[bucket]) ++bucket;
-    publishLatencyBuckets[bucket].add();
-    publishLatencyCount.add();
-    publishLatencyMicros.add(static_cast<std::uint64_t>(elapsed.count() / 1000));
+std::string DisconnectCounts::codeOf(std::size_t slot) {
+    if (slot < 16) return std::to_string(1000 + slot);
+    if (slot < 27) return std::to_string(4000 + slot - 16);
+    if (slot < 31) return std::to_string(4500 + slot - 27);
+    return "other";
 }
+
+void LoopMetrics::observeInboxBacklog(std::uint64_t pending, std::uint64_t dropped) noexcept {
+    std::size_t bucket = 0;
+    while (bucket < kInboxBacklogBuckets.size() && static_cast<double>(pending) > kInboxBacklogBuckets[bucket])
+        ++bucket;
+    inboxBacklogBuckets[bucket].add();
+    inboxBacklogCount.add();
+    inboxBacklogSum.add(pending);
+    inboxDropped.add(dropped);
+}
+
+namespace {
+
+// `labels`: "" or `shard="a",`-style pairs, each followed by a comma.
+void renderHistogram(std::ostream& out, const char* name, const std::string& labels, std::span<const double> bounds,
+                     std::span<const std::uint64_t> buckets, std::uint64_t count, double sum) {
+    std::uint64_t cumulative = 0;
+    for (std::size_t i = 0; i <= bounds.size(); ++i) {
+        cumulative += buckets[i];
+        out << name << "_bucket{" << labels << "le=\"";
+        if (i < bounds.size())
+            out << bounds[i];
+        else
+            out << "+Inf";
+        out << "\"} " << cumulative << '\n';
+    }
+    std::string plain = labels.empty() ? "" : "{" + labels.substr(0, labels.size() - 1) + "}";
+    out << name << "_sum" << plain << ' ' << sum << '\n' << name << "_count" << plain << ' ' << count << '\n';
+}
+
+void renderLatency(std::ostream& out, const char* name, const std::string& labels, const LatencySnapshot& latency) {
+    renderHistogram(out, name, labels, kLatencyBuckets, latency.buckets, latency.count,
+                    static_cast<double>(latency.sumMicros) / 1e6);
+}
+
+// Prometheus label values escape backslash, quote and newline.
+std::string labelValue(std::string_view text) {
+    std::string escaped;
+    for (char c : text) {
+        if (c == '\\' || c == '"') escaped += '\\';
+        if (c == '\n') {
+            escaped += "\\n";
+            continue;
+        }
+        escaped += c;
+    }
+    return escaped;
+}
+
+}  // namespace
 
 std::string renderPrometheus(const std::vector<const LoopMetrics*>& loops, const NodeTotals& totals) {
     std::ostringstream out;
@@ -33,7 +82,6 @@ std::string renderPrometheus(const std::vector<const LoopMetrics*>& loops, const
     metric("wspush_connections_total", "counter", "WebSocket connections accepted.",
            sum(&LoopMetrics::websocketConnectionsTotal));
     metric("wspush_http_requests_total", "counter", "HTTP requests served.", sum(&LoopMetrics::httpRequests));
-    metric("wspush_publications_total", "counter", "Publications routed by this node.", totals.publications);
     metric("wspush_messages_in_total", "counter", "Protocol messages received from clients.",
            sum(&LoopMetrics::messagesIn));
     metric("wspush_messages_out_total", "counter", "Messages written to clients.", sum(&LoopMetrics::messagesOut));
@@ -56,10 +104,6 @@ std::string renderPrometheus(const std::vector<const LoopMetrics*>& loops, const
     metric("wspush_subscriptions_lost_total", "counter",
            "Subscriptions ended because the node found a gap or an epoch change (insufficient state).",
            sum(&LoopMetrics::subscriptionsLost));
-    metric("wspush_recoveries_total", "counter", "Subscribes with since answered recovered:true.",
-           sum(&LoopMetrics::recoveries));
-    metric("wspush_recovery_misses_total", "counter", "Subscribes with since answered recovered:false.",
-           sum(&LoopMetrics::recoveryMisses));
     metric("wspush_tokens_refused_total", "counter",
            "Connection tokens refused at connect or refresh (invalid, expired or not valid yet).",
            sum(&LoopMetrics::tokensRefused));
@@ -119,22 +163,89 @@ std::string renderPrometheus(const std::vector<const LoopMetrics*>& loops, const
            "Connections closed with 4009: commands kept coming past the rate limit.",
            sum(&LoopMetrics::tooManyRequestsCloses));
 
-    out << "# HELP wspush_publish_latency_seconds Time from an API publish request to its response (with wait, acks "
-           "included).\n"
-           "# TYPE wspush_publish_latency_seconds histogram\n";
-    std::uint64_t cumulative = 0;
-    for (std::size_t i = 0; i <= kLatencyBuckets.size(); ++i) {
-        for (const auto* loop : loops) cumulative += loop->publishLatencyBuckets[i].get();
-        out << "wspush_publish_latency_seconds_bucket{le=\"";
-        if (i < kLatencyBuckets.size())
-            out << kLatencyBuckets[i];
-        else
-            out << "+Inf";
-        out << "\"} " << cumulative << '\n';
+    labelled("wspush_recoveries_total", "Subscribes with since, by their answer: recovered true or false.", "outcome",
+             {{"recovered", &LoopMetrics::recoveries}, {"not_recovered", &LoopMetrics::recoveryMisses}});
+    labelled("wspush_qos_answers_total",
+             "Client answers that moved a QoS delivery on: ack and comp finish one, rec "
+             "gets a rel.",
+             "kind", {{"ack_or_comp", &LoopMetrics::qosAcks}, {"rec", &LoopMetrics::qosRecs}});
+
+    auto header = [&](const char* name, const char* type, const char* help) {
+        out << "# HELP " << name << ' ' << help << "\n# TYPE " << name << ' ' << type << '\n';
+    };
+    header("wspush_publications_total", "counter",
+           "Publications this node received from the engine (from any node), by QoS.");
+    for (std::size_t qos = 0; qos < 3; ++qos)
+        out << "wspush_publications_total{qos=\"" << qos << "\"} " << totals.publicationsByQos[qos] << '\n';
+    header("wspush_deliveries_total", "counter", "Publications handed to client sessions, by QoS.");
+    for (std::size_t qos = 0; qos < 3; ++qos) {
+        std::uint64_t total = 0;
+        for (const auto* loop : loops) total += loop->deliveries[qos].get();
+        out << "wspush_deliveries_total{qos=\"" << qos << "\"} " << total << '\n';
     }
-    out << "wspush_publish_latency_seconds_sum " << static_cast<double>(sum(&LoopMetrics::publishLatencyMicros)) / 1e6
-        << '\n'
-        << "wspush_publish_latency_seconds_count " << sum(&LoopMetrics::publishLatencyCount) << '\n';
+    metric("wspush_subscriptions", "gauge", "Channel subscriptions on this node (personal channels included).",
+           totals.subscriptions);
+
+    header("wspush_disconnects_total", "counter",
+           "WebSocket connections ended: by the server (its close code), the client (its close code) or the network.");
+    using By = DisconnectCounts::By;
+    for (By by : {By::Server, By::Client}) {
+        for (std::size_t slot = 0; slot < DisconnectCounts::kSlots; ++slot) {
+            std::uint64_t total = 0;
+            for (const auto* loop : loops) total += loop->disconnects.get(by, slot);
+            // A series appears with its first count: 64 zeros per scrape would say nothing.
+            if (total != 0)
+                out << "wspush_disconnects_total{by=\"" << (by == By::Server ? "server" : "client") << "\",code=\""
+                    << DisconnectCounts::codeOf(slot) << "\"} " << total << '\n';
+        }
+    }
+    std::uint64_t network = 0;
+    for (const auto* loop : loops) network += loop->disconnects.get(By::Network, 0);
+    out << "wspush_disconnects_total{by=\"network\",code=\"none\"} " << network << '\n';
+
+    header("wspush_inbox_backlog_messages", "histogram",
+           "Messages waiting in a user's inbox for a device when it connects (connected.inbox.pending).");
+    std::array<std::uint64_t, kInboxBacklogBuckets.size() + 1> backlog{};
+    for (std::size_t i = 0; i < backlog.size(); ++i)
+        for (const auto* loop : loops) backlog[i] += loop->inboxBacklogBuckets[i].get();
+    renderHistogram(out, "wspush_inbox_backlog_messages", "", kInboxBacklogBuckets, backlog,
+                    sum(&LoopMetrics::inboxBacklogCount), static_cast<double>(sum(&LoopMetrics::inboxBacklogSum)));
+    metric("wspush_inbox_dropped_total", "counter",
+           "Inbox messages that expired or overflowed before a device got them (connected.inbox.dropped).",
+           sum(&LoopMetrics::inboxDropped));
+
+    header("wspush_publish_latency_seconds", "histogram",
+           "Time from an API publish request to its response (with wait, acks included).");
+    LatencySnapshot publishLatency;
+    for (const auto* loop : loops) publishLatency += loop->publishLatency.snapshot();
+    renderLatency(out, "wspush_publish_latency_seconds", "", publishLatency);
+
+    header("wspush_event_loop_lag_seconds", "histogram",
+           "How late each event loop ran a timer due every 100 ms: the time it was busy with other work.");
+    for (std::size_t index = 0; index < loops.size(); ++index)
+        renderLatency(out, "wspush_event_loop_lag_seconds", "loop=\"" + std::to_string(index) + "\",",
+                      loops[index]->lag.snapshot());
+
+    if (!totals.engineShards.empty()) {
+        header("wspush_redis_command_duration_seconds", "histogram",
+               "Time from a command sent to a Redis shard to its reply read, on this node's command connection.");
+        for (const auto& shard : totals.engineShards)
+            renderLatency(out, "wspush_redis_command_duration_seconds", "shard=\"" + labelValue(shard.name) + "\",",
+                          shard.commandLatency);
+        header("wspush_redis_shard_up", "gauge", "Whether this node reaches the Redis shard now (1) or not (0).");
+        for (const auto& shard : totals.engineShards)
+            out << "wspush_redis_shard_up{shard=\"" << labelValue(shard.name) << "\"} " << (shard.up ? 1 : 0) << '\n';
+        header("wspush_redis_command_errors_total", "counter",
+               "Redis commands that failed: an error reply, or no reply (shard not reachable, connection lost, timed "
+               "out).");
+        for (const auto& shard : totals.engineShards) {
+            std::string name = labelValue(shard.name);
+            out << "wspush_redis_command_errors_total{shard=\"" << name << "\",kind=\"error_reply\"} "
+                << shard.errorReplies << '\n'
+                << "wspush_redis_command_errors_total{shard=\"" << name << "\",kind=\"no_reply\"} " << shard.failures
+                << '\n';
+        }
+    }
     return out.str();
 }
 

@@ -11,6 +11,9 @@
 #include <string>
 #include <vector>
 
+#include "wspush/broker.h"
+#include "wspush/latency_histogram.h"
+
 namespace wspush {
 
 class Counter {
@@ -27,9 +30,39 @@ private:
     std::atomic<std::uint64_t> value_{0};
 };
 
-// Upper bounds, in seconds, of the publish latency histogram's buckets (+Inf is implied).
-inline constexpr std::array<double, 12> kLatencyBuckets{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
-                                                        0.01,   0.025,   0.05,   0.1,   0.25,   1.0};
+// Connections ended, by who ended them and the close code. A code is one wspush or RFC 6455
+// defines (1000-1015, 4000-4010, 4500-4503) or "other": a client's own codes must not make a
+// series each.
+class DisconnectCounts {
+public:
+    enum class By { Server, Client, Network };  // Network: the TCP connection went without a close
+    static constexpr std::size_t kSlots = 32;
+
+    void count(By by, std::uint16_t code) noexcept {
+        if (by == By::Network) return network_.add();
+        (by == By::Server ? server_ : client_)[slotOf(code)].add();
+    }
+    std::uint64_t get(By by, std::size_t slot) const noexcept {
+        if (by == By::Network) return slot == 0 ? network_.get() : 0;
+        return (by == By::Server ? server_ : client_)[slot].get();
+    }
+    // The code label of a slot: "1001", or "other" for the last one.
+    static std::string codeOf(std::size_t slot);
+
+private:
+    static std::size_t slotOf(std::uint16_t code) noexcept {
+        if (code >= 1000 && code <= 1015) return code - 1000u;
+        if (code >= 4000 && code <= 4010) return 16u + (code - 4000u);
+        if (code >= 4500 && code <= 4503) return 27u + (code - 4500u);
+        return kSlots - 1;
+    }
+    std::array<Counter, kSlots> server_;
+    std::array<Counter, kSlots> client_;
+    Counter network_;
+};
+
+// Upper bounds of the inbox backlog histogram: messages waiting for a device when it connects.
+inline constexpr std::array<double, 6> kInboxBacklogBuckets{0, 1, 10, 100, 1000, 10000};
 
 struct LoopMetrics {
     Counter websocketConnections;  // gauge
@@ -73,12 +106,22 @@ struct LoopMetrics {
     Counter commandsRefusedHistoryRate;   // history_reads_per_second
     Counter commandsRefusedPresenceRate;  // presence_reads_per_second
     Counter tooManyRequestsCloses;        // 4009: past commands_burst refusals in a row
-    // Publish latency: from the API request being parsed to its publication being accepted.
-    std::array<Counter, kLatencyBuckets.size() + 1> publishLatencyBuckets;
-    Counter publishLatencyCount;
-    Counter publishLatencyMicros;
+    // Publications handed to sessions (join/leave events excepted), by QoS 0, 1, 2.
+    std::array<Counter, 3> deliveries;
+    Counter qosAcks;  // QoS 1 acks and QoS 2 comps that finished a delivery
+    Counter qosRecs;  // QoS 2 recs answered with a rel
+    DisconnectCounts disconnects;
+    // Devices that connected with an inbox (a `device`), and what was waiting for them.
+    std::array<Counter, kInboxBacklogBuckets.size() + 1> inboxBacklogBuckets;
+    Counter inboxBacklogCount;
+    Counter inboxBacklogSum;
+    Counter inboxDropped;  // messages reported as `dropped` at connect
+    // Publish latency: from the API request being parsed to its response.
+    LatencyHistogram publishLatency;
+    // How late the loop ran a timer due every EventLoop::kLagProbeInterval: time it spent on other work.
+    LatencyHistogram lag;
 
-    void observePublishLatency(std::chrono::nanoseconds elapsed) noexcept;
+    void observeInboxBacklog(std::uint64_t pending, std::uint64_t dropped) noexcept;
 };
 
 struct NodeTotals {
@@ -93,9 +136,13 @@ struct NodeTotals {
     std::uint64_t engineGapsFound = 0;
     std::uint64_t engineGapsRepaired = 0;
     std::uint64_t engineShardsDown = 0;
+    std::uint64_t subscriptions = 0;
+    std::array<std::uint64_t, 3> publicationsByQos{};
+    std::vector<EngineStats::Shard> engineShards;
 };
 
-// Prometheus text exposition (version 0.0.4) of all loops' counters.
+// Prometheus text exposition (version 0.0.4) for /metrics: the loops' counters summed, each loop's
+// lag on its own (label `loop`, the loops' order), and the node's totals.
 std::string renderPrometheus(const std::vector<const LoopMetrics*>& loops, const NodeTotals& totals);
 
 }  // namespace wspush

@@ -340,6 +340,9 @@ NodeTotals Node::totals() const {
     totals.engineGapsFound = engine.gapsFound;
     totals.engineGapsRepaired = engine.gapsRepaired;
     totals.engineShardsDown = engine.shardsDown;
+    totals.engineShards = std::move(engine.shards);
+    totals.subscriptions = router_.subscriptionCount();
+    totals.publicationsByQos = router_.publicationsByQos();
     return totals;
 }
 

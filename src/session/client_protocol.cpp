@@ -323,21 +323,21 @@ void ClientProtocol::startNewSession(std::string user) {
 void ClientProtocol::joinPersonalChannel(std::shared_ptr<ClientSession> session,
                                          std::optional<StreamPosition> inboxCursor) {
     std::string personal = personalChannel(session->user());
-    session->subscribe(personal, inboxCursor,
-                       [self = self(), inboxCursor](std::variant<SubscribeOutcome, BrokerError> result) {
-                           if (self->state_ != State::Connecting || !self->joining_) return;  // the connection closed
-                           auto session = std::move(self->joining_);
-                           if (auto* error = std::get_if<BrokerError>(&result))
-                               return self->refuseJoin(std::move(session), *error);
-                           std::optional<ConnectedReply::Inbox> inbox;
-                           if (inboxCursor) {
-                               const auto& outcome = std::get<SubscribeOutcome>(result);
-                               inbox = ConnectedReply::Inbox{outcome.missed.size(), outcome.dropped};
-                               // Before the session delivers them: each one it finishes moves the device's cursor.
-                               session->trackInbox(self->device_, *inboxCursor);
-                           }
-                           self->joinTokenChannels(std::move(session), inbox);
-                       });
+    session->subscribe(
+        personal, inboxCursor, [self = self(), inboxCursor](std::variant<SubscribeOutcome, BrokerError> result) {
+            if (self->state_ != State::Connecting || !self->joining_) return;  // the connection closed
+            auto session = std::move(self->joining_);
+            if (auto* error = std::get_if<BrokerError>(&result)) return self->refuseJoin(std::move(session), *error);
+            std::optional<ConnectedReply::Inbox> inbox;
+            if (inboxCursor) {
+                const auto& outcome = std::get<SubscribeOutcome>(result);
+                inbox = ConnectedReply::Inbox{outcome.missed.size(), outcome.dropped};
+                self->connection_.loop().metrics().observeInboxBacklog(outcome.missed.size(), outcome.dropped);
+                // Before the session delivers them: each one it finishes moves the device's cursor.
+                session->trackInbox(self->device_, *inboxCursor);
+            }
+            self->joinTokenChannels(std::move(session), inbox);
+        });
 }
 
 void ClientProtocol::joinTokenChannels(std::shared_ptr<ClientSession> session,
@@ -662,9 +662,12 @@ void ClientProtocol::handleQosAnswer(const ClientCommand& command) {
                          : command.type == CommandType::Rec ? session_->onRec(command.did)
                                                             : session_->onComp(command.did);
     switch (outcome) {
-        case QosOutcome::Completed:
+        case QosOutcome::Completed: connection_.loop().metrics().qosAcks.add(); break;
         case QosOutcome::Ignored: break;  // a late duplicate is expected after a resend: no reply
-        case QosOutcome::SendRel: connection_.sendReply(encodeRel(command.did)); break;
+        case QosOutcome::SendRel:
+            connection_.loop().metrics().qosRecs.add();
+            connection_.sendReply(encodeRel(command.did));
+            break;
         case QosOutcome::ProtocolError:
             replyError(command.id, ErrorCode::QosViolation, "this answer does not fit the delivery's QoS or state");
             break;

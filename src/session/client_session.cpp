@@ -197,6 +197,7 @@ void ClientSession::deliver(const PublicationPtr& publication, const SharedFrame
         return;
     }
     if (publication->report && connection_) publication->report->reached();
+    loop_->metrics().deliveries[static_cast<std::size_t>(std::clamp(publication->qos, 0, 2))].add();
     std::uint64_t inboxOffset = 0;
     if (inbox_ && publication->channel == inbox_->channel) {
         // QoS 0 is finished once sent, QoS ≥ 1 once acknowledged. A QoS 0 message missed while

@@ -209,7 +209,7 @@ void HttpSession<Stream>::upgrade(WebSocketRequest request) {
 
 template <class Stream>
 void HttpSession<Stream>::respond(ApiResponse response) {
-    if (response.wasPublish) loop_.metrics().observePublishLatency(std::chrono::steady_clock::now() - received_);
+    if (response.wasPublish) loop_.metrics().publishLatency.observe(std::chrono::steady_clock::now() - received_);
     response_ = {};
     response_.version(version_);
     response_.result(response.status);

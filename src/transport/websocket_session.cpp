@@ -120,6 +120,7 @@ void WebSocketSession<HttpStream>::onRead(beast::error_code ec, std::size_t byte
         // A client that closes with 1000 says goodbye: its session need not wait for it.
         if (ec == websocket::error::closed && ws_.reason().code == websocket::close_code::normal)
             protocol_.connectionClosed(true);
+        noteReadFailure(ec);
         if (ec == websocket::error::message_too_big || ec == websocket::error::bad_frame_payload)
             spdlog::debug("[{}] closed by protocol rule: {}", id_, ec.message());  // Beast sent 1009 / 1007
         else if (!isOrdinaryEnd(ec))
@@ -276,8 +277,29 @@ void WebSocketSession<HttpStream>::onClose(beast::error_code ec) {
 }
 
 template <class HttpStream>
+void WebSocketSession<HttpStream>::noteReadFailure(beast::error_code ec) {
+    if (ec == websocket::error::closed) {
+        endedBy_ = DisconnectCounts::By::Client;
+        endCode_ = ws_.reason().code;
+    } else if (ec.category() == make_error_code(websocket::error::closed).category()) {
+        // Beast refused a frame and sent its close: 1009 and 1007 for these two, 1002 for the rest.
+        endedBy_ = DisconnectCounts::By::Server;
+        endCode_ = ec == websocket::error::message_too_big     ? websocket::close_code::too_big
+                   : ec == websocket::error::bad_frame_payload ? websocket::close_code::bad_payload
+                                                               : websocket::close_code::protocol_error;
+    }
+}
+
+template <class HttpStream>
 void WebSocketSession<HttpStream>::finish() {
     if (state_ == State::Closed) return;
+    if (counted_) {
+        // A close we began counts as ours whatever ended it: the client answering, or a timeout.
+        if (state_ == State::Closing)
+            loop_.metrics().disconnects.count(DisconnectCounts::By::Server, closeReason_.code);
+        else
+            loop_.metrics().disconnects.count(endedBy_, endCode_);
+    }
     state_ = State::Closed;
     writable_ = nullptr;
     protocol_.connectionClosed(false);

@@ -84,6 +84,7 @@ private:
     void onClose(boost::beast::error_code ec);
     // The connection is over: detach from the session and let the socket go. Idempotent.
     void finish();
+    void noteReadFailure(boost::beast::error_code ec);  // who ended it, when a read fails
 
     void armTimer();
     void onTimer(boost::beast::error_code ec);
@@ -108,6 +109,9 @@ private:
     std::function<void()> writable_;  // SessionConnection::whenWritable
     bool pingInFlight_ = false;
     bool counted_ = false;  // included in the loop's connection gauge
+    // Who ended the connection, for wspush_disconnects_total, when it was not us (closeWith).
+    DisconnectCounts::By endedBy_ = DisconnectCounts::By::Network;
+    std::uint16_t endCode_ = 0;
 
     // One timer per connection, armed to the earliest deadline below. Receiving data only moves
     // lastHeard_; the timer notices when it fires, so the hot path never touches the timer.

@@ -542,7 +542,7 @@ TEST_F(HttpApiTest, InfoFields) {
 
 TEST_F(HttpApiTest, MetricsIsPrometheusText) {
     pool.at(0).metrics().websocketConnections.add(2);
-    pool.at(0).metrics().observePublishLatency(std::chrono::microseconds(300));
+    pool.at(0).metrics().publishLatency.observe(std::chrono::microseconds(300));
     ApiResponse response = call(get("/metrics"));
     EXPECT_EQ(response.status, 200u);
     EXPECT_EQ(response.contentType, "text/plain; version=0.0.4");

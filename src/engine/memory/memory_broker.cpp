@@ -241,8 +241,11 @@ void MemoryBroker::history(std::string_view channel, HistoryQuery query, History
 }
 
 EngineStats MemoryBroker::stats() const {
-    return EngineStats{historyPublications_.load(std::memory_order_relaxed),
-                       historyBytes_.load(std::memory_order_relaxed), streams_.load(std::memory_order_relaxed)};
+    EngineStats stats;
+    stats.historyPublications = historyPublications_.load(std::memory_order_relaxed);
+    stats.historyBytes = historyBytes_.load(std::memory_order_relaxed);
+    stats.streams = streams_.load(std::memory_order_relaxed);
+    return stats;
 }
 
 void MemoryBroker::publishControl(std::string_view target, std::string payload) {

@@ -74,8 +74,10 @@ RedisBroker::RedisBroker(RedisBrokerOptions options, std::string instanceId, Clo
       positionScript_(redis_lua::kReadPosition),
       heartbeatScript_(redis_lua::kHeartbeat),
       nodesScript_(redis_lua::kNodes) {
-    for (const RedisShardOptions& shard : options_.shards)
+    for (const RedisShardOptions& shard : options_.shards) {
         health_.push_back(EngineShardHealth{shard.name, false, "connecting"});
+        commandStats_.push_back(std::make_shared<RedisCommandStats>());
+    }
 }
 
 RedisBroker::~RedisBroker() {
@@ -140,9 +142,11 @@ void RedisBroker::startOnLoop() {
         connection.requireMaster = shardOptions.sentinel.has_value();
         connection.connectTimeout = options_.connectTimeout;
         connection.commandTimeout = options_.commandTimeout;
+        connection.stats = commandStats_[index];
 
         Shard shard;
         shard.options = shardOptions;
+        shard.commandStats = commandStats_[index];
         connection.name = shardOptions.name + " commands";
         shard.commands = RedisConnection::create(
             *loop_, connection,
@@ -221,6 +225,7 @@ void RedisBroker::release() {
 }
 
 BrokerError RedisBroker::unavailable(const Shard& shard) const {
+    shard.commandStats->failures.fetch_add(1, std::memory_order_relaxed);
     std::string error = shard.commands->lastError();
     return BrokerError{ApiErrorCode::Unavailable,
                        "redis " + shard.options.name + " is unavailable" + (error.empty() ? "" : ": " + error)};
@@ -260,7 +265,15 @@ EngineStats RedisBroker::stats() const {
     stats.streams = channelCount_.load(std::memory_order_relaxed);
     stats.gapsFound = gapsFound_.load(std::memory_order_relaxed);
     stats.gapsRepaired = gapsRepaired_.load(std::memory_order_relaxed);
-    for (const EngineShardHealth& shard : health()) stats.shardsDown += shard.ok ? 0 : 1;
+    std::vector<EngineShardHealth> shards = health();  // in the order of options_.shards
+    for (const EngineShardHealth& shard : shards) stats.shardsDown += shard.ok ? 0 : 1;
+    for (std::size_t index = 0; index < options_.shards.size(); ++index) {
+        const RedisCommandStats& commands = *commandStats_[index];
+        bool up = index < shards.size() && shards[index].ok;
+        stats.shards.push_back(EngineStats::Shard{options_.shards[index].name, up, commands.latency.snapshot(),
+                                                  commands.errorReplies.load(std::memory_order_relaxed),
+                                                  commands.failures.load(std::memory_order_relaxed)});
+    }
     return stats;
 }
 

@@ -111,6 +111,7 @@ private:
         RedisShardOptions options;
         std::shared_ptr<RedisConnection> commands;
         std::shared_ptr<RedisSubscriber> subscriber;
+        std::shared_ptr<RedisCommandStats> commandStats;  // also counts commands refused while down
     };
     // A publish that completes once this node received it back (the contract: a subscribed
     // node's handler sees a publication before its publish completes).
@@ -133,6 +134,7 @@ private:
 
     Shard& shardFor(std::string_view channel) { return shards_[shardOf(channel, shards_.size())]; }
     std::size_t shardIndexOf(std::string_view channel) const { return shardOf(channel, shards_.size()); }
+    // Why `shard` cannot take a command now; the command counts as failed (no reply).
     BrokerError unavailable(const Shard& shard) const;
     template <class Task>
     void run(Task&& task);
@@ -185,6 +187,9 @@ private:
 
     mutable std::mutex healthMutex_;
     std::vector<EngineShardHealth> health_;
+    // One per shard, made with the engine and read by stats() on any thread; each shard's command
+    // connection writes its own.
+    std::vector<std::shared_ptr<RedisCommandStats>> commandStats_;
     std::atomic<std::uint64_t> gapsFound_{0};
     std::atomic<std::uint64_t> gapsRepaired_{0};
     std::atomic<std::uint64_t> channelCount_{0};

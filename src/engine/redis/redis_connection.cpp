@@ -120,6 +120,7 @@ private:
 struct RedisConnection::Pending {
     RedisReplyHandler done;
     SteadyClock::time_point deadline;
+    SteadyClock::time_point sent;
 };
 
 // Everything hiredis reports (replies, messages, connect) is recorded by its callbacks and acted on
@@ -241,13 +242,21 @@ struct RedisConnection::State {
         // hiredis keeps one callback per pending command, in the same order.
         if (s.pending.empty()) return;
         RedisReplyHandler done = std::move(s.pending.front().done);
+        SteadyClock::time_point sent = s.pending.front().sent;
         s.pending.pop_front();
+        RedisCommandStats* stats = s.options.stats.get();
         if (reply == nullptr) {  // the context is being freed
+            if (stats) stats->failures.fetch_add(1, std::memory_order_relaxed);
             std::string failure = s.failureOfPending.empty() ? "connection lost" : s.failureOfPending;
             s.completed.emplace_back(std::move(done), RedisFailure{std::move(failure)});
             return;
         }
-        s.completed.emplace_back(std::move(done), RedisReply::fromHiredis(*static_cast<redisReply*>(reply)));
+        RedisReply parsed = RedisReply::fromHiredis(*static_cast<redisReply*>(reply));
+        if (stats) {
+            stats->latency.observe(SteadyClock::now() - sent);
+            if (parsed.type == RedisReply::Type::Error) stats->errorReplies.fetch_add(1, std::memory_order_relaxed);
+        }
+        s.completed.emplace_back(std::move(done), std::move(parsed));
     }
 
     static void onHiredisPush(redisAsyncContext*, void* reply, void* data) {
@@ -336,10 +345,11 @@ struct RedisConnection::State {
     // Sends one command; `done` gets its reply, or a failure if the connection goes first.
     void send(const std::vector<std::string>& argv, RedisReplyHandler done, SteadyClock::time_point deadline) {
         if (!issue(argv, &State::onHiredisReply)) {
+            if (options.stats) options.stats->failures.fetch_add(1, std::memory_order_relaxed);
             done(RedisFailure{"cannot send: " + lastErrorOfContext()});
             return;
         }
-        pending.push_back(Pending{std::move(done), deadline});
+        pending.push_back(Pending{std::move(done), deadline, SteadyClock::now()});
         if (phase == Phase::Ready) armForPending();
     }
 
@@ -526,6 +536,7 @@ const std::string& RedisConnection::lastError() const {
 
 void RedisConnection::command(std::vector<std::string> argv, RedisReplyHandler done) {
     if (state_->phase != State::Phase::Ready) {
+        if (state_->options.stats) state_->options.stats->failures.fetch_add(1, std::memory_order_relaxed);
         done(RedisFailure{"not connected: " + state_->lastError});
         return;
     }

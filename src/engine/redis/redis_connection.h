@@ -17,6 +17,7 @@
 // hiredis's callbacks: teardown of a hiredis context is deferred with post().
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -29,6 +30,7 @@
 #include <boost/asio/io_context.hpp>
 
 #include "engine/redis/redis_reply.h"
+#include "wspush/latency_histogram.h"
 
 namespace wspush {
 
@@ -52,6 +54,13 @@ using RedisReplyHandler = std::function<void(RedisResult)>;
 // lookup of a master. Calls `found` once, with the address or a failure to report.
 using RedisAddressSource = std::function<void(std::function<void(std::variant<RedisAddress, RedisFailure>)> found)>;
 
+// What a connection's commands cost, for /metrics: written on the connection's thread, read on any.
+struct RedisCommandStats {
+    LatencyHistogram latency;                    // command sent → reply read
+    std::atomic<std::uint64_t> errorReplies{0};  // replies of Type::Error (NOSCRIPT included)
+    std::atomic<std::uint64_t> failures{0};      // RedisFailure: not connected, lost, timed out
+};
+
 struct RedisConnectionOptions {
     std::string name;            // for logs, e.g. "shard 127.0.0.1:6379 commands"
     RedisAddressSource address;  // required
@@ -62,6 +71,7 @@ struct RedisConnectionOptions {
     std::chrono::milliseconds commandTimeout{2000};
     std::chrono::milliseconds backoffMin{250};
     std::chrono::milliseconds backoffMax{5000};
+    std::shared_ptr<RedisCommandStats> stats;  // counts command() calls when set
 };
 
 class RedisConnection : public std::enable_shared_from_this<RedisConnection> {
