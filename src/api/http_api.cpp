@@ -906,14 +906,25 @@ ApiResponse HttpApi::channels() const {
 ApiResponse HttpApi::info() const {
     NodeTotals totals = node_.totals();
     double uptime = std::chrono::duration<double>(node_.uptime()).count();
+    std::vector<const LoopMetrics*> loops = node_.loopMetrics();
+    std::uint64_t messagesIn = 0;
+    std::uint64_t messagesOut = 0;
+    for (const LoopMetrics* loop : loops) {
+        messagesIn += loop->messagesIn.get();
+        messagesOut += loop->messagesOut.get();
+    }
     return ok(json{{"node", node_.name()},
                    {"version", Node::version()},
                    {"uptime_seconds", uptime},
                    {"connections", totals.websocketConnections},
+                   {"sessions", totals.sessions},
                    {"channels", totals.channels},
                    {"publications", totals.publications},
-                   {"threads", node_.loopMetrics().size()},
+                   {"messages_in", messagesIn},
+                   {"messages_out", messagesOut},
+                   {"threads", loops.size()},
                    {"engine", node_.engineName()},
+                   {"shards", shardsJson(node_.engineHealth())},
                    {"scope", "node"}});
 }
 

@@ -524,10 +524,12 @@ TEST_F(HttpApiTest, InfoFields) {
     node.join("news", 0, true, [](auto) {});
     call(post("/api/publish", R"({"channel":"news","data":1})"));
     pool.at(0).metrics().websocketConnections.add(3);
+    pool.at(0).metrics().messagesIn.add(5);
+    pool.at(0).metrics().messagesOut.add(7);
     ApiResponse response = call(get("/api/info"));
     EXPECT_EQ(response.status, 200u);
     json body = bodyOf(response);
-    EXPECT_EQ(body.size(), 9u) << response.body;
+    EXPECT_EQ(body.size(), 13u) << response.body;
     EXPECT_EQ(body["scope"], "node");
     EXPECT_EQ(body["node"], "node-test");
     EXPECT_EQ(body["version"], Node::version());
@@ -538,6 +540,10 @@ TEST_F(HttpApiTest, InfoFields) {
     EXPECT_EQ(body["publications"], 1);
     EXPECT_EQ(body["threads"], 1);
     EXPECT_EQ(body["engine"], "memory");
+    EXPECT_EQ(body["sessions"], 0);
+    EXPECT_EQ(body["messages_in"], 5);
+    EXPECT_EQ(body["messages_out"], 7);
+    EXPECT_EQ(body["shards"], json::array()) << "the memory engine has no shards";
 }
 
 TEST_F(HttpApiTest, MetricsIsPrometheusText) {
@@ -980,6 +986,13 @@ TEST_F(ClusterApiTest, HealthzStaysUpAndReadyzFollowsTheShards) {
     EXPECT_EQ(ready->status, 503u);
     EXPECT_EQ(bodyOf(ready), (json{{"status", "draining"}}));
     EXPECT_EQ(call(get("/healthz"))->status, 200u);
+}
+
+TEST_F(ClusterApiTest, InfoNamesEveryShardWithItsHealth) {
+    cluster.health = {{"10.0.0.1:6379", true, ""}, {"10.0.0.2:6379", false, "connection refused"}};
+    EXPECT_EQ(bodyOf(call(get("/api/info")))["shards"],
+              json::array({json{{"shard", "10.0.0.1:6379"}, {"ok", true}, {"error", ""}},
+                           json{{"shard", "10.0.0.2:6379"}, {"ok", false}, {"error", "connection refused"}}}));
 }
 
 TEST_F(ClusterApiTest, ReadyzIsServedWhereHealthzIsWithoutAKey) {
