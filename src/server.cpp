@@ -173,6 +173,16 @@ bool Server::open() {
     spdlog::info("listening on {}:{}{} (WebSocket at {}{})", config.listen.host, publicListener_->port(),
                  tls_ ? " over TLS" : "", config.websocket.path, separateApi ? ", /healthz" : ", HTTP API");
     if (apiListener_) spdlog::info("HTTP API listening on {}:{}", config.api.listen->host, apiListener_->port());
+    if (config.admin.console) {
+        const Endpoint& where = apiListener_ ? *config.api.listen : config.listen;
+        spdlog::info("admin console at /admin/ on {}:{}", where.host,
+                     apiListener_ ? apiListener_->port() : publicListener_->port());
+        // Its page is harmless without a key, but the API it drives should not face the internet.
+        if (!apiListener_)
+            spdlog::warn(
+                "admin console on the public listener: set api.listen, or keep /admin from the internet "
+                "at the proxy (docs/ops.md)");
+    }
     if (config.api.keys.empty())
         spdlog::warn("no API key configured (api.keys): the HTTP API answers loopback clients only");
     if (options_.echo)

@@ -224,6 +224,13 @@ struct StaticFilesConfig {
     std::string root;
 };
 
+// The admin console (docs/ops.md): static pages at /admin/ on the listener that serves the HTTP
+// API, driving that API with an `admin`-scope key typed into the page. Off by default: it is one
+// more surface to expose, and most deployments never need it.
+struct AdminConfig {
+    bool console = false;
+};
+
 struct LogConfig {
     std::string level = "info";   // trace, debug, info, warn, error, critical, off
     std::string format = "text";  // text or json (one object per line)
@@ -289,6 +296,7 @@ struct Config {
     ShutdownConfig shutdown;
     Seconds presence_ttl{60};  // a presence entry its node stopped refreshing is gone after this; at least 3
     StaticFilesConfig static_files;
+    AdminConfig admin;
     LogConfig log;
     std::string engine = "memory";  // "memory" (one node) or "redis" (several nodes, `redis`)
     RedisConfig redis;

@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 
+#include "api/admin_console.h"
 #include "api/static_files.h"
 #include "base/bounded_json.h"
 #include "base/constant_time.h"
@@ -360,6 +361,9 @@ void HttpApi::handle(const ApiRequest& request, const ListenerRoutes& routes, Ap
         {"/api/disconnect", "POST", kScopeAdmin},
     };
     if (routes.api && request.path.starts_with(kUsersPrefix)) return userRoute(request, std::move(respond));
+    // Beside the API it drives, so that the page's requests are same-origin.
+    if (routes.api && node_.config().admin.console && isAdminConsolePath(request.path))
+        return respond(adminConsole(request));
     const Route* route = nullptr;
     for (const auto& candidate : kRoutes)
         if (candidate.path == request.path && (routes.api || candidate.scope == 0)) route = &candidate;
@@ -403,6 +407,17 @@ ApiResponse HttpApi::staticFile(const ApiRequest& request, const ListenerRoutes&
         return response;
     }
     return std::move(*file);
+}
+
+ApiResponse HttpApi::adminConsole(const ApiRequest& request) const {
+    auto page = adminConsolePage(request.path);
+    if (!page) return error(ApiErrorCode::NotFound, "no such page");
+    if (request.method != "GET" && request.method != "HEAD") {
+        ApiResponse response = error(ApiErrorCode::MethodNotAllowed, "method not allowed");
+        response.allow = "GET, HEAD";
+        return response;
+    }
+    return std::move(*page);
 }
 
 std::optional<ApiResponse> HttpApi::authorize(const ApiRequest& request, unsigned scope) const {
@@ -906,14 +921,25 @@ ApiResponse HttpApi::channels() const {
 ApiResponse HttpApi::info() const {
     NodeTotals totals = node_.totals();
     double uptime = std::chrono::duration<double>(node_.uptime()).count();
+    std::vector<const LoopMetrics*> loops = node_.loopMetrics();
+    std::uint64_t messagesIn = 0;
+    std::uint64_t messagesOut = 0;
+    for (const LoopMetrics* loop : loops) {
+        messagesIn += loop->messagesIn.get();
+        messagesOut += loop->messagesOut.get();
+    }
     return ok(json{{"node", node_.name()},
                    {"version", Node::version()},
                    {"uptime_seconds", uptime},
                    {"connections", totals.websocketConnections},
+                   {"sessions", totals.sessions},
                    {"channels", totals.channels},
                    {"publications", totals.publications},
-                   {"threads", node_.loopMetrics().size()},
+                   {"messages_in", messagesIn},
+                   {"messages_out", messagesOut},
+                   {"threads", loops.size()},
                    {"engine", node_.engineName()},
+                   {"shards", shardsJson(node_.engineHealth())},
                    {"scope", "node"}});
 }
 

@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "node/idempotency_cache.h"
@@ -46,6 +47,8 @@ struct ApiResponse {
     std::string cacheControl;  // static files
     bool wasPublish = false;   // the caller records publish latency for these
     bool replayed = false;     // another request's response, repeated: send Idempotency-Replayed: true
+    // Any other header, name then value: the admin console's Content-Security-Policy and the like.
+    std::vector<std::pair<std::string, std::string>> headers;
 };
 
 // Called exactly once, on any thread (engines may complete elsewhere); the caller dispatches.
@@ -79,6 +82,7 @@ private:
     // Checks the request's API key and that it has `scope` (an ApiScope): nullopt, or the refusal.
     std::optional<ApiResponse> authorize(const ApiRequest& request, unsigned scope) const;
     ApiResponse staticFile(const ApiRequest& request, const ListenerRoutes& routes) const;
+    ApiResponse adminConsole(const ApiRequest& request) const;
     void publish(const ApiRequest& request, ApiRespond respond);
     void broadcast(const ApiRequest& request, ApiRespond respond);
     void send(const ApiRequest& request, ApiRespond respond);

@@ -136,6 +136,7 @@ private:
     static void readValue(const json& v, const std::string& path, SessionConfig& out);
     static void readValue(const json& v, const std::string& path, QosConfig& out);
     static void readValue(const json& v, const std::string& path, StaticFilesConfig& out);
+    static void readValue(const json& v, const std::string& path, AdminConfig& out);
     static void readValue(const json& v, const std::string& path, LogConfig& out);
     static void readValue(const json& v, const std::string& path, RedisConfig& out);
     static void readValue(const json& v, const std::string& path, std::optional<RedisSentinelConfig>& out);
@@ -388,6 +389,12 @@ void ObjectReader::readValue(const json& v, const std::string& path, StaticFiles
     r.rejectUnknownKeys();
 }
 
+void ObjectReader::readValue(const json& v, const std::string& path, AdminConfig& out) {
+    ObjectReader r(v, path);
+    r.read("console", out.console);
+    r.rejectUnknownKeys();
+}
+
 void ObjectReader::readValue(const json& v, const std::string& path, LogConfig& out) {
     ObjectReader r(v, path);
     r.read("level", out.level);
@@ -570,6 +577,7 @@ Config readConfig(const json& document) {
     r.read("shutdown", c.shutdown);
     r.read("presence_ttl", c.presence_ttl);
     r.read("static_files", c.static_files);
+    r.read("admin", c.admin);
     r.read("log", c.log);
     r.read("engine", c.engine);
     r.read("redis", c.redis);
@@ -647,6 +655,7 @@ constexpr Overridable kOverridable[] = {
     {"shutdown.drain_rate", false},
     {"presence_ttl", false},
     {"static_files.root", true},
+    {"admin.console", false},
     {"log.level", true},
     {"log.format", true},
     {"engine", true},

@@ -221,6 +221,7 @@ void HttpSession<Stream>::respond(ApiResponse response) {
     if (!response.cacheControl.empty()) response_.set(http::field::cache_control, response.cacheControl);
     if (response.status == 401) response_.set(http::field::www_authenticate, "Bearer");
     if (response.replayed) response_.set("Idempotency-Replayed", "true");
+    for (const auto& [name, value] : response.headers) response_.set(name, value);
     response_.body() = std::move(response.body);
     bool keepAlive = keepAlive_ && !draining_;
     response_.keep_alive(keepAlive);

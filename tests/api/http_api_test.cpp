@@ -30,17 +30,18 @@ json channelNames(int count) {
     return names;
 }
 
-Config testConfig(std::vector<std::string> keys = {}) {
+Config testConfig(std::vector<std::string> keys = {}, const std::function<void(Config&)>& adjust = {}) {
     Config config;
     config.namespaces["chat"] = NamespaceConfig{};
     for (auto& key : keys) config.api.keys.push_back(ApiKey{"key", std::move(key)});
+    if (adjust) adjust(config);
     return config;
 }
 
 class HttpApiTest : public ::testing::Test {
 protected:
-    explicit HttpApiTest(std::vector<std::string> keys = {})
-        : node(testConfig(std::move(keys)), "node-test",
+    explicit HttpApiTest(std::vector<std::string> keys = {}, const std::function<void(Config&)>& adjust = {})
+        : node(testConfig(std::move(keys), adjust), "node-test",
                testing::oneNodeEngine(
                    std::make_unique<MemoryBroker>("inst", [] { return std::int64_t{1700000000000}; }))),
           pool(1),
@@ -524,10 +525,12 @@ TEST_F(HttpApiTest, InfoFields) {
     node.join("news", 0, true, [](auto) {});
     call(post("/api/publish", R"({"channel":"news","data":1})"));
     pool.at(0).metrics().websocketConnections.add(3);
+    pool.at(0).metrics().messagesIn.add(5);
+    pool.at(0).metrics().messagesOut.add(7);
     ApiResponse response = call(get("/api/info"));
     EXPECT_EQ(response.status, 200u);
     json body = bodyOf(response);
-    EXPECT_EQ(body.size(), 9u) << response.body;
+    EXPECT_EQ(body.size(), 13u) << response.body;
     EXPECT_EQ(body["scope"], "node");
     EXPECT_EQ(body["node"], "node-test");
     EXPECT_EQ(body["version"], Node::version());
@@ -538,6 +541,76 @@ TEST_F(HttpApiTest, InfoFields) {
     EXPECT_EQ(body["publications"], 1);
     EXPECT_EQ(body["threads"], 1);
     EXPECT_EQ(body["engine"], "memory");
+    EXPECT_EQ(body["sessions"], 0);
+    EXPECT_EQ(body["messages_in"], 5);
+    EXPECT_EQ(body["messages_out"], 7);
+    EXPECT_EQ(body["shards"], json::array()) << "the memory engine has no shards";
+}
+
+// --- the admin console ------------------------------------------------------------------------
+
+TEST_F(HttpApiTest, TheAdminConsoleIsNotServedUnlessTurnedOn) {
+    ASSERT_FALSE(node.config().admin.console);
+    for (const char* path : {"/admin", "/admin/", "/admin/console.js"}) expectError(call(get(path)), 404, 40401);
+}
+
+class AdminConsoleTest : public HttpApiTest {
+protected:
+    AdminConsoleTest() : HttpApiTest({}, [](Config& config) { config.admin.console = true; }) {}
+
+    static std::string headerOf(const ApiResponse& response, const std::string& name) {
+        for (const auto& [header, value] : response.headers)
+            if (header == name) return value;
+        return "";
+    }
+};
+
+TEST_F(AdminConsoleTest, ServesItsPagesWithAStrictPolicy) {
+    struct Expected {
+        const char* path;
+        const char* contentType;
+        const char* contains;
+    };
+    for (const Expected& page : {Expected{"/admin/", "text/html; charset=utf-8", "<script src=\"console.js\""},
+                                 Expected{"/admin/index.html", "text/html; charset=utf-8", "console.css"},
+                                 Expected{"/admin/console.js", "text/javascript; charset=utf-8", "/api/info"},
+                                 Expected{"/admin/console.css", "text/css; charset=utf-8", "body"},
+                                 Expected{"/admin/favicon.svg", "image/svg+xml", "<svg"}}) {
+        ApiResponse response = call(get(page.path, false));  // no key: the page holds no secret
+        EXPECT_EQ(response.status, 200u) << page.path;
+        EXPECT_EQ(response.contentType, page.contentType) << page.path;
+        EXPECT_NE(response.body.find(page.contains), std::string::npos) << page.path;
+        EXPECT_EQ(response.cacheControl, "no-store") << page.path;
+        EXPECT_EQ(headerOf(response, "Content-Security-Policy"),
+                  "default-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self'; frame-ancestors 'none'")
+            << page.path;
+        EXPECT_EQ(headerOf(response, "Referrer-Policy"), "no-referrer") << page.path;
+    }
+}
+
+TEST_F(AdminConsoleTest, TheBarePathRedirectsToTheFolder) {
+    ApiResponse response = call(get("/admin"));
+    EXPECT_EQ(response.status, 308u);
+    EXPECT_EQ(response.location, "/admin/");
+}
+
+TEST_F(AdminConsoleTest, UnknownFilesAndOtherMethodsAreRefused) {
+    expectError(call(get("/admin/nope.js")), 404, 40401);
+    expectError(call(get("/admin/console.js/")), 404, 40401);
+    expectError(call(get("/administrator")), 404, 40401);
+    ApiRequest request = post("/admin/", "{}");
+    ApiResponse response = call(request);
+    expectError(response, 405, 40501);
+    EXPECT_EQ(response.allow, "GET, HEAD");
+    request = get("/admin/console.js");
+    request.method = "HEAD";
+    EXPECT_EQ(call(request).status, 200u);
+}
+
+TEST_F(AdminConsoleTest, OnlyWhereTheApiIsServed) {
+    // A public listener beside a separate api.listen serves neither the API nor its console.
+    expectError(call(get("/admin/"), ListenerRoutes{true, false}), 404, 40401);
+    EXPECT_EQ(call(get("/admin/"), ListenerRoutes{false, true}).status, 200u);
 }
 
 TEST_F(HttpApiTest, MetricsIsPrometheusText) {
@@ -980,6 +1053,13 @@ TEST_F(ClusterApiTest, HealthzStaysUpAndReadyzFollowsTheShards) {
     EXPECT_EQ(ready->status, 503u);
     EXPECT_EQ(bodyOf(ready), (json{{"status", "draining"}}));
     EXPECT_EQ(call(get("/healthz"))->status, 200u);
+}
+
+TEST_F(ClusterApiTest, InfoNamesEveryShardWithItsHealth) {
+    cluster.health = {{"10.0.0.1:6379", true, ""}, {"10.0.0.2:6379", false, "connection refused"}};
+    EXPECT_EQ(bodyOf(call(get("/api/info")))["shards"],
+              json::array({json{{"shard", "10.0.0.1:6379"}, {"ok", true}, {"error", ""}},
+                           json{{"shard", "10.0.0.2:6379"}, {"ok", false}, {"error", "connection refused"}}}));
 }
 
 TEST_F(ClusterApiTest, ReadyzIsServedWhereHealthzIsWithoutAKey) {

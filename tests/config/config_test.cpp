@@ -781,6 +781,7 @@ TEST_F(ConfigTest, EnvironmentVariablesAreTheDocumentedList) {
         "WSPUSH_SHUTDOWN_DRAIN_RATE",
         "WSPUSH_PRESENCE_TTL",
         "WSPUSH_STATIC_FILES_ROOT",
+        "WSPUSH_ADMIN_CONSOLE",
         "WSPUSH_LOG_LEVEL",
         "WSPUSH_LOG_FORMAT",
         "WSPUSH_ENGINE",
@@ -836,6 +837,17 @@ TEST_F(ConfigTest, EnvironmentBooleansMustBeJson) {
     EXPECT_EQ(errorPath(""), "client.allow_anonymous");
     setEnv("WSPUSH_CLIENT_ALLOW_ANONYMOUS", "yes");
     EXPECT_EQ(errorPath(""), "client.allow_anonymous");
+}
+
+TEST_F(ConfigTest, TheAdminConsoleIsOffUnlessTurnedOn) {
+    EXPECT_FALSE(parseOk("").admin.console);
+    EXPECT_TRUE(parseOk(R"({"admin": {"console": true}})").admin.console);
+    EXPECT_EQ(errorPath(R"({"admin": {"console": "yes"}})"), "admin.console");
+    EXPECT_EQ(errorPath(R"({"admin": {"consol": true}})"), "admin.consol");
+    setEnv("WSPUSH_ADMIN_CONSOLE", "true");
+    EXPECT_TRUE(parseOk(R"({"admin": {"console": false}})").admin.console);
+    setEnv("WSPUSH_ADMIN_CONSOLE", "1");
+    EXPECT_EQ(errorPath(""), "admin.console");
 }
 
 TEST_F(ConfigTest, EveryConsultedVariableIsDocumentedAndViceVersa) {

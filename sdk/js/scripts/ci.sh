@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The JavaScript SDK's whole check: install, build (with the bundle size), typecheck, unit tests,
-# end-to-end tests against the real daemon, and the browser test of the chat demo.
+# end-to-end tests against the real daemon, and the browser tests of the chat demo and of the
+# daemon's admin console.
 #   WSPUSH_DAEMON  the wspushd binary (default: ../../build/wspushd, relative to sdk/js)
 #   CHROMIUM       the browser for the browser test (default: /usr/bin/chromium, Debian's "chromium")
 #   WSPUSH_TEST_NODE  the Node.js (20 or later) that runs the tests (default: node); npm, the
