@@ -270,6 +270,14 @@ TEST(WebhooksAcrossNodes, EachTransitionIsSentOnceByOneNode) {
     ASSERT_TRUE(b.connectWith(second.port(), json{{"user", "jo"}}));
     ASSERT_TRUE(a.subscribe("room:both"));
     ASSERT_TRUE(b.subscribe("room:both"));
+    // Presence changes reach Redis a moment after the `subscribed` reply (protocol.md, "Presence"):
+    // a leave that Redis ran before the other member's join would make a second occupied/vacated.
+    ASSERT_TRUE(eventually(
+        [&] {
+            json stats = httpGet(first.apiPort(), "/api/presence/stats?channel=room:both").json();
+            return stats.is_object() && stats.value("clients", 0) == 2;
+        },
+        5000ms));
     a.close();
     b.close();
     ASSERT_TRUE(eventually([&] { return named(eventsOf(receiver), "channel_vacated").size() >= 1; }, 5000ms));
