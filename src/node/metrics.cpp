@@ -40,8 +40,16 @@ void renderHistogram(std::ostream& out, const char* name, const std::string& lab
             out << "+Inf";
         out << "\"} " << cumulative << '\n';
     }
-    std::string plain = labels.empty() ? "" : "{" + labels.substr(0, labels.size() - 1) + "}";
-    out << name << "_sum" << plain << ' ' << sum << '\n' << name << "_count" << plain << ' ' << count << '\n';
+    // _sum and _count carry the same labels without `le` (and without the trailing comma).
+    std::string_view pairs(labels);
+    if (!pairs.empty()) pairs.remove_suffix(1);
+    auto series = [&](const char* suffix) -> std::ostream& {
+        out << name << suffix;
+        if (!pairs.empty()) out << '{' << pairs << '}';
+        return out << ' ';
+    };
+    series("_sum") << sum << '\n';
+    series("_count") << count << '\n';
 }
 
 void renderLatency(std::ostream& out, const char* name, const std::string& labels, const LatencySnapshot& latency) {
