@@ -397,27 +397,29 @@ void HttpApi::serveStaticFiles(std::shared_ptr<const StaticFiles> files) {
     staticFiles_ = std::move(files);
 }
 
-ApiResponse HttpApi::staticFile(const ApiRequest& request, const ListenerRoutes& routes) const {
-    // Only where browsers connect: the internal API listener has no pages.
-    auto file = staticFiles_ && routes.websocket ? staticFiles_->find(request.path) : std::nullopt;
-    if (!file) return error(ApiErrorCode::NotFound, "no such endpoint");
-    if (request.method != "GET" && request.method != "HEAD") {
-        ApiResponse response = error(ApiErrorCode::MethodNotAllowed, "method not allowed");
-        response.allow = "GET, HEAD";
-        return response;
-    }
-    return std::move(*file);
-}
+namespace {
 
-ApiResponse HttpApi::adminConsole(const ApiRequest& request) const {
-    auto page = adminConsolePage(request.path);
-    if (!page) return error(ApiErrorCode::NotFound, "no such page");
+// A page (a static file, the admin console's) answers GET and HEAD only.
+ApiResponse pageOrError(const ApiRequest& request, std::optional<ApiResponse> page, const char* missing) {
+    if (!page) return HttpApi::error(ApiErrorCode::NotFound, missing);
     if (request.method != "GET" && request.method != "HEAD") {
-        ApiResponse response = error(ApiErrorCode::MethodNotAllowed, "method not allowed");
+        ApiResponse response = HttpApi::error(ApiErrorCode::MethodNotAllowed, "method not allowed");
         response.allow = "GET, HEAD";
         return response;
     }
     return std::move(*page);
+}
+
+}  // namespace
+
+ApiResponse HttpApi::staticFile(const ApiRequest& request, const ListenerRoutes& routes) const {
+    // Only where browsers connect: the internal API listener has no pages.
+    auto file = staticFiles_ && routes.websocket ? staticFiles_->find(request.path) : std::nullopt;
+    return pageOrError(request, std::move(file), "no such endpoint");
+}
+
+ApiResponse HttpApi::adminConsole(const ApiRequest& request) const {
+    return pageOrError(request, adminConsolePage(request.path), "no such page");
 }
 
 std::optional<ApiResponse> HttpApi::authorize(const ApiRequest& request, unsigned scope) const {
