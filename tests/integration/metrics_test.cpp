@@ -24,11 +24,6 @@ json anonymousUsers() {
     return json{{"client", {{"allow_anonymous", true}, {"trust_client_user", true}}}};
 }
 
-// The value of one series (name with its labels, as printed), -1 when absent.
-double seriesValue(unsigned short apiPort, const std::string& series) {
-    return readMetric(apiPort, series);
-}
-
 TEST(Metrics, CountDeliveriesAnswersInboxBacklogAndDisconnectsByWhoAndCode) {
     DaemonProcess daemon(anonymousUsers());
     HttpTestClient api(daemon.apiPort());
@@ -41,7 +36,7 @@ TEST(Metrics, CountDeliveriesAnswersInboxBacklogAndDisconnectsByWhoAndCode) {
         phone.close();
     }
     ASSERT_TRUE(
-        eventually([&] { return seriesValue(port, R"(wspush_disconnects_total{by="client",code="1000"})") == 1; }));
+        eventually([&] { return readMetric(port, R"(wspush_disconnects_total{by="client",code="1000"})") == 1; }));
 
     for (int n = 1; n <= 3; ++n)
         ASSERT_EQ(api.postJson("/api/send", json{{"user", "ann"}, {"data", {{"n", n}}}, {"qos", 1}}).status, 200u);
@@ -58,33 +53,33 @@ TEST(Metrics, CountDeliveriesAnswersInboxBacklogAndDisconnectsByWhoAndCode) {
     ASSERT_EQ(api.postJson("/api/publish", json{{"channel", "news"}, {"data", "hello"}}).status, 200u);
     ASSERT_TRUE(phone.waitFor([](const json& m) { return typeOf(m) == "message" && m.value("data", "") == "hello"; }));
 
-    EXPECT_TRUE(eventually([&] { return seriesValue(port, R"(wspush_qos_answers_total{kind="ack_or_comp"})") == 3; }));
-    EXPECT_EQ(seriesValue(port, R"(wspush_deliveries_total{qos="1"})"), 3);
-    EXPECT_EQ(seriesValue(port, R"(wspush_deliveries_total{qos="0"})"), 1);
-    EXPECT_EQ(seriesValue(port, R"(wspush_publications_total{qos="0"})"), 1);
-    EXPECT_EQ(seriesValue(port, R"(wspush_publications_total{qos="1"})"), 3);
-    EXPECT_EQ(seriesValue(port, "wspush_subscriptions"), 2) << "news and the personal channel";
+    EXPECT_TRUE(eventually([&] { return readMetric(port, R"(wspush_qos_answers_total{kind="ack_or_comp"})") == 3; }));
+    EXPECT_EQ(readMetric(port, R"(wspush_deliveries_total{qos="1"})"), 3);
+    EXPECT_EQ(readMetric(port, R"(wspush_deliveries_total{qos="0"})"), 1);
+    EXPECT_EQ(readMetric(port, R"(wspush_publications_total{qos="0"})"), 1);
+    EXPECT_EQ(readMetric(port, R"(wspush_publications_total{qos="1"})"), 3);
+    EXPECT_EQ(readMetric(port, "wspush_subscriptions"), 2) << "news and the personal channel";
     // Two connects with a device: nothing waiting the first time, three the second.
-    EXPECT_EQ(seriesValue(port, "wspush_inbox_backlog_messages_count"), 2);
-    EXPECT_EQ(seriesValue(port, "wspush_inbox_backlog_messages_sum"), 3);
-    EXPECT_EQ(seriesValue(port, R"(wspush_inbox_backlog_messages_bucket{le="0"})"), 1);
-    EXPECT_EQ(seriesValue(port, R"(wspush_inbox_backlog_messages_bucket{le="1"})"), 1);
-    EXPECT_EQ(seriesValue(port, R"(wspush_inbox_backlog_messages_bucket{le="10"})"), 2);
-    EXPECT_EQ(seriesValue(port, "wspush_inbox_dropped_total"), 0);
+    EXPECT_EQ(readMetric(port, "wspush_inbox_backlog_messages_count"), 2);
+    EXPECT_EQ(readMetric(port, "wspush_inbox_backlog_messages_sum"), 3);
+    EXPECT_EQ(readMetric(port, R"(wspush_inbox_backlog_messages_bucket{le="0"})"), 1);
+    EXPECT_EQ(readMetric(port, R"(wspush_inbox_backlog_messages_bucket{le="1"})"), 1);
+    EXPECT_EQ(readMetric(port, R"(wspush_inbox_backlog_messages_bucket{le="10"})"), 2);
+    EXPECT_EQ(readMetric(port, "wspush_inbox_dropped_total"), 0);
 
     // The server ends it: POST /api/disconnect without reconnect is 4503.
     ASSERT_EQ(api.postJson("/api/disconnect", json{{"user", "ann"}}).status, 202u);
     ASSERT_TRUE(phone.waitClose());
     EXPECT_TRUE(
-        eventually([&] { return seriesValue(port, R"(wspush_disconnects_total{by="server",code="4503"})") == 1; }));
+        eventually([&] { return readMetric(port, R"(wspush_disconnects_total{by="server",code="4503"})") == 1; }));
 
     // The network ends it: a TCP reset, no close frame.
     WsTestClient dropped;
     ASSERT_TRUE(dropped.connectWith(daemon.port(), json{{"user", "bob"}}));
     dropped.drop();
     EXPECT_TRUE(
-        eventually([&] { return seriesValue(port, R"(wspush_disconnects_total{by="network",code="none"})") == 1; }));
-    EXPECT_EQ(seriesValue(port, R"(wspush_disconnects_total{by="client",code="1000"})"), 1);
+        eventually([&] { return readMetric(port, R"(wspush_disconnects_total{by="network",code="none"})") == 1; }));
+    EXPECT_EQ(readMetric(port, R"(wspush_disconnects_total{by="client",code="1000"})"), 1);
 }
 
 TEST(Metrics, EachEventLoopReportsItsLag) {
@@ -94,11 +89,11 @@ TEST(Metrics, EachEventLoopReportsItsLag) {
     for (const char* loop : {"0", "1"}) {
         std::string count = std::string("wspush_event_loop_lag_seconds_count{loop=\"") + loop + "\"}";
         std::string underASecond = std::string("wspush_event_loop_lag_seconds_bucket{loop=\"") + loop + "\",le=\"1\"}";
-        EXPECT_TRUE(eventually([&] { return seriesValue(port, count) >= 3; }, 5000ms)) << count;
-        double total = seriesValue(port, count);
-        EXPECT_GE(seriesValue(port, underASecond), total - 1) << "at most the sample taken as /metrics ran";
+        EXPECT_TRUE(eventually([&] { return readMetric(port, count) >= 3; }, 5000ms)) << count;
+        double total = readMetric(port, count);
+        EXPECT_GE(readMetric(port, underASecond), total - 1) << "at most the sample taken as /metrics ran";
     }
-    EXPECT_EQ(seriesValue(port, R"(wspush_event_loop_lag_seconds_count{loop="2"})"), -1) << "only the loops that exist";
+    EXPECT_EQ(readMetric(port, R"(wspush_event_loop_lag_seconds_count{loop="2"})"), -1) << "only the loops that exist";
 }
 
 TEST(Metrics, EachRedisShardReportsCommandLatencyErrorsAndWhetherItIsUp) {
@@ -108,20 +103,20 @@ TEST(Metrics, EachRedisShardReportsCommandLatencyErrorsAndWhetherItIsUp) {
              {"redis", {{"addresses", {redis.address()}}, {"connect_timeout", 1}, {"command_timeout", 1}}}});
     unsigned short port = daemon.apiPort();
     std::string shard = "shard=\"" + redis.address() + "\"";
-    ASSERT_TRUE(eventually([&] { return seriesValue(port, "wspush_redis_shard_up{" + shard + "}") == 1; }, 5000ms));
+    ASSERT_TRUE(eventually([&] { return readMetric(port, "wspush_redis_shard_up{" + shard + "}") == 1; }, 5000ms));
 
     HttpTestClient api(port);
     for (int n = 0; n < 5; ++n)
         ASSERT_EQ(api.postJson("/api/publish", json{{"channel", "news"}, {"data", n}}).status, 200u);
-    EXPECT_GE(seriesValue(port, "wspush_redis_command_duration_seconds_count{" + shard + "}"), 5);
-    EXPECT_GE(seriesValue(port, "wspush_redis_command_duration_seconds_bucket{" + shard + ",le=\"+Inf\"}"), 5);
-    EXPECT_EQ(seriesValue(port, "wspush_redis_command_errors_total{" + shard + ",kind=\"no_reply\"}"), 0);
+    EXPECT_GE(readMetric(port, "wspush_redis_command_duration_seconds_count{" + shard + "}"), 5);
+    EXPECT_GE(readMetric(port, "wspush_redis_command_duration_seconds_bucket{" + shard + ",le=\"+Inf\"}"), 5);
+    EXPECT_EQ(readMetric(port, "wspush_redis_command_errors_total{" + shard + ",kind=\"no_reply\"}"), 0);
 
     redis.kill();
-    EXPECT_TRUE(eventually([&] { return seriesValue(port, "wspush_redis_shard_up{" + shard + "}") == 0; }, 5000ms));
+    EXPECT_TRUE(eventually([&] { return readMetric(port, "wspush_redis_shard_up{" + shard + "}") == 0; }, 5000ms));
     EXPECT_EQ(api.postJson("/api/publish", json{{"channel", "news"}, {"data", "lost"}}).status, 503u);
-    EXPECT_GE(seriesValue(port, "wspush_redis_command_errors_total{" + shard + ",kind=\"no_reply\"}"), 1);
-    EXPECT_EQ(seriesValue(port, "wspush_engine_shards_down"), 1);
+    EXPECT_GE(readMetric(port, "wspush_redis_command_errors_total{" + shard + ",kind=\"no_reply\"}"), 1);
+    EXPECT_EQ(readMetric(port, "wspush_engine_shards_down"), 1);
 }
 
 // ---- the Grafana dashboard ------------------------------------------------------------------------
