@@ -7,15 +7,17 @@
 # per-connection command limits off, since one client asks as fast as it is answered), holds
 # --members idle subscribers of one channel (wspush-bench idle), then:
 #   - asks GET /api/presence/stats --requests times, one at a time, each on a new connection
-#     (curl's time_total), and prints p50, p99 and max in ms; then the same with the WebSocket
-#     `presence_stats` command on one connection (Node with sdk/js's `ws` package, when installed),
-#     without permessage-deflate and then with it;
+#     (curl's time_total), and prints p50, p99 and max in ms; then --ws-requests (default 5,000)
+#     WebSocket `presence_stats` commands on one connection, one at a time (Node with sdk/js's
+#     `ws` package, when installed), without permessage-deflate and then with it, and the same
+#     client against a peer before and after (a Node `ws` server answering at once: the floor of
+#     this measurement on this machine);
 #   - reads Redis's own time for the presence refresh over --window seconds (INFO commandstats:
 #     EVALSHA, nearly all of it the refresh's chunks of 64 entries) and its slowest chunk (SLOWLOG
 #     over 1 ms), and prints the Redis time of one refresh round in ms.
 #
-#   bench/presence-cost.sh [--build DIR] [--members N] [--requests N] [--window S] [--threads N]
-#                          [--presence-ttl S]   (--window default: 2 × presence-ttl, at least 6)
+#   bench/presence-cost.sh [--build DIR] [--members N] [--requests N] [--ws-requests N] [--window S]
+#                          [--threads N] [--presence-ttl S]   (--window default: 2 × presence-ttl, at least 6)
 #
 # Prints one JSON line starting with {"presence_cost":. Everything listens on 127.0.0.1.
 set -euo pipefail
@@ -23,16 +25,17 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 source bench/lib.sh
 
-build=build members=10000 requests=1000 window="" threads=1 ttl=3
+build=build members=10000 requests=1000 ws_requests=5000 window="" threads=1 ttl=3
 while [ $# -gt 0 ]; do
   case $1 in
     --build) build=${2:?}; shift ;;
     --members) members=${2:?}; shift ;;
     --requests) requests=${2:?}; shift ;;
+    --ws-requests) ws_requests=${2:?}; shift ;;
     --window) window=${2:?}; shift ;;
     --threads) threads=${2:?}; shift ;;
     --presence-ttl) ttl=${2:?}; shift ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
     *) echo "presence-cost.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -41,6 +44,8 @@ done
   { echo "presence-cost.sh: --members 1-15000" >&2; exit 2; }
 [[ $requests =~ ^[0-9]+$ ]] && [ "$requests" -ge 10 ] && [ "$requests" -le 100000 ] ||
   { echo "presence-cost.sh: --requests 10-100000" >&2; exit 2; }
+[[ $ws_requests =~ ^[0-9]+$ ]] && [ "$ws_requests" -ge 100 ] && [ "$ws_requests" -le 100000 ] ||
+  { echo "presence-cost.sh: --ws-requests 100-100000" >&2; exit 2; }
 [[ $ttl =~ ^[0-9]+$ ]] && [ "$ttl" -ge 3 ] && [ "$ttl" -le 300 ] || { echo "presence-cost.sh: --presence-ttl 3-300" >&2; exit 2; }
 [ -n "$window" ] || window=$(( ttl * 2 > 6 ? ttl * 2 : 6 ))  # two refresh rounds at least (every ttl/3)
 [[ $window =~ ^[0-9]+$ ]] && [ "$window" -ge 2 ] && [ "$window" -le 600 ] ||
@@ -51,8 +56,9 @@ for bin in "$build/wspushd" "$build/bench/wspush-bench" "$(command -v redis-serv
 done
 
 work=$(mktemp -d /tmp/wspush-presence-cost.XXXXXX)
-redis_pid="" server_pid="" bench_pid=""
+redis_pid="" server_pid="" bench_pid="" peer_pid=""
 cleanup() {
+  stop_pid "$peer_pid"
   stop_pid "$bench_pid"
   stop_pid "$server_pid"
   stop_pid "$redis_pid"
@@ -71,7 +77,7 @@ WSPUSH_ENGINE=redis WSPUSH_REDIS_ADDRESSES="[\"127.0.0.1:$redis_port\"]" WSPUSH_
 server_pid=$!
 wait_ready "$work/ready.json" || { echo "presence-cost.sh: wspushd did not start" >&2; cat "$work/server.log" >&2; exit 1; }
 
-hold=$((window + requests / 50 + 60))
+hold=$((window + requests / 50 + ws_requests / 500 + 90))
 "$build/bench/wspush-bench" idle --port "$port" --connections "$members" --channels 1 --duration "$hold" \
   --settle 0 --connect-timeout 20 --max-time $((hold + 60)) >"$work/bench.txt" 2>&1 &
 bench_pid=$!
@@ -99,10 +105,16 @@ echo "GET /api/presence/stats, $requests requests: p50 $p50 ms, p99 $p99 ms, max
 # presence_stats over one WebSocket, one at a time (Node and the SDK's `ws` package, if installed),
 # first without permessage-deflate, then with it. The figure is the first: Node's `ws` adds a tail
 # of its own to every message once deflate is negotiated, even to messages too small to be
-# compressed (Node to Node on this machine, an echo server and one request at a time: p99
-# 0.45-0.69 ms without deflate, 5.8-6.7 ms with it); the second shows what such a client sees.
+# compressed; the second shows what such a client sees.
+#
+# The peer, measured in the same run and alternating with wspush: the same client against a Node
+# `ws` server in one process that answers `connect` and `presence_stats` at once (no wspushd, no
+# Redis). On a shared 2-core machine about half a percent of one-at-a-time round trips between two
+# Node processes take 1.5-9 ms whatever the server does (scheduling), so a p99 of 1,000 requests
+# sits on the edge of that tail: --ws-requests defaults to 5,000, and the peer shows the floor.
 ws_p50="null" ws_p99="null" ws_max="null" wsz_p50="null" wsz_p99="null" wsz_max="null"
-ws_stats() {  # deflate (true|false) → "p50 p99 max" in ms
+peer_p50="null" peer_p99="null" peer_max="null"
+ws_stats() {  # port, deflate (true|false) → "p50 p99 max" in ms
   NODE_PATH=sdk/js/node_modules node -e '
     const WebSocket = require("ws");
     const [port, count] = process.argv.slice(1, 3).map(Number);
@@ -123,13 +135,41 @@ ws_stats() {  # deflate (true|false) → "p50 p99 max" in ms
         process.exit(0);
       }
     });
-    setTimeout(() => { console.error("timed out"); process.exit(1); }, 60000);' "$port" "$requests" "$1"
+    setTimeout(() => { console.error("timed out"); process.exit(1); }, 120000);' "$1" "$ws_requests" "$2"
+}
+start_peer() {  # a Node `ws` server answering like wspush; sets peer_pid and peer_port
+  NODE_PATH=sdk/js/node_modules node -e '
+    const WebSocket = require("ws");
+    const server = new WebSocket.Server({ host: "127.0.0.1", port: 0, perMessageDeflate: true });
+    server.on("listening", () => console.log(server.address().port));
+    server.on("connection", (ws) => ws.on("message", (data) => {
+      const m = JSON.parse(String(data));
+      const reply = m.type === "connect" ? { id: m.id, type: "connected", client: "peer" }
+        : { id: m.id, type: "presence_stats", channel: m.channel, clients: 10000, users: 1 };
+      ws.send(JSON.stringify(reply));
+    }));' >"$work/peer.txt" 2>&1 &
+  peer_pid=$!
+  for _ in $(seq 100); do
+    peer_port=$(head -n1 "$work/peer.txt" 2>/dev/null || true)
+    [[ $peer_port =~ ^[0-9]+$ ]] && return 0
+    sleep 0.05
+  done
+  echo "presence-cost.sh: the peer did not start" >&2; cat "$work/peer.txt" >&2; return 1
 }
 if command -v node >/dev/null && [ -d sdk/js/node_modules/ws ]; then
-  read -r ws_p50 ws_p99 ws_max < <(ws_stats false)
-  echo "presence_stats over one WebSocket, $requests one at a time: p50 $ws_p50 ms, p99 $ws_p99 ms, max $ws_max ms"
-  read -r wsz_p50 wsz_p99 wsz_max < <(ws_stats true)
-  echo "  the same, the client with permessage-deflate: p50 $wsz_p50 ms, p99 $wsz_p99 ms, max $wsz_max ms"
+  start_peer
+  read -r peer_p50 peer_p99 peer_max < <(ws_stats "$peer_port" false)
+  read -r ws_p50 ws_p99 ws_max < <(ws_stats "$port" false)
+  read -r peer2_p50 peer2_p99 peer2_max < <(ws_stats "$peer_port" false)
+  stop_pid "$peer_pid"; peer_pid=""
+  echo "presence_stats over one WebSocket, $ws_requests one at a time: p50 $ws_p50 ms, p99 $ws_p99 ms, max $ws_max ms"
+  echo "  the peer (the same client, a Node ws server answering at once), before and after: p50 $peer_p50 / $peer2_p50 ms, p99 $peer_p99 / $peer2_p99 ms, max $peer_max / $peer2_max ms"
+  # The peer's figure in the JSON line: the worse p99 of its two runs.
+  if awk -v a="$peer2_p99" -v b="$peer_p99" 'BEGIN { exit !(a > b) }'; then
+    peer_p50=$peer2_p50 peer_p99=$peer2_p99 peer_max=$peer2_max
+  fi
+  read -r wsz_p50 wsz_p99 wsz_max < <(ws_stats "$port" true)
+  echo "  wspush, the client with permessage-deflate: p50 $wsz_p50 ms, p99 $wsz_p99 ms, max $wsz_max ms"
 fi
 
 # The refresh rounds: Redis's own time for EVALSHA (INFO commandstats) over the window, nearly all
@@ -148,5 +188,6 @@ read -r rounds mean_ms < <(awk -v c="${calls:-0}" -v u="${usec:-0}" -v p="$per_r
   r = c / p; if (r < 1) { print "0 0"; exit } printf "%.1f %.3f\n", r, u / r / 1000 }')
 echo "refresh (every $((ttl / 3)) s): $rounds rounds in ${window} s: $mean_ms ms of Redis time per round (mean), slowest chunk $chunk_ms ms"
 
-printf '{"presence_cost":true,"members":%s,"presence_ttl":%s,"threads":%s,"stats_requests":%s,"ws_stats_p50_ms":%s,"ws_stats_p99_ms":%s,"ws_stats_max_ms":%s,"ws_deflate_stats_p50_ms":%s,"ws_deflate_stats_p99_ms":%s,"ws_deflate_stats_max_ms":%s,"stats_p50_ms":%s,"stats_p99_ms":%s,"stats_max_ms":%s,"refresh_rounds":%s,"refresh_ms_per_round":%s,"refresh_longest_chunk_ms":%s}\n' \
-  "$members" "$ttl" "$threads" "$requests" "$ws_p50" "$ws_p99" "$ws_max" "$wsz_p50" "$wsz_p99" "$wsz_max" "$p50" "$p99" "$max" "$rounds" "$mean_ms" "\"$chunk_ms\""
+printf '{"presence_cost":true,"members":%s,"presence_ttl":%s,"threads":%s,"stats_requests":%s,"ws_requests":%s,"ws_stats_p50_ms":%s,"ws_stats_p99_ms":%s,"ws_stats_max_ms":%s,"ws_deflate_stats_p50_ms":%s,"ws_deflate_stats_p99_ms":%s,"ws_deflate_stats_max_ms":%s,"peer_stats_p50_ms":%s,"peer_stats_p99_ms":%s,"peer_stats_max_ms":%s,"stats_p50_ms":%s,"stats_p99_ms":%s,"stats_max_ms":%s,"refresh_rounds":%s,"refresh_ms_per_round":%s,"refresh_longest_chunk_ms":%s}\n' \
+  "$members" "$ttl" "$threads" "$requests" "$ws_requests" "$ws_p50" "$ws_p99" "$ws_max" "$wsz_p50" "$wsz_p99" "$wsz_max" \
+  "$peer_p50" "$peer_p99" "$peer_max" "$p50" "$p99" "$max" "$rounds" "$mean_ms" "\"$chunk_ms\""
