@@ -1,12 +1,16 @@
 // The two kinds of connection the public listener serves, and what each becomes after the
 // WebSocket upgrade. A plain connection sheds beast::tcp_stream at the upgrade: its timer and
 // per-operation state would cost every idle connection memory, and WebSocketSession keeps its
-// own deadlines. A TLS connection cannot: its TLS state lives on top of that stream.
+// own deadlines. Its socket becomes a DirectWriteSocket, which lets the session write frames
+// without Beast. A TLS connection cannot shed its stream (its TLS state lives on top of it), and
+// every byte it sends goes through TLS: Beast writes all of it.
 #pragma once
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
+
+#include "transport/direct_write_socket.h"
 
 namespace wspush {
 
@@ -18,8 +22,8 @@ struct UpgradedStream;
 
 template <>
 struct UpgradedStream<PlainStream> {
-    using type = boost::asio::ip::tcp::socket;
-    static type from(PlainStream& stream) { return stream.release_socket(); }
+    using type = DirectWriteSocket;
+    static type from(PlainStream& stream) { return DirectWriteSocket(stream.release_socket()); }
 };
 
 template <>

@@ -62,8 +62,12 @@ void WebSocketSession<HttpStream>::start(WebSocketRequest request) {
         websocket::stream_base::timeout{toClock(ws.handshake_timeout), websocket::stream_base::none(), false});
     // The deadline HttpSession set on the TCP stream would cut the connection: Beast's takes over.
     if constexpr (std::is_same_v<HttpStream, TlsStream>) beast::get_lowest_layer(ws_).expires_never();
-    ws_.set_option(websocket::stream_base::decorator(
-        [](websocket::response_type& response) { response.set(beast::http::field::server, "wspush"); }));
+    ws_.set_option(websocket::stream_base::decorator([this](websocket::response_type& response) {
+        response.set(beast::http::field::server, "wspush");
+        // Beast has added its answer to the client's extensions by now: the one place that shows
+        // whether permessage-deflate was agreed, which rules out writing frames without Beast.
+        deflateNegotiated_ = response.count(beast::http::field::sec_websocket_extensions) > 0;
+    }));
     if (ws.compression.enabled) {
         websocket::permessage_deflate deflate;
         deflate.server_enable = true;
@@ -76,7 +80,10 @@ void WebSocketSession<HttpStream>::start(WebSocketRequest request) {
     }
     ws_.read_message_max(ws.max_message_size);
     ws_.auto_fragment(false);  // one message, one frame, one gathered write
-    ws_.control_callback([this](websocket::frame_type, beast::string_view) { lastHeard_ = node_.clock().now(); });
+    ws_.control_callback([this](websocket::frame_type kind, beast::string_view) {
+        lastHeard_ = node_.clock().now();
+        if (kind == websocket::frame_type::close) closeReceived_ = true;
+    });
 
     ws_.async_accept(request,
                      beast::bind_front_handler(&WebSocketSession<HttpStream>::onAccept, this->shared_from_this()));
@@ -198,7 +205,8 @@ bool WebSocketSession<HttpStream>::send(OutboundFrame frame) {
         closeWith(disconnects::kSlowConsumer, true);
         return false;
     }
-    if (queue_.writing() || flushDeferred_) return true;  // the write under way, or the flush, takes it
+    // The write under way, the flush, or writeDirectly's loop takes it.
+    if (queue_.writing() || flushDeferred_ || writingDirect_) return true;
     if (loop_.delivering()) {
         flushDeferred_ = true;
         loop_.flushAfterDeliveries(this->shared_from_this());
@@ -216,6 +224,10 @@ void WebSocketSession<HttpStream>::flushDeferred() {
 
 template <class HttpStream>
 void WebSocketSession<HttpStream>::doWrite() {
+    if constexpr (kDirectWrites) {
+        if (writingDirect_) return;  // a close or a sender called from its loop: the loop writes it
+        if (canWriteDirectly()) return writeDirectly();
+    }
     batch_ = queue_.startBatch(writeBuffers_, &loop_.joinedFrames());
     ws_.text(!batch_.binary);
     ws_.async_write(std::span<const net::const_buffer>(writeBuffers_),
@@ -229,11 +241,67 @@ void WebSocketSession<HttpStream>::onWrite(beast::error_code ec, std::size_t byt
         if (!isOrdinaryEnd(ec)) spdlog::debug("[{}] write failed: {}", id_, ec.message());
         return finish();
     }
+    wrote(bytes);
+    writeMore();
+}
+
+template <class HttpStream>
+bool WebSocketSession<HttpStream>::canWriteDirectly() {
+    if constexpr (kDirectWrites) {
+        // Beast compresses with deflate and must write those messages itself. After a close frame
+        // either way nothing may follow it; Beast's write refuses, so it is left to decide.
+        return !deflateNegotiated_ && !closeReceived_ && !closeStarted_ && state_ != State::Closed &&
+               ws_.next_layer().idle();
+    }
+    return false;
+}
+
+// Writes what is queued straight to the socket, batch after batch while the socket takes all of
+// it: a sender waiting for room (writable_) may queue more, which leaves in the same turn.
+template <class HttpStream>
+void WebSocketSession<HttpStream>::writeDirectly() {
+    if constexpr (kDirectWrites) {
+        writingDirect_ = true;
+        do {
+            batch_ = queue_.startBatch(writeBuffers_, &loop_.joinedFrames());
+            std::size_t headerSize = encodeFrameHeader(frameHeader_, batch_.bytes, batch_.binary);
+            writeBuffers_.insert(writeBuffers_.begin(), net::const_buffer(frameHeader_.data(), headerSize));
+            beast::error_code ec;
+            auto outcome = ws_.next_layer().writeDirect(
+                writeBuffers_, headerSize + batch_.bytes, ec,
+                beast::bind_front_handler(&WebSocketSession<HttpStream>::onDirectWrite, this->shared_from_this()));
+            if (outcome == DirectWriteSocket::Outcome::Pending) break;  // onDirectWrite continues
+            if (outcome == DirectWriteSocket::Outcome::Failed) {
+                // Ended from the loop, as a failed asynchronous write would be, not from inside
+                // the delivery or command that queued this.
+                net::post(ws_.get_executor(), beast::bind_front_handler(&WebSocketSession<HttpStream>::onDirectWrite,
+                                                                        this->shared_from_this(), ec));
+                break;
+            }
+            queue_.finishBatch();
+            wrote(batch_.bytes);
+        } while (queue_.hasPending() && canWriteDirectly());
+        writingDirect_ = false;
+        if (!queue_.writing()) writeMore();
+    }
+}
+
+template <class HttpStream>
+void WebSocketSession<HttpStream>::onDirectWrite(beast::error_code ec) {
+    onWrite(ec, batch_.bytes);
+}
+
+template <class HttpStream>
+void WebSocketSession<HttpStream>::wrote(std::size_t bytes) {
     loop_.metrics().writes.add();
     loop_.metrics().messagesOut.add(batch_.frames);
     loop_.metrics().bytesOut.add(bytes);
     if (writable_ && state_ == State::Open && hasRoom()) std::exchange(writable_, nullptr)();  // may send, and write
-    if (queue_.writing()) return;
+}
+
+template <class HttpStream>
+void WebSocketSession<HttpStream>::writeMore() {
+    if (queue_.writing() || writingDirect_) return;  // its completion, or the loop, continues
     if (queue_.hasPending()) return doWrite();
     if (state_ == State::Closing) doClose();
 }

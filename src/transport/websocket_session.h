@@ -8,6 +8,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include <boost/asio/steady_timer.hpp>
@@ -19,6 +20,7 @@
 #include "node/event_loop.h"
 #include "node/node.h"
 #include "session/client_protocol.h"
+#include "transport/frame_header.h"
 #include "transport/streams.h"
 #include "transport/write_queue.h"
 #include "wspush/codes.h"
@@ -40,6 +42,8 @@ class WebSocketSession final : public std::enable_shared_from_this<WebSocketSess
                                public DeferredWriter {
 public:
     using Transport = typename UpgradedStream<HttpStream>::type;
+    // Plain connections write their messages straight to the socket where they can (streams.h).
+    static constexpr bool kDirectWrites = std::is_same_v<Transport, DirectWriteSocket>;
 
     // `admission`: the connection's place under the node's and its address's limits, held until
     // it ends.
@@ -76,6 +80,13 @@ private:
     bool send(OutboundFrame frame);
     void doWrite();
     void onWrite(boost::beast::error_code ec, std::size_t bytes);
+    // The direct path (kDirectWrites): whether the next batch may skip Beast, and writing it.
+    bool canWriteDirectly();
+    void writeDirectly();
+    void onDirectWrite(boost::beast::error_code ec);
+    // After a batch was written: what follows from it (counts, a waiting sender), then the next.
+    void wrote(std::size_t bytes);
+    void writeMore();
 
     // Starts an orderly close: optionally a `disconnect` message, then the close frame, with a
     // hard deadline after which the socket is simply shut. Idempotent.
@@ -103,6 +114,10 @@ private:
     WriteQueue queue_;
     std::vector<boost::asio::const_buffer> writeBuffers_;
     Batch batch_;
+    FrameHeader frameHeader_{};   // of the batch being written directly
+    bool writingDirect_ = false;  // writeDirectly's loop runs: send() only queues
+    bool deflateNegotiated_ = false;
+    bool closeReceived_ = false;  // the client's close frame arrived: Beast answers it, we write no more
     Disconnect closeReason_{1000, "", false};
     bool closeStarted_ = false;       // async_close issued
     bool flushDeferred_ = false;      // queued with the loop to write after its turn of deliveries

@@ -87,6 +87,7 @@ bool WsTestClient::connect(unsigned short port, const WsConnectOptions& options)
     closeCode_ = 0;
     closeReason_.clear();
     frames_.clear();
+    pongs_.clear();
     messages_.clear();
     readBuffer_.clear();
     extensions_.clear();
@@ -165,6 +166,9 @@ bool WsTestClient::handshake(Stream& ws, unsigned short port, const WsConnectOpt
         ws.set_option(websocket::stream_base::decorator([headers = options.headers](websocket::request_type& request) {
             for (const auto& [name, value] : headers) request.set(name, value);
         }));
+    ws.control_callback([this](websocket::frame_type kind, beast::string_view payload) {
+        if (kind == websocket::frame_type::pong) pongs_.emplace_back(payload);
+    });
     bool handshaken = false;
     beast::error_code handshakeError;
     websocket::response_type response;

@@ -106,6 +106,8 @@ public:
                                           Millis timeout = 2000ms);
     // Sends `command` (with a fresh "id" unless it has one) and waits for the reply with that id.
     std::optional<nlohmann::json> request(nlohmann::json command, Millis timeout = 2000ms);
+    // The payloads of the pong frames read so far, in order (answers to pings sent with sendRaw).
+    const std::vector<std::string>& pongs() const { return pongs_; }
     // The next raw frame, unsplit (echo mode). Do not mix with nextMessage() on one connection.
     std::optional<WsFrame> nextFrame(Millis timeout = 2000ms);
 
@@ -158,6 +160,7 @@ private:
     int closeCode_ = 0;
     std::string closeReason_;
     std::deque<WsFrame> frames_;
+    std::vector<std::string> pongs_;
     std::deque<nlohmann::json> messages_;
     std::string extensions_;
     unsigned handshakeStatus_ = 0;
