@@ -38,6 +38,12 @@ constexpr std::chrono::seconds kHeartbeatInterval{5};
 constexpr std::chrono::seconds kHeartbeatTtl{15};
 constexpr std::chrono::milliseconds kHeartbeatRetry{200};
 
+// "Address already in use" is what a second process on a port meets: say how processes share one.
+std::string listenFailure(const boost::system::error_code& ec) {
+    if (ec != net::error::address_in_use) return ec.message();
+    return ec.message() + " (processes share a port only when each sets reuse_port and runs as the same user)";
+}
+
 std::chrono::milliseconds millis(Seconds seconds) {
     return std::chrono::duration_cast<std::chrono::milliseconds>(seconds);
 }
@@ -154,24 +160,25 @@ bool Server::open() {
     publicListener_ = std::make_shared<Listener>(node_, api_, origins_, tls_.get(), loops_, loops_.at(0),
                                                  ListenerRoutes{true, !separateApi}, mode);
     boost::system::error_code ec;
-    if (!publicListener_->open(config.listen, ec)) {
-        spdlog::critical("cannot listen on {}:{}: {}", config.listen.host, config.listen.port, ec.message());
+    if (!publicListener_->open(config.listen, config.reuse_port, ec)) {
+        spdlog::critical("cannot listen on {}:{}: {}", config.listen.host, config.listen.port, listenFailure(ec));
         return false;
     }
     if (separateApi) {
         // Plain: the API listens where only backends reach it (docs/security.md).
         apiListener_ = std::make_shared<Listener>(node_, api_, origins_, nullptr, loops_, loops_.at(0),
                                                   ListenerRoutes{false, true}, mode);
-        if (!apiListener_->open(*config.api.listen, ec)) {
+        if (!apiListener_->open(*config.api.listen, config.reuse_port, ec)) {
             spdlog::critical("cannot listen on {}:{} (api.listen): {}", config.api.listen->host,
-                             config.api.listen->port, ec.message());
+                             config.api.listen->port, listenFailure(ec));
             return false;
         }
     }
     spdlog::info("wspush {} node \"{}\": {} event loops, engine {}", Node::version(), node_.name(), loops_.size(),
                  node_.engineName());
-    spdlog::info("listening on {}:{}{} (WebSocket at {}{})", config.listen.host, publicListener_->port(),
-                 tls_ ? " over TLS" : "", config.websocket.path, separateApi ? ", /healthz" : ", HTTP API");
+    spdlog::info("listening on {}:{}{}{} (WebSocket at {}{})", config.listen.host, publicListener_->port(),
+                 tls_ ? " over TLS" : "", config.reuse_port ? ", port shared (reuse_port)" : "", config.websocket.path,
+                 separateApi ? ", /healthz" : ", HTTP API");
     if (apiListener_) spdlog::info("HTTP API listening on {}:{}", config.api.listen->host, apiListener_->port());
     if (config.admin.console) {
         const Endpoint& where = apiListener_ ? *config.api.listen : config.listen;

@@ -285,6 +285,11 @@ struct Config {
     std::string node_name;  // empty: the host name; unique among the nodes sharing an engine
     unsigned threads = 0;   // event loops; 0: one per core. At most 64.
     Endpoint listen;
+    // SO_REUSEPORT on every listener (`listen`, and `api.listen` when set): several processes on
+    // one host, nodes of one cluster, then share a port and the kernel spreads connections over
+    // them. Only with the Redis engine: on the memory engine they would not see each other's
+    // publications.
+    bool reuse_port = false;
     ApiConfig api;
     WebSocketConfig websocket;
     ClientConfig client;

@@ -564,6 +564,7 @@ Config readConfig(const json& document) {
     r.read("node_name", c.node_name);
     r.read("threads", c.threads);
     r.read("listen", c.listen);
+    r.read("reuse_port", c.reuse_port);
     r.read("api", c.api);
     r.read("websocket", c.websocket);
     r.read("client", c.client);
@@ -589,6 +590,12 @@ Config readConfig(const json& document) {
     if (c.engine != "memory" && c.engine != "redis") fail("engine", "must be \"memory\" or \"redis\"");
     if (c.engine == "redis" && !c.redis.sentinel && c.redis.addresses.empty())
         fail("redis.addresses", "must name at least one Redis (\"host:port\") when engine is \"redis\"");
+    // Processes sharing a port are nodes of one cluster; on the memory engine each would deliver
+    // only its own publications, and a client would see what reached the process it landed on.
+    if (c.reuse_port && c.engine == "memory")
+        fail("reuse_port",
+             "needs engine \"redis\": processes sharing a port on the memory engine would not see each "
+             "other's publications");
     // Entries are refreshed every third of it: a shorter one would be refreshed more than once a second.
     if (c.presence_ttl.count() < 3) fail("presence_ttl", "must be at least 3 seconds");
     // Subscription interest is a 64-bit mask of event loops (see ChannelRouter).
@@ -608,6 +615,7 @@ constexpr Overridable kOverridable[] = {
     {"node_name", true},
     {"threads", false},
     {"listen", true},
+    {"reuse_port", false},
     {"api.listen", true},
     {"api.keys", false},
     {"api.max_body_size", false},

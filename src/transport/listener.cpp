@@ -1,5 +1,7 @@
 #include "transport/listener.h"
 
+#include <sys/socket.h>
+
 #include <spdlog/spdlog.h>
 #include <boost/asio/post.hpp>
 
@@ -9,6 +11,15 @@ namespace wspush {
 
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
+
+namespace {
+
+// Asio has no name for it: Linux's SO_REUSEPORT lets several sockets, of processes of the same
+// user that all set it, bind one address and port; the kernel spreads incoming connections over
+// them by a hash of the connection's addresses and ports.
+using ReusePort = net::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
+
+}  // namespace
 
 Listener::Listener(Node& node, HttpApi& api, const OriginPolicy& origins, const TlsContextStore* tls,
                    EventLoopPool& loops, EventLoop& acceptLoop, ListenerRoutes routes, SessionMode websocketMode)
@@ -23,12 +34,14 @@ Listener::Listener(Node& node, HttpApi& api, const OriginPolicy& origins, const 
       acceptor_(acceptLoop.context()),
       backoff_(acceptLoop.context()) {}
 
-bool Listener::open(const Endpoint& endpoint, boost::system::error_code& error) {
+bool Listener::open(const Endpoint& endpoint, bool reusePort, boost::system::error_code& error) {
     auto address = net::ip::make_address(endpoint.host, error);
     if (error) return false;
     tcp::endpoint local(address, endpoint.port);
     acceptor_.open(local.protocol(), error);
     if (!error) acceptor_.set_option(net::socket_base::reuse_address(true), error);
+    // Before bind: the kernel lets a socket join a port only if it and every holder set it then.
+    if (!error && reusePort) acceptor_.set_option(ReusePort(true), error);
     if (!error) acceptor_.bind(local, error);
     if (!error) acceptor_.listen(net::socket_base::max_listen_connections, error);
     return !error;

@@ -23,8 +23,9 @@ public:
     Listener(Node& node, HttpApi& api, const OriginPolicy& origins, const TlsContextStore* tls, EventLoopPool& loops,
              EventLoop& acceptLoop, ListenerRoutes routes, SessionMode websocketMode);
 
-    // Binds and listens; false with `error` set when the address cannot be used.
-    bool open(const Endpoint& endpoint, boost::system::error_code& error);
+    // Binds and listens; false with `error` set when the address cannot be used. `reusePort`:
+    // share the port with other processes that set it too (SO_REUSEPORT, Config::reuse_port).
+    bool open(const Endpoint& endpoint, bool reusePort, boost::system::error_code& error);
     unsigned short port() const;
     void start();
     void stop();  // stops accepting; existing connections are untouched

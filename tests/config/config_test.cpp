@@ -734,6 +734,7 @@ TEST_F(ConfigTest, EnvironmentVariablesAreTheDocumentedList) {
         "WSPUSH_NODE_NAME",
         "WSPUSH_THREADS",
         "WSPUSH_LISTEN",
+        "WSPUSH_REUSE_PORT",
         "WSPUSH_API_LISTEN",
         "WSPUSH_API_KEYS",
         "WSPUSH_API_MAX_BODY_SIZE",
@@ -921,6 +922,36 @@ TEST_F(ConfigTest, RedisValidationErrorsNameTheKey) {
               "redis.sentinel.master_names[1]");
     EXPECT_EQ(errorPath(R"({"redis":{"sentinel":{"addresses":["x"],"master_names":["m"]}}})"),
               "redis.sentinel.addresses[0]");
+}
+
+// --- reuse_port ------------------------------------------------------------------------------
+
+constexpr const char* kOnRedis = R"("engine":"redis","redis":{"addresses":["127.0.0.1:6379"]})";
+
+TEST_F(ConfigTest, ReusePortIsOffByDefaultAndNeedsABoolean) {
+    EXPECT_FALSE(parseOk("").reuse_port);
+    EXPECT_TRUE(parseOk(std::string(R"({"reuse_port":true,)") + kOnRedis + "}").reuse_port);
+    EXPECT_FALSE(parseOk(R"({"reuse_port":false})").reuse_port);
+    EXPECT_EQ(errorPath(std::string(R"({"reuse_port":1,)") + kOnRedis + "}"), "reuse_port");
+    EXPECT_EQ(errorPath(R"({"listen":{"reuse_port":true}})"), "listen");
+}
+
+TEST_F(ConfigTest, ReusePortIsRefusedOnTheMemoryEngine) {
+    // Processes sharing a port on the memory engine would each deliver only their own publications.
+    ConfigError error = parseError(R"({"reuse_port":true})");
+    EXPECT_EQ(error.path, "reuse_port");
+    EXPECT_NE(error.message.find("engine \"redis\""), std::string::npos) << error.message;
+    EXPECT_EQ(errorPath(R"({"reuse_port":true,"engine":"memory"})"), "reuse_port");
+}
+
+TEST_F(ConfigTest, ReusePortFromTheEnvironment) {
+    setEnv("WSPUSH_REUSE_PORT", "true");
+    EXPECT_EQ(errorPath(""), "reuse_port");  // the memory engine still refuses it
+    EXPECT_TRUE(parseOk(std::string("{") + kOnRedis + "}").reuse_port);
+    setEnv("WSPUSH_REUSE_PORT", "false");
+    EXPECT_FALSE(parseOk(std::string(R"({"reuse_port":true,)") + kOnRedis + "}").reuse_port);
+    setEnv("WSPUSH_REUSE_PORT", "yes");
+    EXPECT_EQ(errorPath(std::string("{") + kOnRedis + "}"), "reuse_port");
 }
 
 TEST_F(ConfigTest, RedisFromTheEnvironment) {
