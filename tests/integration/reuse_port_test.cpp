@@ -139,31 +139,29 @@ TEST(ReusePort, TheApiPortCanBeSharedToo) {
     }
 }
 
-TEST(ReusePort, AProcessThatDoesNotShareCannotTakeThePort) {
+// A first process holds the port, sharing it or not; a second one, the other way round, is refused
+// with a message that says why, and the first keeps running.
+void expectTheSecondProcessRefused(bool firstShares) {
     RedisServerProcess redis;
     unsigned short port = pickFreePort();
-    DaemonProcess sharing(nodeConfig("n1", redis, port, true));
+    DaemonProcess first(nodeConfig("n1", redis, port, firstShares));
 
-    CommandResult refused = runDaemon(nodeConfig("n2", redis, port, false));
-    ASSERT_TRUE(refused.exitCode) << "the second process started on a port it does not share";
+    CommandResult refused = runDaemon(nodeConfig("n2", redis, port, !firstShares));
+    ASSERT_TRUE(refused.exitCode) << "the second process started on a port the two do not both share";
     EXPECT_NE(*refused.exitCode, 0);
     std::string output = refused.out + refused.err;
     EXPECT_TRUE(mentions(output, "cannot listen on " + loopback(port)));
     EXPECT_TRUE(mentions(output, "Address already in use"));
     EXPECT_TRUE(mentions(output, "reuse_port"));
-    EXPECT_TRUE(sharing.running());
+    EXPECT_TRUE(first.running());
+}
+
+TEST(ReusePort, AProcessThatDoesNotShareCannotTakeThePort) {
+    expectTheSecondProcessRefused(/*firstShares=*/true);
 }
 
 TEST(ReusePort, NorCanAProcessThatSharesTakeAPortHeldByOneThatDoesNot) {
-    RedisServerProcess redis;
-    unsigned short port = pickFreePort();
-    DaemonProcess alone(nodeConfig("n1", redis, port, false));
-
-    CommandResult refused = runDaemon(nodeConfig("n2", redis, port, true));
-    ASSERT_TRUE(refused.exitCode) << "the second process started on a port held by one that does not share it";
-    EXPECT_NE(*refused.exitCode, 0);
-    EXPECT_TRUE(mentions(refused.out + refused.err, "Address already in use"));
-    EXPECT_TRUE(alone.running());
+    expectTheSecondProcessRefused(/*firstShares=*/false);
 }
 
 TEST(ReusePort, TheMemoryEngineRefusesItAtStartUp) {
