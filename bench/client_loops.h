@@ -46,6 +46,15 @@ struct ClientsShared {
             endpoints.push_back(endpoint);
             hostHeaders.push_back(hostHeader);
         }
+        for (const std::string& address : o.localAddresses)
+            localAddresses.push_back(boost::asio::ip::make_address_v4(address));
+    }
+
+    // The source address of the next connection to open, in turn (--local-addresses); the
+    // kernel's choice (unspecified) without any. Any loop of the process may ask.
+    boost::asio::ip::address_v4 nextLocalAddress() {
+        if (localAddresses.empty()) return {};
+        return localAddresses[nextLocal.fetch_add(1, std::memory_order_relaxed) % localAddresses.size()];
     }
 
     const Options& options;
@@ -54,6 +63,8 @@ struct ClientsShared {
     std::string hostHeader;
     std::vector<tcp::endpoint> endpoints;
     std::vector<std::string> hostHeaders;
+    std::vector<boost::asio::ip::address_v4> localAddresses;
+    std::atomic<std::size_t> nextLocal{0};
     std::int64_t connectTimeoutNs;
     std::atomic<std::uint64_t> settled{0};
 };

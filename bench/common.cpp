@@ -1,5 +1,6 @@
 #include "common.h"
 
+#include <arpa/inet.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -46,6 +47,9 @@ target and connection:
                              (several nodes sharing a Redis engine), in contiguous blocks so that
                              every channel has subscribers on each; publishing still goes to
                              --host:--api-port (default: the first of these)
+  --local-addresses A,B,...  idle, fanout: bind subscriber connections to these source
+                             addresses in turn (loopback: 127.0.0.2, ...), each giving its own
+                             ~28,000 ephemeral ports, for more connections to one server address
   --deflate                  offer permessage-deflate
   --qos 0|1|2                wspush, fanout and publish: publish with this QoS (default 0);
                              subscribers answer ack (1) or rec/comp (2)
@@ -129,6 +133,7 @@ std::optional<std::string> parseOptions(int argc, char** argv, Options& o) {
         }
         static const char* const kValued[] = {"--host",
                                               "--servers",
+                                              "--local-addresses",
                                               "--target",
                                               "--channel-prefix",
                                               "--token",
@@ -180,6 +185,19 @@ std::optional<std::string> parseOptions(int argc, char** argv, Options& o) {
                     return bad("host:port,host:port,...");
                 o.servers.emplace_back(item.substr(0, colon), static_cast<unsigned>(p));
                 if (o.servers.size() > 64) return bad("at most 64 servers");
+                if (comma == std::string::npos) break;
+                start = comma + 1;
+            }
+        } else if (arg == "--local-addresses") {
+            o.localAddresses.clear();
+            std::size_t start = 0;
+            while (start <= v.size()) {
+                std::size_t comma = v.find(',', start);
+                std::string item = v.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+                in_addr parsed{};
+                if (inet_pton(AF_INET, item.c_str(), &parsed) != 1) return bad("IPv4 addresses A,B,...");
+                o.localAddresses.push_back(item);
+                if (o.localAddresses.size() > 64) return bad("at most 64 addresses");
                 if (comma == std::string::npos) break;
                 start = comma + 1;
             }
@@ -291,6 +309,8 @@ std::optional<std::string> parseOptions(int argc, char** argv, Options& o) {
         if (!hostSet) o.host = o.servers.front().first;
         if (!portSet) o.port = o.servers.front().second;
     }
+    if (!o.localAddresses.empty() && o.scenario != "idle" && o.scenario != "fanout")
+        return "--local-addresses applies to idle and fanout";
     if (o.apiPort == 0) o.apiPort = o.port;
     if (o.qos > 0 && o.target != "wspush") return "--qos 1 and 2 need --target wspush";
     if (!o.token.empty() && o.target != "wspush") return "--token needs --target wspush";

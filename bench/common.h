@@ -63,6 +63,10 @@ struct Options {
     // connection i goes to servers[i * S / N]. Empty: --host:--port only. Publishing still goes to
     // --host:--api-port.
     std::vector<std::pair<std::string, unsigned>> servers;
+    // Source addresses (e.g. 127.0.0.2, 127.0.0.3): subscriber connections take them in turn,
+    // so that more than one address's ~28,000 ephemeral ports serve one server address. Empty:
+    // the kernel's choice.
+    std::vector<std::string> localAddresses;
     std::string channelPrefix = "bench";
     std::string token;                  // wspush: sent in every `connect` ("" : none)
     unsigned connectConcurrency = 256;  // handshakes in progress at once, per process

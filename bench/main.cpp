@@ -761,10 +761,11 @@ int main(int argc, char** argv) {
                      static_cast<unsigned long long>(std::max<std::uint64_t>(2, need)));
         return 2;
     }
-    if ((o.scenario == "idle" || o.scenario == "fanout" || o.scenario == "recover") && o.connections > 28000)
+    if ((o.scenario == "idle" || o.scenario == "fanout" || o.scenario == "recover") &&
+        o.connections > 28000 * std::max<std::size_t>(1, o.localAddresses.size()))
         std::fprintf(stderr,
                      "wspush-bench: warning: %llu connections to one address may exhaust the ephemeral ports "
-                     "(see /proc/sys/net/ipv4/ip_local_port_range)\n",
+                     "(see /proc/sys/net/ipv4/ip_local_port_range; --local-addresses adds source addresses)\n",
                      static_cast<unsigned long long>(o.connections));
     for (int pid : o.serverPids)
         if (!readRssBytes(pid)) {

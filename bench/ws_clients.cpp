@@ -1,5 +1,7 @@
 #include "ws_clients.h"
 
+#include <netinet/in.h>
+
 #include <atomic>
 #include <charconv>
 #include <cstring>
@@ -206,6 +208,17 @@ Subscriber::Subscriber(PoolLoop& loop, std::uint32_t channel, std::uint16_t serv
 void Subscriber::start() {
     state_ = State::Connecting;
     startedNs_ = nowNs();
+    if (!loop_.shared.localAddresses.empty()) {
+        // Bound to its source address before the connect; the port is still chosen at connect
+        // (IP_BIND_ADDRESS_NO_PORT), so an address's ports are not spent on bind alone.
+        using BindAddressNoPort = net::detail::socket_option::boolean<IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT>;
+        auto& socket = ws_.next_layer();
+        error_code ec;
+        socket.open(tcp::v4(), ec);
+        if (!ec) socket.set_option(BindAddressNoPort(true), ec);
+        if (!ec) socket.bind(tcp::endpoint(loop_.shared.nextLocalAddress(), 0), ec);
+        if (ec) return fail("bind", ec);
+    }
     ws_.next_layer().async_connect(loop_.shared.endpoints[server_], [this](const error_code& ec) { onConnect(ec); });
 }
 
