@@ -56,6 +56,10 @@ struct CompressionConfig {
     int window_bits = 10;         // 9..15; 1 KiB windows keep per-connection memory low
     int mem_level = 4;            // 1..9; zlib's deflate state is ~2^(mem_level+9) bytes
     std::size_t threshold = 256;  // messages smaller than this are sent uncompressed
+    // false: each message is compressed on its own, once for all its subscribers, and no
+    // connection keeps a zlib state (plain connections); true: each connection compresses with
+    // its own history, smaller for small alike messages, at a CPU and memory cost per connection.
+    bool context_takeover = false;
 };
 
 struct WebSocketConfig {

@@ -195,6 +195,7 @@ void ObjectReader::readValue(const json& v, const std::string& path, Compression
     r.read("window_bits", out.window_bits);
     r.read("mem_level", out.mem_level);
     r.read("threshold", out.threshold);
+    r.read("context_takeover", out.context_takeover);
     r.rejectUnknownKeys();
     if (out.level < 0 || out.level > 9) fail(join(path, "level"), "must be 0..9");
     // zlib cannot produce raw deflate streams with 8-bit windows, so 9 is the floor.
@@ -637,6 +638,7 @@ constexpr Overridable kOverridable[] = {
     {"websocket.compression.window_bits", false},
     {"websocket.compression.mem_level", false},
     {"websocket.compression.threshold", false},
+    {"websocket.compression.context_takeover", false},
     {"client.allow_anonymous", false},
     {"client.trust_client_user", false},
     {"client.user_status", false},

@@ -17,6 +17,8 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "base/raw_deflate.h"
+#include "node/frame_compressor.h"
 #include "node/joined_frame_cache.h"
 #include "node/local_hub.h"
 #include "node/metrics.h"
@@ -65,6 +67,16 @@ public:
     boost::asio::io_context& context() { return *context_; }
     LocalHub& hub() { return hub_; }
     JoinedFrameCache& joinedFrames() { return joinedFrames_; }
+    // The shared compression's zlib streams (frame_compressor.h), made for the first connection
+    // that negotiates it: a loop whose clients never compress costs nothing.
+    FrameCompressor& frameCompressor(const CompressionConfig& config) {
+        if (!frameCompressor_) frameCompressor_ = std::make_unique<FrameCompressor>(config, metrics_.deflateCompressions);
+        return *frameCompressor_;
+    }
+    RawInflater& inflater() {
+        if (!inflater_) inflater_ = std::make_unique<RawInflater>();
+        return *inflater_;
+    }
     LoopMetrics& metrics() { return metrics_; }
     const LoopMetrics& metrics() const { return metrics_; }
 
@@ -146,6 +158,8 @@ private:
     LocalHub hub_;
     JoinedFrameCache joinedFrames_;
     LoopMetrics metrics_;
+    std::unique_ptr<FrameCompressor> frameCompressor_;  // counts in metrics_
+    std::unique_ptr<RawInflater> inflater_;
     std::unordered_set<Connection*> connections_;
     std::optional<ConnectionDrain> connectionDrain_;
     std::optional<boost::asio::io_context> context_;

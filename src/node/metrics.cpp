@@ -96,6 +96,9 @@ std::string renderPrometheus(const std::vector<const LoopMetrics*>& loops, const
     metric("wspush_bytes_in_total", "counter", "WebSocket payload bytes received.", sum(&LoopMetrics::bytesIn));
     metric("wspush_bytes_out_total", "counter", "WebSocket payload bytes written.", sum(&LoopMetrics::bytesOut));
     metric("wspush_writes_total", "counter", "WebSocket writes (coalesced batches).", sum(&LoopMetrics::writes));
+    metric("wspush_deflate_compressions_total", "counter",
+           "Messages compressed for permessage-deflate without context takeover, each for all its recipients.",
+           sum(&LoopMetrics::deflateCompressions));
     metric("wspush_slow_consumer_closes_total", "counter", "Connections closed because their write queue overflowed.",
            sum(&LoopMetrics::slowConsumerCloses));
     metric("wspush_no_pong_closes_total", "counter",

@@ -74,6 +74,7 @@ struct LoopMetrics {
     Counter bytesIn;
     Counter bytesOut;
     Counter writes;  // WebSocket writes (one per coalesced batch)
+    Counter deflateCompressions;  // messages compressed for the shared permessage-deflate (FrameCompressor)
     Counter slowConsumerCloses;
     Counter noPongCloses;
     Counter connectTimeoutCloses;

@@ -14,11 +14,17 @@
 // message only with permessage-deflate or auto_fragment; WebSocketSession writes directly only
 // on connections with neither, so Beast never has a message half-sent either.
 //
+// With the shared compression (deflate_offer.h) the client's bytes reach Beast through an
+// InboundDeflateFilter (filterReads), which turns compressed messages into plain ones.
+//
 // Lives on its connection's loop, like everything of the connection.
 #pragma once
 
+#include <array>
 #include <cstddef>
+#include <memory>
 #include <optional>
+#include <string>
 #include <span>
 #include <utility>
 #include <vector>
@@ -26,12 +32,16 @@
 #include <boost/asio/any_completion_handler.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/buffer.hpp>
+#include <boost/asio/compose.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/buffers_suffix.hpp>
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/core/role.hpp>
 #include <boost/beast/websocket/teardown.hpp>
+
+#include "transport/inbound_deflate_filter.h"
 
 namespace wspush {
 
@@ -85,9 +95,16 @@ public:
         return Outcome::Pending;
     }
 
+    // From now on Beast reads what the client sends through `filter`. Before the first read.
+    void filterReads(RawInflater& inflater, std::size_t maxMessageSize) {
+        filtered_ = std::make_unique<FilteredReads>(inflater, maxMessageSize);
+    }
+
     template <class MutableBufferSequence, class ReadToken>
     auto async_read_some(const MutableBufferSequence& buffers, ReadToken&& token) {
-        return socket_.async_read_some(buffers, std::forward<ReadToken>(token));
+        if (!filtered_) return socket_.async_read_some(buffers, std::forward<ReadToken>(token));
+        return boost::asio::async_compose<ReadToken, void(boost::beast::error_code, std::size_t)>(
+            FilteredRead<MutableBufferSequence>{*this, buffers}, token, socket_);
     }
 
     template <class ConstBufferSequence, class WriteToken>
@@ -104,6 +121,72 @@ public:
     }
 
 private:
+    struct FilteredReads {
+        FilteredReads(RawInflater& inflater, std::size_t maxMessageSize) : filter(inflater, maxMessageSize) {}
+        InboundDeflateFilter filter;
+        std::string readable;  // the filter's output that Beast has not read yet, from `offset`
+        std::size_t offset = 0;
+    };
+
+    // One of Beast's reads through the filter. It waits until the socket is readable instead of
+    // reading into a buffer of its own, so that an idle connection holds none, then reads into
+    // the thread's scratch buffer and filters at once.
+    template <class MutableBufferSequence>
+    struct FilteredRead {
+        DirectWriteSocket& owner;
+        MutableBufferSequence buffers;
+        bool posted = false;
+
+        template <class Self>
+        void operator()(Self& self) {
+            if (!owner.hasReadable()) return owner.waitReadable(std::move(self));
+            // What the filter left over is there now, but the read must not complete before its
+            // initiation has returned.
+            if (!posted) {
+                posted = true;
+                return boost::asio::post(owner.get_executor(), std::move(self));
+            }
+            self.complete({}, owner.takeReadable(buffers));
+        }
+
+        template <class Self>
+        void operator()(Self& self, boost::beast::error_code ec) {  // the socket is readable, or failed
+            if (!ec) ec = owner.readThroughFilter();
+            if (ec) return self.complete(ec, 0);
+            if (!owner.hasReadable()) return owner.waitReadable(std::move(self));
+            self.complete({}, owner.takeReadable(buffers));
+        }
+    };
+
+    bool hasReadable() const { return filtered_->offset < filtered_->readable.size(); }
+
+    template <class Self>
+    void waitReadable(Self&& self) {
+        socket_.async_wait(next_layer_type::wait_read, std::forward<Self>(self));
+    }
+
+    boost::beast::error_code readThroughFilter() {
+        static thread_local std::array<char, 16 * 1024> scratch;
+        boost::beast::error_code ec;
+        std::size_t bytes = socket_.read_some(boost::asio::buffer(scratch), ec);
+        if (ec == boost::asio::error::would_block || ec == boost::asio::error::try_again) return {};
+        if (!ec) filtered_->filter.filter({scratch.data(), bytes}, filtered_->readable);
+        return ec;
+    }
+
+    template <class MutableBufferSequence>
+    std::size_t takeReadable(const MutableBufferSequence& buffers) {
+        FilteredReads& reads = *filtered_;
+        std::size_t bytes = boost::asio::buffer_copy(
+            buffers, boost::asio::buffer(reads.readable.data() + reads.offset, reads.readable.size() - reads.offset));
+        reads.offset += bytes;
+        if (reads.offset == reads.readable.size()) {
+            std::string().swap(reads.readable);
+            reads.offset = 0;
+        }
+        return bytes;
+    }
+
     using WriteHandler = boost::asio::any_completion_handler<void(boost::beast::error_code, std::size_t)>;
 
     template <class ConstBufferSequence, class Handler>
@@ -131,6 +214,7 @@ private:
     // Boost 1.81's any_completion_handler move assignment wraps the handler in itself, forever.
     std::optional<WriteHandler> held_;
     std::vector<boost::asio::const_buffer> heldBuffers_;
+    std::unique_ptr<FilteredReads> filtered_;  // with the shared compression only
 };
 
 // Beast tears a connection down through these (found by argument-dependent lookup): the socket's own.

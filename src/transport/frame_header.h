@@ -12,9 +12,10 @@ namespace wspush {
 using FrameHeader = std::array<unsigned char, 10>;
 
 // Writes the header of a final text (or binary) frame of `payloadSize` bytes into `header` and
-// returns its length.
-inline std::size_t encodeFrameHeader(FrameHeader& header, std::uint64_t payloadSize, bool binary) {
-    header[0] = 0x80 | (binary ? 0x2 : 0x1);  // FIN, opcode; no RSV bits: not compressed
+// returns its length. `compressed`: the payload is a permessage-deflate message (RSV1).
+inline std::size_t encodeFrameHeader(FrameHeader& header, std::uint64_t payloadSize, bool binary,
+                                     bool compressed = false) {
+    header[0] = 0x80 | (compressed ? 0x40 : 0) | (binary ? 0x2 : 0x1);  // FIN, RSV1, opcode
     if (payloadSize < 126) {
         header[1] = static_cast<unsigned char>(payloadSize);
         return 2;

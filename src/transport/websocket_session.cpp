@@ -1,6 +1,7 @@
 #include "transport/websocket_session.h"
 
 #include <algorithm>
+#include <array>
 #include <span>
 #include <type_traits>
 
@@ -11,6 +12,7 @@
 #include "base/random.h"
 #include "protocol/server_message.h"
 #include "transport/client_address.h"
+#include "transport/deflate_offer.h"
 
 namespace wspush {
 
@@ -62,17 +64,40 @@ void WebSocketSession<HttpStream>::start(WebSocketRequest request) {
         websocket::stream_base::timeout{toClock(ws.handshake_timeout), websocket::stream_base::none(), false});
     // The deadline HttpSession set on the TCP stream would cut the connection: Beast's takes over.
     if constexpr (std::is_same_v<HttpStream, TlsStream>) beast::get_lowest_layer(ws_).expires_never();
+    if constexpr (kDirectWrites) {
+        // The shared compression: ours, on the direct path. Beast's permessage-deflate stays off,
+        // and the client's compressed messages reach it inflated (InboundDeflateFilter).
+        if (ws.compression.enabled && !ws.compression.context_takeover) {
+            auto offers = request[beast::http::field::sec_websocket_extensions];
+            if (auto agreement = agreeOnDeflate(std::string_view(offers.data(), offers.size()),
+                                                ws.compression.window_bits)) {
+                deflateWindowBits_ = static_cast<std::uint8_t>(agreement->windowBits);
+                announceWindowBits_ = agreement->announceWindowBits;
+                ws_.next_layer().filterReads(loop_.inflater(), ws.max_message_size);
+            }
+        }
+    }
     ws_.set_option(websocket::stream_base::decorator([this](websocket::response_type& response) {
         response.set(beast::http::field::server, "wspush");
+        if (deflateWindowBits_ != 0) {
+            if (response.result() == beast::http::status::switching_protocols)
+                response.set(beast::http::field::sec_websocket_extensions,
+                             DeflateAgreement{deflateWindowBits_, announceWindowBits_}.response());
+            return;
+        }
         // Beast has added its answer to the client's extensions by now: the one place that shows
-        // whether permessage-deflate was agreed, which rules out writing frames without Beast.
-        deflateNegotiated_ = response.count(beast::http::field::sec_websocket_extensions) > 0;
+        // whether its permessage-deflate was agreed, which rules out writing frames without Beast.
+        beastDeflates_ = response.count(beast::http::field::sec_websocket_extensions) > 0;
     }));
-    if (ws.compression.enabled) {
+    if (ws.compression.enabled && deflateWindowBits_ == 0) {
+        // Beast's permessage-deflate, a zlib state per connection: on TLS connections (Beast
+        // writes all of their bytes), or where context takeover was chosen.
         websocket::permessage_deflate deflate;
         deflate.server_enable = true;
         deflate.server_max_window_bits = ws.compression.window_bits;
         deflate.client_max_window_bits = ws.compression.window_bits;
+        deflate.server_no_context_takeover = !ws.compression.context_takeover;
+        deflate.client_no_context_takeover = !ws.compression.context_takeover;
         deflate.compLevel = ws.compression.level;
         deflate.memLevel = ws.compression.mem_level;
         deflate.msg_size_threshold = ws.compression.threshold;
@@ -250,7 +275,7 @@ bool WebSocketSession<HttpStream>::canWriteDirectly() {
     if constexpr (kDirectWrites) {
         // Beast compresses with deflate and must write those messages itself. After a close frame
         // either way nothing may follow it; Beast's write refuses, so it is left to decide.
-        return !deflateNegotiated_ && !closeReceived_ && !closeStarted_ && state_ != State::Closed &&
+        return !beastDeflates_ && !closeReceived_ && !closeStarted_ && state_ != State::Closed &&
                ws_.next_layer().idle();
     }
     return false;
@@ -264,11 +289,13 @@ void WebSocketSession<HttpStream>::writeDirectly() {
         writingDirect_ = true;
         do {
             batch_ = queue_.startBatch(writeBuffers_, &loop_.joinedFrames());
-            std::size_t headerSize = encodeFrameHeader(frameHeader_, batch_.bytes, batch_.binary);
+            bool compressed = compressBatch();
+            std::size_t payloadSize = compressed ? compressedBatch_->size() : batch_.bytes;
+            std::size_t headerSize = encodeFrameHeader(frameHeader_, payloadSize, batch_.binary, compressed);
             writeBuffers_.insert(writeBuffers_.begin(), net::const_buffer(frameHeader_.data(), headerSize));
             beast::error_code ec;
             auto outcome = ws_.next_layer().writeDirect(
-                writeBuffers_, headerSize + batch_.bytes, ec,
+                writeBuffers_, headerSize + payloadSize, ec,
                 beast::bind_front_handler(&WebSocketSession<HttpStream>::onDirectWrite, this->shared_from_this()));
             if (outcome == DirectWriteSocket::Outcome::Pending) break;  // onDirectWrite continues
             if (outcome == DirectWriteSocket::Outcome::Failed) {
@@ -279,6 +306,7 @@ void WebSocketSession<HttpStream>::writeDirectly() {
                 break;
             }
             queue_.finishBatch();
+            compressedBatch_.reset();
             wrote(batch_.bytes);
         } while (queue_.hasPending() && canWriteDirectly());
         writingDirect_ = false;
@@ -287,7 +315,26 @@ void WebSocketSession<HttpStream>::writeDirectly() {
 }
 
 template <class HttpStream>
+bool WebSocketSession<HttpStream>::compressBatch() {
+    const auto& compression = node_.config().websocket.compression;
+    if (deflateWindowBits_ == 0 || batch_.bytes < compression.threshold) return false;
+    FrameCompressor& compressor = loop_.frameCompressor(compression);
+    if (const SharedFrame* shared = queue_.inFlightFrame()) {
+        compressedBatch_ = compressor.compress(*shared, deflateWindowBits_);
+    } else {
+        std::array<std::string_view, 2> parts;  // startBatch gives one or two buffers
+        std::size_t count = std::min(writeBuffers_.size(), parts.size());
+        for (std::size_t i = 0; i < count; ++i)
+            parts[i] = std::string_view(static_cast<const char*>(writeBuffers_[i].data()), writeBuffers_[i].size());
+        compressedBatch_ = compressor.compress(std::span<const std::string_view>(parts.data(), count), deflateWindowBits_);
+    }
+    writeBuffers_.assign(1, net::const_buffer(compressedBatch_->data(), compressedBatch_->size()));
+    return true;
+}
+
+template <class HttpStream>
 void WebSocketSession<HttpStream>::onDirectWrite(beast::error_code ec) {
+    compressedBatch_.reset();
     onWrite(ec, batch_.bytes);
 }
 

@@ -83,6 +83,9 @@ private:
     // The direct path (kDirectWrites): whether the next batch may skip Beast, and writing it.
     bool canWriteDirectly();
     void writeDirectly();
+    // With the shared compression: replaces the batch's buffers by its compressed form, when it
+    // is worth compressing. Whether it did.
+    bool compressBatch();
     void onDirectWrite(boost::beast::error_code ec);
     // After a batch was written: what follows from it (counts, a waiting sender), then the next.
     void wrote(std::size_t bytes);
@@ -116,7 +119,11 @@ private:
     Batch batch_;
     FrameHeader frameHeader_{};   // of the batch being written directly
     bool writingDirect_ = false;  // writeDirectly's loop runs: send() only queues
-    bool deflateNegotiated_ = false;
+    bool beastDeflates_ = false;  // Beast's permessage-deflate was negotiated: Beast writes every message
+    // The shared compression's window bits (deflate_offer.h), 0 when it was not negotiated.
+    std::uint8_t deflateWindowBits_ = 0;
+    bool announceWindowBits_ = false;
+    SharedFrame compressedBatch_;  // the batch being written directly, compressed
     bool closeReceived_ = false;  // the client's close frame arrived: Beast answers it, we write no more
     Disconnect closeReason_{1000, "", false};
     bool closeStarted_ = false;       // async_close issued

@@ -66,6 +66,7 @@ Batch WriteQueue::startBatch(std::vector<boost::asio::const_buffer>& buffers, Jo
     auto payloadAt = [this](std::size_t i) -> const SharedFrame& { return at(i).payload; };
     bool shareable = cache != nullptr;
     for (std::size_t i = 0; i < batch.frames && shareable; ++i) shareable = at(i).suffix.length == 0;
+    joinedShared_ = shareable;
     if (shareable) joined_ = cache->find(batch.frames, payloadAt);
     if (!joined_) {
         auto joined = std::make_shared<std::string>();
@@ -81,6 +82,13 @@ Batch WriteQueue::startBatch(std::vector<boost::asio::const_buffer>& buffers, Jo
     }
     buffers.emplace_back(joined_->data(), joined_->size());
     return batch;
+}
+
+const SharedFrame* WriteQueue::inFlightFrame() const {
+    if (inFlight_ == 0) return nullptr;
+    if (joined_) return joinedShared_ ? &joined_ : nullptr;
+    const OutboundFrame& lone = at(0);
+    return inFlight_ == 1 && lone.suffix.length == 0 ? &lone.payload : nullptr;
 }
 
 void WriteQueue::finishBatch() {

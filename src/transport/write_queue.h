@@ -51,6 +51,10 @@ public:
     // valid until finishBatch(). With `cache`, a batch of shared frames without suffixes is
     // looked up there and remembered there.
     Batch startBatch(std::vector<boost::asio::const_buffer>& buffers, JoinedFrameCache* cache = nullptr);
+    // The batch in flight when it is one frame that other connections may have been given too
+    // (a lone frame without suffix, or a joined batch): what compressing it once can key on.
+    // Else null. Valid until the queue changes.
+    const SharedFrame* inFlightFrame() const;
     // The batch in flight was written (or failed): release it.
     void finishBatch();
     // Drops every frame not in flight.
@@ -58,6 +62,7 @@ public:
 
 private:
     OutboundFrame& at(std::size_t i) { return ring_[(head_ + i) & (ring_.size() - 1)]; }
+    const OutboundFrame& at(std::size_t i) const { return ring_[(head_ + i) & (ring_.size() - 1)]; }
     bool joinable(const OutboundFrame& frame) const {
         return !frame.standalone && !frame.binary && frame.size() <= kMaxJoinedFrameBytes;
     }
@@ -71,6 +76,7 @@ private:
     // a joined batch is held until finishBatch().
     FrameSuffix inFlightSuffix_;
     SharedFrame joined_;
+    bool joinedShared_ = false;  // joined_ is the loop's, for every connection given the same frames
     std::vector<OutboundFrame> ring_;  // capacity 0 or a power of two; empty while idle
     std::size_t head_ = 0;
     std::size_t size_ = 0;

@@ -1,10 +1,15 @@
 // Drives the read side of a client's WebSocket connection as the daemon sets it up
-// (WebSocketSession::start and doRead, src/transport/websocket_session.cpp): a Beast server
-// stream with permessage-deflate negotiated, read_message_max = websocket.max_message_size, and
-// reads of at most 128 bytes while idle, then up to the rest of the message. The input is
-// everything the client sends after its upgrade request: frames, masked or not, RSV1
-// (compressed) or not, fragmented, control frames, garbage. The transport is an in-memory
-// beast::test::stream pair, so all of it is there at once and then the client's side closes.
+// (WebSocketSession::start and doRead, src/transport/websocket_session.cpp), in either of its two
+// ways of inflating, chosen by the input's first byte:
+//   - the shared compression (plain connections, the default): the client's bytes go through
+//     InboundDeflateFilter, fed in pieces whose size the second byte sets, and then to a Beast
+//     server stream without permessage-deflate;
+//   - Beast's own permessage-deflate (TLS, or context_takeover: true).
+// Either way read_message_max = websocket.max_message_size, and reads are of at most 128 bytes
+// while idle, then up to the rest of the message. The rest of the input is everything the client
+// sends after its upgrade request: frames, masked or not, RSV1 (compressed) or not, fragmented,
+// control frames, garbage. The transport is an in-memory beast::test::stream pair, so all of it
+// is there at once and then the client's side closes.
 //
 // Asserts, beyond "no crash, no leak, no UB": a message is never longer than max_message_size,
 // however far its compressed bytes would inflate (a decompression bomb ends in 1009
@@ -15,6 +20,7 @@
 #include <cstdlib>
 #include <string>
 #include <string_view>
+#include <algorithm>
 
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/io_context.hpp>
@@ -24,6 +30,8 @@
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/websocket/stream.hpp>
 
+#include "base/raw_deflate.h"
+#include "transport/inbound_deflate_filter.h"
 #include "wspush/config.h"
 
 namespace wspush {
@@ -68,13 +76,19 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     using namespace wspush;
     static const WebSocketConfig config = fuzzConfig();
 
+    if (size < 2) return 0;
+    const bool shared = (data[0] & 1) == 0;
+    const std::size_t piece = 1 + data[1] % 64;
+    data += 2;
+    size -= 2;
+
     boost::asio::io_context context;
     beast::test::stream client(context);
     websocket::stream<beast::test::stream> server(context);
     server.next_layer().connect(client);
 
     websocket::permessage_deflate deflate;
-    deflate.server_enable = true;
+    deflate.server_enable = !shared;
     deflate.server_max_window_bits = config.compression.window_bits;
     deflate.client_max_window_bits = config.compression.window_bits;
     deflate.compLevel = config.compression.level;
@@ -89,7 +103,20 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     check(!ec, "the handshake succeeds");
 
     // Everything the client sends, then the end of its stream: reads end, never wait.
-    boost::asio::write(client, boost::asio::buffer(data, size), ec);
+    if (shared) {
+        static RawInflater inflater;  // the event loop's, shared by its connections
+        InboundDeflateFilter filter(inflater, config.max_message_size);
+        std::string filtered;
+        for (std::size_t at = 0; at < size; at += piece) {
+            std::size_t before = filtered.size();
+            filter.filter(std::string_view(reinterpret_cast<const char*>(data) + at, std::min(piece, size - at)), filtered);
+            // An inflated message is one frame header more than the limit at most.
+            check(filtered.size() - before <= piece + config.max_message_size + 14, "the filter's output is bounded");
+        }
+        boost::asio::write(client, boost::asio::buffer(filtered), ec);
+    } else {
+        boost::asio::write(client, boost::asio::buffer(data, size), ec);
+    }
     client.close();
 
     beast::flat_buffer message;

@@ -577,3 +577,44 @@ TEST(WriteQueueTest, TheCacheMatchesPayloadObjectsNotEqualText) {
 
 }  // namespace
 }  // namespace wspush
+
+namespace wspush {
+namespace {
+
+// What the shared compression keys on: a batch other connections may have been given as it is.
+TEST(WriteQueueTest, TheBatchInFlightIsOneSharedFrameOnlyWhenOthersCanHaveIt) {
+    JoinedFrameCache cache;
+    std::vector<boost::asio::const_buffer> buffers;
+    OutboundFrame lone = text("{\"lone\":1}");
+    WriteQueue queue(kLarge, 100);
+    EXPECT_EQ(queue.inFlightFrame(), nullptr) << "nothing in flight";
+    ASSERT_TRUE(queue.push(lone));
+    queue.startBatch(buffers, &cache);
+    ASSERT_NE(queue.inFlightFrame(), nullptr);
+    EXPECT_EQ(queue.inFlightFrame()->get(), lone.payload.get());
+    queue.finishBatch();
+
+    ASSERT_TRUE(queue.push(withSuffix("{\"qos\":1", ",\"did\":3}")));
+    queue.startBatch(buffers, &cache);
+    EXPECT_EQ(queue.inFlightFrame(), nullptr) << "a suffix belongs to one session";
+    queue.finishBatch();
+
+    OutboundFrame a = text("{\"a\":1}"), b = text("{\"b\":2}");
+    ASSERT_TRUE(queue.push(a));
+    ASSERT_TRUE(queue.push(b));
+    queue.startBatch(buffers, &cache);
+    ASSERT_NE(queue.inFlightFrame(), nullptr);
+    EXPECT_EQ(**queue.inFlightFrame(), "{\"a\":1}\n{\"b\":2}");
+    EXPECT_EQ(queue.inFlightFrame()->get(), cache.find(2, [&](std::size_t i) -> const SharedFrame& {
+        return i == 0 ? a.payload : b.payload;
+    }).get()) << "the joined batch the cache shares";
+    queue.finishBatch();
+
+    ASSERT_TRUE(queue.push(a));
+    ASSERT_TRUE(queue.push(withSuffix("{\"qos\":1", ",\"did\":4}")));
+    queue.startBatch(buffers, &cache);
+    EXPECT_EQ(queue.inFlightFrame(), nullptr) << "joined with a suffix: this connection's own";
+}
+
+}  // namespace
+}  // namespace wspush
