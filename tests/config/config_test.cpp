@@ -90,6 +90,7 @@ TEST_F(ConfigTest, EmptyTextGivesAllDefaults) {
     EXPECT_EQ(c.websocket.compression.window_bits, 10);
     EXPECT_EQ(c.websocket.compression.mem_level, 4);
     EXPECT_EQ(c.websocket.compression.threshold, 256u);
+    EXPECT_FALSE(c.websocket.compression.context_takeover) << "shared compression by default";
     EXPECT_FALSE(c.client.allow_anonymous);
     EXPECT_FALSE(c.client.trust_client_user);
     EXPECT_FALSE(c.channel_defaults.client_publish);
@@ -128,7 +129,8 @@ TEST_F(ConfigTest, EverySectionIsParsed) {
             "write_queue_max_frames": 6,
             "max_subscriptions": 7,
             "write_delay": 0,
-            "compression": {"enabled": true, "level": 9, "window_bits": 15, "mem_level": 9, "threshold": 0}
+            "compression": {"enabled": true, "level": 9, "window_bits": 15, "mem_level": 9, "threshold": 0,
+                            "context_takeover": true}
         },
         "client": {"allow_anonymous": true, "trust_client_user": true},
         "channel_defaults": {"client_publish": true, "history_size": 10, "history_ttl": 60, "presence": true, "default_qos": 1},
@@ -162,6 +164,7 @@ TEST_F(ConfigTest, EverySectionIsParsed) {
     EXPECT_EQ(c.websocket.compression.level, 9);
     EXPECT_EQ(c.websocket.compression.window_bits, 15);
     EXPECT_EQ(c.websocket.compression.mem_level, 9);
+    EXPECT_TRUE(c.websocket.compression.context_takeover);
     EXPECT_EQ(c.websocket.compression.threshold, 0u);
     EXPECT_TRUE(c.client.allow_anonymous);
     EXPECT_TRUE(c.client.trust_client_user);
