@@ -52,6 +52,23 @@ test("two pages chat through the daemon, across a daemon restart", async () => {
         await say(bob, "hi alice");
         await sees(alice, "hi alice");
 
+        // config/wspush.json turns permessage-deflate on: the browser negotiates the daemon's
+        // shared compression, and a message long enough to be compressed both ways arrives whole.
+        const extensions = await alice.evaluate(
+            (url) =>
+                new Promise<string>((resolve, reject) => {
+                    const ws = new WebSocket(url);
+                    ws.onopen = () => (resolve(ws.extensions), ws.close());
+                    ws.onerror = () => reject(new Error("no WebSocket"));
+                }),
+            `ws://127.0.0.1:${port}/ws`,
+        );
+        assert.match(extensions, /permessage-deflate; server_no_context_takeover; client_no_context_takeover/);
+        const long = `a long line ${"that compresses well ".repeat(60)}end`;
+        await say(alice, long);
+        await sees(bob, "that compresses well that compresses well");
+        assert.equal(await bob.locator("#messages li", { hasText: long }).count(), 1);
+
         await daemon.stop();
         await Promise.all([alice, bob].map((p) => p.waitForSelector('#state[data-state="reconnecting"]', WAIT)));
         daemon = await startDaemon({ port, args: ownStatic ? ["--static-root", DEMO] : [] });
