@@ -70,7 +70,8 @@ public:
     // The shared compression's zlib streams (frame_compressor.h), made for the first connection
     // that negotiates it: a loop whose clients never compress costs nothing.
     FrameCompressor& frameCompressor(const CompressionConfig& config) {
-        if (!frameCompressor_) frameCompressor_ = std::make_unique<FrameCompressor>(config, metrics_.deflateCompressions);
+        if (!frameCompressor_)
+            frameCompressor_ = std::make_unique<FrameCompressor>(config, metrics_.deflateCompressions);
         return *frameCompressor_;
     }
     RawInflater& inflater() {

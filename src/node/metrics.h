@@ -73,7 +73,7 @@ struct LoopMetrics {
     Counter messagesOut;  // messages written to clients (each coalesced piece counts)
     Counter bytesIn;
     Counter bytesOut;
-    Counter writes;  // WebSocket writes (one per coalesced batch)
+    Counter writes;               // WebSocket writes (one per coalesced batch)
     Counter deflateCompressions;  // messages compressed for the shared permessage-deflate (FrameCompressor)
     Counter slowConsumerCloses;
     Counter noPongCloses;

@@ -24,8 +24,8 @@
 #include <cstddef>
 #include <memory>
 #include <optional>
-#include <string>
 #include <span>
+#include <string>
 #include <utility>
 #include <vector>
 

@@ -41,37 +41,37 @@ std::size_t InboundDeflateFilter::headerBytesWanted() const {
 void InboundDeflateFilter::filter(std::string_view in, std::string& out) {
     while (!in.empty()) {
         switch (stage_) {
-        case Stage::Refused:
-            return;  // Beast has been handed a frame it refuses: nothing after it matters
-        case Stage::Header: {
-            std::size_t wanted = headerBytesWanted();
-            while (headerLength_ < wanted && !in.empty()) {
-                header_[headerLength_++] = static_cast<unsigned char>(in.front());
-                in.remove_prefix(1);
-                wanted = headerBytesWanted();
+            case Stage::Refused: return;  // Beast has been handed a frame it refuses: nothing after it matters
+            case Stage::Header: {
+                std::size_t wanted = headerBytesWanted();
+                while (headerLength_ < wanted && !in.empty()) {
+                    header_[headerLength_++] = static_cast<unsigned char>(in.front());
+                    in.remove_prefix(1);
+                    wanted = headerBytesWanted();
+                }
+                if (headerLength_ == wanted) onHeader(out);
+                break;
             }
-            if (headerLength_ == wanted) onHeader(out);
-            break;
-        }
-        case Stage::Pass: {
-            std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(remaining_, in.size()));
-            out.append(in.data(), n);
-            in.remove_prefix(n);
-            remaining_ -= n;
-            if (remaining_ == 0) stage_ = Stage::Header;
-            break;
-        }
-        case Stage::Capture: {
-            std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(remaining_, in.size()));
-            std::size_t at = compressed_.size();
-            compressed_.append(in.data(), n);
-            for (std::size_t i = 0; i < n; ++i, maskOffset_ = (maskOffset_ + 1) & 3)
-                compressed_[at + i] = static_cast<char>(static_cast<unsigned char>(compressed_[at + i]) ^ mask_[maskOffset_]);
-            in.remove_prefix(n);
-            remaining_ -= n;
-            if (remaining_ == 0) onCapturedFrame(out);
-            break;
-        }
+            case Stage::Pass: {
+                std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(remaining_, in.size()));
+                out.append(in.data(), n);
+                in.remove_prefix(n);
+                remaining_ -= n;
+                if (remaining_ == 0) stage_ = Stage::Header;
+                break;
+            }
+            case Stage::Capture: {
+                std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(remaining_, in.size()));
+                std::size_t at = compressed_.size();
+                compressed_.append(in.data(), n);
+                for (std::size_t i = 0; i < n; ++i, maskOffset_ = (maskOffset_ + 1) & 3)
+                    compressed_[at + i] =
+                        static_cast<char>(static_cast<unsigned char>(compressed_[at + i]) ^ mask_[maskOffset_]);
+                in.remove_prefix(n);
+                remaining_ -= n;
+                if (remaining_ == 0) onCapturedFrame(out);
+                break;
+            }
         }
     }
 }

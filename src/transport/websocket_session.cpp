@@ -69,8 +69,8 @@ void WebSocketSession<HttpStream>::start(WebSocketRequest request) {
         // and the client's compressed messages reach it inflated (InboundDeflateFilter).
         if (ws.compression.enabled && !ws.compression.context_takeover) {
             auto offers = request[beast::http::field::sec_websocket_extensions];
-            if (auto agreement = agreeOnDeflate(std::string_view(offers.data(), offers.size()),
-                                                ws.compression.window_bits)) {
+            if (auto agreement =
+                    agreeOnDeflate(std::string_view(offers.data(), offers.size()), ws.compression.window_bits)) {
                 deflateWindowBits_ = static_cast<std::uint8_t>(agreement->windowBits);
                 announceWindowBits_ = agreement->announceWindowBits;
                 ws_.next_layer().filterReads(loop_.inflater(), ws.max_message_size);
@@ -326,7 +326,8 @@ bool WebSocketSession<HttpStream>::compressBatch() {
         std::size_t count = std::min(writeBuffers_.size(), parts.size());
         for (std::size_t i = 0; i < count; ++i)
             parts[i] = std::string_view(static_cast<const char*>(writeBuffers_[i].data()), writeBuffers_[i].size());
-        compressedBatch_ = compressor.compress(std::span<const std::string_view>(parts.data(), count), deflateWindowBits_);
+        compressedBatch_ =
+            compressor.compress(std::span<const std::string_view>(parts.data(), count), deflateWindowBits_);
     }
     writeBuffers_.assign(1, net::const_buffer(compressedBatch_->data(), compressedBatch_->size()));
     return true;

@@ -124,7 +124,7 @@ private:
     std::uint8_t deflateWindowBits_ = 0;
     bool announceWindowBits_ = false;
     SharedFrame compressedBatch_;  // the batch being written directly, compressed
-    bool closeReceived_ = false;  // the client's close frame arrived: Beast answers it, we write no more
+    bool closeReceived_ = false;   // the client's close frame arrived: Beast answers it, we write no more
     Disconnect closeReason_{1000, "", false};
     bool closeStarted_ = false;       // async_close issued
     bool flushDeferred_ = false;      // queued with the loop to write after its turn of deliveries

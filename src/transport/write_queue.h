@@ -76,7 +76,7 @@ private:
     // a joined batch is held until finishBatch().
     FrameSuffix inFlightSuffix_;
     SharedFrame joined_;
-    bool joinedShared_ = false;  // joined_ is the loop's, for every connection given the same frames
+    bool joinedShared_ = false;        // joined_ is the loop's, for every connection given the same frames
     std::vector<OutboundFrame> ring_;  // capacity 0 or a power of two; empty while idle
     std::size_t head_ = 0;
     std::size_t size_ = 0;

@@ -12,7 +12,8 @@ namespace {
 
 std::string sample(std::size_t size) {
     std::string text;
-    for (int i = 0; text.size() < size; ++i) text += "{\"channel\":\"news\",\"data\":{\"n\":" + std::to_string(i) + "}} ";
+    for (int i = 0; text.size() < size; ++i)
+        text += "{\"channel\":\"news\",\"data\":{\"n\":" + std::to_string(i) + "}} ";
     text.resize(size);
     return text;
 }

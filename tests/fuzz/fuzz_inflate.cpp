@@ -14,13 +14,13 @@
 // Asserts, beyond "no crash, no leak, no UB": a message is never longer than max_message_size,
 // however far its compressed bytes would inflate (a decompression bomb ends in 1009
 // message_too_big at the limit), and every read makes progress or ends the connection.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
 #include <string_view>
-#include <algorithm>
 
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/io_context.hpp>
@@ -109,7 +109,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         std::string filtered;
         for (std::size_t at = 0; at < size; at += piece) {
             std::size_t before = filtered.size();
-            filter.filter(std::string_view(reinterpret_cast<const char*>(data) + at, std::min(piece, size - at)), filtered);
+            filter.filter(std::string_view(reinterpret_cast<const char*>(data) + at, std::min(piece, size - at)),
+                          filtered);
             // An inflated message is one frame header more than the limit at most.
             check(filtered.size() - before <= piece + config.max_message_size + 14, "the filter's output is bounded");
         }

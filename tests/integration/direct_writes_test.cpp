@@ -9,23 +9,13 @@
 
 #include <gtest/gtest.h>
 
+#include "support/client_frames.h"
 #include "support/test_helpers.h"
 
 namespace wspush::testing {
 namespace {
 
 using json = nlohmann::json;
-
-std::string maskedFrame(unsigned char opcode, const std::string& payload) {
-    const unsigned char mask[4] = {0x5a, 0x11, 0xc3, 0x7e};
-    std::string frame;
-    frame += static_cast<char>(0x80 | opcode);          // FIN
-    frame += static_cast<char>(0x80 | payload.size());  // masked; short payloads only
-    for (unsigned char byte : mask) frame += static_cast<char>(byte);
-    for (std::size_t i = 0; i < payload.size(); ++i)
-        frame += static_cast<char>(static_cast<unsigned char>(payload[i]) ^ mask[i % 4]);
-    return frame;
-}
 
 constexpr unsigned char kPing = 0x9;
 
@@ -65,7 +55,7 @@ TEST(DirectWrites, PongsAnsweredWhileMessagesAreHalfWrittenComeOutWholeBetweenTh
         ASSERT_EQ(result.status, 200u) << result.body << result.error;
         if (seq % kPingEvery == 0) {
             pings.push_back("ping-" + std::to_string(seq));
-            ASSERT_TRUE(client.sendRaw(maskedFrame(kPing, pings.back()))) << client.lastError();
+            ASSERT_TRUE(client.sendRaw(clientFrame(0x80 | kPing, pings.back()))) << client.lastError();
         }
     }
 

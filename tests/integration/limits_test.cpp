@@ -4,7 +4,6 @@
 //
 // Clients that must count as different addresses connect from different loopback addresses
 // (127.0.0.0/8 all reaches the daemon on 127.0.0.1).
-#include <zlib.h>
 
 #include <atomic>
 #include <fstream>
@@ -13,6 +12,7 @@
 
 #include <gtest/gtest.h>
 
+#include "support/client_frames.h"
 #include "support/test_helpers.h"
 
 namespace wspush::testing {
@@ -384,41 +384,13 @@ TEST(Limits, QosAnswersAreNeverRefused) {
 // inside the 1 KiB window the daemon negotiates. One MiB is compressed and its blocks repeated:
 // each copy ends on a byte boundary (sync flush), so the copies are one valid stream.
 std::string deflateBombFrame(std::size_t mebibytes) {
-    z_stream zs{};
-    EXPECT_EQ(deflateInit2(&zs, Z_BEST_COMPRESSION, Z_DEFLATED, -9, 9, Z_DEFAULT_STRATEGY), Z_OK);
-    std::string zeros(1 << 20, '\0');
-    std::string out(1 << 16, '\0');
-    zs.next_in = reinterpret_cast<Bytef*>(zeros.data());
-    zs.avail_in = static_cast<uInt>(zeros.size());
-    zs.next_out = reinterpret_cast<Bytef*>(out.data());
-    zs.avail_out = static_cast<uInt>(out.size());
-    EXPECT_EQ(deflate(&zs, Z_SYNC_FLUSH), Z_OK);
-    EXPECT_EQ(zs.avail_in, 0u);
-    std::string block(out.data(), out.size() - zs.avail_out);
-    deflateEnd(&zs);
-    EXPECT_TRUE(block.ends_with(std::string("\x00\x00\xff\xff", 4)));
+    std::string block = deflatedMessage(std::string(1 << 20, '\0'), 9, 9);
+    EXPECT_FALSE(block.empty());
+    block += std::string("\x00\x00\xff\xff", 4);  // the sync flush that joins one copy to the next
     std::string compressed;
     for (std::size_t i = 0; i < mebibytes; ++i) compressed += block;
     compressed.resize(compressed.size() - 4);
-
-    const unsigned char mask[4] = {0x5a, 0x17, 0xc3, 0x81};
-    std::string frame;
-    frame += static_cast<char>(0xC1);  // FIN, RSV1 (compressed), text
-    std::uint64_t size = compressed.size();
-    if (size < 126) {
-        frame += static_cast<char>(0x80 | size);
-    } else if (size <= 0xffff) {
-        frame += static_cast<char>(0x80 | 126);
-        frame += static_cast<char>(size >> 8);
-        frame += static_cast<char>(size & 0xff);
-    } else {
-        frame += static_cast<char>(0x80 | 127);
-        for (int shift = 56; shift >= 0; shift -= 8) frame += static_cast<char>((size >> shift) & 0xff);
-    }
-    for (unsigned char byte : mask) frame += static_cast<char>(byte);
-    for (std::size_t i = 0; i < compressed.size(); ++i)
-        frame += static_cast<char>(static_cast<unsigned char>(compressed[i]) ^ mask[i % 4]);
-    return frame;
+    return clientFrame(0xC1, compressed);  // FIN, RSV1 (compressed), text
 }
 
 TEST(Limits, ADecompressionBombIsCutOffWith1009WithoutInflatingIt) {

@@ -6,8 +6,8 @@
 #include <vector>
 
 #include <gtest/gtest.h>
-#include <zlib.h>
 
+#include "support/client_frames.h"
 #include "support/test_helpers.h"
 
 namespace wspush::testing {
@@ -20,40 +20,6 @@ std::string compressible(std::size_t size) {
     for (int i = 0; text.size() < size; ++i) text += "row " + std::to_string(i) + " of a compressible payload; ";
     text.resize(size);
     return text;
-}
-
-// `message` as permessage-deflate sends it: raw deflate, the sync flush's 00 00 ff ff left out.
-std::string deflated(const std::string& message) {
-    z_stream zs{};
-    EXPECT_EQ(deflateInit2(&zs, 6, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY), Z_OK);
-    std::string out(message.size() + 1024, '\0');
-    zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(message.data()));
-    zs.avail_in = static_cast<uInt>(message.size());
-    zs.next_out = reinterpret_cast<Bytef*>(out.data());
-    zs.avail_out = static_cast<uInt>(out.size());
-    EXPECT_EQ(deflate(&zs, Z_SYNC_FLUSH), Z_OK);
-    out.resize(out.size() - zs.avail_out);
-    deflateEnd(&zs);
-    EXPECT_TRUE(out.ends_with(std::string("\x00\x00\xff\xff", 4)));
-    out.resize(out.size() - 4);
-    return out;
-}
-
-// A masked frame as a client sends it; `first` is its first byte (FIN, RSV1, opcode).
-std::string clientFrame(unsigned char first, const std::string& payload) {
-    const unsigned char mask[4] = {0x12, 0x9e, 0x40, 0xd7};
-    std::string frame(1, static_cast<char>(first));
-    if (payload.size() < 126) {
-        frame += static_cast<char>(0x80 | payload.size());
-    } else {
-        frame += static_cast<char>(0x80 | 126);
-        frame += static_cast<char>(payload.size() >> 8);
-        frame += static_cast<char>(payload.size() & 0xff);
-    }
-    for (unsigned char byte : mask) frame += static_cast<char>(byte);
-    for (std::size_t i = 0; i < payload.size(); ++i)
-        frame += static_cast<char>(static_cast<unsigned char>(payload[i]) ^ mask[i % 4]);
-    return frame;
 }
 
 WsConnectOptions offeringDeflate() {
@@ -84,7 +50,8 @@ TEST(SharedCompression, APublicationIsCompressedOnceForAllItsSubscribers) {
 
     double before = readMetric(daemon.apiPort(), "wspush_deflate_compressions_total");
     ASSERT_GE(before, 0);
-    std::vector<std::string> payloads{compressible(2000), compressible(300), "below the threshold", compressible(50000)};
+    std::vector<std::string> payloads{compressible(2000), compressible(300), "below the threshold",
+                                      compressible(50000)};
     HttpTestClient api(daemon.apiPort());
     for (const std::string& payload : payloads) {
         ASSERT_EQ(api.postJson("/api/publish", {{"channel", "news"}, {"data", payload}}).status, 200u);
@@ -114,8 +81,10 @@ TEST(SharedCompression, CompressedCommandsAreReadWholeWithControlFramesBetweenTh
     EXPECT_EQ(typeOf(*pong), "pong");
 
     // By hand: a subscribe compressed and cut in three fragments, a ping between two of them.
-    std::string command = json{{"type", "subscribe"}, {"channel", "fragments"}, {"id", 77}, {"padding", compressible(3000)}}.dump();
-    std::string packed = deflated(command);
+    std::string command =
+        json{{"type", "subscribe"}, {"channel", "fragments"}, {"id", 77}, {"padding", compressible(3000)}}.dump();
+    std::string packed = deflatedMessage(command);
+    ASSERT_FALSE(packed.empty());
     std::size_t third = packed.size() / 3;
     std::string frames = clientFrame(0x41, packed.substr(0, third)) + clientFrame(0x89, "between") +
                          clientFrame(0x00, packed.substr(third, third)) + clientFrame(0x80, packed.substr(2 * third));
@@ -128,7 +97,9 @@ TEST(SharedCompression, CompressedCommandsAreReadWholeWithControlFramesBetweenTh
 
     // And a publication still reaches it afterwards: the connection is in step.
     ASSERT_TRUE(subscribeOk(client, "after"));
-    ASSERT_EQ(httpPostJson(daemon.apiPort(), "/api/publish", {{"channel", "after"}, {"data", compressible(1000)}}).status, 200u);
+    ASSERT_EQ(
+        httpPostJson(daemon.apiPort(), "/api/publish", {{"channel", "after"}, {"data", compressible(1000)}}).status,
+        200u);
     auto message = client.waitFor([](const json& m) { return m.value("type", "") == "message"; });
     ASSERT_TRUE(message) << client.lastError();
     EXPECT_EQ((*message)["data"], compressible(1000));
@@ -145,7 +116,8 @@ TEST(SharedCompression, CorruptCompressedDataClosesWith1002AndNobodyElseNotices)
     ASSERT_TRUE(ending) << "not closed";
     EXPECT_EQ(ending->closeCode, 1002);
 
-    ASSERT_EQ(httpPostJson(daemon.apiPort(), "/api/publish", {{"channel", "calm"}, {"data", compressible(700)}}).status, 200u);
+    ASSERT_EQ(httpPostJson(daemon.apiPort(), "/api/publish", {{"channel", "calm"}, {"data", compressible(700)}}).status,
+              200u);
     auto message = witness.nextMessage();
     ASSERT_TRUE(message) << witness.lastError();
     EXPECT_EQ((*message)["data"], compressible(700));
@@ -160,8 +132,9 @@ TEST(SharedCompression, ContextTakeoverLeavesCompressionToEachConnection) {
         << client.handshakeExtensions();
     ASSERT_TRUE(subscribeOk(client, "news"));
     for (int i = 0; i < 3; ++i) {
-        ASSERT_EQ(httpPostJson(daemon.apiPort(), "/api/publish", {{"channel", "news"}, {"data", compressible(2000)}}).status,
-                  200u);
+        ASSERT_EQ(
+            httpPostJson(daemon.apiPort(), "/api/publish", {{"channel", "news"}, {"data", compressible(2000)}}).status,
+            200u);
         auto message = client.nextMessage();
         ASSERT_TRUE(message) << client.lastError();
         EXPECT_EQ((*message)["data"], compressible(2000));

@@ -40,7 +40,8 @@ TEST(DeflateOffer, ParametersAreCaseInsensitive) {
 }
 
 TEST(DeflateOffer, AnOfferThatCannotBeMetIsDeclinedAndTheNextOneTried) {
-    EXPECT_FALSE(agreeOnDeflate("permessage-deflate; server_max_window_bits=8", 15)) << "zlib's raw deflate starts at 9";
+    EXPECT_FALSE(agreeOnDeflate("permessage-deflate; server_max_window_bits=8", 15))
+        << "zlib's raw deflate starts at 9";
     EXPECT_FALSE(agreeOnDeflate("permessage-deflate; unknown_parameter", 15));
     EXPECT_FALSE(agreeOnDeflate("permessage-deflate; server_no_context_takeover; server_no_context_takeover", 15));
     EXPECT_FALSE(agreeOnDeflate("permessage-deflate; server_max_window_bits", 15)) << "needs a value";
@@ -51,7 +52,8 @@ TEST(DeflateOffer, AnOfferThatCannotBeMetIsDeclinedAndTheNextOneTried) {
     EXPECT_FALSE(agreeOnDeflate("x-webkit-deflate-frame", 15));
     EXPECT_FALSE(agreeOnDeflate("", 15));
 
-    auto second = agreeOnDeflate("permessage-deflate; server_max_window_bits=8, permessage-deflate; client_max_window_bits=10", 15);
+    auto second = agreeOnDeflate(
+        "permessage-deflate; server_max_window_bits=8, permessage-deflate; client_max_window_bits=10", 15);
     ASSERT_TRUE(second);
     EXPECT_EQ(second->windowBits, 15);
     EXPECT_TRUE(agreeOnDeflate("foo, permessage-deflate", 15)) << "after another extension";

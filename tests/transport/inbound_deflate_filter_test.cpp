@@ -6,33 +6,14 @@
 
 #include <gtest/gtest.h>
 
+#include "support/client_frames.h"
+
 namespace wspush {
 namespace {
 
+using testing::clientFrame;
+
 constexpr std::size_t kMax = 65536;
-const unsigned char kMask[4] = {0x37, 0xfa, 0x21, 0x3d};
-
-// A frame as a client sends it: masked with kMask, unless `masked` is false.
-std::string clientFrame(unsigned char first, std::string_view payload, bool masked = true) {
-    std::string frame(1, static_cast<char>(first));
-    unsigned char maskBit = masked ? 0x80 : 0;
-    std::uint64_t size = payload.size();
-    if (size < 126) {
-        frame += static_cast<char>(maskBit | size);
-    } else if (size <= 0xffff) {
-        frame += static_cast<char>(maskBit | 126);
-        frame += static_cast<char>(size >> 8);
-        frame += static_cast<char>(size);
-    } else {
-        frame += static_cast<char>(maskBit | 127);
-        for (int shift = 56; shift >= 0; shift -= 8) frame += static_cast<char>(size >> shift);
-    }
-    if (masked) frame.append(reinterpret_cast<const char*>(kMask), 4);
-    for (std::size_t i = 0; i < payload.size(); ++i)
-        frame += static_cast<char>(static_cast<unsigned char>(payload[i]) ^ (masked ? kMask[i % 4] : 0));
-    return frame;
-}
-
 // What the filter gives Beast for an inflated message: final, masked with a zero key.
 std::string zeroMaskedFrame(unsigned char first, std::string_view payload) {
     std::string frame(1, static_cast<char>(first));
@@ -83,7 +64,8 @@ TEST_F(InboundDeflateFilterTest, UncompressedFramesPassAsTheyAre) {
 
 TEST_F(InboundDeflateFilterTest, ACompressedMessageBecomesItsUncompressedFrame) {
     std::string small = "{\"type\":\"subscribe\",\"channel\":\"news\"}", large = longText(5000);
-    std::string in = clientFrame(0xC1, compress(small)) + clientFrame(0xC2, compress(large)) + clientFrame(0x81, "plain");
+    std::string in =
+        clientFrame(0xC1, compress(small)) + clientFrame(0xC2, compress(large)) + clientFrame(0x81, "plain");
     EXPECT_EQ(filtered(in), zeroMaskedFrame(0x81, small) + zeroMaskedFrame(0x82, large) + clientFrame(0x81, "plain"));
 }
 
@@ -93,11 +75,13 @@ TEST_F(InboundDeflateFilterTest, AFragmentedCompressedMessageIsJoinedAndControlF
     std::string in = clientFrame(0x41, packed.substr(0, third)) + clientFrame(0x89, "are you there") +
                      clientFrame(0x00, packed.substr(third, third)) + clientFrame(0x8A, "") +
                      clientFrame(0x80, packed.substr(2 * third));
-    EXPECT_EQ(filtered(in), clientFrame(0x89, "are you there") + clientFrame(0x8A, "") + zeroMaskedFrame(0x81, message));
+    EXPECT_EQ(filtered(in),
+              clientFrame(0x89, "are you there") + clientFrame(0x8A, "") + zeroMaskedFrame(0x81, message));
 }
 
 TEST_F(InboundDeflateFilterTest, AnEmptyCompressedMessageIsAnEmptyMessage) {
-    EXPECT_EQ(filtered(clientFrame(0xC1, compress("")) + clientFrame(0xC1, "")), zeroMaskedFrame(0x81, "") + zeroMaskedFrame(0x81, ""));
+    EXPECT_EQ(filtered(clientFrame(0xC1, compress("")) + clientFrame(0xC1, "")),
+              zeroMaskedFrame(0x81, "") + zeroMaskedFrame(0x81, ""));
 }
 
 TEST_F(InboundDeflateFilterTest, AMessagePastTheLimitAnnouncesOneByteMoreAndEndsTheStream) {
@@ -119,7 +103,8 @@ TEST_F(InboundDeflateFilterTest, CorruptDataOrAMessageInsideAMessageIsAProtocolE
 
 TEST_F(InboundDeflateFilterTest, WhatBeastMustRefuseReachesItUntouched) {
     // Unmasked, RSV2, a compressed continuation of nothing: Beast closes with 1002 for each.
-    for (const std::string& in : {clientFrame(0xC1, compress("x"), false), clientFrame(0xE1, "x"), clientFrame(0x40, "x")})
+    for (const std::string& in :
+         {clientFrame(0xC1, compress("x"), false), clientFrame(0xE1, "x"), clientFrame(0x40, "x")})
         EXPECT_EQ(filtered(in), in);
 }
 

@@ -605,9 +605,9 @@ TEST(WriteQueueTest, TheBatchInFlightIsOneSharedFrameOnlyWhenOthersCanHaveIt) {
     queue.startBatch(buffers, &cache);
     ASSERT_NE(queue.inFlightFrame(), nullptr);
     EXPECT_EQ(**queue.inFlightFrame(), "{\"a\":1}\n{\"b\":2}");
-    EXPECT_EQ(queue.inFlightFrame()->get(), cache.find(2, [&](std::size_t i) -> const SharedFrame& {
-        return i == 0 ? a.payload : b.payload;
-    }).get()) << "the joined batch the cache shares";
+    EXPECT_EQ(queue.inFlightFrame()->get(),
+              cache.find(2, [&](std::size_t i) -> const SharedFrame& { return i == 0 ? a.payload : b.payload; }).get())
+        << "the joined batch the cache shares";
     queue.finishBatch();
 
     ASSERT_TRUE(queue.push(a));
