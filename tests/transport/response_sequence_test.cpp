@@ -88,5 +88,25 @@ TEST(ResponseSequence, TicketsKeepCountingAcrossTakes) {
     EXPECT_EQ(out, "01234");
 }
 
+TEST(ResponseSequence, KeepsOrderWhileARequestIsAlwaysOutstanding) {
+    // As on the Redis engine: the next request is served before the previous response is taken.
+    ResponseSequence sequence;
+    std::string out;
+    auto previous = sequence.open();
+    for (int i = 0; i < 1000; ++i) {
+        auto next = sequence.open();
+        sequence.answer(previous, std::to_string(i) + ",", false);
+        auto taken = sequence.takeReady(out);
+        ASSERT_EQ(taken.responses, 1u) << i;
+        ASSERT_EQ(sequence.outstanding(), 1u) << i;
+        previous = next;
+    }
+    sequence.answer(previous, "last", false);
+    EXPECT_EQ(sequence.takeReady(out).responses, 1u);
+    std::string expected;
+    for (int i = 0; i < 1000; ++i) expected += std::to_string(i) + ",";
+    EXPECT_EQ(out, expected + "last");
+}
+
 }  // namespace
 }  // namespace wspush
