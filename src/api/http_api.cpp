@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "api/admin_console.h"
+#include "api/simple_publish_body.h"
 #include "api/static_files.h"
 #include "base/bounded_json.h"
 #include "base/constant_time.h"
@@ -209,6 +210,24 @@ json publicationJson(const Publication& p) {
     return json{{"channel", p.channel}, {"offset", p.offset}, {"epoch", p.epoch}, {"mid", p.mid}};
 }
 
+// publicationJson(p).dump(), hand-built: it answers every publish. Channel names, epochs and mids
+// are restricted to characters that need no JSON escaping (as in encodeMessage).
+std::string publicationBody(const Publication& p) {
+    std::string body;
+    body.reserve(48 + p.channel.size() + p.epoch.size() + p.mid.size());
+    body += R"({"channel":")";
+    body += p.channel;
+    body += R"(","offset":)";
+    char offset[24];
+    body.append(offset, std::to_chars(offset, offset + sizeof offset, p.offset).ptr);
+    body += R"(,"epoch":")";
+    body += p.epoch;
+    body += R"(","mid":")";
+    body += p.mid;
+    body += R"("})";
+    return body;
+}
+
 // Parses a JSON object body; on failure returns the 4xx to answer.
 std::variant<json, ApiResponse> parseBody(const ApiRequest& request) {
     if (!isJsonContentType(request.contentType))
@@ -267,6 +286,59 @@ std::optional<ApiResponse> checkChannel(const Node& node, std::string_view chann
         case ChannelCheck::Ok: return std::nullopt;
     }
     return std::nullopt;
+}
+
+// What a publish request asks for, once every check of docs/http-api.md passed.
+struct PublishPlan {
+    std::optional<std::string> key;  // the idempotency key
+    PublishRequest publication;
+    std::optional<WaitForAcks> wait;
+};
+using PlanOrRefusal = std::variant<PublishPlan, ApiResponse>;
+
+PlanOrRefusal planOf(const ApiRequest& request, std::optional<std::string> key, std::string channel, std::string data,
+                     int qos, std::optional<WaitForAcks> wait) {
+    PublishPlan plan{std::move(key), publishRequest(std::move(channel), std::move(data)), wait};
+    plan.publication.qos = qos;
+    // The engine remembers the key too: a retry that reaches another node, or comes after this
+    // node forgot the response, still publishes nothing new.
+    // With the body's fingerprint: a key reused for another body (after this node forgot it) is a new publication.
+    if (plan.key) plan.publication.idempotencyKey = IdempotencyCache::engineKey("http:" + *plan.key, request.body);
+    return plan;
+}
+
+PlanOrRefusal planPublish(const Node& node, const ApiRequest& request) {
+    auto parsed = parseBody(request);
+    if (auto* refusal = std::get_if<ApiResponse>(&parsed)) return std::move(*refusal);
+    const json& body = std::get<json>(parsed);
+    auto key = idempotencyKeyOf(request, body);
+    if (auto* refusal = std::get_if<ApiResponse>(&key)) return std::move(*refusal);
+    auto channel = body.find("channel");
+    if (channel == body.end()) return HttpApi::error(ApiErrorCode::MissingField, "\"channel\" is required");
+    if (!channel->is_string()) return HttpApi::error(ApiErrorCode::WrongType, "\"channel\" must be a string");
+    auto data = body.find("data");
+    if (data == body.end()) return HttpApi::error(ApiErrorCode::MissingField, "\"data\" is required");
+    const auto& name = channel->get_ref<const std::string&>();
+    if (auto refusal = checkChannel(node, name)) return std::move(*refusal);
+    auto qos = qosOf(body, node.config().namespaceFor(name)->default_qos);
+    if (auto* refusal = std::get_if<ApiResponse>(&qos)) return std::move(*refusal);
+    auto wait = waitOf(body, std::get<int>(qos));
+    if (auto* refusal = std::get_if<ApiResponse>(&wait)) return std::move(*refusal);
+    return planOf(request, std::get<std::optional<std::string>>(std::move(key)), name, data->dump(),
+                  std::get<int>(qos), std::get<std::optional<WaitForAcks>>(wait));
+}
+
+// planPublish for a body readSimplePublishBody takes (a JSON Content-Type already checked): the
+// same checks in the same order, those the body cannot fail left out. nullopt: not such a body.
+std::optional<PlanOrRefusal> planSimplePublish(const Node& node, const ApiRequest& request) {
+    auto body = readSimplePublishBody(request.body);
+    if (!body) return std::nullopt;
+    auto key = idempotencyKeyOf(request, json());  // the header's: such a body has no "mid"
+    if (auto* refusal = std::get_if<ApiResponse>(&key)) return std::move(*refusal);
+    if (auto refusal = checkChannel(node, body->channel)) return std::move(*refusal);
+    int qos = node.config().namespaceFor(body->channel)->default_qos;
+    return planOf(request, std::get<std::optional<std::string>>(std::move(key)), std::string(body->channel),
+                  std::move(body->data), qos, std::nullopt);
 }
 
 // One element of a broadcast or batch: a publication, or the reason it was refused.
@@ -451,36 +523,17 @@ std::optional<ApiResponse> HttpApi::authorize(const ApiRequest& request, unsigne
 }
 
 void HttpApi::publish(const ApiRequest& request, ApiRespond respond) {
-    auto parsed = parseBody(request);
-    if (auto* refusal = std::get_if<ApiResponse>(&parsed)) return respond(std::move(*refusal));
-    const json& body = std::get<json>(parsed);
-    auto key = idempotencyKeyOf(request, body);
-    if (auto* refusal = std::get_if<ApiResponse>(&key)) return respond(std::move(*refusal));
-    auto channel = body.find("channel");
-    if (channel == body.end()) return respond(error(ApiErrorCode::MissingField, "\"channel\" is required"));
-    if (!channel->is_string()) return respond(error(ApiErrorCode::WrongType, "\"channel\" must be a string"));
-    auto data = body.find("data");
-    if (data == body.end()) return respond(error(ApiErrorCode::MissingField, "\"data\" is required"));
-    if (auto refusal = checkChannel(node_, channel->get_ref<const std::string&>())) return respond(std::move(*refusal));
-    auto qos = qosOf(body, node_.config().namespaceFor(channel->get_ref<const std::string&>())->default_qos);
-    if (auto* refusal = std::get_if<ApiResponse>(&qos)) return respond(std::move(*refusal));
-    auto wait = waitOf(body, std::get<int>(qos));
-    if (auto* refusal = std::get_if<ApiResponse>(&wait)) return respond(std::move(*refusal));
-
-    PublishRequest publication = publishRequest(channel->get<std::string>(), data->dump());
-    publication.qos = std::get<int>(qos);
-    // The engine remembers the key too: a retry that reaches another node, or comes after this
-    // node forgot the response, still publishes nothing new.
-    // With the body's fingerprint: a key reused for another body (after this node forgot it) is a new publication.
-    if (auto& idempotencyKey = std::get<std::optional<std::string>>(key))
-        publication.idempotencyKey = IdempotencyCache::engineKey("http:" + *idempotencyKey, request.body);
-    runIdempotent(request, std::get<std::optional<std::string>>(key), std::move(respond), [&](ApiRespond respond) {
-        if (auto waitForAcks = std::get<std::optional<WaitForAcks>>(wait))
-            return publishReported(node_, std::move(publication), waitForAcks, request, std::move(respond));
-        node_.publish(std::move(publication), [respond = std::move(respond)](PublishResult result) {
+    auto planned = isJsonContentType(request.contentType) ? planSimplePublish(node_, request) : std::nullopt;
+    if (!planned) planned = planPublish(node_, request);
+    if (auto* refusal = std::get_if<ApiResponse>(&*planned)) return respond(std::move(*refusal));
+    PublishPlan& plan = std::get<PublishPlan>(*planned);
+    runIdempotent(request, plan.key, std::move(respond), [&](ApiRespond respond) {
+        if (plan.wait) return publishReported(node_, std::move(plan.publication), plan.wait, request, std::move(respond));
+        node_.publish(std::move(plan.publication), [respond = std::move(respond)](PublishResult result) {
             if (auto* failure = std::get_if<BrokerError>(&result))
                 return respond(error(failure->code, failure->message));
-            ApiResponse response = ok(publicationJson(*std::get<Published>(result).publication));
+            ApiResponse response;
+            response.body = publicationBody(*std::get<Published>(result).publication);
             response.wasPublish = true;
             respond(std::move(response));
         });

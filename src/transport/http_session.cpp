@@ -4,8 +4,8 @@
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/ssl/error.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/http/read.hpp>
-#include <boost/beast/http/write.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
 
 #include "transport/client_address.h"
@@ -21,6 +21,11 @@ namespace {
 constexpr std::chrono::seconds kKeepAliveTimeout{60};
 // For the client's close_notify after ours: a client that never answers costs no more than this.
 constexpr std::chrono::seconds kTlsShutdownTimeout{2};
+// Requests read and not answered yet on one connection: what a client that pipelines without
+// reading its responses can make the server hold.
+constexpr std::size_t kMaxPipelined = 64;
+// Room for a response's status line and headers, so that its body is appended without a regrowth.
+constexpr std::size_t kResponseHeadReserve = 256;
 
 // The length of the target in the request line at the start of `head`, as far as it was read: a
 // header block over the limit is a target over its own limit (414) or too many headers (431).
@@ -98,8 +103,10 @@ void HttpSession<Stream>::doRead() {
 template <class Stream>
 void HttpSession<Stream>::onRead(beast::error_code ec, std::size_t) {
     if (ec == http::error::body_limit) {
-        keepAlive_ = false;  // the rest of the body is still on the wire: answer, then close
-        busy_ = true;
+        // The rest of the body is still on the wire: answer, then close.
+        framing_.keepAlive = false;
+        framing_.head = false;
+        lastRequestRead_ = true;
         return respond(HttpApi::error(ApiErrorCode::PayloadTooLarge, "request body too large"));
     }
     const LimitsConfig& limits = node_.config().limits;
@@ -119,24 +126,65 @@ void HttpSession<Stream>::onRead(beast::error_code ec, std::size_t) {
     }
     if (parser_->get().target().size() > limits.max_url_bytes)
         return refuse(ApiErrorCode::UriTooLong, "request target too long", loop_.metrics().refusedUrlTooLong);
-    busy_ = true;
+    taking_ = true;
+    serve(parser_->release());
+    takeBufferedRequests();
+    taking_ = false;
+    flush();
+}
+
+template <class Stream>
+void HttpSession<Stream>::takeBufferedRequests() {
+    while (!awaitingAnswer_ && !lastRequestRead_ && !draining_ && responses_.outstanding() < kMaxPipelined) {
+        auto request = bufferedRequest();
+        if (!request) return;
+        serve(std::move(*request));
+    }
+}
+
+template <class Stream>
+std::optional<typename HttpSession<Stream>::Request> HttpSession<Stream>::bufferedRequest() {
+    if (buffer_.size() == 0) return std::nullopt;
+    http::request_parser<http::string_body> parser;
+    parser.eager(true);
+    parser.body_limit(node_.config().api.max_body_size);
+    parser.header_limit(static_cast<std::uint32_t>(node_.config().limits.max_header_bytes));
+    net::const_buffer data = buffer_.cdata();
+    std::size_t used = 0;
+    beast::error_code ec;
+    while (!parser.is_done()) {
+        std::size_t parsed = parser.put(data + used, ec);
+        used += parsed;
+        if (ec || parsed == 0) break;
+    }
+    // The bytes stay in the buffer for doRead, which answers what is wrong with them as usual.
+    if (ec || !parser.is_done() || beast::websocket::is_upgrade(parser.get()) ||
+        parser.get().target().size() > node_.config().limits.max_url_bytes)
+        return std::nullopt;
+    buffer_.consume(used);
+    return parser.release();
+}
+
+template <class Stream>
+void HttpSession<Stream>::serve(Request request) {
     firstRequest_ = false;
     received_ = std::chrono::steady_clock::now();
     loop_.metrics().httpRequests.add();
-    auto request = parser_->release();
     client_ = clientAddressOf(peer_, request, node_.config().proxy.trusted);
-    version_ = request.version();
-    headRequest_ = request.method() == http::verb::head;
+    framing_.version = request.version();
+    framing_.head = request.method() == http::verb::head;
     // A connection the API listener accepted during the drain (it stays open for probes and
     // backends) must not hold the drain up by staying alive.
-    keepAlive_ = request.keep_alive() && !draining_ && !api_.draining();
+    framing_.keepAlive = request.keep_alive() && !draining_ && !api_.draining();
+    if (!framing_.keepAlive) lastRequestRead_ = true;
 
     std::string_view target = request.target();
     std::string_view path = target.substr(0, target.find('?'));
     if (beast::websocket::is_upgrade(request)) {
+        lastRequestRead_ = true;
         if (routes_.websocket && path == node_.config().websocket.path && !draining_)
             return upgrade(std::move(request));
-        keepAlive_ = false;
+        framing_.keepAlive = false;
         return respond(HttpApi::error(ApiErrorCode::NotFound, "no WebSocket endpoint at this path"));
     }
 
@@ -155,10 +203,15 @@ void HttpSession<Stream>::onRead(beast::error_code ec, std::size_t) {
         auto timer = std::make_shared<net::steady_timer>(executor, delay);
         timer->async_wait([timer, task = std::move(task)](const beast::error_code&) { task(); });
     };
-    api_.handle(apiRequest, routes_, [self = this->shared_from_this()](ApiResponse response) {
-        net::dispatch(self->stream_.get_executor(),
-                      [self, response = std::move(response)]() mutable { self->respond(std::move(response)); });
-    });
+    auto ticket = responses_.open();
+    awaitingAnswer_ = true;
+    api_.handle(apiRequest, routes_,
+                [self = this->shared_from_this(), ticket, framing = framing_, received = received_](ApiResponse response) {
+                    net::dispatch(self->stream_.get_executor(),
+                                  [self, ticket, framing, received, response = std::move(response)]() mutable {
+                                      self->respond(ticket, framing, received, std::move(response));
+                                  });
+                });
 }
 
 template <class Stream>
@@ -169,9 +222,10 @@ void HttpSession<Stream>::refuse(ApiErrorCode code, std::string_view message, Co
     else
         spdlog::debug("http request from {} (via proxy {}) refused: {}", client_.to_string(), peer_.to_string(),
                       message);
-    keepAlive_ = false;  // the rest of the request may still be on the wire: answer, then close
-    busy_ = true;
-    headRequest_ = false;
+    // The rest of the request may still be on the wire: answer, then close.
+    framing_.keepAlive = false;
+    framing_.head = false;
+    lastRequestRead_ = true;
     respond(HttpApi::error(code, message));
 }
 
@@ -209,48 +263,66 @@ void HttpSession<Stream>::upgrade(WebSocketRequest request) {
 
 template <class Stream>
 void HttpSession<Stream>::respond(ApiResponse response) {
-    if (response.wasPublish) loop_.metrics().publishLatency.observe(std::chrono::steady_clock::now() - received_);
-    response_ = {};
-    response_.version(version_);
-    response_.result(response.status);
-    response_.set(http::field::server, "wspush");
-    response_.set(http::field::content_type, response.contentType);
-    response_.set("X-Content-Type-Options", "nosniff");
-    if (!response.allow.empty()) response_.set(http::field::allow, response.allow);
-    if (!response.location.empty()) response_.set(http::field::location, response.location);
-    if (!response.cacheControl.empty()) response_.set(http::field::cache_control, response.cacheControl);
-    if (response.status == 401) response_.set(http::field::www_authenticate, "Bearer");
-    if (response.replayed) response_.set("Idempotency-Replayed", "true");
-    for (const auto& [name, value] : response.headers) response_.set(name, value);
-    response_.body() = std::move(response.body);
-    bool keepAlive = keepAlive_ && !draining_;
-    response_.keep_alive(keepAlive);
-    response_.prepare_payload();
-    if (headRequest_) response_.body().clear();  // HEAD: the GET's headers, Content-Length included, no body
-    beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(30));
-    http::async_write(stream_, response_,
-                      beast::bind_front_handler(&HttpSession<Stream>::onWrite, this->shared_from_this(), keepAlive));
+    respond(responses_.open(), framing_, received_, std::move(response));
 }
 
 template <class Stream>
-void HttpSession<Stream>::onWrite(bool keepAlive, beast::error_code ec, std::size_t) {
-    busy_ = false;
+void HttpSession<Stream>::respond(ResponseSequence::Ticket ticket, const ResponseFraming& framing,
+                                  std::chrono::steady_clock::time_point received, ApiResponse response) {
+    if (response.wasPublish) loop_.metrics().publishLatency.observe(std::chrono::steady_clock::now() - received);
+    ResponseFraming sent = framing;
+    sent.keepAlive = framing.keepAlive && !draining_;
+    std::string bytes;
+    bytes.reserve(kResponseHeadReserve + response.body.size());
+    appendResponseBytes(bytes, response, sent);
+    responses_.answer(ticket, std::move(bytes), !sent.keepAlive);
+    awaitingAnswer_ = false;
+    if (!taking_) {  // answered later than handle() returned: the requests behind it come now
+        taking_ = true;
+        takeBufferedRequests();
+        taking_ = false;
+    }
+    flush();
+}
+
+template <class Stream>
+void HttpSession<Stream>::flush() {
+    if (taking_ || writeInProgress_) return;
+    auto taken = responses_.takeReady(writing_);
+    if (taken.responses == 0) return;
+    writeInProgress_ = true;
+    beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(30));
+    net::async_write(stream_, net::buffer(writing_),
+                     beast::bind_front_handler(&HttpSession<Stream>::onWrite, this->shared_from_this(),
+                                               taken.closesConnection));
+}
+
+template <class Stream>
+void HttpSession<Stream>::onWrite(bool closesConnection, beast::error_code ec, std::size_t) {
+    writeInProgress_ = false;
+    writing_.clear();
     if (ec) {
         spdlog::debug("http write failed: {}", ec.message());
         return close();
     }
-    if (!keepAlive || draining_) return closeAfterResponse();
-    doRead();
+    if (closesConnection) return closeAfterResponse();
+    if (draining_ && responses_.outstanding() == 0) return closeAfterResponse();
+    taking_ = true;
+    takeBufferedRequests();
+    taking_ = false;
+    if (responses_.outstanding() == 0) return doRead();
+    flush();
 }
 
 template <class Stream>
 void HttpSession<Stream>::drain() {
     draining_ = true;
-    if (!busy_) close();  // idle between requests: nothing to finish
+    if (responses_.outstanding() == 0 && !writeInProgress_) close();  // idle between requests: nothing to finish
 }
 
 template <class Stream>
 void HttpSession<Stream>::close() {
+    lastRequestRead_ = true;
     beast::error_code ignored;
     tcpSocketOf(stream_).shutdown(net::ip::tcp::socket::shutdown_both, ignored);
     beast::get_lowest_layer(stream_).close();

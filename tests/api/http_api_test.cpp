@@ -234,6 +234,16 @@ TEST_F(HttpApiWithKeysTest, PublishWithKey) {
     EXPECT_EQ(bodyOf(response)["offset"], 1);
 }
 
+TEST_F(HttpApiTest, APublishIsAnsweredWithCompactJsonInTheDocumentedKeyOrder) {
+    ApiResponse response = call(post("/api/publish", R"({"channel":"chat:room-1/a.b_c@d","data":{"a":1}})"));
+    ASSERT_EQ(response.status, 200u) << response.body;
+    json body = bodyOf(response);
+    nlohmann::ordered_json expected{
+        {"channel", "chat:room-1/a.b_c@d"}, {"offset", 1}, {"epoch", body["epoch"]}, {"mid", body["mid"]}};
+    EXPECT_EQ(response.body, expected.dump());
+    EXPECT_TRUE(response.wasPublish);
+}
+
 // --- API key scopes -----------------------------------------------------------------------------
 
 class HttpApiScopesTest : public HttpApiTest {

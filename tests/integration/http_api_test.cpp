@@ -185,6 +185,80 @@ TEST(HttpApi, KeepAliveConnectionsServePipelinedRequestsInOrder) {
     EXPECT_EQ(metricValue(http.get("/metrics").body, "wspush_http_connections"), 1);
 }
 
+std::string rawPublish(const std::string& body) {
+    return "POST /api/publish HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: " +
+           std::to_string(body.size()) + "\r\n\r\n" + body;
+}
+
+TEST(HttpApi, PipelinedRequestsAreServedOneAtATimeAndAnsweredInOrder) {
+    DaemonProcess daemon(json{{"channel_defaults", {{"history_size", 10}}}});
+    WsTestClient silent;  // receives the QoS 1 publication and never acknowledges it
+    ASSERT_TRUE(silent.connectProtocol(daemon.port())) << silent.lastError();
+    ASSERT_TRUE(silent.subscribe("piped"));
+    HttpTestClient http(daemon.apiPort());
+    const std::string large(200 * 1024, 'x');
+    std::vector<HttpResult> responses = http.pipeline({
+        // Nobody acknowledges: answered when the wait times out.
+        rawPublish(R"({"channel":"piped","data":1,"qos":1,"wait":{"acks":1,"timeout_ms":300}})"),
+        "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+        rawPublish(R"({"channel":"piped","data":)"),  // malformed: an error between successes
+        rawPublish(json{{"channel", "piped"}, {"data", large}}.dump()),
+        "GET /api/info HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+    });
+    ASSERT_EQ(responses.size(), 5u) << "fewer responses than pipelined requests";
+    EXPECT_EQ(responses[0].status, 200u) << responses[0].body;
+    EXPECT_EQ(responses[0].json().value("offset", -1), 1);
+    EXPECT_EQ(responses[0].json().value("reached", -1), 1) << responses[0].body;
+    EXPECT_EQ(responses[0].json().value("acked", -1), 0) << responses[0].body;
+    EXPECT_EQ(responses[1].json(), (json{{"status", "ok"}}));
+    EXPECT_EQ(responses[2].status, 400u);
+    EXPECT_EQ(apiErrorCode(responses[2]), 40001) << responses[2].body;
+    EXPECT_EQ(responses[3].status, 200u) << responses[3].body;
+    EXPECT_EQ(responses[3].json().value("offset", -1), 2);
+    EXPECT_EQ(responses[4].json().value("publications", -1), 2) << responses[4].body;
+
+    // The publish behind the waiting one was served only once that one was answered.
+    json history = http.get("/api/history?channel=piped").json();
+    ASSERT_EQ(history["publications"].size(), 2u) << history.dump();
+    EXPECT_GE(history["publications"][1]["ts"].get<std::int64_t>() - history["publications"][0]["ts"].get<std::int64_t>(),
+              250)
+        << history.dump();
+}
+
+TEST(HttpApi, ManyPipelinedRequestsAreAllAnsweredInOrder) {
+    DaemonProcess daemon;
+    HttpTestClient http(daemon.apiPort());
+    std::vector<std::string> requests;
+    for (int i = 0; i < 300; ++i)
+        requests.push_back(i % 7 == 3 ? "GET /nowhere HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+                                      : rawPublish(json{{"channel", "many"}, {"data", i}}.dump()));
+    std::vector<HttpResult> responses = http.pipeline(requests);
+    ASSERT_EQ(responses.size(), requests.size());
+    int offset = 0;
+    for (int i = 0; i < 300; ++i) {
+        if (i % 7 == 3) {
+            EXPECT_EQ(responses[i].status, 404u) << "request " << i;
+            continue;
+        }
+        ASSERT_EQ(responses[i].status, 200u) << "request " << i << ": " << responses[i].body;
+        EXPECT_EQ(responses[i].json().value("offset", -1), ++offset) << "request " << i;
+    }
+}
+
+TEST(HttpApi, APipelinedRequestOverALimitIsAnsweredAfterThoseBeforeIt) {
+    DaemonProcess daemon(json{{"api", {{"max_body_size", 1000}}}});
+    HttpTestClient http(daemon.apiPort());
+    std::vector<HttpResult> responses = http.pipeline({
+        rawPublish(R"({"channel":"limits","data":1})"),
+        rawPublish(json{{"channel", "limits"}, {"data", std::string(2000, 'x')}}.dump()),
+        rawPublish(R"({"channel":"limits","data":3})"),
+    });
+    ASSERT_EQ(responses.size(), 2u) << "the connection closes after the 413";
+    EXPECT_EQ(responses[0].status, 200u) << responses[0].body;
+    EXPECT_EQ(responses[1].status, 413u);
+    EXPECT_EQ(responses[1].header("Connection"), "close");
+}
+
 TEST(HttpApi, ConnectionCloseIsHonoured) {
     DaemonProcess daemon;
     HttpTestClient http(daemon.apiPort());
