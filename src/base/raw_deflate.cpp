@@ -1,6 +1,7 @@
 #include "base/raw_deflate.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <stdexcept>
 
 #include <zlib.h>
@@ -56,6 +57,19 @@ std::string RawDeflater::compress(std::span<const std::string_view> parts) {
     out.resize(out.size() - z.avail_out);
     if (out.ends_with(kFlushTail)) out.resize(out.size() - kFlushTail.size());
     return out;
+}
+
+std::string storedDeflateBlock(std::string_view bytes) {
+    const auto length = static_cast<std::uint16_t>(bytes.size());
+    std::string block;
+    block.reserve(bytes.size() + 5);
+    block += static_cast<char>(length & 0xff);  // LEN and its complement NLEN, little-endian
+    block += static_cast<char>(length >> 8);
+    block += static_cast<char>(~length & 0xff);
+    block += static_cast<char>((~length >> 8) & 0xff);
+    block += bytes.substr(0, length);
+    block += '\0';  // BFINAL 0, BTYPE 00 (stored), padding to the byte boundary
+    return block;
 }
 
 RawInflater::RawInflater() : stream_(std::make_unique<z_stream>()) {

@@ -31,6 +31,13 @@ private:
     std::unique_ptr<z_stream_s> stream_;
 };
 
+// What, appended to a message from RawDeflater::compress, adds `bytes` (at most 65,535) to it
+// uncompressed, so that a payload compressed once can end differently for each recipient. That
+// message ends on the header of the sync flush's empty stored block (its 00 00 ff ff left out):
+// this gives that block a length and `bytes`, then opens the next stored block, whose length the
+// receiver's 00 00 ff ff supplies (RFC 7692 section 7.2.2).
+std::string storedDeflateBlock(std::string_view bytes);
+
 class RawInflater {
 public:
     enum class Result { Inflated, TooLarge, Corrupt };

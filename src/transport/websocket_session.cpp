@@ -289,8 +289,9 @@ void WebSocketSession<HttpStream>::writeDirectly() {
         writingDirect_ = true;
         do {
             batch_ = queue_.startBatch(writeBuffers_, &loop_.joinedFrames());
-            bool compressed = compressBatch();
-            std::size_t payloadSize = compressed ? compressedBatch_->size() : batch_.bytes;
+            auto compressedSize = compressBatch();
+            bool compressed = compressedSize.has_value();
+            std::size_t payloadSize = compressedSize.value_or(batch_.bytes);
             std::size_t headerSize = encodeFrameHeader(frameHeader_, payloadSize, batch_.binary, compressed);
             writeBuffers_.insert(writeBuffers_.begin(), net::const_buffer(frameHeader_.data(), headerSize));
             beast::error_code ec;
@@ -307,6 +308,7 @@ void WebSocketSession<HttpStream>::writeDirectly() {
             }
             queue_.finishBatch();
             compressedBatch_.reset();
+            compressedTail_.reset();
             wrote(batch_.bytes);
         } while (queue_.hasPending() && canWriteDirectly());
         writingDirect_ = false;
@@ -315,12 +317,21 @@ void WebSocketSession<HttpStream>::writeDirectly() {
 }
 
 template <class HttpStream>
-bool WebSocketSession<HttpStream>::compressBatch() {
+std::optional<std::size_t> WebSocketSession<HttpStream>::compressBatch() {
     const auto& compression = node_.config().websocket.compression;
-    if (deflateWindowBits_ == 0 || batch_.bytes < compression.threshold) return false;
+    if (deflateWindowBits_ == 0 || batch_.bytes < compression.threshold) return std::nullopt;
     FrameCompressor& compressor = loop_.frameCompressor(compression);
+    const OutboundFrame* lone = queue_.inFlightLone();
     if (const SharedFrame* shared = queue_.inFlightFrame()) {
         compressedBatch_ = compressor.compress(*shared, deflateWindowBits_);
+    } else if (lone != nullptr && !lone->binary) {
+        // A publication every subscriber has, plus this session's few bytes (a QoS message's
+        // `did`): the publication compressed once, the bytes after it in a stored block.
+        compressedBatch_ = compressor.compress(lone->payload, deflateWindowBits_);
+        compressedTail_ = std::make_shared<const std::string>(storedDeflateBlock(lone->suffix.view()));
+        writeBuffers_.assign({net::const_buffer(compressedBatch_->data(), compressedBatch_->size()),
+                              net::const_buffer(compressedTail_->data(), compressedTail_->size())});
+        return compressedBatch_->size() + compressedTail_->size();
     } else {
         std::array<std::string_view, 2> parts;  // startBatch gives one or two buffers
         std::size_t count = std::min(writeBuffers_.size(), parts.size());
@@ -330,12 +341,13 @@ bool WebSocketSession<HttpStream>::compressBatch() {
             compressor.compress(std::span<const std::string_view>(parts.data(), count), deflateWindowBits_);
     }
     writeBuffers_.assign(1, net::const_buffer(compressedBatch_->data(), compressedBatch_->size()));
-    return true;
+    return compressedBatch_->size();
 }
 
 template <class HttpStream>
 void WebSocketSession<HttpStream>::onDirectWrite(beast::error_code ec) {
     compressedBatch_.reset();
+    compressedTail_.reset();
     onWrite(ec, batch_.bytes);
 }
 

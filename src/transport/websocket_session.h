@@ -7,6 +7,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -84,8 +85,8 @@ private:
     bool canWriteDirectly();
     void writeDirectly();
     // With the shared compression: replaces the batch's buffers by its compressed form, when it
-    // is worth compressing. Whether it did.
-    bool compressBatch();
+    // is worth compressing, and returns that form's size.
+    std::optional<std::size_t> compressBatch();
     void onDirectWrite(boost::beast::error_code ec);
     // After a batch was written: what follows from it (counts, a waiting sender), then the next.
     void wrote(std::size_t bytes);
@@ -124,6 +125,7 @@ private:
     std::uint8_t deflateWindowBits_ = 0;
     bool announceWindowBits_ = false;
     SharedFrame compressedBatch_;  // the batch being written directly, compressed
+    SharedFrame compressedTail_;   // its session's own bytes after a shared compressed payload
     bool closeReceived_ = false;   // the client's close frame arrived: Beast answers it, we write no more
     Disconnect closeReason_{1000, "", false};
     bool closeStarted_ = false;       // async_close issued

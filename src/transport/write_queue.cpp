@@ -91,6 +91,10 @@ const SharedFrame* WriteQueue::inFlightFrame() const {
     return inFlight_ == 1 && lone.suffix.length == 0 ? &lone.payload : nullptr;
 }
 
+const OutboundFrame* WriteQueue::inFlightLone() const {
+    return inFlight_ == 1 && !joined_ ? &at(0) : nullptr;
+}
+
 void WriteQueue::finishBatch() {
     for (; inFlight_ > 0; --inFlight_) popFront();
     joined_.reset();

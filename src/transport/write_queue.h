@@ -55,6 +55,9 @@ public:
     // (a lone frame without suffix, or a joined batch): what compressing it once can key on.
     // Else null. Valid until the queue changes.
     const SharedFrame* inFlightFrame() const;
+    // The batch in flight when it is a single frame, joined with nothing: its payload may be
+    // shared though its suffix is not. Else null. Valid until the queue changes.
+    const OutboundFrame* inFlightLone() const;
     // The batch in flight was written (or failed): release it.
     void finishBatch();
     // Drops every frame not in flight.

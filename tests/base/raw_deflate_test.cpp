@@ -131,3 +131,41 @@ TEST(RawDeflate, AnyWindowInflates) {
 
 }  // namespace
 }  // namespace wspush
+
+namespace wspush {
+namespace {
+
+TEST(RawDeflate, AStoredBlockEndsASharedPayloadDifferentlyForEachRecipient) {
+    RawDeflater deflater(1, 10, 4);
+    RawInflater inflater;
+    for (std::size_t size : {0, 1, 300, 5000}) {
+        std::string payload = sample(size);
+        std::string shared = compressed(deflater, payload);
+        for (std::string_view suffix : {std::string_view(""), std::string_view(",\"did\":7}"),
+                                        std::string_view("0123456789012345678901234567890123456789")}) {
+            std::string out;
+            ASSERT_EQ(inflater.inflate(shared + storedDeflateBlock(suffix), 1 << 20, out),
+                      RawInflater::Result::Inflated)
+                << size << " " << suffix;
+            EXPECT_EQ(out, payload + std::string(suffix)) << size;
+        }
+    }
+    // The receiver's 00 00 ff ff is what ends it: zlib on its own agrees.
+    std::string message =
+        compressed(deflater, "{\"n\":1") + storedDeflateBlock("}") + std::string("\x00\x00\xff\xff", 4);
+    z_stream z{};
+    ASSERT_EQ(inflateInit2(&z, -15), Z_OK);
+    std::string out(100, '\0');
+    z.next_in = reinterpret_cast<Bytef*>(message.data());
+    z.avail_in = static_cast<uInt>(message.size());
+    z.next_out = reinterpret_cast<Bytef*>(out.data());
+    z.avail_out = static_cast<uInt>(out.size());
+    EXPECT_EQ(inflate(&z, Z_SYNC_FLUSH), Z_OK);
+    EXPECT_EQ(z.avail_in, 0u);
+    out.resize(out.size() - z.avail_out);
+    inflateEnd(&z);
+    EXPECT_EQ(out, "{\"n\":1}");
+}
+
+}  // namespace
+}  // namespace wspush

@@ -69,6 +69,33 @@ TEST(SharedCompression, APublicationIsCompressedOnceForAllItsSubscribers) {
         << "once per publication over the threshold, not once per subscriber";
 }
 
+TEST(SharedCompression, AQosMessageSharesThePublicationsCompressionAndKeepsItsOwnDid) {
+    DaemonProcess daemon(compressionOn());
+    std::vector<WsTestClient> clients(4);
+    for (WsTestClient& client : clients) {
+        ASSERT_TRUE(client.connectProtocol(daemon.port(), "", offeringDeflate())) << client.lastError();
+        ASSERT_TRUE(subscribeOk(client, "orders"));
+    }
+    double before = readMetric(daemon.apiPort(), "wspush_deflate_compressions_total");
+    ASSERT_GE(before, 0);
+    for (int i = 0; i < 2; ++i) {
+        std::string payload = compressible(1500 + i);
+        ASSERT_EQ(httpPostJson(daemon.apiPort(), "/api/publish", {{"channel", "orders"}, {"data", payload}, {"qos", 1}})
+                      .status,
+                  200u);
+        for (WsTestClient& client : clients) {
+            auto message = client.nextMessage();
+            ASSERT_TRUE(message) << client.lastError();
+            EXPECT_EQ((*message)["data"], payload);
+            EXPECT_EQ((*message)["qos"], 1) << message->dump().substr(0, 200);
+            EXPECT_TRUE(message->contains("did") && (*message)["did"].is_number_unsigned())
+                << message->dump().substr(0, 200);
+        }
+    }
+    EXPECT_EQ(readMetric(daemon.apiPort(), "wspush_deflate_compressions_total") - before, 2)
+        << "the payload once per publication; each session's did follows it uncompressed";
+}
+
 TEST(SharedCompression, CompressedCommandsAreReadWholeWithControlFramesBetweenTheirFragments) {
     DaemonProcess daemon(compressionOn());
     WsTestClient client;
