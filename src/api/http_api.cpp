@@ -324,8 +324,8 @@ PlanOrRefusal planPublish(const Node& node, const ApiRequest& request) {
     if (auto* refusal = std::get_if<ApiResponse>(&qos)) return std::move(*refusal);
     auto wait = waitOf(body, std::get<int>(qos));
     if (auto* refusal = std::get_if<ApiResponse>(&wait)) return std::move(*refusal);
-    return planOf(request, std::get<std::optional<std::string>>(std::move(key)), name, data->dump(),
-                  std::get<int>(qos), std::get<std::optional<WaitForAcks>>(wait));
+    return planOf(request, std::get<std::optional<std::string>>(std::move(key)), name, data->dump(), std::get<int>(qos),
+                  std::get<std::optional<WaitForAcks>>(wait));
 }
 
 // planPublish for a body readSimplePublishBody takes (a JSON Content-Type already checked): the
@@ -528,7 +528,8 @@ void HttpApi::publish(const ApiRequest& request, ApiRespond respond) {
     if (auto* refusal = std::get_if<ApiResponse>(&*planned)) return respond(std::move(*refusal));
     PublishPlan& plan = std::get<PublishPlan>(*planned);
     runIdempotent(request, plan.key, std::move(respond), [&](ApiRespond respond) {
-        if (plan.wait) return publishReported(node_, std::move(plan.publication), plan.wait, request, std::move(respond));
+        if (plan.wait)
+            return publishReported(node_, std::move(plan.publication), plan.wait, request, std::move(respond));
         node_.publish(std::move(plan.publication), [respond = std::move(respond)](PublishResult result) {
             if (auto* failure = std::get_if<BrokerError>(&result))
                 return respond(error(failure->code, failure->message));

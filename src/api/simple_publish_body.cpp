@@ -43,7 +43,7 @@ public:
 private:
     void skipSpace() {
         while (position_ < text_.size() && (text_[position_] == ' ' || text_[position_] == '\t' ||
-                                             text_[position_] == '\n' || text_[position_] == '\r'))
+                                            text_[position_] == '\n' || text_[position_] == '\r'))
             ++position_;
     }
     bool take(char expected) {
@@ -135,7 +135,8 @@ private:
         const char* last = text_.data() + position_;
         std::int64_t signedValue = 0;
         std::uint64_t unsignedValue = 0;
-        auto parsed = negative ? std::from_chars(first, last, signedValue) : std::from_chars(first, last, unsignedValue);
+        auto parsed =
+            negative ? std::from_chars(first, last, signedValue) : std::from_chars(first, last, unsignedValue);
         if (parsed.ec != std::errc() || parsed.ptr != last) return false;
         out.append(first, last);
         return true;

@@ -205,13 +205,14 @@ void HttpSession<Stream>::serve(Request request) {
     };
     auto ticket = responses_.open();
     awaitingAnswer_ = true;
-    api_.handle(apiRequest, routes_,
-                [self = this->shared_from_this(), ticket, framing = framing_, received = received_](ApiResponse response) {
-                    net::dispatch(self->stream_.get_executor(),
-                                  [self, ticket, framing, received, response = std::move(response)]() mutable {
-                                      self->respond(ticket, framing, received, std::move(response));
-                                  });
-                });
+    api_.handle(
+        apiRequest, routes_,
+        [self = this->shared_from_this(), ticket, framing = framing_, received = received_](ApiResponse response) {
+            net::dispatch(self->stream_.get_executor(),
+                          [self, ticket, framing, received, response = std::move(response)]() mutable {
+                              self->respond(ticket, framing, received, std::move(response));
+                          });
+        });
 }
 
 template <class Stream>
@@ -292,9 +293,9 @@ void HttpSession<Stream>::flush() {
     if (taken.responses == 0) return;
     writeInProgress_ = true;
     beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(30));
-    net::async_write(stream_, net::buffer(writing_),
-                     beast::bind_front_handler(&HttpSession<Stream>::onWrite, this->shared_from_this(),
-                                               taken.closesConnection));
+    net::async_write(
+        stream_, net::buffer(writing_),
+        beast::bind_front_handler(&HttpSession<Stream>::onWrite, this->shared_from_this(), taken.closesConnection));
 }
 
 template <class Stream>

@@ -80,10 +80,10 @@ private:
     ResponseSequence responses_;
     std::string writing_;  // the responses of the write under way
     bool writeInProgress_ = false;
-    bool taking_ = false;  // in takeBufferedRequests: flush once all are taken, not per response
-    bool awaitingAnswer_ = false;  // the last request served has no response yet
+    bool taking_ = false;           // in takeBufferedRequests: flush once all are taken, not per response
+    bool awaitingAnswer_ = false;   // the last request served has no response yet
     bool lastRequestRead_ = false;  // it asked to close, or a limit refused it: read nothing after it
-    ResponseFraming framing_;  // of the request being served
+    ResponseFraming framing_;       // of the request being served
     bool draining_ = false;
     bool firstRequest_ = true;
     std::chrono::steady_clock::time_point received_;

@@ -51,15 +51,15 @@ TEST(SimplePublishBody, LeavesEverythingElseToTheFullParse) {
         R"({"channel":"news","data":1,"mid":"m1"})",
         R"({"channel":"news","channel":"other","data":1})",
         R"({"channel":"news","data":1,"data":2})",
-        R"({"channel":"news","data":{"a":1,"a":2}})",          // nlohmann keeps one of them
-        R"({"channel":"news","data":1.5})",                     // nlohmann may print it otherwise
+        R"({"channel":"news","data":{"a":1,"a":2}})",  // nlohmann keeps one of them
+        R"({"channel":"news","data":1.5})",            // nlohmann may print it otherwise
         R"({"channel":"news","data":1e3})",
-        R"({"channel":"news","data":-0})",                      // becomes 0
+        R"({"channel":"news","data":-0})",                    // becomes 0
         R"({"channel":"news","data":18446744073709551616})",  // becomes a double
         R"({"channel":"news","data":-9223372036854775809})",
         R"({"channel":"news","data":01})",
-        R"({"channel":"news","data":"caf\u00e9"})",             // escapes are rewritten
-        "{\"channel\":\"news\",\"data\":\"caf\xc3\xa9\"}",      // non-ASCII: UTF-8 to validate
+        R"({"channel":"news","data":"caf\u00e9"})",         // escapes are rewritten
+        "{\"channel\":\"news\",\"data\":\"caf\xc3\xa9\"}",  // non-ASCII: UTF-8 to validate
         R"({"channel":"news","data":"a\"b"})",
         "{\"channel\":\"news\",\"data\":\"tab\there\"}",
         R"({"channel":7,"data":1})",
@@ -68,7 +68,7 @@ TEST(SimplePublishBody, LeavesEverythingElseToTheFullParse) {
         R"({"channel":"news","data":[1,]})",
         R"({"channel":"news","data":tru})",
         R"({"channel":"news","data":[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]})",  // 17 levels
-        "\xef\xbb\xbf{\"channel\":\"news\",\"data\":1}",  // a byte order mark
+        "\xef\xbb\xbf{\"channel\":\"news\",\"data\":1}",                   // a byte order mark
     };
     for (const auto& body : bodies) EXPECT_FALSE(readSimplePublishBody(body)) << body;
 }

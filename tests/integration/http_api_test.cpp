@@ -220,8 +220,9 @@ TEST(HttpApi, PipelinedRequestsAreServedOneAtATimeAndAnsweredInOrder) {
     // The publish behind the waiting one was served only once that one was answered.
     json history = http.get("/api/history?channel=piped").json();
     ASSERT_EQ(history["publications"].size(), 2u) << history.dump();
-    EXPECT_GE(history["publications"][1]["ts"].get<std::int64_t>() - history["publications"][0]["ts"].get<std::int64_t>(),
-              250)
+    EXPECT_GE(
+        history["publications"][1]["ts"].get<std::int64_t>() - history["publications"][0]["ts"].get<std::int64_t>(),
+        250)
         << history.dump();
 }
 
