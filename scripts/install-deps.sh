@@ -10,7 +10,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 
 build_packages=(g++ cmake ninja-build pkg-config libboost1.81-dev nlohmann-json3-dev libspdlog-dev
-                libhiredis-dev zlib1g-dev libssl-dev libgtest-dev curl ca-certificates)
+                libhiredis-dev liburing-dev zlib1g-dev libssl-dev libgtest-dev curl ca-certificates)
 test_packages=(procps jq chromium redis-server redis-sentinel nginx clang libclang-rt-14-dev)
 
 packages=("${build_packages[@]}")

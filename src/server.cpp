@@ -208,12 +208,8 @@ int Server::run() {
         refreshPresence();
         if (webhooks_) webhooks_->start();
     });
-    loops_.start();
-    writeReadyFile();
-    stopped_.get_future().wait();
-    // The engine lives on loop 0: it stops there, completing what is pending with errors.
-    node_.stopEngine();
-    loops_.stop();
+    writeReadyFile();  // the listeners are bound: clients wait in their backlogs for the loops
+    loops_.run();      // until stop()
     loops_.join();
     node_.sessions().clear();
     spdlog::info("stopped");
@@ -317,7 +313,11 @@ void Server::stop() {
     heartbeatTimer_.cancel();
     presenceTimer_.cancel();
     if (webhooks_) webhooks_->stop();
-    stopped_.set_value();
+    // The engine lives on loop 0: it stops here, completing what is pending with errors, and
+    // releases its connections in a handler it posts. The loops stop after that one: a post from
+    // a loop's own thread to its own io_context keeps its order behind the earlier ones.
+    node_.stopEngine();
+    net::post(loops_.at(0).context(), [this] { loops_.stop(); });
 }
 
 void Server::sendHeartbeat() {

@@ -3,7 +3,6 @@
 #pragma once
 
 #include <functional>
-#include <future>
 #include <memory>
 #include <optional>
 #include <string>
@@ -42,7 +41,7 @@ public:
 
 private:
     void waitForSignal();
-    void stop();  // on loop 0: lets run() return
+    void stop();  // on loop 0: stops the engine, then the loops, and so lets run() return
     void beginShutdown();
     void checkDrained(std::chrono::steady_clock::time_point deadline);
     void writeReadyFile() const;
@@ -69,7 +68,6 @@ private:
     boost::asio::steady_timer drainTimer_;
     boost::asio::steady_timer heartbeatTimer_;
     boost::asio::steady_timer presenceTimer_;
-    std::promise<void> stopped_;
     bool shuttingDown_ = false;
     bool stopping_ = false;
 };

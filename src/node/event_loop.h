@@ -5,6 +5,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -17,11 +19,13 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "base/batched_sends.h"
 #include "base/raw_deflate.h"
 #include "node/frame_compressor.h"
 #include "node/joined_frame_cache.h"
 #include "node/local_hub.h"
 #include "node/metrics.h"
+#include "node/wire_frame_cache.h"
 
 namespace wspush {
 
@@ -67,6 +71,7 @@ public:
     boost::asio::io_context& context() { return *context_; }
     LocalHub& hub() { return hub_; }
     JoinedFrameCache& joinedFrames() { return joinedFrames_; }
+    WireFrameCache& wireFrames() { return wireFrames_; }
     // The shared compression's zlib streams (frame_compressor.h), made for the first connection
     // that negotiates it: a loop whose clients never compress costs nothing.
     FrameCompressor& frameCompressor(const CompressionConfig& config) {
@@ -96,6 +101,10 @@ public:
     void deliverPending() { drainInbox(false); }
     // True while this loop delivers a turn of publications (on this loop's thread).
     bool delivering() const { return delivering_; }
+    // While the connections given a turn's deliveries write (after the turn), where a connection
+    // queues its write to go out with the others' in one system call; else null, as where io_uring
+    // is not available: the connection writes at once.
+    BatchedSends* batchedSends() { return batchingSends_ ? sends_.get() : nullptr; }
     // Calls writer->flushDeferred() once the current turn of deliveries ends. Only while delivering().
     void flushAfterDeliveries(std::shared_ptr<DeferredWriter> writer) { deferredWriters_.push_back(std::move(writer)); }
 
@@ -112,8 +121,10 @@ public:
     // late by as long as the loop was busy with something else.
     static constexpr std::chrono::milliseconds kLagProbeInterval{100};
 
-    void start();  // spawns the loop's thread, and starts measuring its lag
-    void stop();   // makes run() return; pending handlers are destroyed with the io_context
+    void start();  // run() on a thread of its own
+    // Runs the loop on the calling thread, measuring its lag, until stop().
+    void run();
+    void stop();  // makes run() return; pending handlers are destroyed with the io_context
     void join();
 
 private:
@@ -122,8 +133,9 @@ private:
         SharedFrame frame;
     };
     void drainInbox(bool windowed = false);
-    void scheduleDrain();                                      // on this loop
-    void drainNextConnections();                               // the paced drain's next step, on this loop
+    bool openSends();             // sends_, made on first use; false where io_uring is not available
+    void scheduleDrain();         // on this loop
+    void drainNextConnections();  // the paced drain's next step, on this loop
     void probeLag(std::chrono::steady_clock::time_point due);  // on this loop
 
     // The paced drain of the connections (drainConnections), on this loop. A connection that
@@ -158,9 +170,14 @@ private:
     // Declared before the io_context: handlers destroyed with it still reach the hub and metrics.
     LocalHub hub_;
     JoinedFrameCache joinedFrames_;
+    WireFrameCache wireFrames_;
     LoopMetrics metrics_;
     std::unique_ptr<FrameCompressor> frameCompressor_;  // counts in metrics_
     std::unique_ptr<RawInflater> inflater_;
+    std::unique_ptr<BatchedSends> sends_;  // opened by the first turn with several writes
+    bool sendsOpened_ = false;             // tried already (it may be unavailable)
+    bool batchingSends_ = false;
+    std::uint64_t sendsCounted_ = 0;  // of sends_->sends(), in metrics_.batchedSends
     std::unordered_set<Connection*> connections_;
     std::optional<ConnectionDrain> connectionDrain_;
     std::optional<boost::asio::io_context> context_;
@@ -181,9 +198,12 @@ public:
     EventLoop& next();
     std::vector<EventLoop*> all();
 
-    void start();
-    void stop();
-    void join();
+    // Runs loop 0 on the calling thread and every other loop on a thread of its own; returns
+    // once loop 0 stops. With one loop the process has no other thread, so the kernel looks up
+    // its sockets without counting references (one atomic pair less per system call).
+    void run();
+    void stop();  // every loop; any thread
+    void join();  // the threads of loops 1..N-1
 
 private:
     std::vector<std::unique_ptr<EventLoop>> loops_;

@@ -99,6 +99,9 @@ std::string renderPrometheus(const std::vector<const LoopMetrics*>& loops, const
     metric("wspush_deflate_compressions_total", "counter",
            "Messages compressed for permessage-deflate without context takeover, each for all its recipients.",
            sum(&LoopMetrics::deflateCompressions));
+    metric("wspush_batched_sends_total", "counter",
+           "WebSocket writes submitted together with other connections' in one system call (io_uring).",
+           sum(&LoopMetrics::batchedSends));
     metric("wspush_slow_consumer_closes_total", "counter", "Connections closed because their write queue overflowed.",
            sum(&LoopMetrics::slowConsumerCloses));
     metric("wspush_no_pong_closes_total", "counter",

@@ -75,6 +75,7 @@ struct LoopMetrics {
     Counter bytesOut;
     Counter writes;               // WebSocket writes (one per coalesced batch)
     Counter deflateCompressions;  // messages compressed for the shared permessage-deflate (FrameCompressor)
+    Counter batchedSends;         // writes submitted together through io_uring (BatchedSends)
     Counter slowConsumerCloses;
     Counter noPongCloses;
     Counter connectTimeoutCloses;

@@ -377,7 +377,7 @@ void ClientSession::endSoon() {
 }
 
 void ClientSession::trackInbox(std::string device, StreamPosition start) {
-    inbox_.emplace(
+    inbox_ = std::make_unique<InboxReading>(
         InboxReading{personalChannel(user_), std::move(device), InboxProgress(start), start, node_.clock().now()});
 }
 

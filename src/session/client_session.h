@@ -144,8 +144,24 @@ private:
     void armTimer(TimePoint at);
     std::size_t waitingCount() const { return waiting_.size() - waitingHead_; }
 
+    // The inbox this session reads for its device (trackInbox), and when its cursor was saved.
+    struct InboxReading {
+        std::string channel;
+        std::string device;
+        InboxProgress progress;
+        StreamPosition saved;
+        TimePoint savedAt{};
+        std::vector<std::uint64_t> missedAway{};  // QoS 0 messages that came while the client was away
+    };
+
     Node& node_;
     EventLoop* loop_;
+    // What every delivery reads comes first, beside the vtable: at one message per delivery each
+    // cache line of a session is a miss per subscriber per publication.
+    SessionConnection* connection_ = nullptr;
+    std::unique_ptr<InboxReading> inbox_;
+    bool ended_ = false;
+    bool moving_ = false;
     std::string id_;
     std::string resumeToken_;
     std::string user_;
@@ -166,23 +182,10 @@ private:
     // True while the session lives on the loop that created it; handlers posted to a loop check
     // theirs, so one that runs after the session moved away touches nothing (session_move).
     std::shared_ptr<bool> onLoop_ = std::make_shared<bool>(true);
-    SessionConnection* connection_ = nullptr;
     QosTracker<Pending> tracker_;
     // QoS ≥ 1 deliveries waiting for room in the inflight window (or for a connection), in order.
     std::vector<Pending> waiting_;
     std::size_t waitingHead_ = 0;
-    bool ended_ = false;
-    bool moving_ = false;
-    // The inbox this session reads for its device (trackInbox), and when its cursor was saved.
-    struct InboxReading {
-        std::string channel;
-        std::string device;
-        InboxProgress progress;
-        StreamPosition saved;
-        TimePoint savedAt{};
-        std::vector<std::uint64_t> missedAway{};  // QoS 0 messages that came while the client was away
-    };
-    std::optional<InboxReading> inbox_;
     // One timer: resends while attached, expiry while detached. Recreated on each loop it lives on.
     std::optional<boost::asio::steady_timer> timer_;
     TimePoint armedFor_ = TimePoint::max();

@@ -21,7 +21,9 @@
 #pragma once
 
 #include <array>
+#include <cerrno>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <span>
@@ -41,6 +43,7 @@
 #include <boost/beast/core/role.hpp>
 #include <boost/beast/websocket/teardown.hpp>
 
+#include "base/batched_sends.h"
 #include "transport/inbound_deflate_filter.h"
 
 namespace wspush {
@@ -49,7 +52,6 @@ class DirectWriteSocket {
 public:
     using executor_type = boost::asio::ip::tcp::socket::executor_type;
     using next_layer_type = boost::asio::ip::tcp::socket;
-    using Buffers = std::span<const boost::asio::const_buffer>;
 
     enum class Outcome {
         Written,  // all of it, before writeDirect returned
@@ -69,30 +71,41 @@ public:
     const next_layer_type& next_layer() const noexcept { return socket_; }
 
     // Whether a direct write may start now.
-    bool idle() const { return beastWrites_ == 0 && !restPending_; }
+    bool idle() const { return beastWrites_ == 0 && !restPending_ && !queuedSend_; }
 
     // Writes `buffers` (`total` bytes) now, as far as the socket takes them. Requires idle(). The
     // buffers must stay valid until the outcome is Written or Failed, or `whenWritten` was called.
-    template <class Handler>
-    Outcome writeDirect(Buffers buffers, std::size_t total, boost::beast::error_code& error, Handler&& whenWritten) {
+    // A single const_buffer is written with send(), anything else with sendmsg().
+    template <class ConstBuffers, class Handler>
+    Outcome writeDirect(const ConstBuffers& buffers, std::size_t total, boost::beast::error_code& error,
+                        Handler&& whenWritten) {
         std::size_t written = socket_.write_some(buffers, error);
         if (error == boost::asio::error::would_block || error == boost::asio::error::try_again) {
             error = {};
             written = 0;
         }
-        if (error) return Outcome::Failed;
-        if (written == total) return Outcome::Written;
-        restPending_ = true;
-        boost::beast::buffers_suffix<Buffers> rest(buffers);
-        rest.consume(written);
-        boost::asio::async_write(
-            socket_, rest,
-            [this, handler = std::forward<Handler>(whenWritten)](boost::beast::error_code ec, std::size_t) mutable {
-                restPending_ = false;
-                releaseHeldWrite();
-                std::move(handler)(ec);
-            });
-        return Outcome::Pending;
+        return continueWrite(buffers, total, written, error, std::forward<Handler>(whenWritten));
+    }
+
+    // writeDirect's attempt made by `sends` together with other connections' (BatchedSends)
+    // rather than at once: requires idle(), and the socket counts as busy until completeSend()
+    // hands over the result (a Beast write meanwhile waits, as it does behind the rest of a write).
+    void queueSend(BatchedSends& sends, boost::asio::const_buffer buffer,
+                   std::shared_ptr<BatchedSends::Sender> sender) {
+        queuedSend_ = true;
+        sends.add(socket_.native_handle(), buffer.data(), buffer.size(), std::move(sender));
+    }
+    // The queued send's `result` (bytes, or -errno), then as writeDirect goes on after its attempt.
+    template <class Handler>
+    Outcome completeSend(std::int64_t result, boost::asio::const_buffer buffer, boost::beast::error_code& error,
+                         Handler&& whenWritten) {
+        queuedSend_ = false;
+        std::size_t written = result > 0 ? static_cast<std::size_t>(result) : 0;
+        if (result < 0 && result != -EAGAIN && result != -EWOULDBLOCK)
+            error = boost::beast::error_code(static_cast<int>(-result), boost::system::system_category());
+        Outcome outcome = continueWrite(buffer, buffer.size(), written, error, std::forward<Handler>(whenWritten));
+        if (outcome != Outcome::Pending) releaseHeldWrite();
+        return outcome;
     }
 
     // From now on Beast reads what the client sends through `filter`. Before the first read.
@@ -111,7 +124,7 @@ public:
     auto async_write_some(const ConstBufferSequence& buffers, WriteToken&& token) {
         return boost::asio::async_initiate<WriteToken, void(boost::beast::error_code, std::size_t)>(
             [this](auto handler, const ConstBufferSequence& buffers) {
-                if (!restPending_) return startBeastWrite(buffers, std::move(handler));
+                if (!restPending_ && !queuedSend_) return startBeastWrite(buffers, std::move(handler));
                 // Beast serializes its own writes, so at most one of them ever waits here.
                 heldBuffers_.assign(boost::asio::buffer_sequence_begin(buffers),
                                     boost::asio::buffer_sequence_end(buffers));
@@ -189,6 +202,25 @@ private:
 
     using WriteHandler = boost::asio::any_completion_handler<void(boost::beast::error_code, std::size_t)>;
 
+    // After a direct write's attempt wrote `written` of `total` bytes: the rest, if any, asynchronously.
+    template <class ConstBuffers, class Handler>
+    Outcome continueWrite(const ConstBuffers& buffers, std::size_t total, std::size_t written,
+                          const boost::beast::error_code& error, Handler&& whenWritten) {
+        if (error) return Outcome::Failed;
+        if (written == total) return Outcome::Written;
+        restPending_ = true;
+        boost::beast::buffers_suffix<ConstBuffers> rest(buffers);
+        rest.consume(written);
+        boost::asio::async_write(
+            socket_, rest,
+            [this, handler = std::forward<Handler>(whenWritten)](boost::beast::error_code ec, std::size_t) mutable {
+                restPending_ = false;
+                releaseHeldWrite();
+                std::move(handler)(ec);
+            });
+        return Outcome::Pending;
+    }
+
     template <class ConstBufferSequence, class Handler>
     void startBeastWrite(const ConstBufferSequence& buffers, Handler handler) {
         ++beastWrites_;
@@ -210,6 +242,7 @@ private:
     next_layer_type socket_;
     unsigned beastWrites_ = 0;  // Beast's async_write_some under way (0 or 1)
     bool restPending_ = false;  // the rest of a direct write under way
+    bool queuedSend_ = false;   // a direct write's attempt waits in a BatchedSends
     // Beast's write waiting for the rest of a direct write. In an optional, never assigned:
     // Boost 1.81's any_completion_handler move assignment wraps the handler in itself, forever.
     std::optional<WriteHandler> held_;

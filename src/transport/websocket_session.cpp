@@ -40,12 +40,12 @@ WebSocketSession<HttpStream>::WebSocketSession(Node& node, EventLoop& loop, Tran
                                                ConnectionGate::Ticket admission)
     : node_(node),
       loop_(loop),
-      mode_(mode),
-      id_(randomHex(8)),
       admission_(std::move(admission)),
-      protocol_(node, *this),
       ws_(std::move(transport)),
       queue_(node.config().websocket.write_queue_max_bytes, node.config().websocket.write_queue_max_frames),
+      mode_(mode),
+      id_(randomHex(8)),
+      protocol_(node, *this),
       timer_(loop.context()) {
     loop_.attach(this);
 }
@@ -255,7 +255,7 @@ void WebSocketSession<HttpStream>::doWrite() {
     }
     batch_ = queue_.startBatch(writeBuffers_, &loop_.joinedFrames());
     ws_.text(!batch_.binary);
-    ws_.async_write(std::span<const net::const_buffer>(writeBuffers_),
+    ws_.async_write(std::span<const net::const_buffer>(writeBuffers_.data(), writeBuffers_.size()),
                     beast::bind_front_handler(&WebSocketSession<HttpStream>::onWrite, this->shared_from_this()));
 }
 
@@ -287,33 +287,65 @@ template <class HttpStream>
 void WebSocketSession<HttpStream>::writeDirectly() {
     if constexpr (kDirectWrites) {
         writingDirect_ = true;
-        do {
+        bool next = true;
+        while (next) {
             batch_ = queue_.startBatch(writeBuffers_, &loop_.joinedFrames());
+            const SharedFrame* shared = queue_.inFlightFrame();
             auto compressedSize = compressBatch();
             bool compressed = compressedSize.has_value();
-            std::size_t payloadSize = compressedSize.value_or(batch_.bytes);
-            std::size_t headerSize = encodeFrameHeader(frameHeader_, payloadSize, batch_.binary, compressed);
-            writeBuffers_.insert(writeBuffers_.begin(), net::const_buffer(frameHeader_.data(), headerSize));
+            // What others are given too is written as one buffer framed once for all of them.
+            if (shared != nullptr)
+                wireFrame_ =
+                    loop_.wireFrames().frame(compressed ? compressedBatch_ : *shared, batch_.binary, compressed);
             beast::error_code ec;
-            auto outcome = ws_.next_layer().writeDirect(
-                writeBuffers_, headerSize + payloadSize, ec,
-                beast::bind_front_handler(&WebSocketSession<HttpStream>::onDirectWrite, this->shared_from_this()));
-            if (outcome == DirectWriteSocket::Outcome::Pending) break;  // onDirectWrite continues
-            if (outcome == DirectWriteSocket::Outcome::Failed) {
-                // Ended from the loop, as a failed asynchronous write would be, not from inside
-                // the delivery or command that queued this.
-                net::post(ws_.get_executor(), beast::bind_front_handler(&WebSocketSession<HttpStream>::onDirectWrite,
-                                                                        this->shared_from_this(), ec));
-                break;
+            DirectWriteSocket::Outcome outcome;
+            if (wireFrame_) {
+                // In a turn of deliveries, with the other connections' writes: sent() goes on.
+                if (BatchedSends* sends = loop_.batchedSends())
+                    return ws_.next_layer().queueSend(*sends, wireBuffer(), this->shared_from_this());
+                outcome = ws_.next_layer().writeDirect(wireBuffer(), wireFrame_->size(), ec, directWriteHandler());
+            } else {
+                std::size_t payloadSize = compressedSize.value_or(batch_.bytes);
+                std::size_t headerSize = encodeFrameHeader(frameHeader_, payloadSize, batch_.binary, compressed);
+                writeBuffers_.insert(writeBuffers_.begin(), net::const_buffer(frameHeader_.data(), headerSize));
+                outcome = ws_.next_layer().writeDirect(std::span(writeBuffers_.data(), writeBuffers_.size()),
+                                                       headerSize + payloadSize, ec, directWriteHandler());
             }
-            queue_.finishBatch();
-            compressedBatch_.reset();
-            compressedTail_.reset();
-            wrote(batch_.bytes);
-        } while (queue_.hasPending() && canWriteDirectly());
+            next = directWriteDone(outcome, ec);
+        }
         writingDirect_ = false;
         if (!queue_.writing()) writeMore();
     }
+}
+
+template <class HttpStream>
+void WebSocketSession<HttpStream>::sent(std::int64_t result) {
+    if constexpr (kDirectWrites) {
+        beast::error_code ec;
+        auto outcome = ws_.next_layer().completeSend(result, wireBuffer(), ec, directWriteHandler());
+        if (directWriteDone(outcome, ec)) return writeDirectly();
+        writingDirect_ = false;
+        if (!queue_.writing()) writeMore();
+    }
+}
+
+// After a direct write's attempt: whether the next batch may follow at once.
+template <class HttpStream>
+bool WebSocketSession<HttpStream>::directWriteDone(DirectWriteSocket::Outcome outcome, beast::error_code ec) {
+    if (outcome == DirectWriteSocket::Outcome::Pending) return false;  // onDirectWrite continues
+    if (outcome == DirectWriteSocket::Outcome::Failed) {
+        // Ended from the loop, as a failed asynchronous write would be, not from inside the
+        // delivery or command that queued this.
+        net::post(ws_.get_executor(), beast::bind_front_handler(&WebSocketSession<HttpStream>::onDirectWrite,
+                                                                this->shared_from_this(), ec));
+        return false;
+    }
+    queue_.finishBatch();
+    compressedBatch_.reset();
+    compressedTail_.reset();
+    wireFrame_.reset();
+    wrote(batch_.bytes);
+    return queue_.hasPending() && canWriteDirectly();
 }
 
 template <class HttpStream>
@@ -348,6 +380,7 @@ template <class HttpStream>
 void WebSocketSession<HttpStream>::onDirectWrite(beast::error_code ec) {
     compressedBatch_.reset();
     compressedTail_.reset();
+    wireFrame_.reset();
     onWrite(ec, batch_.bytes);
 }
 

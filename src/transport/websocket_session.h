@@ -5,6 +5,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -13,15 +14,17 @@
 #include <vector>
 
 #include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core/bind_handler.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/websocket/stream.hpp>
 
+#include "base/batched_sends.h"
 #include "node/event_loop.h"
 #include "node/node.h"
+#include "protocol/frame_header.h"
 #include "session/client_protocol.h"
-#include "transport/frame_header.h"
 #include "transport/streams.h"
 #include "transport/write_queue.h"
 #include "wspush/codes.h"
@@ -40,7 +43,8 @@ template <class HttpStream>
 class WebSocketSession final : public std::enable_shared_from_this<WebSocketSession<HttpStream>>,
                                public ClientConnection,
                                public Connection,
-                               public DeferredWriter {
+                               public DeferredWriter,
+                               public BatchedSends::Sender {
 public:
     using Transport = typename UpgradedStream<HttpStream>::type;
     // Plain connections write their messages straight to the socket where they can (streams.h).
@@ -70,6 +74,7 @@ public:
     bool isWebSocket() const override { return true; }
     void disconnect(const DisconnectTarget& target) override;
     void flushDeferred() override;
+    void sent(std::int64_t result) override;  // BatchedSends: a direct write's attempt made in a batch
 
 private:
     using TimePoint = std::chrono::steady_clock::time_point;
@@ -88,6 +93,11 @@ private:
     // is worth compressing, and returns that form's size.
     std::optional<std::size_t> compressBatch();
     void onDirectWrite(boost::beast::error_code ec);
+    bool directWriteDone(DirectWriteSocket::Outcome outcome, boost::beast::error_code ec);
+    auto directWriteHandler() {
+        return boost::beast::bind_front_handler(&WebSocketSession::onDirectWrite, this->shared_from_this());
+    }
+    boost::asio::const_buffer wireBuffer() const { return {wireFrame_->data(), wireFrame_->size()}; }
     // After a batch was written: what follows from it (counts, a waiting sender), then the next.
     void wrote(std::size_t bytes);
     void writeMore();
@@ -107,29 +117,34 @@ private:
 
     Node& node_;
     EventLoop& loop_;
-    SessionMode mode_;
-    std::string id_;
-    ConnectionGate::Ticket admission_;  // given back when the connection is over (finish)
+    // The write path's state comes first, together: at one write per delivery every cache line
+    // of it is a miss per connection per publication.
     State state_ = State::Handshaking;
-    ClientProtocol protocol_;  // what the text messages mean (unused in echo mode)
-    // Timeouts are ours (armTimer) and Beast's own timer guards the handshake and close.
-    boost::beast::websocket::stream<Transport> ws_;
-    boost::beast::flat_buffer readBuffer_;
-    WriteQueue queue_;
-    std::vector<boost::asio::const_buffer> writeBuffers_;
-    Batch batch_;
-    FrameHeader frameHeader_{};   // of the batch being written directly
     bool writingDirect_ = false;  // writeDirectly's loop runs: send() only queues
+    bool flushDeferred_ = false;  // queued with the loop to write after its turn of deliveries
     bool beastDeflates_ = false;  // Beast's permessage-deflate was negotiated: Beast writes every message
+    bool closeReceived_ = false;  // the client's close frame arrived: Beast answers it, we write no more
+    bool closeStarted_ = false;   // async_close issued
     // The shared compression's window bits (deflate_offer.h), 0 when it was not negotiated.
     std::uint8_t deflateWindowBits_ = 0;
-    bool announceWindowBits_ = false;
+    Batch batch_;
+    WriteBuffers writeBuffers_;
+    FrameHeader frameHeader_{};  // of the batch being written directly
+    // Given back when the connection is over (finish), at the latest after the socket closed.
+    ConnectionGate::Ticket admission_;
+    // Timeouts are ours (armTimer) and Beast's own timer guards the handshake and close.
+    boost::beast::websocket::stream<Transport> ws_;
+    WriteQueue queue_;
     SharedFrame compressedBatch_;  // the batch being written directly, compressed
     SharedFrame compressedTail_;   // its session's own bytes after a shared compressed payload
-    bool closeReceived_ = false;   // the client's close frame arrived: Beast answers it, we write no more
+    SharedFrame wireFrame_;        // the batch being written directly, framed for every connection (WireFrameCache)
+
+    SessionMode mode_;
+    std::string id_;
+    ClientProtocol protocol_;  // what the text messages mean (unused in echo mode)
+    boost::beast::flat_buffer readBuffer_;
+    bool announceWindowBits_ = false;
     Disconnect closeReason_{1000, "", false};
-    bool closeStarted_ = false;       // async_close issued
-    bool flushDeferred_ = false;      // queued with the loop to write after its turn of deliveries
     std::function<void()> writable_;  // SessionConnection::whenWritable
     bool pingInFlight_ = false;
     bool counted_ = false;  // included in the loop's connection gauge

@@ -40,7 +40,7 @@ void WriteQueue::popFront() {
     --size_;
 }
 
-Batch WriteQueue::startBatch(std::vector<boost::asio::const_buffer>& buffers, JoinedFrameCache* cache) {
+Batch WriteQueue::startBatch(WriteBuffers& buffers, JoinedFrameCache* cache) {
     assert(!writing() && hasPending());
     buffers.clear();
     const OutboundFrame& first = at(0);

@@ -7,11 +7,16 @@
 #include <vector>
 
 #include <boost/asio/buffer.hpp>
+#include <boost/container/static_vector.hpp>
 
 #include "node/joined_frame_cache.h"
 #include "protocol/frame.h"
 
 namespace wspush {
+
+// A batch's buffers, with room for the frame header the direct path puts before them: inside
+// the session, where a heap array would be one more cache line to miss per write.
+using WriteBuffers = boost::container::static_vector<boost::asio::const_buffer, 3>;
 
 struct Batch {
     std::size_t frames = 0;
@@ -50,7 +55,7 @@ public:
     // kMaxBatchBytes), or one frame alone. Requires !writing() && hasPending(). The buffers stay
     // valid until finishBatch(). With `cache`, a batch of shared frames without suffixes is
     // looked up there and remembered there.
-    Batch startBatch(std::vector<boost::asio::const_buffer>& buffers, JoinedFrameCache* cache = nullptr);
+    Batch startBatch(WriteBuffers& buffers, JoinedFrameCache* cache = nullptr);
     // The batch in flight when it is one frame that other connections may have been given too
     // (a lone frame without suffix, or a joined batch): what compressing it once can key on.
     // Else null. Valid until the queue changes.
@@ -72,19 +77,20 @@ private:
     void append(OutboundFrame frame);
     void popFront();
 
-    std::size_t maxBytes_;
-    std::size_t maxFrames_;
-    // What the buffers in flight point at besides shared payloads. Frames live in the ring, which
-    // may grow (and move) while a write is under way, so a lone frame's suffix is copied here;
-    // a joined batch is held until finishBatch().
-    FrameSuffix inFlightSuffix_;
-    SharedFrame joined_;
-    bool joinedShared_ = false;        // joined_ is the loop's, for every connection given the same frames
+    // What every push and write reads comes first: one cache line for a connection's queue.
     std::vector<OutboundFrame> ring_;  // capacity 0 or a power of two; empty while idle
     std::size_t head_ = 0;
     std::size_t size_ = 0;
     std::size_t inFlight_ = 0;  // frames at the front that belong to the current write
     std::size_t bytes_ = 0;
+    std::size_t maxBytes_;
+    std::size_t maxFrames_;
+    // What the buffers in flight point at besides shared payloads. Frames live in the ring, which
+    // may grow (and move) while a write is under way, so a lone frame's suffix is copied here;
+    // a joined batch is held until finishBatch().
+    SharedFrame joined_;
+    bool joinedShared_ = false;  // joined_ is the loop's, for every connection given the same frames
+    FrameSuffix inFlightSuffix_;
 };
 
 }  // namespace wspush

@@ -32,7 +32,7 @@ OutboundFrame withSuffix(std::string payload, std::string_view suffix) {
     return OutboundFrame::text(std::make_shared<const std::string>(std::move(payload)), s);
 }
 
-std::string concat(const std::vector<boost::asio::const_buffer>& buffers) {
+std::string concat(const WriteBuffers& buffers) {
     std::string out;
     for (const auto& b : buffers) out.append(static_cast<const char*>(b.data()), b.size());
     return out;
@@ -40,7 +40,7 @@ std::string concat(const std::vector<boost::asio::const_buffer>& buffers) {
 
 // Starts a batch and returns what it would write.
 std::string nextBatch(WriteQueue& queue, Batch* batchOut = nullptr) {
-    std::vector<boost::asio::const_buffer> buffers;
+    WriteBuffers buffers;
     Batch batch = queue.startBatch(buffers);
     if (batchOut != nullptr) *batchOut = batch;
     std::string written = concat(buffers);
@@ -122,7 +122,7 @@ TEST(WriteQueueTest, PushUnboundedIgnoresTheBounds) {
 TEST(WriteQueueTest, BatchJoinsTextFramesWithNewlines) {
     WriteQueue queue(kLarge, 100);
     for (const char* m : {R"({"a":1})", R"({"b":2})", R"({"c":3})"}) ASSERT_TRUE(queue.push(text(m)));
-    std::vector<boost::asio::const_buffer> buffers;
+    WriteBuffers buffers;
     Batch batch = queue.startBatch(buffers);
     EXPECT_EQ(batch.frames, 3u);
     EXPECT_FALSE(batch.binary);
@@ -138,7 +138,7 @@ TEST(WriteQueueTest, BatchBuffersPointAtTheSharedPayloads) {
     OutboundFrame frame = text("payload");
     const void* data = frame.payload->data();
     ASSERT_TRUE(queue.push(frame));
-    std::vector<boost::asio::const_buffer> buffers;
+    WriteBuffers buffers;
     queue.startBatch(buffers);
     ASSERT_EQ(buffers.size(), 1u);
     EXPECT_EQ(buffers[0].data(), data);  // no copy of the frame
@@ -205,7 +205,7 @@ TEST(WriteQueueTest, AFrameLargerThanTheJoinLimitGoesAloneAndIsNotCopied) {
     ASSERT_TRUE(queue.push(text("after")));
     EXPECT_EQ(nextBatch(queue), "before");
     queue.finishBatch();
-    std::vector<boost::asio::const_buffer> buffers;
+    WriteBuffers buffers;
     Batch batch = queue.startBatch(buffers);
     EXPECT_EQ(batch.frames, 1u);
     ASSERT_EQ(buffers.size(), 1u);
@@ -301,7 +301,7 @@ TEST(WriteQueueTest, DropPendingKeepsTheBatchInFlight) {
     WriteQueue queue(kLarge, 1000);
     ASSERT_TRUE(queue.push(text("a")));
     ASSERT_TRUE(queue.push(text("b")));
-    std::vector<boost::asio::const_buffer> buffers;
+    WriteBuffers buffers;
     queue.startBatch(buffers);
     ASSERT_TRUE(queue.push(text("ccc")));
     ASSERT_TRUE(queue.push(standalone("dddd")));
@@ -386,7 +386,7 @@ TEST(WriteQueueTest, RandomizedOperationsKeepFifoOrderAgainstAReferenceModel) {
             model.push_back(frame);
         } else if (op < 80) {
             if (modelInFlight != 0 || model.size() == modelInFlight) continue;
-            std::vector<boost::asio::const_buffer> buffers;
+            WriteBuffers buffers;
             Batch batch = queue.startBatch(buffers);
             ++batches;
             // The model's batch: the first frame, then following text frames within the limits.
@@ -467,7 +467,7 @@ TEST(WriteQueueTest, SuffixesFollowTheirPayloadInAJoinedBatch) {
     WriteQueue queue(1 << 20, 100);
     for (int i = 0; i < 3; ++i)
         ASSERT_TRUE(queue.push(withSuffix("{\"m\":" + std::to_string(i), ",\"did\":" + std::to_string(i) + "}")));
-    std::vector<boost::asio::const_buffer> buffers;
+    WriteBuffers buffers;
     Batch batch = queue.startBatch(buffers);
     EXPECT_EQ(batch.frames, 3u);
     EXPECT_EQ(buffers.size(), 1u);
@@ -479,7 +479,7 @@ TEST(WriteQueueTest, ALoneFrameWithASuffixIsWrittenInPlace) {
     WriteQueue queue(1 << 20, 1000);
     OutboundFrame frame = withSuffix("{\"m\":7", ",\"did\":9}");
     ASSERT_TRUE(queue.push(frame));
-    std::vector<boost::asio::const_buffer> buffers;
+    WriteBuffers buffers;
     queue.startBatch(buffers);
     ASSERT_EQ(buffers.size(), 2u);
     EXPECT_EQ(buffers[0].data(), frame.payload->data());
@@ -500,7 +500,7 @@ TEST(WriteQueueTest, TheBatchInFlightSurvivesTheRingGrowingUnderIt) {
     WriteQueue queue(1 << 20, 1000);
     for (int i = 0; i < 4; ++i)
         ASSERT_TRUE(queue.push(withSuffix("{\"m\":" + std::to_string(i), ",\"did\":" + std::to_string(i) + "}")));
-    std::vector<boost::asio::const_buffer> buffers;
+    WriteBuffers buffers;
     queue.startBatch(buffers);
     std::string before = concat(buffers);
     for (int i = 4; i < 200; ++i)
@@ -526,7 +526,7 @@ TEST(WriteQueueTest, ConnectionsGivenTheSameFramesShareOneJoinedBatch) {
     ASSERT_TRUE(third.push(a));
     ASSERT_TRUE(third.push(c));  // other frames: a batch of its own
 
-    std::vector<boost::asio::const_buffer> one, two, three;
+    WriteBuffers one, two, three;
     first.startBatch(one, &cache);
     second.startBatch(two, &cache);
     third.startBatch(three, &cache);
@@ -552,7 +552,7 @@ TEST(WriteQueueTest, BatchesWithSuffixesAreNeverShared) {
     ASSERT_TRUE(first.push(withSuffix("{\"m\":2", ",\"did\":1}")));
     ASSERT_TRUE(second.push(plain));
     ASSERT_TRUE(second.push(withSuffix("{\"m\":2", ",\"did\":7}")));
-    std::vector<boost::asio::const_buffer> one, two;
+    WriteBuffers one, two;
     first.startBatch(one, &cache);
     second.startBatch(two, &cache);
     EXPECT_EQ(concat(one), "{\"m\":1}\n{\"m\":2,\"did\":1}");
@@ -566,7 +566,7 @@ TEST(WriteQueueTest, TheCacheMatchesPayloadObjectsNotEqualText) {
     WriteQueue first(kLarge, 100), second(kLarge, 100);
     ASSERT_TRUE(first.push(text("x")));
     ASSERT_TRUE(first.push(text("y")));
-    std::vector<boost::asio::const_buffer> one, two;
+    WriteBuffers one, two;
     first.startBatch(one, &cache);
     first.finishBatch();  // the queue lets go of its frames; the cache still holds them
     ASSERT_TRUE(second.push(text("x")));
@@ -584,7 +584,7 @@ namespace {
 // What the shared compression keys on: a batch other connections may have been given as it is.
 TEST(WriteQueueTest, TheBatchInFlightIsOneSharedFrameOnlyWhenOthersCanHaveIt) {
     JoinedFrameCache cache;
-    std::vector<boost::asio::const_buffer> buffers;
+    WriteBuffers buffers;
     OutboundFrame lone = text("{\"lone\":1}");
     WriteQueue queue(kLarge, 100);
     EXPECT_EQ(queue.inFlightFrame(), nullptr) << "nothing in flight";

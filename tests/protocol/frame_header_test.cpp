@@ -1,4 +1,4 @@
-#include "transport/frame_header.h"
+#include "protocol/frame_header.h"
 
 #include <vector>
 
