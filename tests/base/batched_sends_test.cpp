@@ -56,7 +56,7 @@ struct SocketPair {
     }
 };
 
-struct RecordingSender : BatchedSends::Sender {
+struct RecordingSender final : BatchedSends::Sender {
     std::vector<std::int64_t> results;
     std::function<void()> then;  // called from sent(), after recording
     void sent(std::int64_t result) override {
@@ -111,6 +111,36 @@ TEST(BatchedSends, AFullSocketAnswersEagainAtOnceAndTheOthersAreSent) {
     EXPECT_TRUE(fullSender->results[0] == -EAGAIN || fullSender->results[0] == -EWOULDBLOCK) << fullSender->results[0];
     EXPECT_EQ(otherSender->results, std::vector<std::int64_t>{static_cast<std::int64_t>(message.size())});
     EXPECT_EQ(other.drain(), message);
+}
+
+TEST(BatchedSends, ASendTheKernelWouldWaitOnIsCancelledAndAnswersEagain) {
+    // Without MSG_DONTWAIT the kernel polls a full socket instead of answering: submit() must not
+    // wait for the reader, whatever the kernel does.
+    std::string why;
+    auto sends = BatchedSends::open(8, why, /*waitless=*/false);
+    if (!sends) GTEST_SKIP() << "io_uring is not available here: " << why;
+    SocketPair full, other;
+    const std::string block(65536, 'x');
+    while (::send(full.writer, block.data(), block.size(), MSG_DONTWAIT) > 0) {
+    }
+    auto fullSender = std::make_shared<RecordingSender>();
+    auto otherSender = std::make_shared<RecordingSender>();
+    const std::string message = "for the other one";
+    sends->add(full.writer, message.data(), message.size(), fullSender);
+    sends->add(other.writer, message.data(), message.size(), otherSender);
+    auto start = std::chrono::steady_clock::now();
+    sends->submit();
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(1)) << "waited for the full socket";
+    EXPECT_EQ(fullSender->results, std::vector<std::int64_t>{-EAGAIN});
+    EXPECT_EQ(otherSender->results, std::vector<std::int64_t>{static_cast<std::int64_t>(message.size())});
+    EXPECT_EQ(other.drain(), message);
+    // The ring is usable after the cancellation, and the full socket's reader gets nothing extra.
+    full.drain();
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // the window update reaches the writer
+    auto again = std::make_shared<RecordingSender>();
+    sends->add(full.writer, message.data(), message.size(), again);
+    sends->submit();
+    EXPECT_EQ(again->results, std::vector<std::int64_t>{static_cast<std::int64_t>(message.size())});
 }
 
 TEST(BatchedSends, ABrokenSocketFailsAloneWithItsError) {
